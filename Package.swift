@@ -1,0 +1,27 @@
+// swift-tools-version: 6.2
+// CallLedger: a tamper-evident, zstd-compressed event ledger for contact-center call transcription.
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "CallLedger",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "LedgerCore", targets: ["LedgerCore"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "LedgerCore", dependencies: ["CCrypto"], swiftSettings: strictSettings),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,15 @@
+// CSQLite: the SQLite API used by LedgerStore's index and key store.
+#ifndef CALL_LEDGER_CSQLITE_SHIM_H
+#define CALL_LEDGER_CSQLITE_SHIM_H
+#include <sqlite3.h>
+
+/// Binds a copy of `text` (SQLITE_TRANSIENT), which Swift cannot spell.
+static inline int call_ledger_sqlite3_bind_text_copy(sqlite3_stmt *stmt, int index, const char *text, int length) {
+    return sqlite3_bind_text(stmt, index, text, length, SQLITE_TRANSIENT);
+}
+
+/// Binds a copy of `blob` (SQLITE_TRANSIENT), which Swift cannot spell.
+static inline int call_ledger_sqlite3_bind_blob_copy(sqlite3_stmt *stmt, int index, const void *blob, int length) {
+    return sqlite3_bind_blob(stmt, index, blob, length, SQLITE_TRANSIENT);
+}
+#endif
