@@ -1,0 +1,388 @@
+// Validates one interchange JSON line against the envelope rules and its type's body schema, and transcodes
+// it into the binary value encoding, routing every sensitive field into its class's sealed part.
+
+/// Decodes interchange JSON lines into `DecodedEvent`s. Reuse one decoder per thread: it keeps its buffers.
+public struct EventDecoder {
+    /// Largest accepted event, in bytes of JSON (default 1 MiB).
+    public var maximumEventBytes: Int
+    private var tape = JSONTape()
+    private var scratch: [UInt8] = []
+
+    /// A decoder with the given size limit.
+    public init(maximumEventBytes: Int = 1 << 20) {
+        self.maximumEventBytes = maximumEventBytes
+    }
+
+    private struct FieldError: Error {
+        var path: [String]
+        var reason: String
+        init(_ reason: String) {
+            self.path = []
+            self.reason = reason
+        }
+        func within(_ component: String) -> FieldError {
+            var copy = self
+            copy.path.insert(component, at: 0)
+            return copy
+        }
+        var pathText: String {
+            var out = ""
+            for component in path {
+                if component.hasPrefix("[") || out.isEmpty { out += component } else { out += "." + component }
+            }
+            return out
+        }
+    }
+
+    private struct Parts {
+        var classes: [DataClass] = []
+        var items: [[UInt8]] = []
+        var counts: [Int] = []
+
+        mutating func index(of dataClass: DataClass) -> Int {
+            if let index = classes.firstIndex(of: dataClass) { return index }
+            classes.append(dataClass)
+            items.append([])
+            counts.append(0)
+            return classes.count - 1
+        }
+    }
+
+    private static let envelopeKeys: [(String, [UInt8])] = [
+        "type", "call", "tenant", "source", "idempotency", "occurred", "body",
+    ].map { ($0, Array($0.utf8)) }
+
+    /// Decodes one JSON line (without its newline). `lineNumber` is used in errors.
+    public mutating func decode(
+        _ line: UnsafeRawBufferPointer, lineNumber: Int
+    ) throws(EventDecodingError)
+        -> DecodedEvent
+    {
+        guard line.count <= maximumEventBytes else {
+            throw EventDecodingError(
+                line: lineNumber, field: "",
+                reason: "event is \(line.count) bytes, over the \(maximumEventBytes)-byte maximum event size")
+        }
+        do {
+            try tape.parse(line)
+        } catch {
+            throw EventDecodingError(line: lineNumber, field: "", reason: error.description)
+        }
+        guard tape[0].kind == .object else {
+            throw EventDecodingError(line: lineNumber, field: "", reason: "an event must be a JSON object")
+        }
+        var members: [Int?] = Array(repeating: nil, count: Self.envelopeKeys.count)
+        var index = 1
+        for _ in 0..<tape[0].count {
+            let keyIndex = index
+            let valueIndex = index + 1
+            index = Int(tape[valueIndex].next)
+            guard
+                let position = Self.envelopeKeys.firstIndex(where: { key in
+                    key.1.withUnsafeBytes { tape.stringEquals(at: keyIndex, $0) }
+                })
+            else {
+                let name = tape.string(at: keyIndex)
+                let reason =
+                    name == "seq" || name == "time"
+                    ? "is assigned by the ledger and must not be in the input"
+                    : "unknown envelope field (allowed: type, call, tenant, source, idempotency, occurred, body)"
+                throw EventDecodingError(line: lineNumber, field: name, reason: reason)
+            }
+            guard members[position] == nil else {
+                throw EventDecodingError(
+                    line: lineNumber, field: Self.envelopeKeys[position].0, reason: "duplicate field")
+            }
+            members[position] = valueIndex
+        }
+        func fail(_ field: String, _ reason: String) -> EventDecodingError {
+            EventDecodingError(line: lineNumber, field: field, reason: reason)
+        }
+        func requiredString(
+            _ position: Int, maxBytes: Int, required: Bool = true
+        ) throws(EventDecodingError)
+            -> String
+        {
+            let name = Self.envelopeKeys[position].0
+            guard let valueIndex = members[position] else {
+                if required { throw fail(name, "required field is missing") }
+                return ""
+            }
+            guard tape[valueIndex].kind == .string else { throw fail(name, "must be a string") }
+            let value = tape.string(at: valueIndex)
+            guard !value.isEmpty else { throw fail(name, "must not be empty") }
+            guard value.utf8.count <= maxBytes else { throw fail(name, "longer than \(maxBytes) bytes") }
+            guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw fail(name, "must not contain control characters")
+            }
+            return value
+        }
+        let typeName = try requiredString(0, maxBytes: 64)
+        guard let type = EventType(rawValue: typeName) else {
+            throw fail(
+                "type",
+                "unknown event type \"\(typeName)\" (known: \(EventType.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
+        }
+        let call = try requiredString(1, maxBytes: 256, required: type.requiresCall)
+        let tenant = try requiredString(2, maxBytes: 128)
+        let source = try requiredString(3, maxBytes: 128)
+        let idempotency = try requiredString(4, maxBytes: 512)
+        var occurred: Timestamp?
+        if let occurredIndex = members[5] {
+            guard tape[occurredIndex].kind == .string else { throw fail("occurred", "must be a string") }
+            scratch.removeAll(keepingCapacity: true)
+            tape.appendString(at: occurredIndex, to: &scratch)
+            switch Timestamp.parse(scratch) {
+            case .success(let timestamp): occurred = timestamp
+            case .failure(let error): throw fail("occurred", error.description)
+            }
+        }
+        guard let bodyIndex = members[6] else { throw fail("body", "required field is missing") }
+        var body: [UInt8] = []
+        body.reserveCapacity(line.count / 2)
+        var parts = Parts()
+        do {
+            try encode(bodyIndex, .object(type.schema), into: &body, parts: &parts, sealed: false, pii: nil)
+        } catch {
+            throw EventDecodingError(line: lineNumber, field: error.within("body").pathText, reason: error.reason)
+        }
+        return DecodedEvent(
+            type: type, call: call, tenant: tenant, source: source, idempotency: idempotency, occurred: occurred,
+            body: body,
+            parts: zip(parts.classes, parts.items).map { PartPlaintext(dataClass: $0, items: $1) },
+            inputByteCount: line.count)
+    }
+
+    // MARK: - Body transcoding
+
+    private mutating func encode(
+        _ index: Int, _ type: FieldType, into out: inout [UInt8], parts: inout Parts, sealed: Bool, pii: String?
+    ) throws(FieldError) {
+        let token = tape[index]
+        switch type {
+        case .sealed(let dataClass, let inner):
+            guard !sealed else { return try encode(index, inner, into: &out, parts: &parts, sealed: true, pii: pii) }
+            try seal(index, inner, as: dataClass, meta: &out, parts: &parts)
+        case .sealedText(let inner):
+            guard !sealed else { return try encode(index, inner, into: &out, parts: &parts, sealed: true, pii: pii) }
+            try seal(index, inner, as: pii.map { .pii($0) } ?? .content, meta: &out, parts: &parts)
+        case .stringOr(let stringType, let otherType):
+            try encode(
+                index, token.kind == .string ? stringType : otherType, into: &out, parts: &parts, sealed: sealed,
+                pii: pii)
+        case .string(let maxBytes):
+            try encodeString(index, maxBytes: maxBytes, into: &out)
+        case .enumeration(let allowed):
+            guard token.kind == .string else { throw FieldError("must be one of \(allowed.joined(separator: ", "))") }
+            let value = tape.string(at: index)
+            guard allowed.contains(value) else {
+                throw FieldError("\"\(value)\" is not one of \(allowed.joined(separator: ", "))")
+            }
+            out.append(ValueTag.string.rawValue)
+            out.appendString(value)
+        case .integer(let range):
+            guard token.kind == .integer else {
+                throw FieldError(token.kind == .float ? "must be an integer, not a fraction" : "must be an integer")
+            }
+            let value = Int64(bitPattern: token.payload)
+            guard range.contains(value) else {
+                throw FieldError("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            out.append(ValueTag.integer.rawValue)
+            out.appendZigzag(value)
+        case .number(let range):
+            try encodeNumber(token, range: range, into: &out)
+        case .boolean:
+            guard token.kind == .bool else { throw FieldError("must be true or false") }
+            out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
+        case .timestamp:
+            guard token.kind == .string else { throw FieldError("must be an RFC 3339 date-time string") }
+            scratch.removeAll(keepingCapacity: true)
+            tape.appendString(at: index, to: &scratch)
+            switch Timestamp.parse(scratch) {
+            case .success(let timestamp):
+                out.append(ValueTag.timestamp.rawValue)
+                timestamp.encode(to: &out)
+            case .failure(let error): throw FieldError(error.description)
+            }
+        case .sha256:
+            guard token.kind == .string, !token.hasEscapes, token.end - token.start == 64 else {
+                throw FieldError("must be a SHA-256 digest as 64 lowercase hex digits")
+            }
+            let raw = tape.rawString(at: index)
+            guard let bytes = Hex.decode(utf8: raw), raw.allSatisfy({ $0 < 0x41 || $0 > 0x46 }) else {
+                throw FieldError("must be a SHA-256 digest as 64 lowercase hex digits")
+            }
+            out.append(ValueTag.digest.rawValue)
+            out.append(contentsOf: bytes)
+        case .bytes(let maxBytes):
+            guard token.kind == .string, !token.hasEscapes, let bytes = Base64.decode(tape.string(at: index)) else {
+                throw FieldError("must be standard padded base64")
+            }
+            guard bytes.count <= maxBytes else {
+                throw FieldError("\(bytes.count) bytes, over the \(maxBytes)-byte limit")
+            }
+            out.append(ValueTag.bytes.rawValue)
+            out.appendVarint(UInt64(bytes.count))
+            out.append(contentsOf: bytes)
+        case .piiKind:
+            guard token.kind == .string, !token.hasEscapes, DataClass.isValidPIIKind(tape.rawString(at: index)) else {
+                throw FieldError("must be a PII kind: 1-48 of a-z, 0-9, _ (e.g. credit_card_number)")
+            }
+            try encodeString(index, maxBytes: 48, into: &out)
+        case .scalar(let maxBytes):
+            switch token.kind {
+            case .null: out.append(ValueTag.null.rawValue)
+            case .bool: out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
+            case .integer, .float:
+                try encodeNumber(
+                    token, range: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude, into: &out)
+            case .string: try encodeString(index, maxBytes: maxBytes, into: &out)
+            case .array, .object: throw FieldError("must be a string, number, boolean or null")
+            }
+        case .array(let element, let maxCount):
+            guard token.kind == .array else { throw FieldError("must be an array") }
+            guard token.count <= maxCount else {
+                throw FieldError("\(token.count) elements, over the limit of \(maxCount)")
+            }
+            out.append(ValueTag.array.rawValue)
+            out.appendVarint(UInt64(token.count))
+            var child = index + 1
+            for position in 0..<Int(token.count) {
+                do {
+                    try encode(child, element, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                } catch {
+                    throw error.within("[\(position)]")
+                }
+                child = Int(tape[child].next)
+            }
+        case .object(let schema):
+            try encodeObject(index, schema, into: &out, parts: &parts, sealed: sealed)
+        case .map(let valueType, let maxCount):
+            guard token.kind == .object else { throw FieldError("must be an object") }
+            guard token.count <= maxCount else {
+                throw FieldError("\(token.count) members, over the limit of \(maxCount)")
+            }
+            out.append(ValueTag.object.rawValue)
+            out.appendVarint(UInt64(token.count))
+            var child = index + 1
+            var seen = Set<String>()
+            for _ in 0..<Int(token.count) {
+                let key = tape.string(at: child)
+                guard key.utf8.count <= 256, !key.isEmpty else { throw FieldError("keys must be 1-256 bytes") }
+                guard seen.insert(key).inserted else { throw FieldError("duplicate key").within(key) }
+                out.appendString(key)
+                do {
+                    try encode(child + 1, valueType, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                } catch {
+                    throw error.within(key)
+                }
+                child = Int(tape[child + 1].next)
+            }
+        }
+    }
+
+    private mutating func seal(
+        _ index: Int, _ type: FieldType, as dataClass: DataClass, meta: inout [UInt8], parts: inout Parts
+    ) throws(FieldError) {
+        let partIndex = parts.index(of: dataClass)
+        var items = parts.items[partIndex]
+        parts.items[partIndex] = []
+        defer { parts.items[partIndex] = items }
+        try encode(index, type, into: &items, parts: &parts, sealed: true, pii: nil)
+        meta.append(ValueTag.sealed.rawValue)
+        meta.appendVarint(UInt64(partIndex))
+        meta.appendVarint(UInt64(parts.counts[partIndex]))
+        parts.counts[partIndex] += 1
+    }
+
+    private mutating func encodeObject(
+        _ index: Int, _ schema: ObjectSchema, into out: inout [UInt8], parts: inout Parts, sealed: Bool
+    ) throws(FieldError) {
+        let token = tape[index]
+        guard token.kind == .object else { throw FieldError("must be an object") }
+        var pii: String?
+        var child = index + 1
+        if schema.allowsPIIAnnotation {
+            for _ in 0..<Int(token.count) {
+                if Self.piiKey.withUnsafeBytes({ tape.stringEquals(at: child, $0) }) {
+                    guard tape[child + 1].kind == .string, DataClass.isValidPIIKind(tape.rawString(at: child + 1))
+                    else { throw FieldError("must be a PII kind: 1-48 of a-z, 0-9, _").within("pii") }
+                    pii = tape.string(at: child + 1)
+                }
+                child = Int(tape[child + 1].next)
+            }
+            child = index + 1
+        }
+        out.append(ValueTag.object.rawValue)
+        out.appendVarint(UInt64(token.count))
+        var seen: UInt64 = 0
+        for _ in 0..<Int(token.count) {
+            guard let position = schema.fieldIndex(keyAt: child, in: tape) else {
+                let allowed = schema.fields.map(\.name).joined(separator: ", ")
+                throw FieldError("unknown field (allowed: \(allowed))").within(tape.string(at: child))
+            }
+            let field = schema.fields[position]
+            guard seen & 1 << position == 0 else { throw FieldError("duplicate field").within(field.name) }
+            seen |= 1 << position
+            out.appendString(field.name)
+            do {
+                try encode(child + 1, field.type, into: &out, parts: &parts, sealed: sealed, pii: pii)
+            } catch {
+                throw error.within(field.name)
+            }
+            child = Int(tape[child + 1].next)
+        }
+        let missing = schema.requiredMask & ~seen
+        if missing != 0 {
+            throw FieldError("required field is missing").within(schema.fields[missing.trailingZeroBitCount].name)
+        }
+    }
+
+    private static let piiKey = Array("pii".utf8)
+
+    private mutating func encodeString(_ index: Int, maxBytes: Int, into out: inout [UInt8]) throws(FieldError) {
+        let token = tape[index]
+        guard token.kind == .string else { throw FieldError("must be a string") }
+        if token.hasEscapes {
+            scratch.removeAll(keepingCapacity: true)
+            tape.appendString(at: index, to: &scratch)
+            guard scratch.count <= maxBytes else { throw FieldError("longer than \(maxBytes) bytes") }
+            out.append(ValueTag.string.rawValue)
+            out.appendVarint(UInt64(scratch.count))
+            out.append(contentsOf: scratch)
+        } else {
+            let raw = tape.rawString(at: index)
+            guard raw.count <= maxBytes else { throw FieldError("longer than \(maxBytes) bytes") }
+            out.append(ValueTag.string.rawValue)
+            out.appendVarint(UInt64(raw.count))
+            out.append(contentsOf: raw)
+        }
+    }
+
+    private func encodeNumber(
+        _ token: JSONTape.Token, range: ClosedRange<Double>, into out: inout [UInt8]
+    )
+        throws(FieldError)
+    {
+        switch token.kind {
+        case .integer:
+            let value = Int64(bitPattern: token.payload)
+            guard range.contains(Double(value)) else {
+                throw FieldError("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            out.append(ValueTag.integer.rawValue)
+            out.appendZigzag(value)
+        case .float:
+            let value = Double(bitPattern: token.payload)
+            guard range.contains(value) else {
+                throw FieldError("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            out.append(ValueTag.double.rawValue)
+            out.appendUInt64LE(value.bitPattern)
+        default:
+            throw FieldError("must be a number")
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// Appends JSON text to byte buffers: escaped strings and the scalar forms the ledger renders.
+
+/// JSON output helpers over `[UInt8]`.
+extension Array where Element == UInt8 {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Appends `bytes` (valid UTF-8) as a JSON string literal, escaping quotes, backslashes and control characters.
+    public mutating func appendJSONString(_ bytes: UnsafeRawBufferPointer) {
+        append(UInt8(ascii: "\""))
+        var runStart = 0
+        for (index, c) in bytes.enumerated() where c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") {
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            runStart = index + 1
+            append(UInt8(ascii: "\\"))
+            switch c {
+            case UInt8(ascii: "\""): append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): append(UInt8(ascii: "\\"))
+            case 0x0A: append(UInt8(ascii: "n"))
+            case 0x0D: append(UInt8(ascii: "r"))
+            case 0x09: append(UInt8(ascii: "t"))
+            case 0x08: append(UInt8(ascii: "b"))
+            case 0x0C: append(UInt8(ascii: "f"))
+            default:
+                append(contentsOf: Array("u00".utf8))
+                append(Self.hexDigits[Int(c >> 4)])
+                append(Self.hexDigits[Int(c & 0x0F)])
+            }
+        }
+        append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
+        append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `string` as a JSON string literal.
+    public mutating func appendJSONString(_ string: String) {
+        var copy = string
+        copy.withUTF8 { appendJSONString(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends `"key":`.
+    public mutating func appendJSONKey(_ key: String) {
+        appendJSONString(key)
+        append(UInt8(ascii: ":"))
+    }
+
+    /// Appends an integer.
+    public mutating func appendJSONInteger<I: BinaryInteger>(_ value: I) {
+        append(contentsOf: String(value).utf8)
+    }
+
+    /// Appends a float in its shortest round-tripping form.
+    public mutating func appendJSONDouble(_ value: Double) {
+        append(contentsOf: value.description.utf8)
+    }
+
+    /// Appends raw ASCII text.
+    public mutating func appendASCII(_ text: StaticString) {
+        append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}

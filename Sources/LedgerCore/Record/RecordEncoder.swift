@@ -1,0 +1,75 @@
+// Seals a decoded event's parts and encodes its record (what is stored) and its entry (what is hashed).
+
+/// Supplies the data key for a (call, class): the store's key cache and key store.
+public protocol DataKeyProvider {
+    /// The data key for `dataClass` of `call`, created if the call has none yet.
+    mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey
+}
+
+/// Builds records (FORMAT.md §3). One encoder per thread: it owns an AES-GCM context and scratch buffers.
+public final class RecordEncoder {
+    /// The record format version written as each record's first byte.
+    public static let formatVersion: UInt8 = 1
+    /// Part form: the sealed bytes follow.
+    public static let partSealed: UInt8 = 0x01
+    /// Part form: only the SHA-256 digest of the sealed bytes remains (after compaction).
+    public static let partCompacted: UInt8 = 0x02
+
+    private let cipher: AESGCM
+    private var entry: [UInt8] = []
+    private var aad: [UInt8] = []
+
+    /// An encoder with its own cipher context.
+    public init() throws(CryptoError) {
+        cipher = try AESGCM()
+    }
+
+    /// Appends the record of `event` at `seq`, accepted at `time` (UTC µs), to `record`; returns its leaf hash.
+    public func encode(
+        _ event: DecodedEvent, seq: UInt64, time: Int64, keys: inout some DataKeyProvider,
+        appendingTo record: inout [UInt8]
+    ) throws -> SHA256Digest {
+        let start = record.count
+        record.append(Self.formatVersion)
+        record.appendVarint(seq)
+        record.appendZigzag(time)
+        if let occurred = event.occurred {
+            record.append(1)
+            occurred.encode(to: &record)
+        } else {
+            record.append(0)
+        }
+        record.appendString(event.type.rawValue)
+        record.appendString(event.call)
+        record.appendString(event.tenant)
+        record.appendString(event.source)
+        record.appendString(event.idempotency)
+        let envelopeEnd = record.count
+        record.appendVarint(UInt64(event.body.count))
+        record.append(contentsOf: event.body)
+        record.appendVarint(UInt64(event.parts.count))
+        entry.removeAll(keepingCapacity: true)
+        entry.append(0x00)
+        entry.append(contentsOf: record[start...])
+        for part in event.parts {
+            let key = try keys.dataKey(call: event.call, dataClass: part.dataClass)
+            let className = part.dataClass.name
+            aad.removeAll(keepingCapacity: true)
+            aad.append(contentsOf: record[start..<envelopeEnd])
+            aad.appendString(className)
+            record.appendString(className)
+            record.append(Self.partSealed)
+            record.appendVarint(UInt64(part.items.count + AESGCM.overhead))
+            let sealedStart = record.count
+            try part.items.withUnsafeBytes { plaintext in
+                try aad.withUnsafeBytes { associated in
+                    try cipher.seal(plaintext, key: key, associatedData: associated, appendingTo: &record)
+                }
+            }
+            entry.appendString(className)
+            let digest = record.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[sealedStart...])) }
+            digest.append(to: &entry)
+        }
+        return entry.withUnsafeBytes { SHA256.hash($0) }
+    }
+}

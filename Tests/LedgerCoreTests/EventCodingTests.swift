@@ -1,0 +1,242 @@
+// Interchange decoding, record sealing and rendering: round trips of every example event, and precise errors.
+import Foundation
+import LedgerCore
+import Testing
+
+/// Hands out one fresh key per (call, class), like the store's key store.
+struct InMemoryKeys: DataKeyProvider {
+    var keys: [String: SymmetricKey] = [:]
+
+    mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey {
+        let name = call + "\u{0}" + dataClass.name
+        if let key = keys[name] { return key }
+        let key = try SymmetricKey.random()
+        keys[name] = key
+        return key
+    }
+}
+
+private func decode(_ line: String, maximumEventBytes: Int = 1 << 20) throws(EventDecodingError) -> DecodedEvent {
+    var decoder = EventDecoder(maximumEventBytes: maximumEventBytes)
+    let bytes = Array(line.utf8)
+    var result: Result<DecodedEvent, EventDecodingError>!
+    bytes.withUnsafeBytes { raw in
+        result = Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: 7) }
+    }
+    return try result.get()
+}
+
+private func jsonObject(_ bytes: [UInt8]) throws -> NSDictionary {
+    try JSONSerialization.jsonObject(with: Data(bytes)) as! NSDictionary
+}
+
+/// Seals `event`, then renders it back with all parts opened (or none, when `redacted`).
+private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted: Bool = false) throws -> [UInt8] {
+    let encoder = try RecordEncoder()
+    var record: [UInt8] = []
+    let leaf = try encoder.encode(event, seq: 41, time: 1_764_147_600_000_000, keys: &keys, appendingTo: &record)
+    let cipher = try AESGCM()
+    var out: [UInt8] = []
+    try record.withUnsafeBytes { raw in
+        let view = try RecordView(raw)
+        #expect(view.seq == 41)
+        #expect(MerkleHasher.leafHash(view.entry) == leaf)
+        var contents: [EventRenderer.PartContent] = []
+        for part in view.parts {
+            if redacted {
+                contents.append(.unavailable(state: "shredded"))
+                continue
+            }
+            let key = try keys.dataKey(call: event.call, dataClass: DataClass(name: view.string(part.classRange))!)
+            let sealed = Array(UnsafeRawBufferPointer(rebasing: raw[part.payloadRange]))
+            contents.append(.opened(try cipher.open(sealed, key: key, associatedData: view.associatedData(for: part))))
+        }
+        try EventRenderer.render(view, parts: contents, into: &out)
+    }
+    return out
+}
+
+@Suite struct EventCodingTests {
+    static let examples: [String] = try! String(contentsOf: FixtureFiles.url("events/examples.jsonl"), encoding: .utf8)
+        .split(separator: "\n").map(String.init)
+
+    @Test func examplesCoverEveryEventType() throws {
+        let types = Set(try Self.examples.map { try decode($0).type })
+        #expect(types == Set(EventType.allCases))
+    }
+
+    @Test(arguments: examples)
+    func sealedEventReadsBackExactly(line: String) throws {
+        var keys = InMemoryKeys()
+        let event = try decode(line)
+        let rendered = try jsonObject(try roundTrip(event, keys: &keys))
+        let input = try jsonObject(Array(line.utf8))
+        #expect(rendered["body"] as! NSDictionary == input["body"] as! NSDictionary)
+        for field in ["type", "call", "tenant", "source", "idempotency", "occurred"] {
+            #expect(rendered[field] as? String == input[field] as? String, "envelope field \(field)")
+        }
+        #expect(rendered["seq"] as? Int == 41)
+    }
+
+    @Test func sensitiveFieldsGoToTheirOwnParts() throws {
+        let final = Self.examples.first { $0.contains("\"final\":true") }!
+        let event = try decode(final)
+        #expect(event.parts.map(\.dataClass) == [.content, .pii("credit_card_number"), .pii("name")])
+        let body = String(decoding: event.body, as: UTF8.self)
+        #expect(!body.contains("4111") && !body.contains("Jane") && !body.contains("card number"))
+        #expect(body.contains("utt-0003"))
+        let plaintext = String(decoding: event.parts[1].items, as: UTF8.self)
+        #expect(plaintext.contains("4111 1111 1111 1111") && !plaintext.contains("Jane"))
+    }
+
+    @Test func redactedRenderingShowsClassAndDigestOnly() throws {
+        var keys = InMemoryKeys()
+        let final = Self.examples.first { $0.contains("\"final\":true") }!
+        let text = String(decoding: try roundTrip(try decode(final), keys: &keys, redacted: true), as: UTF8.self)
+        #expect(!text.contains("4111") && !text.contains("Jane"))
+        #expect(text.contains("{\"redacted\":\"pii.credit_card_number\",\"digest\":\""))
+        #expect(text.contains("\"sealed\":[{\"class\":\"content\""))
+    }
+
+    @Test func partsAreBoundToTheirEnvelope() throws {
+        var keys = InMemoryKeys()
+        let event = try decode(Self.examples[0])
+        let encoder = try RecordEncoder()
+        var first: [UInt8] = []
+        var second: [UInt8] = []
+        _ = try encoder.encode(event, seq: 1, time: 5, keys: &keys, appendingTo: &first)
+        _ = try encoder.encode(event, seq: 2, time: 5, keys: &keys, appendingTo: &second)
+        let cipher = try AESGCM()
+        try first.withUnsafeBytes { a in
+            try second.withUnsafeBytes { b in
+                let viewA = try RecordView(a)
+                let viewB = try RecordView(b)
+                let part = viewA.parts[0]
+                let key = try keys.dataKey(call: event.call, dataClass: .pii("phone_number"))
+                let sealed = Array(UnsafeRawBufferPointer(rebasing: a[part.payloadRange]))
+                _ = try cipher.open(sealed, key: key, associatedData: viewA.associatedData(for: part))
+                #expect(throws: CryptoError.authenticationFailed) {
+                    try cipher.open(sealed, key: key, associatedData: viewB.associatedData(for: viewB.parts[0]))
+                }
+            }
+        }
+    }
+}
+
+@Suite struct EventDecodingErrorTests {
+    private func expectError(_ line: String, field: String, reasonContains: String, maximumEventBytes: Int = 1 << 20) {
+        do {
+            _ = try decode(line, maximumEventBytes: maximumEventBytes)
+            Issue.record("accepted: \(line)")
+        } catch {
+            #expect(error.line == 7)
+            #expect(error.field == field, "\(error)")
+            #expect(error.reason.contains(reasonContains), "\(error)")
+        }
+    }
+
+    private let base =
+        #"{"type":"call.ended","call":"c1","tenant":"t","source":"s/1","idempotency":"k1","body":{"disconnected_at":"2026-11-26T09:05:12Z"}}"#
+
+    @Test func acceptsTheBaseEvent() throws {
+        #expect(try decode(base).type == .callEnded)
+    }
+
+    @Test func malformedJSON() {
+        expectError(#"{"type":"call.ended","#, field: "", reasonContains: "invalid JSON at byte")
+        expectError(#"{"type": 01}"#, field: "", reasonContains: "leading zeros")
+    }
+
+    @Test func unknownType() {
+        expectError(
+            base.replacingOccurrences(of: "call.ended", with: "call.exploded"), field: "type",
+            reasonContains: "unknown event type \"call.exploded\"")
+    }
+
+    @Test func missingCallId() {
+        expectError(
+            base.replacingOccurrences(of: #""call":"c1","#, with: ""), field: "call",
+            reasonContains: "required field is missing")
+    }
+
+    @Test func wrongFieldType() {
+        let line = base.replacingOccurrences(
+            of: #""disconnected_at":"2026-11-26T09:05:12Z""#,
+            with: #""disconnected_at":"2026-11-26T09:05:12Z","duration_ms":"long""#)
+        expectError(line, field: "body.duration_ms", reasonContains: "must be an integer")
+    }
+
+    @Test func nestedFieldPathIsNamed() {
+        let final = EventCodingTests.examples.first { $0.contains("\"final\":true") }!
+        let line = final.replacingOccurrences(of: #""start_ms":8450"#, with: #""start_ms":-5"#)
+        expectError(line, field: "body.words[4].start_ms", reasonContains: "outside")
+    }
+
+    @Test func unknownEnumValueAndUnknownField() {
+        let segment = EventCodingTests.examples.first { $0.contains("\"final\":false") }!
+        expectError(
+            segment.replacingOccurrences(of: #""role":"customer""#, with: #""role":"supervisor""#),
+            field: "body.role", reasonContains: "\"supervisor\" is not one of agent, customer, unknown")
+        expectError(
+            segment.replacingOccurrences(of: #""final":false"#, with: #""final":false,"finale":1"#),
+            field: "body.finale", reasonContains: "unknown field")
+    }
+
+    @Test func oversizedEvent() {
+        expectError(base, field: "", reasonContains: "over the 64-byte maximum event size", maximumEventBytes: 64)
+    }
+
+    @Test func invalidUTF8() {
+        var bytes = Array(base.utf8)
+        let index = bytes.firstIndex(of: UInt8(ascii: "c"))! + 7
+        bytes[index] = 0xC3
+        bytes[index + 1] = 0x28
+        var decoder = EventDecoder()
+        #expect(throws: EventDecodingError.self) {
+            try bytes.withUnsafeBytes { try decoder.decode($0, lineNumber: 1) }
+        }
+        do {
+            try bytes.withUnsafeBytes { _ = try decoder.decode($0, lineNumber: 1) }
+        } catch {
+            #expect("\(error)".contains("UTF-8"))
+        }
+    }
+
+    @Test func ledgerAssignedFieldsAreRejected() {
+        expectError(
+            base.replacingOccurrences(of: #"{"type""#, with: #"{"seq":3,"type""#), field: "seq",
+            reasonContains: "assigned by the ledger")
+    }
+
+    @Test func badTimestampAndDigest() {
+        expectError(
+            base.replacingOccurrences(of: "2026-11-26T09:05:12Z", with: "2026-13-26T09:05:12Z"),
+            field: "body.disconnected_at", reasonContains: "out of range")
+        let fragment = EventCodingTests.examples[1].replacingOccurrences(of: "9f86d081", with: "9F86D081")
+        expectError(fragment, field: "body.sha256", reasonContains: "lowercase hex")
+    }
+
+    @Test func duplicateMembersAreRejected() {
+        expectError(
+            base.replacingOccurrences(of: #""tenant":"t","#, with: #""tenant":"t","tenant":"u","#),
+            field: "tenant", reasonContains: "duplicate")
+    }
+}
+
+@Suite struct TimestampTests {
+    @Test func parsesAndFormatsRFC3339() {
+        #expect(Timestamp.parse("1970-01-01T00:00:00Z")?.micros == 0)
+        #expect(
+            Timestamp.parse("2026-11-26T09:30:00.25+01:00")?.micros
+                == Timestamp.parse("2026-11-26T08:30:00.250Z")?.micros)
+        for text in [
+            "2026-11-26T09:30:00.250Z", "2024-02-29T23:59:59.000001Z", "2026-11-26T09:30:00.25+01:00",
+            "2026-11-26T09:30:00-00:00", "1999-12-31T23:00:00.5-05:30",
+        ] {
+            #expect(Timestamp.parse(text)?.formatted == text)
+        }
+        #expect(Timestamp.parse("2023-02-29T00:00:00Z") == nil)
+        #expect(Timestamp.parse("2023-02-28t00:00:00z") == nil)
+        #expect(Timestamp.format(micros: -1) == "1969-12-31T23:59:59.999999Z")
+    }
+}
