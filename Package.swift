@@ -11,7 +11,8 @@ let package = Package(
     name: "CallLedger",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "LedgerCore", targets: ["LedgerCore"])
+        .library(name: "LedgerCore", targets: ["LedgerCore"]),
+        .library(name: "LedgerStore", targets: ["LedgerStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -21,6 +22,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "LedgerCore", dependencies: ["CCrypto"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerStore",
+            dependencies: ["LedgerCore", "CZstd", "CSQLite", "CCrypto"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

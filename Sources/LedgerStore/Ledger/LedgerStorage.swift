@@ -1,0 +1,268 @@
+// The files of one open ledger (configuration, segments, tree, index, checkpoints) and recovery: bringing
+// the derived index and tree up to the log after a crash, and cutting a torn last frame.
+import Foundation
+import LedgerCore
+
+/// What recovery found and did when the ledger was opened.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Events in the log.
+    public var logSize: UInt64 = 0
+    /// Frames that were in the log but not in the index, and were indexed.
+    public var framesIndexed = 0
+    /// Leaves whose tree hashes were recomputed.
+    public var leavesRehashed: UInt64 = 0
+    /// A torn or corrupt last frame that was cut off: segment name, offset and bytes removed.
+    public var truncatedTail: (segment: String, offset: Int, bytes: Int, reason: String)?
+
+    /// Equality on the counts and the truncation's location.
+    public static func == (lhs: RecoveryReport, rhs: RecoveryReport) -> Bool {
+        lhs.logSize == rhs.logSize && lhs.framesIndexed == rhs.framesIndexed
+            && lhs.leavesRehashed == rhs.leavesRehashed && lhs.truncatedTail?.segment == rhs.truncatedTail?.segment
+            && lhs.truncatedTail?.offset == rhs.truncatedTail?.offset
+    }
+}
+
+/// The open files of a ledger. Not thread-safe; the writer guards it with its commit lock.
+final class LedgerStorage {
+    let layout: LedgerLayout
+    let configuration: LedgerConfiguration
+    let verifierKey: NoteVerifierKey
+    let index: LedgerIndex
+    let tree: TreeStore
+    let decompressor: ZstdDecompressor
+    /// Events in the log (after recovery).
+    private(set) var size: UInt64 = 0
+
+    /// Opens the ledger's files; `writable` creates the index and tree if they are missing.
+    init(layout: LedgerLayout, writable: Bool) throws(LedgerError) {
+        self.layout = layout
+        configuration = try LedgerConfiguration.load(layout)
+        let keyText = String(decoding: try FileSystem.read(layout.verifierKey), as: UTF8.self)
+        do {
+            verifierKey = try NoteVerifierKey(parsing: keyText.trimmingCharacters(in: .whitespacesAndNewlines))
+        } catch {
+            throw .notALedger(path: layout.directory, reason: "verifier.key: \(error)")
+        }
+        decompressor = try ZstdDecompressor()
+        if !writable && !FileSystem.exists(layout.index) {
+            throw .invalidRequest("\(layout.index) is missing; run `call-ledger reindex` to rebuild it")
+        }
+        index = try LedgerIndex(path: layout.index, readOnly: !writable)
+        tree = try TreeStore(directory: layout.tree, writable: writable)
+        size = try index.indexedSize()
+    }
+
+    /// The segment files' first seqs, in order.
+    func segmentFirstSeqs() throws(LedgerError) -> [UInt64] {
+        try FileSystem.contents(of: layout.segments).compactMap { LedgerLayout.segmentFirstSeq(name: $0) }
+    }
+
+    // MARK: - Recovery
+
+    /// Brings the index and the tree up to the log, cutting a torn last frame. Needs the writer lock.
+    func recover() throws(LedgerError) -> RecoveryReport {
+        var report = RecoveryReport()
+        if try index.schema() != LedgerIndex.schemaVersion { try index.clear() }
+        var start = try resumePoint()
+        if start == nil {
+            try index.clear()
+            start = (segment: nil, offset: 0, seq: 0)
+        }
+        let segments = try segmentFirstSeqs()
+        var expected = start!.seq
+        var content: [UInt8] = []
+        let pending = segments.filter { start!.segment == nil || $0 >= start!.segment! }
+        for (position, segmentSeq) in pending.enumerated() {
+            let name = LedgerLayout.segmentName(firstSeq: segmentSeq)
+            let path = layout.segmentPath(firstSeq: segmentSeq)
+            let bytes = try FileSystem.read(path)
+            let isLast = position == pending.count - 1
+            var offset = segmentSeq == start!.segment ? start!.offset : 0
+            if offset == 0 && segmentSeq != expected && !bytes.isEmpty {
+                throw .corrupt(
+                    segment: name, offset: 0, seq: expected,
+                    reason: "segment is named for seq \(segmentSeq) but the log continues at seq \(expected)")
+            }
+            let scanner = SegmentScanner(bytes: bytes, name: name, decompressor: decompressor)
+            while offset < bytes.count {
+                var calls: [String: CallActivity] = [:]
+                var fingerprints: [UInt8] = []
+                var firstTime: Int64 = 0
+                var lastTime: Int64 = 0
+                let frame: ScannedFrame
+                do {
+                    frame = try scanner.readFrame(at: offset, content: &content) { record in
+                        Self.collect(record, calls: &calls, fingerprints: &fingerprints)
+                        if record.seq == expected { firstTime = record.time }
+                        lastTime = record.time
+                    }
+                } catch {
+                    guard isLast, !scanner.hasValidFrame(after: offset) else {
+                        throw .corrupt(segment: name, offset: offset, seq: expected, reason: error.reason)
+                    }
+                    let file = try POSIXFile(path: path, flags: O_RDWR)
+                    try file.truncate(to: offset)
+                    try file.sync()
+                    report.truncatedTail = (name, offset, bytes.count - offset, error.reason)
+                    break
+                }
+                guard frame.firstSeq == expected else {
+                    throw .corrupt(
+                        segment: name, offset: offset, seq: expected,
+                        reason: "frame starts at seq \(frame.firstSeq), expected \(expected)")
+                }
+                try index.add(
+                    frame: FrameLocation(
+                        firstSeq: frame.firstSeq, count: frame.count, segment: segmentSeq, offset: offset,
+                        storedBytes: frame.storedBytes, contentBytes: frame.contentBytes,
+                        inputBytes: frame.inputBytes, firstTime: firstTime, lastTime: lastTime),
+                    calls: calls, fingerprints: fingerprints)
+                report.framesIndexed += 1
+                expected += UInt64(frame.count)
+                offset += frame.storedBytes
+            }
+        }
+        size = expected
+        report.logSize = expected
+        report.leavesRehashed = try catchUpTree()
+        try syncCheckpointIndex()
+        return report
+    }
+
+    /// Where scanning resumes: just after the last indexed frame, if that frame is intact; nil to rescan all.
+    private func resumePoint() throws(LedgerError) -> (segment: UInt64?, offset: Int, seq: UInt64)? {
+        guard let last = try index.lastFrame() else { return nil }
+        let path = layout.segmentPath(firstSeq: last.segment)
+        guard FileSystem.exists(path) else { return nil }
+        let file = try POSIXFile(path: path, flags: O_RDONLY)
+        guard try file.size() >= last.offset + last.storedBytes else { return nil }
+        let bytes = try file.read(count: last.storedBytes, at: last.offset)
+        var content: [UInt8] = []
+        let scanner = SegmentScanner(bytes: bytes, name: "", decompressor: decompressor)
+        guard let frame = try? scanner.readFrame(at: 0, content: &content, records: { _ in }),
+            frame.firstSeq == last.firstSeq, frame.count == last.count, frame.storedBytes == last.storedBytes
+        else { return nil }
+        return (last.segment, last.offset + last.storedBytes, last.firstSeq + UInt64(last.count))
+    }
+
+    /// Adds one record's call activity and idempotency fingerprint to a frame's index data.
+    static func collect(_ record: RecordView, calls: inout [String: CallActivity], fingerprints: inout [UInt8]) {
+        let fingerprint = IdempotencyFingerprint.of(
+            UnsafeRawBufferPointer(rebasing: record.bytes[record.idempotencyRange]))
+        fingerprints.appendUInt64LE(fingerprint)
+        guard !record.callRange.isEmpty else { return }
+        let call = record.call
+        if var activity = calls[call] {
+            activity.lastSeq = record.seq
+            activity.count += 1
+            activity.lastTime = record.time
+            calls[call] = activity
+        } else {
+            calls[call] = CallActivity(
+                tenant: record.string(record.tenantRange), firstSeq: record.seq, lastSeq: record.seq, count: 1,
+                firstTime: record.time, lastTime: record.time)
+        }
+    }
+
+    /// Recomputes tree hashes from the last durable tree size up to the log size; returns leaves rehashed.
+    private func catchUpTree() throws(LedgerError) -> UInt64 {
+        let durable = try tree.durableSize()
+        let start = min(durable, try tree.consistentSize(limit: size))
+        try tree.truncate(to: start)
+        guard start < size else { return 0 }
+        var frontier: MerkleFrontier
+        do {
+            frontier = try MerkleFrontier(size: start) { level, index in try tree.node(level: level, index: index) }
+        } catch {
+            throw .invalidRequest("the stored tree cannot be read at size \(start): \(error); delete tree/ and reopen")
+        }
+        var scratch: [UInt8] = []
+        try forEachRecord(in: start..<size) { record in
+            frontier.append(leafHash: record.leafHash(scratch: &scratch)) { tree.add($0) }
+        }
+        try tree.markDurable()
+        return size - start
+    }
+
+    /// Makes the index's checkpoint table match the files in `checkpoints/`.
+    func syncCheckpointIndex() throws(LedgerError) {
+        guard FileSystem.isDirectory(layout.checkpoints) else { return }
+        for name in try FileSystem.contents(of: layout.checkpoints) where name.hasSuffix(".note") {
+            let path = FileSystem.join(layout.checkpoints, name)
+            let note = String(decoding: try FileSystem.read(path), as: UTF8.self)
+            guard let checkpoint = try? Checkpoint(body: SignedNote(parsing: note).text) else { continue }
+            try index.add(checkpoint: checkpoint, note: note)
+        }
+    }
+
+    /// Rebuilds the index from the log, from scratch.
+    func reindex() throws(LedgerError) -> RecoveryReport {
+        try index.clear()
+        return try recover()
+    }
+
+    // MARK: - Reading
+
+    /// The decompressed content of the frame at `location`.
+    func readFrame(_ location: FrameLocation, into content: inout [UInt8]) throws(LedgerError) {
+        let name = LedgerLayout.segmentName(firstSeq: location.segment)
+        let file = try POSIXFile(path: layout.segmentPath(firstSeq: location.segment), flags: O_RDONLY)
+        let bytes = try file.read(count: location.storedBytes, at: location.offset)
+        let problem = bytes.withUnsafeBytes {
+            decompressor.decompress($0, into: &content, maximumSize: max(location.contentBytes, 1))
+        }
+        if let problem {
+            throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
+        }
+    }
+
+    /// Calls `body` with every record whose seq is in `range`, in order, reading frames through the index.
+    func forEachRecord(in range: Range<UInt64>, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
+        guard !range.isEmpty else { return }
+        var content: [UInt8] = []
+        for location in try index.frames(overlapping: range) {
+            try forEachRecord(inFrame: location, content: &content) { record throws(LedgerError) in
+                if range.contains(record.seq) { try body(record) }
+            }
+        }
+    }
+
+    /// Calls `body` with every record of the frame at `location`.
+    func forEachRecord(
+        inFrame location: FrameLocation, content: inout [UInt8], _ body: (RecordView) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
+        try readFrame(location, into: &content)
+        var failure: LedgerError?
+        content.withUnsafeBytes { raw in
+            do {
+                try FrameContent(raw).forEachRecord { record in
+                    do throws(LedgerError) { try body(record) } catch {
+                        failure = error
+                        throw error
+                    }
+                }
+            } catch {
+                if failure == nil {
+                    failure = .corrupt(
+                        segment: LedgerLayout.segmentName(firstSeq: location.segment), offset: location.offset,
+                        seq: location.firstSeq, reason: "frame content: \(error)")
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// The 64-bit fingerprint of an idempotency key: the first 8 bytes of its SHA-256, little-endian.
+enum IdempotencyFingerprint {
+    static func of(_ key: UnsafeRawBufferPointer) -> UInt64 {
+        let bytes = SHA256.hash(key).bytes
+        return bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

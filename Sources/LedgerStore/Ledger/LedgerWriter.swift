@@ -1,0 +1,366 @@
+// The single writer of a ledger: stages events (deduplicates, assigns seq and time, seals, encodes) and
+// group-commits them, one zstd frame and one fsync per batch, acknowledging only what is durable.
+import Foundation
+public import LedgerCore
+
+/// What happened to one submitted event.
+public struct AppendResult: Sendable, Equatable {
+    /// Whether the event was appended or recognised as already in the ledger.
+    public enum Status: String, Sendable {
+        /// Newly appended.
+        case appended
+        /// Its idempotency key was already in the ledger; nothing was appended.
+        case duplicate
+    }
+
+    /// The event's seq (for a duplicate, the seq of the event already holding the key).
+    public var seq: UInt64
+    /// The idempotency key.
+    public var idempotency: String
+    /// Appended or duplicate.
+    public var status: Status
+}
+
+/// Options for creating a ledger.
+public struct LedgerCreationOptions: Sendable {
+    /// Checkpoint origin (and signer name); defaults to `call-ledger/<random id>`.
+    public var origin: String?
+    /// Overrides of the default settings.
+    public var segmentSizeLimit: Int?
+    /// Events between automatic checkpoints.
+    public var checkpointEveryEvents: Int?
+    /// Seconds between automatic checkpoints.
+    public var checkpointEverySeconds: Int?
+    /// Largest accepted event.
+    public var maximumEventBytes: Int?
+    /// Most events per frame.
+    public var maximumBatchEvents: Int?
+
+    /// Default options.
+    public init() {}
+}
+
+/// Appends to a ledger. Thread-safe: any number of threads may call `append`; concurrent appends share frames.
+public final class LedgerWriter: @unchecked Sendable {
+    /// The ledger's layout.
+    public let layout: LedgerLayout
+    /// Settings from `ledger.json`.
+    public let configuration: LedgerConfiguration
+    /// What recovery did when the ledger was opened.
+    public let recovery: RecoveryReport
+
+    // Held for the writer's lifetime: the flock on LOCK.
+    private let lockFile: POSIXFile
+    private let keyFile: KeyFile
+
+    // Staging state, guarded by `stagingLock`.
+    private let stagingLock = ConditionLock()
+    private var staging: Staging
+
+    // Commit state, guarded by `commitLock`.
+    private let commitLock = ConditionLock()
+    private let storage: LedgerStorage
+    private let keyWriter: KeyStore
+    private let compressor: ZstdCompressor
+    private var segment: ActiveSegment?
+    private var frontier: MerkleFrontier
+    private var commitsSinceTreeMark = 0
+    private var lastCheckpoint: (size: UInt64, time: Int64)
+    private var failure: LedgerError?
+
+    /// The number of events acknowledged durable.
+    public var durableSize: UInt64 { stagingLock.withLock { staging.durableSize } }
+
+    // MARK: - Creating and opening
+
+    /// Creates a new ledger in `directory` (which must be new or empty) and its key file at `keyFilePath`
+    /// (default: `<directory>.key`).
+    @discardableResult
+    public static func create(
+        directory: String, keyFilePath: String? = nil, options: LedgerCreationOptions = .init()
+    )
+        throws(LedgerError) -> LedgerLayout
+    {
+        let layout = LedgerLayout(directory: directory)
+        if FileSystem.isDirectory(directory) {
+            guard try FileSystem.contents(of: directory).isEmpty else { throw .directoryNotEmpty(path: directory) }
+        }
+        let origin: String
+        if let requested = options.origin {
+            origin = requested
+        } else {
+            do { origin = "call-ledger/" + Hex.encode(try SecureRandom.bytes(8)) } catch { throw .crypto(error) }
+        }
+        let keys = try KeyFile.generate(origin: origin)
+        try keys.create(at: keyFilePath ?? layout.defaultKeyFile)
+        var configuration = LedgerConfiguration(origin: origin)
+        if let value = options.segmentSizeLimit { configuration.segmentSizeLimit = value }
+        if let value = options.checkpointEveryEvents { configuration.checkpointEveryEvents = value }
+        if let value = options.checkpointEverySeconds { configuration.checkpointEverySeconds = value }
+        if let value = options.maximumEventBytes { configuration.maximumEventBytes = value }
+        if let value = options.maximumBatchEvents { configuration.maximumBatchEvents = value }
+        for path in [directory, layout.segments, layout.tree, layout.checkpoints] {
+            try FileSystem.createDirectory(path)
+        }
+        try FileSystem.writeAtomically(Array((keys.signer.verifierKey.description + "\n").utf8), to: layout.verifierKey)
+        try configuration.save(layout)
+        _ = try LedgerIndex(path: layout.index)
+        _ = try KeyStore(path: layout.keys, masterKey: keys.masterKey)
+        try FileSystem.syncDirectory(directory)
+        return layout
+    }
+
+    /// Opens the ledger in `directory` for appending: takes the lock, recovers, loads the idempotency index.
+    public init(directory: String, keyFilePath: String? = nil) throws(LedgerError) {
+        layout = LedgerLayout(directory: directory)
+        _ = try LedgerConfiguration.load(layout)
+        lockFile = try Self.takeLock(layout)
+        keyFile = try KeyFile.load(from: keyFilePath ?? layout.defaultKeyFile)
+        storage = try LedgerStorage(layout: layout, writable: true)
+        configuration = storage.configuration
+        guard keyFile.signer.verifierKey == storage.verifierKey else {
+            throw .keyFile(
+                path: keyFilePath ?? layout.defaultKeyFile,
+                reason: "its signer does not match verifier.key of \(directory)")
+        }
+        recovery = try storage.recover()
+        keyWriter = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey)
+        compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel))
+        frontier = try Self.frontier(of: storage)
+        let lastTime = try storage.index.lastFrame()?.lastTime ?? 0
+        staging = try Staging(
+            storage: storage, keys: try KeyStore(path: layout.keys, masterKey: keyFile.masterKey),
+            batchLimit: configuration.maximumBatchEvents, lastTime: lastTime)
+        lastCheckpoint = (0, 0)
+        lastCheckpoint = try latestCheckpoint()
+        segment = try ActiveSegment.resume(layout: layout, storage: storage)
+    }
+
+    static func takeLock(_ layout: LedgerLayout) throws(LedgerError) -> POSIXFile {
+        let file = try POSIXFile(path: layout.lock, flags: O_RDWR | O_CREAT)
+        guard try file.tryLockExclusive() else {
+            let holder = String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            throw .locked(path: layout.lock, holder: holder.isEmpty ? "unknown process" : holder)
+        }
+        try file.truncate(to: 0)
+        try file.write(Array("pid \(getpid())\n".utf8), at: 0)
+        return file
+    }
+
+    private static func frontier(of storage: LedgerStorage) throws(LedgerError) -> MerkleFrontier {
+        do {
+            return try MerkleFrontier(size: storage.size) { level, index in
+                try storage.tree.node(level: level, index: index)
+            }
+        } catch {
+            throw .invalidRequest("the stored tree cannot be read: \(error)")
+        }
+    }
+
+    private func latestCheckpoint() throws(LedgerError) -> (size: UInt64, time: Int64) {
+        guard let size = try storage.index.latestCheckpointSize(), size > 0 else { return (0, 0) }
+        let time = try storage.index.frame(containing: size - 1)?.lastTime ?? 0
+        return (size, time)
+    }
+
+    // MARK: - Appending
+
+    /// Appends `events` and returns once every one is durable (or known as a duplicate), in order.
+    public func append(_ events: [DecodedEvent]) throws(LedgerError) -> [AppendResult] {
+        var results: [AppendResult] = []
+        results.reserveCapacity(events.count)
+        var last: UInt64?
+        for event in events {
+            let result = try stage(event)
+            results.append(result)
+            last = max(last ?? 0, result.seq)
+            if stagingLock.withLock({ staging.stagedRecords }) >= configuration.maximumBatchEvents {
+                _ = try commit()
+            }
+        }
+        if let last { try waitDurable(through: last) }
+        return results
+    }
+
+    /// Appends `events` as one frame: all become durable together, or none does.
+    public func appendAtomically(_ events: [DecodedEvent]) throws(LedgerError) -> [AppendResult] {
+        try commitLock.withLock { () throws(LedgerError) in
+            _ = try commitLocked()
+            let results = try stagingLock.withLock { () throws(LedgerError) in
+                if let failure { throw failure }
+                staging.sealBatch()
+                defer { staging.sealBatch() }
+                return try events.map { event throws(LedgerError) in try staging.stage(event, unlimitedBatch: true) }
+            }
+            _ = try commitLocked()
+            return results
+        }
+    }
+
+    /// Validates, deduplicates, seals and encodes one event into the pending batch (not yet durable).
+    public func stage(_ event: DecodedEvent) throws(LedgerError) -> AppendResult {
+        try stagingLock.withLock { () throws(LedgerError) in
+            if let failure { throw failure }
+            return try staging.stage(event)
+        }
+    }
+
+    /// Writes every staged event durably (in frames of at most the batch limit) and returns their results.
+    public func commit() throws(LedgerError) -> [AppendResult] {
+        try commitLock.withLock { () throws(LedgerError) in try commitLocked() }
+    }
+
+    private func waitDurable(through seq: UInt64) throws(LedgerError) {
+        while stagingLock.withLock({ staging.durableSize <= seq }) {
+            _ = try commit()
+        }
+    }
+
+    /// Writes every staged batch, oldest first. Call with `commitLock` held.
+    private func commitLocked() throws(LedgerError) -> [AppendResult] {
+        if let failure { throw failure }
+        var all: [AppendResult] = []
+        while true {
+            let batch = stagingLock.withLock { staging.takeBatch() }
+            guard let batch else { break }
+            do {
+                try write(batch)
+            } catch {
+                stagingLock.withLock { failure = error }
+                throw error
+            }
+            stagingLock.withLock { staging.markDurable(endSeq: batch.endSeq) }
+            all.append(contentsOf: batch.results)
+        }
+        return all
+    }
+
+    /// Makes one batch durable: new data keys, then the frame (fsync), then tree, index and checkpoint.
+    private func write(_ batch: Staging.Batch) throws(LedgerError) {
+        try keyWriter.insert(batch.newKeys)
+        guard !batch.records.isEmpty else { return }
+        var compressed: [UInt8] = []
+        try compressor.compress(batch.frame.content, appendingTo: &compressed)
+        if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
+            segment = try ActiveSegment.create(layout: layout, firstSeq: batch.frame.firstSeq)
+        }
+        let offset = segment!.size
+        try segment!.append(compressed)
+        for record in batch.records {
+            frontier.append(leafHash: record.leafHash) { storage.tree.add($0) }
+        }
+        try storage.tree.flush()
+        var calls: [String: CallActivity] = [:]
+        for record in batch.records where !record.call.isEmpty {
+            if var activity = calls[record.call] {
+                activity.lastSeq = record.seq
+                activity.count += 1
+                activity.lastTime = record.time
+                calls[record.call] = activity
+            } else {
+                calls[record.call] = CallActivity(
+                    tenant: record.tenant, firstSeq: record.seq, lastSeq: record.seq, count: 1,
+                    firstTime: record.time, lastTime: record.time)
+            }
+        }
+        try storage.index.add(
+            frame: FrameLocation(
+                firstSeq: batch.frame.firstSeq, count: batch.records.count, segment: segment!.firstSeq,
+                offset: offset, storedBytes: compressed.count, contentBytes: batch.frame.content.count,
+                inputBytes: batch.frame.inputBytes, firstTime: batch.records.first!.time,
+                lastTime: batch.records.last!.time),
+            calls: calls, fingerprints: batch.fingerprints)
+        commitsSinceTreeMark += 1
+        if try !checkpointIfDue(now: batch.records.last!.time), commitsSinceTreeMark >= 64 {
+            try storage.tree.markDurable()
+            commitsSinceTreeMark = 0
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Writes a checkpoint if the configured number of events or seconds has passed; true if one was written.
+    private func checkpointIfDue(now: Int64) throws(LedgerError) -> Bool {
+        let size = frontier.size
+        guard size > lastCheckpoint.size else { return false }
+        let dueByCount = size - lastCheckpoint.size >= UInt64(configuration.checkpointEveryEvents)
+        let dueByTime = now - lastCheckpoint.time >= Int64(configuration.checkpointEverySeconds) * 1_000_000
+        guard dueByCount || dueByTime else { return false }
+        _ = try writeCheckpoint()
+        return true
+    }
+
+    /// Commits everything staged, then signs and stores a checkpoint of the whole log.
+    public func checkpoint() throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
+        try commitLock.withLock { () throws(LedgerError) in
+            _ = try commitLocked()
+            return try writeCheckpoint()
+        }
+    }
+
+    private func writeCheckpoint() throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
+        let checkpoint = Checkpoint(origin: configuration.origin, treeSize: frontier.size, rootHash: frontier.rootHash)
+        let note: String
+        do { note = try checkpoint.signed(by: keyFile.signer).serialized } catch {
+            throw .invalidRequest("cannot sign the checkpoint: \(error)")
+        }
+        try storage.tree.markDurable()
+        commitsSinceTreeMark = 0
+        try FileSystem.writeAtomically(Array(note.utf8), to: layout.checkpointPath(treeSize: checkpoint.treeSize))
+        try storage.index.add(checkpoint: checkpoint, note: note)
+        let time = try storage.index.frame(containing: max(checkpoint.treeSize, 1) - 1)?.lastTime ?? 0
+        lastCheckpoint = (checkpoint.treeSize, time)
+        return (checkpoint, note)
+    }
+
+    /// Commits what is staged, writes a checkpoint if one is due by the clock, and marks the tree durable.
+    public func close() throws(LedgerError) {
+        try commitLock.withLock { () throws(LedgerError) in
+            _ = try commitLocked()
+            if try !checkpointIfDue(now: Int64(Date().timeIntervalSince1970 * 1_000_000)) {
+                try storage.tree.markDurable()
+            }
+        }
+    }
+}
+
+/// The segment file frames are appended to.
+struct ActiveSegment {
+    let firstSeq: UInt64
+    let file: POSIXFile
+    private(set) var size: Int
+
+    /// Continues the last segment if there is one.
+    static func resume(layout: LedgerLayout, storage: LedgerStorage) throws(LedgerError) -> ActiveSegment? {
+        guard let last = try storage.segmentFirstSeqs().last else { return nil }
+        let path = layout.segmentPath(firstSeq: last)
+        let file = try POSIXFile(path: path, flags: O_RDWR)
+        let size = try file.size()
+        if size == 0 && last != storage.size {
+            try FileSystem.remove(path)
+            return nil
+        }
+        return ActiveSegment(firstSeq: last, file: file, size: size)
+    }
+
+    /// Creates a new segment named for `firstSeq` and makes its directory entry durable.
+    static func create(layout: LedgerLayout, firstSeq: UInt64) throws(LedgerError) -> ActiveSegment {
+        let file = try POSIXFile(path: layout.segmentPath(firstSeq: firstSeq), flags: O_RDWR | O_CREAT | O_EXCL)
+        try FileSystem.syncDirectory(layout.segments)
+        return ActiveSegment(firstSeq: firstSeq, file: file, size: 0)
+    }
+
+    /// Appends a frame and fsyncs it.
+    mutating func append(_ frame: [UInt8]) throws(LedgerError) {
+        try file.write(frame, at: size)
+        try file.sync()
+        size += frame.count
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

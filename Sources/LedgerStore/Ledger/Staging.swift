@@ -1,0 +1,198 @@
+// The writer's staging area: idempotency checks, seq and time assignment, data keys, sealing and record
+// encoding, producing batches that the commit path makes durable.
+import Foundation
+import LedgerCore
+
+/// Data keys: cached, looked up in keys.sqlite, or created (and queued for durable storage).
+struct DataKeyCache: DataKeyProvider {
+    var cache: [String: SymmetricKey] = [:]
+    let store: KeyStore
+    var created: [(call: String, dataClass: String, wrapped: [UInt8])] = []
+
+    mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey {
+        let name = dataClass.name
+        let cacheKey = call + "\u{0}" + name
+        if let key = cache[cacheKey] { return key }
+        if let stored = try store.key(call: call, dataClass: name) {
+            cache[cacheKey] = stored
+            return stored
+        }
+        let key = try SymmetricKey.random()
+        created.append((call, name, try store.wrap(key, call: call, dataClass: name)))
+        cache[cacheKey] = key
+        return key
+    }
+}
+
+/// Events staged but not yet durable, grouped into frames.
+struct Staging {
+    /// One staged record's facts that the commit path needs besides its bytes.
+    struct StagedRecord {
+        var seq: UInt64
+        var time: Int64
+        var call: String
+        var tenant: String
+        var leafHash: SHA256Digest
+    }
+
+    /// A frame's worth of staged events.
+    struct Batch {
+        var frame: FrameBuilder
+        var records: [StagedRecord] = []
+        var results: [AppendResult] = []
+        var fingerprints: [UInt8] = []
+        var newKeys: [(call: String, dataClass: String, wrapped: [UInt8])] = []
+        /// The log size once this batch is durable.
+        var endSeq: UInt64
+        /// Idempotency keys of this batch's records, by seq, for duplicate confirmation.
+        var keysBySeq: [UInt64: String] = [:]
+    }
+
+    /// Events acknowledged durable.
+    var durableSize: UInt64
+    private var nextSeq: UInt64
+    private var lastTime: Int64
+    private var fingerprints: [UInt64: UInt64] = [:]
+    private var collisions: [UInt64: [UInt64]] = [:]
+    private var batches: [Batch] = []
+    private var keys: DataKeyCache
+    private let encoder: RecordEncoder
+    private var decoderScratch: [UInt8] = []
+    private var record: [UInt8] = []
+    private let reader: LedgerStorage
+    /// Whether the next staged event must start a new batch (set by `sealBatch`).
+    private var batchSealed = true
+    /// Staged records not yet taken by the commit path.
+    private(set) var stagedRecords = 0
+    /// Most records per batch (frame).
+    let batchLimit: Int
+
+    /// Staging for a recovered ledger: loads the idempotency fingerprints of every frame.
+    init(storage: LedgerStorage, keys: KeyStore, batchLimit: Int, lastTime: Int64) throws(LedgerError) {
+        durableSize = storage.size
+        nextSeq = storage.size
+        self.lastTime = lastTime
+        self.keys = DataKeyCache(store: keys)
+        self.batchLimit = batchLimit
+        do { encoder = try RecordEncoder() } catch { throw .crypto(error) }
+        reader = try LedgerStorage(layout: storage.layout, writable: false)
+        var map: [UInt64: UInt64] = [:]
+        var extra: [UInt64: [UInt64]] = [:]
+        map.reserveCapacity(Int(storage.size))
+        try storage.index.forEachFingerprintBlock { firstSeq, blob in
+            blob.withUnsafeBytes { raw in
+                for index in 0..<raw.count / 8 {
+                    let fingerprint = UInt64(
+                        littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+                    let seq = firstSeq + UInt64(index)
+                    if map.updateValue(seq, forKey: fingerprint) != nil {
+                        map[fingerprint] = map[fingerprint].map { min($0, seq) }
+                        extra[fingerprint, default: []].append(seq)
+                    }
+                }
+            }
+        }
+        fingerprints = map
+        collisions = extra
+    }
+
+    /// Stages one event: a duplicate result, or a sealed record with the next seq. With `unlimitedBatch` the
+    /// open batch grows past the batch limit (for atomic appends, which must be one frame).
+    mutating func stage(_ event: DecodedEvent, unlimitedBatch: Bool = false) throws(LedgerError) -> AppendResult {
+        let limit = unlimitedBatch ? Int.max : batchLimit
+        let fingerprint =
+            event.idempotency.utf8.withContiguousStorageIfAvailable {
+                IdempotencyFingerprint.of(UnsafeRawBufferPointer($0))
+            } ?? IdempotencyFingerprint.of(UnsafeRawBufferPointer(Array(event.idempotency.utf8).withUnsafeBytes { $0 }))
+        if let existing = try duplicateSeq(of: event.idempotency, fingerprint: fingerprint) {
+            let result = AppendResult(seq: existing, idempotency: event.idempotency, status: .duplicate)
+            withBatch(limit: limit, firstSeq: nextSeq) { $0.results.append(result) }
+            return result
+        }
+        let seq = nextSeq
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let time = max(now, lastTime)
+        record.removeAll(keepingCapacity: true)
+        let leaf: SHA256Digest
+        do {
+            leaf = try encoder.encode(event, seq: seq, time: time, keys: &keys, appendingTo: &record)
+        } catch let error as LedgerError {
+            throw error
+        } catch let error as CryptoError {
+            throw .crypto(error)
+        } catch {
+            throw .invalidRequest("cannot seal event \(event.idempotency): \(error)")
+        }
+        lastTime = time
+        if fingerprints.updateValue(seq, forKey: fingerprint) != nil {
+            collisions[fingerprint, default: []].append(seq)
+        }
+        let newKeys = keys.created
+        keys.created.removeAll()
+        let recordBytes = record
+        withBatch(limit: limit, firstSeq: seq) { batch in
+            batch.frame.append(record: recordBytes, inputBytes: event.inputByteCount)
+            batch.records.append(
+                StagedRecord(seq: seq, time: time, call: event.call, tenant: event.tenant, leafHash: leaf))
+            batch.results.append(AppendResult(seq: seq, idempotency: event.idempotency, status: .appended))
+            batch.fingerprints.appendUInt64LE(fingerprint)
+            batch.newKeys.append(contentsOf: newKeys)
+            batch.endSeq = seq + 1
+            batch.keysBySeq[seq] = event.idempotency
+        }
+        nextSeq += 1
+        stagedRecords += 1
+        return AppendResult(seq: seq, idempotency: event.idempotency, status: .appended)
+    }
+
+    /// Ends the current batch: the next staged event starts a new frame.
+    mutating func sealBatch() {
+        batchSealed = true
+    }
+
+    /// The oldest batch, removed from staging; nil when nothing is staged.
+    mutating func takeBatch() -> Batch? {
+        guard !batches.isEmpty else { return nil }
+        let batch = batches.removeFirst()
+        if batches.isEmpty { batchSealed = true }
+        stagedRecords -= batch.records.count
+        committing.append(batch.keysBySeq)
+        return batch
+    }
+
+    /// Idempotency keys of batches being written, for confirmation until they are readable from the log.
+    private var committing: [[UInt64: String]] = []
+
+    /// Marks the oldest committing batch durable.
+    mutating func markDurable(endSeq: UInt64) {
+        durableSize = max(durableSize, endSeq)
+        if !committing.isEmpty { committing.removeFirst() }
+    }
+
+    /// Runs `body` on the open batch, starting a new one (whose first record will be `firstSeq`) when the
+    /// open one is sealed or full.
+    private mutating func withBatch(limit: Int, firstSeq: UInt64, _ body: (inout Batch) -> Void) {
+        if batchSealed || batches.isEmpty || batches[batches.count - 1].records.count >= limit {
+            batches.append(Batch(frame: FrameBuilder(firstSeq: firstSeq), endSeq: firstSeq))
+            batchSealed = false
+        }
+        body(&batches[batches.count - 1])
+    }
+
+    /// The seq of the event already holding `key`, confirmed by comparing the full key.
+    private mutating func duplicateSeq(of key: String, fingerprint: UInt64) throws(LedgerError) -> UInt64? {
+        guard let first = fingerprints[fingerprint] else { return nil }
+        for seq in [first] + (collisions[fingerprint] ?? []) where try idempotencyKey(at: seq) == key {
+            return seq
+        }
+        return nil
+    }
+
+    private mutating func idempotencyKey(at seq: UInt64) throws(LedgerError) -> String? {
+        for batch in batches { if let key = batch.keysBySeq[seq] { return key } }
+        for keys in committing { if let key = keys[seq] { return key } }
+        var found: String?
+        try reader.forEachRecord(in: seq..<seq + 1) { record in found = record.idempotency }
+        return found
+    }
+}

@@ -1,0 +1,181 @@
+// Thin POSIX file wrappers: whole-file reads, positioned writes, fsync, truncation, directory sync and flock.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file descriptor, closed when the value is released.
+final class POSIXFile {
+    let descriptor: Int32
+    let path: String
+
+    /// Opens `path` with `flags` (and `mode` when creating).
+    init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LedgerError) {
+        let fd = open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        self.descriptor = fd
+        self.path = path
+    }
+
+    deinit { close(descriptor) }
+
+    /// The file's size in bytes.
+    func size() throws(LedgerError) -> Int {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .io(operation: "fstat", path: path, errno: errno) }
+        return Int(info.st_size)
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(LedgerError) {
+        var written = 0
+        while written < bytes.count {
+            let n = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "write", path: path, errno: errno)
+            }
+            written += n
+        }
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    func write(_ bytes: [UInt8], at offset: Int) throws(LedgerError) {
+        var failure: LedgerError?
+        bytes.withUnsafeBytes { raw in
+            do throws(LedgerError) { try write(raw, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads `count` bytes at `offset`; fewer only at end of file.
+    func read(count: Int, at offset: Int) throws(LedgerError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var total = 0
+        var failure: Int32 = 0
+        buffer.withUnsafeMutableBytes { raw in
+            while total < count {
+                let n = pread(descriptor, raw.baseAddress! + total, count - total, off_t(offset + total))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 { return }
+                total += n
+            }
+        }
+        if failure != 0 { throw .io(operation: "read", path: path, errno: failure) }
+        buffer.removeSubrange(total...)
+        return buffer
+    }
+
+    /// The whole file.
+    func readAll() throws(LedgerError) -> [UInt8] {
+        try read(count: try size(), at: 0)
+    }
+
+    /// Flushes the file's data (and the metadata needed to read it) to stable storage.
+    func sync() throws(LedgerError) {
+        guard fdatasync(descriptor) == 0 else { throw .io(operation: "fdatasync", path: path, errno: errno) }
+    }
+
+    /// Cuts the file to `size` bytes.
+    func truncate(to size: Int) throws(LedgerError) {
+        guard ftruncate(descriptor, off_t(size)) == 0 else {
+            throw .io(operation: "ftruncate", path: path, errno: errno)
+        }
+    }
+
+    /// Takes an exclusive `flock` without waiting; returns false if another process holds it.
+    func tryLockExclusive() throws(LedgerError) -> Bool {
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+        if errno == EWOULDBLOCK { return false }
+        throw .io(operation: "flock", path: path, errno: errno)
+    }
+}
+
+/// File-system helpers.
+enum FileSystem {
+    /// Whether `path` exists.
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Whether `path` is a directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates a directory (and missing parents) with `mode`.
+    static func createDirectory(_ path: String, mode: mode_t = 0o755) throws(LedgerError) {
+        if isDirectory(path) { return }
+        let parent = parentDirectory(path)
+        if parent != path && !parent.isEmpty && !isDirectory(parent) { try createDirectory(parent, mode: mode) }
+        guard mkdir(path, mode) == 0 || errno == EEXIST else { throw .io(operation: "mkdir", path: path, errno: errno) }
+    }
+
+    /// The names in a directory, sorted; "." and ".." excluded.
+    static func contents(of path: String) throws(LedgerError) -> [String] {
+        guard let dir = opendir(path) else { throw .io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Flushes a directory's entries (after creating, renaming or deleting files in it).
+    static func syncDirectory(_ path: String) throws(LedgerError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(operation: "open directory", path: path, errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw .io(operation: "fsync directory", path: path, errno: errno) }
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(LedgerError) {
+        let temporary = path + ".tmp"
+        do {
+            let file = try POSIXFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            try file.write(bytes, at: 0)
+            try file.sync()
+        }
+        guard rename(temporary, path) == 0 else { throw .io(operation: "rename", path: path, errno: errno) }
+        try syncDirectory(parentDirectory(path))
+    }
+
+    /// Reads a whole file.
+    static func read(_ path: String) throws(LedgerError) -> [UInt8] {
+        try POSIXFile(path: path, flags: O_RDONLY).readAll()
+    }
+
+    /// Removes a file if it exists.
+    static func remove(_ path: String) throws(LedgerError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw .io(operation: "unlink", path: path, errno: errno) }
+    }
+
+    /// The permission bits of `path`.
+    static func permissions(_ path: String) throws(LedgerError) -> mode_t {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .io(operation: "stat", path: path, errno: errno) }
+        return info.st_mode & 0o777
+    }
+
+    /// `path` without its last component.
+    static func parentDirectory(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// `path` and `name` joined with one slash.
+    static func join(_ path: String, _ name: String) -> String {
+        path.hasSuffix("/") ? path + name : path + "/" + name
+    }
+}

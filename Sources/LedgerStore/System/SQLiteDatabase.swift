@@ -1,0 +1,165 @@
+// A thin SQLite wrapper: one connection, prepared statements with typed binds and columns, transactions.
+import CSQLite
+
+/// One SQLite connection. Not thread-safe: confine each connection to one thread.
+final class SQLiteDatabase {
+    let path: String
+    private let handle: OpaquePointer
+    private var statements: [String: SQLiteStatement] = [:]
+
+    /// Opens (or creates, unless `readOnly`) the database at `path`.
+    init(path: String, readOnly: Bool = false) throws(LedgerError) {
+        var db: OpaquePointer?
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let status = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
+        guard status == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close(db)
+            throw .sqlite(path: path, code: status, message: message, sql: "")
+        }
+        self.path = path
+        self.handle = db
+        sqlite3_busy_timeout(db, 10_000)
+    }
+
+    deinit {
+        statements.removeAll()
+        sqlite3_close(handle)
+    }
+
+    /// Runs one or more statements without results.
+    func execute(_ sql: String) throws(LedgerError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &message)
+        guard status == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? "error"
+            sqlite3_free(message)
+            throw .sqlite(path: path, code: status, message: text, sql: sql)
+        }
+    }
+
+    /// A cached prepared statement for `sql`, reset and with bindings cleared.
+    func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
+        if let cached = statements[sql] {
+            cached.reset()
+            return cached
+        }
+        var raw: OpaquePointer?
+        let status = sqlite3_prepare_v2(handle, sql, -1, &raw, nil)
+        guard status == SQLITE_OK, let raw else { throw error(status, sql) }
+        let statement = SQLiteStatement(raw, database: self, sql: sql)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back if it throws.
+    func transaction<R>(_ body: () throws(LedgerError) -> R) throws(LedgerError) -> R {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    func error(_ status: Int32, _ sql: String) -> LedgerError {
+        .sqlite(path: path, code: status, message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+}
+
+/// A prepared statement owned by its database's cache.
+final class SQLiteStatement {
+    private let handle: OpaquePointer
+    private unowned let database: SQLiteDatabase
+    private let sql: String
+
+    fileprivate init(_ handle: OpaquePointer, database: SQLiteDatabase, sql: String) {
+        self.handle = handle
+        self.database = database
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    fileprivate func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    /// Resets the statement so it can run again with new bindings.
+    func rewind() {
+        reset()
+    }
+
+    /// Binds values to `?1`, `?2`... in order.
+    @discardableResult
+    func bind(_ values: SQLiteValue...) throws(LedgerError) -> SQLiteStatement {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let status: Int32
+            switch value {
+            case .integer(let v): status = sqlite3_bind_int64(handle, index, v)
+            case .text(let v):
+                var copy = v
+                status = copy.withUTF8 { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) {
+                        call_ledger_sqlite3_bind_text_copy(handle, index, $0.baseAddress, Int32($0.count))
+                    }
+                }
+            case .blob(let v):
+                status = v.withUnsafeBytes {
+                    call_ledger_sqlite3_bind_blob_copy(
+                        handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count))
+                }
+            case .null: status = sqlite3_bind_null(handle, index)
+            }
+            guard status == SQLITE_OK else { throw database.error(status, sql) }
+        }
+        return self
+    }
+
+    /// Steps once; true when a row is available.
+    func step() throws(LedgerError) -> Bool {
+        let status = sqlite3_step(handle)
+        switch status {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw database.error(status, sql)
+        }
+    }
+
+    /// Steps to completion, for statements without results.
+    func run() throws(LedgerError) {
+        while try step() {}
+    }
+
+    /// The integer in column `index` of the current row.
+    func integer(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+
+    /// Whether column `index` of the current row is NULL.
+    func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+
+    /// The text in column `index` of the current row.
+    func text(_ index: Int32) -> String {
+        guard let pointer = sqlite3_column_text(handle, index) else { return "" }
+        return String(cString: pointer)
+    }
+
+    /// The blob in column `index` of the current row.
+    func blob(_ index: Int32) -> [UInt8] {
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count > 0, let pointer = sqlite3_column_blob(handle, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+}
+
+/// A value bound to a statement parameter.
+enum SQLiteValue {
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+    case null
+}

@@ -1,0 +1,111 @@
+// tree/: the Merkle tree's complete subtrees, one flat file of 32-byte hashes per level, so that any root
+// or proof needs O(log n) reads (FORMAT.md §6).
+import Foundation
+import LedgerCore
+
+/// The stored Merkle tree. Level `k`'s file holds the hashes of the complete subtrees of `2^k` leaves in order.
+final class TreeStore: MerkleNodeSource {
+    private let directory: String
+    private var files: [POSIXFile] = []
+    private var pending: [[UInt8]] = []
+    private let writable: Bool
+    /// The number of leaves stored (level 0's entry count).
+    private(set) var treeSize: UInt64 = 0
+
+    /// Opens the tree in `directory` (creating it if writable).
+    init(directory: String, writable: Bool) throws(LedgerError) {
+        self.directory = directory
+        self.writable = writable
+        if writable { try FileSystem.createDirectory(directory) }
+        var level = 0
+        while FileSystem.exists(path(level: level)) {
+            files.append(try POSIXFile(path: path(level: level), flags: writable ? O_RDWR : O_RDONLY))
+            level += 1
+        }
+        treeSize = files.isEmpty ? 0 : UInt64(try files[0].size() / 32)
+    }
+
+    func path(level: Int) -> String {
+        FileSystem.join(directory, "level-\(level < 10 ? "0" : "")\(level).hashes")
+    }
+
+    /// The stored hash of the complete subtree at (`level`, `index`).
+    func node(level: Int, index: UInt64) throws -> SHA256Digest {
+        guard level < files.count else { throw LedgerError.invalidRequest("tree level \(level) is not stored") }
+        let bytes = try files[level].read(count: 32, at: Int(index) * 32)
+        guard bytes.count == 32, let digest = SHA256Digest(bytes: bytes) else {
+            throw LedgerError.invalidRequest("tree node (\(level), \(index)) is not stored")
+        }
+        return digest
+    }
+
+    /// Queues a completed subtree for writing.
+    func add(_ node: MerkleFrontier.Node) {
+        while pending.count <= node.level { pending.append([]) }
+        node.hash.append(to: &pending[node.level])
+        if node.level == 0 { treeSize = node.index + 1 }
+    }
+
+    /// Writes queued subtrees to the level files (page cache; `sync` makes them durable).
+    func flush() throws(LedgerError) {
+        for (level, bytes) in pending.enumerated() where !bytes.isEmpty {
+            while files.count <= level {
+                files.append(try POSIXFile(path: path(level: files.count), flags: O_RDWR | O_CREAT))
+            }
+            let file = files[level]
+            try file.write(bytes, at: try file.size())
+            pending[level].removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Makes every level file durable.
+    func sync() throws(LedgerError) {
+        try flush()
+        for file in files { try file.sync() }
+    }
+
+    /// Cuts the stored tree back to `size` leaves (dropping subtrees that reach beyond it).
+    func truncate(to size: UInt64) throws(LedgerError) {
+        pending.removeAll()
+        for (level, file) in files.enumerated() {
+            try file.truncate(to: Int(size >> level) * 32)
+        }
+        treeSize = size
+    }
+
+    /// The largest size `n <= limit` for which every level file holds all `n >> k` subtrees it should.
+    func consistentSize(limit: UInt64) throws(LedgerError) -> UInt64 {
+        var size = min(limit, treeSize)
+        for (level, file) in files.enumerated() where level > 0 {
+            let entries = UInt64(try file.size() / 32)
+            size = min(size, (entries + 1) << level - 1)
+        }
+        return size
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension TreeStore {
+    private var markerPath: String { FileSystem.join(directory, "durable-size") }
+
+    /// The tree size known to be on stable storage (written by `markDurable`), 0 if never marked.
+    func durableSize() throws(LedgerError) -> UInt64 {
+        guard FileSystem.exists(markerPath) else { return 0 }
+        let text = String(decoding: try FileSystem.read(markerPath), as: UTF8.self)
+        guard let size = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw .invalidRequest("\(markerPath) does not hold a tree size; delete it to rebuild the tree")
+        }
+        return size
+    }
+
+    /// Syncs every level file, then records `treeSize` as durable (atomically).
+    func markDurable() throws(LedgerError) {
+        try sync()
+        try FileSystem.writeAtomically(Array("\(treeSize)\n".utf8), to: markerPath)
+    }
+}
