@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "LedgerStore", targets: ["LedgerStore"]),
+        .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
@@ -27,7 +28,26 @@ let package = Package(
             dependencies: ["LedgerCore", "CZstd", "CSQLite", "CCrypto"],
             swiftSettings: strictSettings
         ),
+        .target(name: "LedgerSimulator", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "call-ledger",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerStoreTests",
+            dependencies: ["LedgerStore", "LedgerCore", "LedgerSimulator"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CallLedgerCLITests",
+            dependencies: ["LedgerCore", "LedgerStore"],
+            swiftSettings: strictSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,7 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
     }
 
     /// Reads a digest from 32 bytes at `pointer`.
-    init(loadingFrom pointer: UnsafeRawPointer) {
+    public init(loadingFrom pointer: UnsafeRawPointer) {
         self.init(
             w0: UInt64(bigEndian: pointer.loadUnaligned(as: UInt64.self)),
             w1: UInt64(bigEndian: pointer.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),

@@ -158,8 +158,13 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
+    /// The latest checkpoint's size and the acceptance time of its last event; before any checkpoint, size 0
+    /// and the time of the first event (or now), so the clock-based policy counts from the ledger's start.
     private func latestCheckpoint() throws(LedgerError) -> (size: UInt64, time: Int64) {
-        guard let size = try storage.index.latestCheckpointSize(), size > 0 else { return (0, 0) }
+        guard let size = try storage.index.latestCheckpointSize(), size > 0 else {
+            let first = try storage.index.frame(containing: 0)?.firstTime
+            return (0, first ?? Int64(Date().timeIntervalSince1970 * 1_000_000))
+        }
         let time = try storage.index.frame(containing: size - 1)?.lastTime ?? 0
         return (size, time)
     }
@@ -364,3 +369,16 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension LedgerWriter {
+    /// Deletes and rebuilds `index.sqlite` from the log (takes the writer lock while it runs).
+    public static func reindex(directory: String) throws(LedgerError) -> RecoveryReport {
+        let layout = LedgerLayout(directory: directory)
+        _ = try LedgerConfiguration.load(layout)
+        let lock = try takeLock(layout)
+        defer { _ = lock }
+        for suffix in ["", "-wal", "-shm"] { try FileSystem.remove(layout.index + suffix) }
+        let storage = try LedgerStorage(layout: layout, writable: true)
+        return try storage.reindex()
+    }
+}

@@ -100,10 +100,8 @@ struct Staging {
     /// open batch grows past the batch limit (for atomic appends, which must be one frame).
     mutating func stage(_ event: DecodedEvent, unlimitedBatch: Bool = false) throws(LedgerError) -> AppendResult {
         let limit = unlimitedBatch ? Int.max : batchLimit
-        let fingerprint =
-            event.idempotency.utf8.withContiguousStorageIfAvailable {
-                IdempotencyFingerprint.of(UnsafeRawBufferPointer($0))
-            } ?? IdempotencyFingerprint.of(UnsafeRawBufferPointer(Array(event.idempotency.utf8).withUnsafeBytes { $0 }))
+        var idempotency = event.idempotency
+        let fingerprint = idempotency.withUTF8 { IdempotencyFingerprint.of(UnsafeRawBufferPointer($0)) }
         if let existing = try duplicateSeq(of: event.idempotency, fingerprint: fingerprint) {
             let result = AppendResult(seq: existing, idempotency: event.idempotency, status: .duplicate)
             withBatch(limit: limit, firstSeq: nextSeq) { $0.results.append(result) }

@@ -1,0 +1,243 @@
+// Read access to a ledger: events as JSON (sealed parts opened where keys allow), statistics, and the
+// checkpoints. Readers never block the writer; when no writer holds the lock, opening also recovers.
+public import LedgerCore
+
+/// Counts and sizes of a ledger.
+public struct LedgerStatistics: Sendable, Codable, Equatable {
+    /// Events in the log.
+    public var events: UInt64
+    /// Distinct calls.
+    public var calls: Int
+    /// Segment files.
+    public var segments: Int
+    /// Frames (commit batches).
+    public var frames: Int
+    /// Bytes of interchange JSON the events arrived as.
+    public var inputBytes: Int
+    /// Bytes of the binary records (decompressed frames).
+    public var recordBytes: Int
+    /// Bytes of the segment files on disk.
+    public var storedBytes: Int
+    /// `inputBytes / storedBytes`.
+    public var compressionRatio: Double
+    /// Signed checkpoints.
+    public var checkpoints: Int
+    /// Size of the latest checkpoint.
+    public var latestCheckpointSize: UInt64?
+    /// Bytes of the stored Merkle tree.
+    public var treeBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case events, calls, segments, frames, checkpoints
+        case inputBytes = "input_bytes"
+        case recordBytes = "record_bytes"
+        case storedBytes = "stored_bytes"
+        case compressionRatio = "compression_ratio"
+        case latestCheckpointSize = "latest_checkpoint_size"
+        case treeBytes = "tree_bytes"
+    }
+}
+
+/// Which events `events(…)` returns.
+public struct EventSelection: Sendable {
+    /// Only this call's events.
+    public var call: String?
+    /// First seq (inclusive).
+    public var from: UInt64 = 0
+    /// Last seq (inclusive).
+    public var to: UInt64 = .max
+    /// Only events accepted at or before this time (UTC µs).
+    public var asOfTime: Int64?
+
+    /// All events.
+    public init(call: String? = nil, from: UInt64 = 0, to: UInt64 = .max, asOfTime: Int64? = nil) {
+        self.call = call
+        self.from = from
+        self.to = to
+        self.asOfTime = asOfTime
+    }
+}
+
+/// A read-only view of a ledger.
+public final class LedgerReader {
+    /// The ledger's layout.
+    public let layout: LedgerLayout
+    /// What recovery did, when this reader could take the lock and recover.
+    public let recovery: RecoveryReport?
+    let storage: LedgerStorage
+    private let keys: KeyStore?
+    private let cipher: AESGCM
+    private var keyCache: [String: SymmetricKey?] = [:]
+
+    /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
+    /// (default `<directory>.key`) when it exists; without it they are shown as locked.
+    public init(directory: String, keyFilePath: String? = nil, requireKeys: Bool = false) throws(LedgerError) {
+        layout = LedgerLayout(directory: directory)
+        _ = try LedgerConfiguration.load(layout)
+        var recovered: RecoveryReport?
+        if let lock = try? LedgerWriter.takeLock(layout) {
+            let writable = try LedgerStorage(layout: layout, writable: true)
+            recovered = try writable.recover()
+            try writable.tree.sync()
+            _ = lock
+        }
+        recovery = recovered
+        storage = try LedgerStorage(layout: layout, writable: false)
+        let keyPath = keyFilePath ?? layout.defaultKeyFile
+        if FileSystem.exists(keyPath) || requireKeys {
+            let keyFile = try KeyFile.load(from: keyPath)
+            keys = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey, readOnly: true)
+        } else {
+            keys = nil
+        }
+        do { cipher = try AESGCM() } catch { throw .crypto(error) }
+    }
+
+    /// Events in the log.
+    public var size: UInt64 { storage.size }
+
+    /// The ledger's checkpoint verifier key.
+    public var verifierKey: NoteVerifierKey { storage.verifierKey }
+
+    /// The seq bound for `--as-of TIME`: events accepted at or before `time` have seq below it.
+    public func sizeAsOf(time: Int64) throws(LedgerError) -> UInt64 {
+        var bound: UInt64 = 0
+        let candidate = try storage.index.size(asOfTime: time)
+        guard let frame = candidate.frame else { return 0 }
+        try storage.forEachRecord(in: frame.firstSeq..<frame.firstSeq + UInt64(frame.count)) { record in
+            if record.time <= time { bound = record.seq + 1 }
+        }
+        return bound
+    }
+
+    /// Renders the selected events as JSON lines, calling `body` with each line (without newline).
+    public func events(_ selection: EventSelection, _ body: ([UInt8]) throws(LedgerError) -> Void) throws(LedgerError) {
+        var upper = min(selection.to, storage.size == 0 ? 0 : storage.size - 1)
+        if let time = selection.asOfTime {
+            let bound = try sizeAsOf(time: time)
+            guard bound > 0 else { return }
+            upper = min(upper, bound - 1)
+        }
+        guard storage.size > 0, selection.from <= upper else { return }
+        let range = selection.from..<upper + 1
+        let frames: [FrameLocation]
+        if let call = selection.call {
+            frames = try storage.index.frames(ofCall: call).filter {
+                $0.firstSeq < range.upperBound && $0.firstSeq + UInt64($0.count) > range.lowerBound
+            }
+        } else {
+            frames = try storage.index.frames(overlapping: range)
+        }
+        var content: [UInt8] = []
+        var line: [UInt8] = []
+        let callBytes = selection.call.map { Array($0.utf8) }
+        for frame in frames {
+            try storage.forEachRecord(inFrame: frame, content: &content) { record throws(LedgerError) in
+                guard range.contains(record.seq) else { return }
+                if let callBytes,
+                    !UnsafeRawBufferPointer(rebasing: record.bytes[record.callRange]).elementsEqual(callBytes)
+                {
+                    return
+                }
+                line.removeAll(keepingCapacity: true)
+                try render(record, into: &line)
+                try body(line)
+            }
+        }
+    }
+
+    /// Renders one record, opening each sealed part it can.
+    func render(_ record: RecordView, into line: inout [UInt8]) throws(LedgerError) {
+        var contents: [EventRenderer.PartContent] = []
+        for part in record.parts {
+            contents.append(try open(record, part))
+        }
+        do {
+            try EventRenderer.render(record, parts: contents, into: &line)
+        } catch {
+            throw .invalidRequest("seq \(record.seq) cannot be rendered: \(error)")
+        }
+    }
+
+    private func open(_ record: RecordView, _ part: RecordView.Part) throws(LedgerError) -> EventRenderer.PartContent {
+        guard part.form == RecordEncoder.partSealed else { return .unavailable(state: "compacted") }
+        guard let keys else { return .unavailable(state: "locked") }
+        let call = record.call
+        let className = record.string(part.classRange)
+        let cacheKey = call + "\u{0}" + className
+        let key: SymmetricKey?
+        if let cached = keyCache[cacheKey] {
+            key = cached
+        } else {
+            key = try keys.key(call: call, dataClass: className)
+            keyCache[cacheKey] = key
+        }
+        guard let key else { return .unavailable(state: "shredded") }
+        var plaintext: [UInt8] = []
+        let associatedData = record.associatedData(for: part)
+        let sealed = UnsafeRawBufferPointer(rebasing: record.bytes[part.payloadRange])
+        let opened = associatedData.withUnsafeBytes { aad in
+            Result { () throws(CryptoError) in
+                try cipher.open(sealed, key: key, associatedData: aad, appendingTo: &plaintext)
+            }
+        }
+        do {
+            try opened.get()
+        } catch {
+            throw .corrupt(
+                segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
+                reason: "sealed \(className) part does not authenticate")
+        }
+        return .opened(plaintext)
+    }
+
+    /// Counts and sizes.
+    public func statistics() throws(LedgerError) -> LedgerStatistics {
+        let database = storage.index.database
+        let sums = try database.statement(
+            "SELECT count(*), coalesce(sum(input_bytes),0), coalesce(sum(content_bytes),0), coalesce(sum(stored_bytes),0) FROM frames"
+        )
+        _ = try sums.step()
+        let calls = try database.statement("SELECT count(*) FROM calls")
+        _ = try calls.step()
+        let checkpoints = try database.statement("SELECT count(*), max(tree_size) FROM checkpoints")
+        _ = try checkpoints.step()
+        let segments = try storage.segmentFirstSeqs()
+        var stored = 0
+        for segment in segments {
+            stored += try POSIXFile(path: layout.segmentPath(firstSeq: segment), flags: O_RDONLY).size()
+        }
+        var treeBytes = 0
+        for name in try FileSystem.contents(of: layout.tree) where name.hasSuffix(".hashes") {
+            treeBytes += try POSIXFile(path: FileSystem.join(layout.tree, name), flags: O_RDONLY).size()
+        }
+        let input = Int(sums.integer(1))
+        return LedgerStatistics(
+            events: storage.size, calls: Int(calls.integer(0)), segments: segments.count, frames: Int(sums.integer(0)),
+            inputBytes: input, recordBytes: Int(sums.integer(2)), storedBytes: stored,
+            compressionRatio: stored > 0 ? Double(input) / Double(stored) : 0,
+            checkpoints: Int(checkpoints.integer(0)),
+            latestCheckpointSize: checkpoints.isNull(1) ? nil : UInt64(checkpoints.integer(1)), treeBytes: treeBytes)
+    }
+
+    /// Every stored checkpoint, by tree size.
+    public func checkpoints() throws(LedgerError) -> [(checkpoint: Checkpoint, note: String)] {
+        let statement = try storage.index.database.statement("SELECT note FROM checkpoints ORDER BY tree_size")
+        var result: [(Checkpoint, String)] = []
+        while try statement.step() {
+            let note = statement.text(0)
+            do {
+                result.append((try Checkpoint.open(note: note, verifier: storage.verifierKey), note))
+            } catch {
+                throw .invalidRequest("a stored checkpoint does not verify: \(error); run `call-ledger verify`")
+            }
+        }
+        return result
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,119 @@
+// call-ledger: the command-line interface to a CallLedger ledger.
+import ArgumentParser
+import Foundation
+import LedgerCore
+import LedgerStore
+
+@main
+struct CallLedgerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call-ledger",
+        abstract: "A tamper-evident, compressed, append-only ledger of contact-center call events.",
+        discussion: """
+            The ledger directory comes from --ledger DIR or CALL_LEDGER_DIR; its key file (master key and \
+            checkpoint signer) from --key-file or CALL_LEDGER_KEY_FILE, by default DIR.key beside the directory.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
+            ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self,
+        ]
+    )
+}
+
+/// Options every command that opens an existing ledger shares.
+struct LedgerOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The ledger directory (default: $CALL_LEDGER_DIR).", valueName: "dir"))
+    var ledger: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The key file (default: $CALL_LEDGER_KEY_FILE, else DIR.key).", valueName: "path"))
+    var keyFile: String?
+
+    /// The ledger directory.
+    func directory() throws -> String {
+        if let ledger { return ledger }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CALL_LEDGER_DIR"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError("no ledger directory: pass --ledger DIR or set CALL_LEDGER_DIR")
+    }
+
+    /// The key file path, if one was named.
+    var keyFilePath: String? {
+        keyFile ?? ProcessInfo.processInfo.environment["CALL_LEDGER_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// Writes to standard output and standard error without Foundation's line buffering surprises.
+enum Output {
+    /// Writes bytes to a file descriptor completely.
+    static func write(_ bytes: [UInt8], to descriptor: Int32 = 1) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += n
+            }
+        }
+    }
+
+    /// Writes a line of text to standard output.
+    static func line(_ text: String) {
+        write(Array((text + "\n").utf8))
+    }
+
+    /// Writes a line to standard error.
+    static func error(_ text: String) {
+        write(Array((text + "\n").utf8), to: 2)
+    }
+
+    /// Encodes a value as one line of JSON (sorted keys) on standard output.
+    static func json(_ value: some Encodable, pretty: Bool = false) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting =
+            pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        write(Array(try encoder.encode(value)) + [0x0A])
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only when it is a terminal.
+struct ProgressBar {
+    let label: String
+    let enabled = isatty(2) == 1
+    private var lastDrawn: Double = -1
+
+    init(label: String) {
+        self.label = label
+    }
+
+    mutating func update(done: UInt64, total: UInt64) {
+        guard enabled, total > 0 else { return }
+        let fraction = min(1, Double(done) / Double(total))
+        guard fraction - lastDrawn >= 0.005 || fraction == 1 else { return }
+        lastDrawn = fraction
+        let width = 40
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        Output.write(Array("\r\(label) [\(bar)] \(Int(fraction * 100))% \(done)/\(total)".utf8), to: 2)
+    }
+
+    func finish() {
+        if enabled && lastDrawn >= 0 { Output.write(Array("\n".utf8), to: 2) }
+    }
+}
+
+/// Runs `body`, turning ledger errors into a message on standard error and exit code 1.
+func reportingErrors<R>(_ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as LedgerError {
+        Output.error("call-ledger: error: \(error)")
+        throw ExitCode(1)
+    }
+}
