@@ -37,15 +37,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "LedgerTestSupport", dependencies: ["LedgerCore", "LedgerStore", "LedgerSimulator"],
+            path: "Tests/LedgerTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "LedgerStoreTests",
-            dependencies: ["LedgerStore", "LedgerCore", "LedgerSimulator"],
+            dependencies: ["LedgerStore", "LedgerCore", "LedgerSimulator", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CallLedgerCLITests",
-            dependencies: ["LedgerCore", "LedgerStore"],
+            dependencies: ["LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

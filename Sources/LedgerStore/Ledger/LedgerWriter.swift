@@ -319,13 +319,18 @@ public final class LedgerWriter: @unchecked Sendable {
         return (checkpoint, note)
     }
 
-    /// Commits what is staged, writes a checkpoint if one is due by the clock, and marks the tree durable.
+    /// Commits what is staged, writes a checkpoint if one is due by the clock, marks the tree durable and
+    /// releases the writer lock. The writer cannot be used afterwards.
     public func close() throws(LedgerError) {
         try commitLock.withLock { () throws(LedgerError) in
-            _ = try commitLocked()
-            if try !checkpointIfDue(now: Int64(Date().timeIntervalSince1970 * 1_000_000)) {
-                try storage.tree.markDurable()
+            if failure == nil {
+                _ = try commitLocked()
+                if try !checkpointIfDue(now: Int64(Date().timeIntervalSince1970 * 1_000_000)) {
+                    try storage.tree.markDurable()
+                }
             }
+            stagingLock.withLock { failure = .invalidRequest("the ledger writer is closed") }
+            lockFile.unlock()
         }
     }
 }

@@ -88,6 +88,11 @@ final class POSIXFile {
         }
     }
 
+    /// Releases a `flock` taken by `tryLockExclusive`.
+    func unlock() {
+        flock(descriptor, LOCK_UN)
+    }
+
     /// Takes an exclusive `flock` without waiting; returns false if another process holds it.
     func tryLockExclusive() throws(LedgerError) -> Bool {
         if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
