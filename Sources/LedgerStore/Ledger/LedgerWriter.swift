@@ -222,13 +222,14 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes every staged batch, oldest first. Call with `commitLock` held.
+    /// Writes the batches staged so far, oldest first. Call with `commitLock` held.
     private func commitLocked() throws(LedgerError) -> [AppendResult] {
         if let failure { throw failure }
         var all: [AppendResult] = []
-        while true {
-            let batch = stagingLock.withLock { staging.takeBatch() }
-            guard let batch else { break }
+        // Only the batches staged before this call: a fast stager must not keep one commit from returning.
+        let available = stagingLock.withLock { staging.batchCount }
+        for _ in 0..<available {
+            guard let batch = stagingLock.withLock({ staging.takeBatch() }) else { break }
             do {
                 try write(batch)
             } catch {

@@ -143,6 +143,9 @@ struct Staging {
         return AppendResult(seq: seq, idempotency: event.idempotency, status: .appended)
     }
 
+    /// Batches staged and not yet taken.
+    var batchCount: Int { batches.count }
+
     /// Ends the current batch: the next staged event starts a new frame.
     mutating func sealBatch() {
         batchSealed = true
