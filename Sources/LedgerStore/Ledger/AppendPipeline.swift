@@ -29,8 +29,9 @@ struct LineReader {
         buffer.reserveCapacity(1 << 21)
     }
 
-    /// Calls `body` with the next line (without `\n` or `\r\n`); false at end of input.
-    mutating func next(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws -> Bool {
+    /// Calls `body` with the next line (without `\n` or `\r\n`); false at end of input. `willWait` is called
+    /// before a read that would block (no input is ready), so staged events can be committed meanwhile.
+    mutating func next(willWait: () -> Void = {}, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws -> Bool {
         while true {
             if let newline = buffer[start...].firstIndex(of: 0x0A) {
                 lineNumber += 1
@@ -52,6 +53,8 @@ struct LineReader {
             }
             buffer.removeSubrange(0..<start)
             start = 0
+            var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 0) == 0 { willWait() }
             let old = buffer.count
             buffer.append(contentsOf: repeatElement(0, count: 1 << 20))
             let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + old, 1 << 20) }
@@ -73,6 +76,8 @@ private final class PipelineState: @unchecked Sendable {
     let lock = ConditionLock()
     var finished = false
     var stagedSinceCommit = 0
+    /// Set when a full batch is staged or the input would block: the committer should write now.
+    var flushRequested = false
     var rejected: EventDecodingError?
     var failure: LedgerError?
     var inputBytes = 0
@@ -90,14 +95,23 @@ extension LedgerWriter {
             var reader = LineReader(descriptor: descriptor)
             var decoder = EventDecoder(maximumEventBytes: maximumEventBytes)
             do {
-                while try reader.next({ line, number in
+                let flush = {
+                    state.lock.withLock {
+                        if state.stagedSinceCommit > 0 {
+                            state.flushRequested = true
+                            state.lock.broadcast()
+                        }
+                    }
+                }
+                while try reader.next(willWait: flush, { line, number in
                     if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
                     let event = try decoder.decode(line, lineNumber: number)
                     _ = try self.stage(event)
                     state.lock.withLock {
                         state.inputBytes += line.count + 1
                         state.stagedSinceCommit += 1
-                        if state.stagedSinceCommit == 1 || state.stagedSinceCommit >= batchLimit {
+                        if state.stagedSinceCommit >= batchLimit {
+                            state.flushRequested = true
                             state.lock.broadcast()
                         }
                     }
@@ -119,7 +133,8 @@ extension LedgerWriter {
         var outcome = AppendStreamOutcome()
         while true {
             let finished = state.lock.withLock { () -> Bool in
-                while !state.finished && state.stagedSinceCommit == 0 { state.lock.wait() }
+                while !state.finished && !state.flushRequested { state.lock.wait() }
+                state.flushRequested = false
                 state.stagedSinceCommit = 0
                 return state.finished
             }

@@ -1,0 +1,55 @@
+/* Shared by the benchmark baselines: read JSON lines, pull out call id, type and idempotency key with
+ * plain string scanning (no JSON parser), as a skilled engineer would for an event table. */
+#ifndef BASELINE_COMMON_H
+#define BASELINE_COMMON_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct { const char *start; size_t length; } field_t;
+
+/* The string value of top-level key `key` ("call", "type", "idempotency") in an envelope line. */
+static field_t extract(const char *line, const char *key) {
+    char pattern[32];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    field_t f = {"", 0};
+    const char *p = strstr(line, pattern);
+    if (!p) return f;
+    p += strlen(pattern);
+    const char *end = strchr(p, '"');
+    if (!end) return f;
+    f.start = p;
+    f.length = (size_t)(end - p);
+    return f;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Reads every line of `path` into memory (so the timed part measures the database, not the disk read). */
+static char **read_lines(const char *path, size_t *count, size_t *bytes) {
+    FILE *file = fopen(path, "r");
+    if (!file) { perror(path); exit(1); }
+    size_t capacity = 1 << 16, n = 0;
+    char **lines = malloc(capacity * sizeof *lines);
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t length;
+    *bytes = 0;
+    while ((length = getline(&line, &size, file)) > 0) {
+        *bytes += (size_t)length;
+        if (line[length - 1] == '\n') line[--length] = 0;
+        if (length == 0) continue;
+        if (n == capacity) { capacity *= 2; lines = realloc(lines, capacity * sizeof *lines); }
+        lines[n++] = strdup(line);
+    }
+    free(line);
+    fclose(file);
+    *count = n;
+    return lines;
+}
+#endif
