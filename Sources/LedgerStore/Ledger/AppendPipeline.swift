@@ -103,19 +103,22 @@ extension LedgerWriter {
                         }
                     }
                 }
-                while try reader.next(willWait: flush, { line, number in
-                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-                    let event = try decoder.decode(line, lineNumber: number)
-                    _ = try self.stage(event)
-                    state.lock.withLock {
-                        state.inputBytes += line.count + 1
-                        state.stagedSinceCommit += 1
-                        if state.stagedSinceCommit >= batchLimit {
-                            state.flushRequested = true
-                            state.lock.broadcast()
+                while try reader.next(
+                    willWait: flush,
+                    { line, number in
+                        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+                        let event = try decoder.decode(line, lineNumber: number)
+                        _ = try self.stage(event)
+                        state.lock.withLock {
+                            state.inputBytes += line.count + 1
+                            state.stagedSinceCommit += 1
+                            if state.stagedSinceCommit >= batchLimit {
+                                state.flushRequested = true
+                                state.lock.broadcast()
+                            }
                         }
-                    }
-                }) {}
+                    })
+                {}
             } catch let error as EventDecodingError {
                 state.lock.withLock { state.rejected = error }
             } catch let error as LedgerError {
