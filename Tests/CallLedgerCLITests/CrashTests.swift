@@ -22,7 +22,10 @@ import Testing
             process.standardError = FileHandle.nullDevice
             try process.run()
             let collected = ReadAllLines(output.fileHandleForReading)
-            usleep(UInt32.random(in: 20_000...700_000, using: &generator))
+            // Kill at a random moment while the child is appending: after its first acknowledgement (or a
+            // timeout, for a child that is slow to start), plus a random delay.
+            _ = collected.firstLine.wait(timeout: .now() + 20)
+            usleep(UInt32.random(in: 0...400_000, using: &generator))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             for line in collected.wait() {
@@ -47,16 +50,27 @@ import Testing
     }
 }
 
-/// Collects complete lines from a pipe on a background thread.
+/// Collects complete lines from a pipe on a background thread, signalling when the first one arrives.
 final class ReadAllLines: @unchecked Sendable {
     private var lines: [String] = []
     private let done = DispatchSemaphore(value: 0)
+    /// Signalled once the first complete line has been read.
+    let firstLine = DispatchSemaphore(value: 0)
 
     init(_ handle: FileHandle) {
         Thread {
-            let data = handle.readDataToEndOfFile()
-            let text = String(decoding: data, as: UTF8.self)
-            var parts = text.components(separatedBy: "\n")
+            var data = Data()
+            var signalled = false
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                data.append(chunk)
+                if !signalled && chunk.contains(0x0A) {
+                    signalled = true
+                    self.firstLine.signal()
+                }
+            }
+            var parts = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
             parts.removeLast()
             self.lines = parts
             self.done.signal()

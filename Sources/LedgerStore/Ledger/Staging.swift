@@ -192,8 +192,17 @@ struct Staging {
     private mutating func idempotencyKey(at seq: UInt64) throws(LedgerError) -> String? {
         for batch in batches { if let key = batch.keysBySeq[seq] { return key } }
         for keys in committing { if let key = keys[seq] { return key } }
-        var found: String?
-        try reader.forEachRecord(in: seq..<seq + 1) { record in found = record.idempotency }
-        return found
+        if !confirmedFrame.seqs.contains(seq) {
+            guard let location = try reader.index.frame(containing: seq) else { return nil }
+            var keys: [String] = []
+            var content: [UInt8] = []
+            try reader.forEachRecord(inFrame: location, content: &content) { keys.append($0.idempotency) }
+            confirmedFrame = (location.firstSeq..<location.firstSeq + UInt64(keys.count), keys)
+        }
+        return confirmedFrame.keys[Int(seq - confirmedFrame.seqs.lowerBound)]
     }
+
+    /// The idempotency keys of the last frame read for duplicate confirmation: re-delivered inputs arrive
+    /// in order, so consecutive duplicates are usually confirmed from one decompressed frame.
+    private var confirmedFrame: (seqs: Range<UInt64>, keys: [String]) = (0..<0, [])
 }
