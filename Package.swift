@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "LedgerCore", dependencies: ["CCrypto"], swiftSettings: strictSettings),
+        .target(name: "LedgerCore", dependencies: ["CCrypto", "CZstd"], swiftSettings: strictSettings),
         .target(
             name: "LedgerStore",
             dependencies: ["LedgerCore", "CZstd", "CSQLite", "CCrypto"],

@@ -202,13 +202,22 @@ public struct CallSimulator {
             }
             let track = role == "agent" ? "AUDIO_TO_CUSTOMER" : "AUDIO_FROM_CUSTOMER"
             let channel = role == "agent" ? 1 : 0
-            var words: [(word: String, start: Int, end: Int, confidence: Int, pii: String?)] = []
+            // Word timings and confidences follow the published samples (Fixtures/SOURCES.md): Gladia gives
+            // millisecond times and two-decimal confidences, often exactly 1; Transcribe gives 10 ms times and
+            // three-decimal confidences, mostly above 0.9.
+            let gladia = provider == "gladia"
+            var words: [(word: String, start: Int, end: Int, confidence: String, pii: String?)] = []
             var wordStart = cursorMs
             for span in spans {
                 for word in span.text.split(separator: " ") {
-                    let length = 180 + word.count * 45 + random(0...120)
-                    words.append((String(word), wordStart, wordStart + length, random(7200...9999), span.pii))
-                    wordStart += length + random(20...160)
+                    var length = 180 + word.count * 45 + random(0...120)
+                    if !gladia { length -= (wordStart + length) % 10 }
+                    let confidence =
+                        random(0...99) < (gladia ? 40 : 25)
+                        ? "1"
+                        : gladia ? "0." + String(random(80...99)) : "0." + String(random(850...999))
+                    words.append((String(word), wordStart, wordStart + length, confidence, span.pii))
+                    wordStart += length + (gladia ? random(20...160) : random(2...16) * 10)
                 }
             }
             let endMs = words.last!.end
@@ -228,10 +237,11 @@ public struct CallSimulator {
                 body += words.prefix(wordCount).map { word in
                     let pii = final ? word.pii.map { #","pii":"\#($0)""# } ?? "" : ""
                     return
-                        #"{"word":"\#(word.word)","start_ms":\#(word.start),"end_ms":\#(word.end),"confidence":0.\#(word.confidence)\#(pii)}"#
+                        #"{"word":"\#(word.word)","start_ms":\#(word.start),"end_ms":\#(word.end),"confidence":\#(word.confidence)\#(pii)}"#
                 }.joined(separator: ",")
-                let confidence = words.prefix(wordCount).map(\.confidence).reduce(0, +) / wordCount
-                body += #"],"confidence":0.\#(confidence),"language":"en","provider":"\#(provider)"}"#
+                let mean = words.prefix(wordCount).map { Double($0.confidence)! }.reduce(0, +) / Double(wordCount)
+                let confidence = "0." + String(Int(mean * 100).clamped(to: 10...99))
+                body += #"],"confidence":\#(confidence),"language":"en","provider":"\#(provider)"}"#
                 return body
             }
             let callStart = start
@@ -331,4 +341,10 @@ public struct CallSimulator {
         "Sorry, could you repeat that?",
         "I want to dispute this transaction.",
     ]
+}
+
+extension Comparable {
+    fileprivate func clamped(to range: ClosedRange<Self>) -> Self {
+        min(max(self, range.lowerBound), range.upperBound)
+    }
 }

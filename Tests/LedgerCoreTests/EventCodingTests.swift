@@ -49,7 +49,8 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
             }
             let key = try keys.dataKey(call: event.call, dataClass: DataClass(name: view.string(part.classRange))!)
             let sealed = Array(UnsafeRawBufferPointer(rebasing: raw[part.payloadRange]))
-            contents.append(.opened(try cipher.open(sealed, key: key, associatedData: view.associatedData(for: part))))
+            let plaintext = try cipher.open(sealed, key: key, associatedData: view.associatedData(for: part))
+            contents.append(.opened(try SealedPlaintext.items(plaintext, decompressor: ZstdDecompressor())))
         }
         try EventRenderer.render(view, parts: contents, into: &out)
     }
@@ -76,6 +77,15 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
             #expect(rendered[field] as? String == input[field] as? String, "envelope field \(field)")
         }
         #expect(rendered["seq"] as? Int == 41)
+    }
+
+    @Test func numbersRenderExactlyAsWritten() throws {
+        var keys = InMemoryKeys()
+        let line =
+            #"{"type":"enrichment.result","call":"c","tenant":"t","source":"s/1","idempotency":"n1","body":{"kind":"sentiment","provider":"p","result":{"label":"NEUTRAL","score":0.970,"scores":{"a":-12.50,"b":1,"c":1e-5,"d":0.0,"e":123456.000001,"f":-0.0}}}}"#
+        let text = String(decoding: try roundTrip(try decode(line), keys: &keys), as: UTF8.self)
+        #expect(text.contains(#""score":0.970"#))
+        #expect(text.contains(#""scores":{"a":-12.50,"b":1,"c":1e-05,"d":0.0,"e":123456.000001,"f":-0.0}"#))
     }
 
     @Test func sensitiveFieldsGoToTheirOwnParts() throws {

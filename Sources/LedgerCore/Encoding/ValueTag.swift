@@ -27,4 +27,7 @@ public enum ValueTag: UInt8, Sendable {
     case object = 0x0A
     /// A sealed value (meta bodies only): varint part index, varint item index within that part.
     case sealed = 0x0B
+    /// A number written in plain decimal notation (`0.97`, `-12.50`): zigzag mantissa, varint scale;
+    /// the value is `mantissa × 10^-scale` and renders with exactly `scale` fraction digits.
+    case decimal = 0x0C
 }

@@ -192,7 +192,7 @@ public struct EventDecoder {
             out.append(ValueTag.integer.rawValue)
             out.appendZigzag(value)
         case .number(let range):
-            try encodeNumber(token, range: range, into: &out)
+            try encodeNumber(index, range: range, into: &out)
         case .boolean:
             guard token.kind == .bool else { throw FieldError("must be true or false") }
             out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
@@ -237,7 +237,7 @@ public struct EventDecoder {
             case .bool: out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
             case .integer, .float:
                 try encodeNumber(
-                    token, range: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude, into: &out)
+                    index, range: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude, into: &out)
             case .string: try encodeString(index, maxBytes: maxBytes, into: &out)
             case .array, .object: throw FieldError("must be a string, number, boolean or null")
             }
@@ -361,11 +361,8 @@ public struct EventDecoder {
         }
     }
 
-    private func encodeNumber(
-        _ token: JSONTape.Token, range: ClosedRange<Double>, into out: inout [UInt8]
-    )
-        throws(FieldError)
-    {
+    private func encodeNumber(_ index: Int, range: ClosedRange<Double>, into out: inout [UInt8]) throws(FieldError) {
+        let token = tape[index]
         switch token.kind {
         case .integer:
             let value = Int64(bitPattern: token.payload)
@@ -379,8 +376,14 @@ public struct EventDecoder {
             guard range.contains(value) else {
                 throw FieldError("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
             }
-            out.append(ValueTag.double.rawValue)
-            out.appendUInt64LE(value.bitPattern)
+            if let decimal = tape.decimal(at: index) {
+                out.append(ValueTag.decimal.rawValue)
+                out.appendZigzag(decimal.mantissa)
+                out.appendVarint(UInt64(decimal.scale))
+            } else {
+                out.append(ValueTag.double.rawValue)
+                out.appendUInt64LE(value.bitPattern)
+            }
         default:
             throw FieldError("must be a number")
         }

@@ -507,6 +507,38 @@ public struct JSONTape {
         return UnsafeRawBufferPointer(rebasing: input[Int(token.start)..<Int(token.end)])
     }
 
+    /// The number token at `index` as a decimal `mantissa × 10^-scale` when it is written in plain notation
+    /// (`-12.50`, no exponent) with at most 18 significant digits; nil otherwise (including `-0.0`).
+    public func decimal(at index: Int) -> (mantissa: Int64, scale: Int)? {
+        let token = tokens[index]
+        var position = Int(token.start)
+        let end = Int(token.end)
+        var negative = false
+        if input[position] == UInt8(ascii: "-") {
+            negative = true
+            position += 1
+        }
+        var mantissa: Int64 = 0
+        var digits = 0
+        var scale = 0
+        var seenPoint = false
+        while position < end {
+            let c = input[position]
+            position += 1
+            if c == UInt8(ascii: ".") {
+                seenPoint = true
+                continue
+            }
+            guard c &- UInt8(ascii: "0") < 10 else { return nil }
+            if mantissa > 0 || c != UInt8(ascii: "0") { digits += 1 }
+            guard digits <= 18 else { return nil }
+            mantissa = mantissa * 10 + Int64(c - UInt8(ascii: "0"))
+            if seenPoint { scale += 1 }
+        }
+        guard seenPoint, !(negative && mantissa == 0) else { return nil }
+        return (negative ? -mantissa : mantissa, scale)
+    }
+
     /// Byte count of the raw (still escaped) content of the string token at `index`.
     public func stringByteCount(at index: Int) -> Int {
         let token = tokens[index]

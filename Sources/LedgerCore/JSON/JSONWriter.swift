@@ -52,6 +52,20 @@ extension Array where Element == UInt8 {
         append(contentsOf: value.description.utf8)
     }
 
+    /// Appends `mantissa × 10^-scale` in plain notation with exactly `scale` fraction digits (`0.970`).
+    public mutating func appendJSONDecimal(mantissa: Int64, scale: Int) {
+        if mantissa < 0 { append(UInt8(ascii: "-")) }
+        var digits = Array(String(mantissa.magnitude).utf8)
+        if digits.count <= scale {
+            digits.insert(contentsOf: repeatElement(UInt8(ascii: "0"), count: scale - digits.count + 1), at: 0)
+        }
+        append(contentsOf: digits[..<(digits.count - scale)])
+        if scale > 0 {
+            append(UInt8(ascii: "."))
+            append(contentsOf: digits[(digits.count - scale)...])
+        }
+    }
+
     /// Appends raw ASCII text.
     public mutating func appendASCII(_ text: StaticString) {
         append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))

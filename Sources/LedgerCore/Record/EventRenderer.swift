@@ -114,7 +114,7 @@ public enum EventRenderer {
                 _ = try reader.readLengthPrefixedRange()
                 try skipValue(&reader)
             }
-        case .sealed:
+        case .sealed, .decimal:
             _ = try reader.readVarint()
             _ = try reader.readVarint()
         }
@@ -136,6 +136,11 @@ public enum EventRenderer {
         case .integer: out.appendJSONInteger(try reader.readZigzag())
         case .double:
             out.appendJSONDouble(Double(bitPattern: try reader.readUInt64LE()))
+        case .decimal:
+            let mantissa = try reader.readZigzag()
+            let scale = try reader.readVarint()
+            guard scale <= 18 else { throw .invalidByte(offset: offset, what: "decimal scale") }
+            out.appendJSONDecimal(mantissa: mantissa, scale: Int(scale))
         case .string:
             let range = try reader.readLengthPrefixedRange()
             out.appendJSONString(UnsafeRawBufferPointer(rebasing: reader.bytes[range]))

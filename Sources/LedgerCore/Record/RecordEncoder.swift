@@ -16,12 +16,19 @@ public final class RecordEncoder {
     public static let partCompacted: UInt8 = 0x02
 
     private let cipher: AESGCM
+    private let compressor: ZstdCompressor
     private var entry: [UInt8] = []
     private var aad: [UInt8] = []
+    private var plaintext: [UInt8] = []
+    /// Per (call, class): the seq and items of the latest part, the base for the next part's delta form.
+    private var latestParts: [String: (seq: UInt64, items: [UInt8], chain: Int)] = [:]
+    /// Longest run of delta parts before a part is stored on its own, bounding the reads a random access needs.
+    public static let maximumDeltaChain = 16
 
-    /// An encoder with its own cipher context.
-    public init() throws(CryptoError) {
+    /// An encoder with its own cipher and compression contexts.
+    public init() throws {
         cipher = try AESGCM()
+        compressor = try ZstdCompressor(level: 3, checksum: false)
     }
 
     /// Appends the record of `event` at `seq`, accepted at `time` (UTC µs), to `record`; returns its leaf hash.
@@ -59,9 +66,17 @@ public final class RecordEncoder {
             aad.appendString(className)
             record.appendString(className)
             record.append(Self.partSealed)
-            record.appendVarint(UInt64(part.items.count + AESGCM.overhead))
+            plaintext.removeAll(keepingCapacity: true)
+            let historyKey = event.call + "\u{0}" + className
+            let latest = latestParts[historyKey]
+            let base = latest.flatMap { $0.chain < Self.maximumDeltaChain ? (seq - $0.seq, $0.items) : nil }
+            try SealedPlaintext.encode(part.items, base: base, compressor: compressor, into: &plaintext)
+            if latestParts.count > 100_000 { latestParts.removeAll(keepingCapacity: true) }
+            let isDelta = plaintext.first == SealedPlaintext.delta
+            latestParts[historyKey] = (seq, part.items, isDelta ? (latest?.chain ?? 0) + 1 : 0)
+            record.appendVarint(UInt64(plaintext.count + AESGCM.overhead))
             let sealedStart = record.count
-            try part.items.withUnsafeBytes { plaintext in
+            try plaintext.withUnsafeBytes { plaintext in
                 try aad.withUnsafeBytes { associated in
                     try cipher.seal(plaintext, key: key, associatedData: associated, appendingTo: &record)
                 }

@@ -67,7 +67,10 @@ public final class LedgerReader {
     let storage: LedgerStorage
     private let keys: KeyStore?
     private let cipher: AESGCM
+    private let partDecompressor: ZstdDecompressor
     private var keyCache: [String: SymmetricKey?] = [:]
+    /// Per (call, class): the latest opened part's seq and items, the usual base of the next delta part.
+    private var recentItems: [String: (seq: UInt64, items: [UInt8])] = [:]
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
     /// (default `<directory>.key`) when it exists; without it they are shown as locked.
@@ -91,6 +94,9 @@ public final class LedgerReader {
             keys = nil
         }
         do { cipher = try AESGCM() } catch { throw .crypto(error) }
+        do { partDecompressor = try ZstdDecompressor() } catch {
+            throw .zstd(operation: error.operation, reason: error.reason)
+        }
     }
 
     /// Events in the log.
@@ -188,7 +194,38 @@ public final class LedgerReader {
                 segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
                 reason: "sealed \(className) part does not authenticate")
         }
-        return .opened(plaintext)
+        do {
+            var baseItems: [UInt8]?
+            if let back = SealedPlaintext.deltaBase(plaintext) {
+                baseItems = try items(ofPart: className, call: call, seq: record.seq - back)
+            }
+            let items = try SealedPlaintext.items(plaintext, decompressor: partDecompressor, baseItems: baseItems)
+            recentItems[cacheKey] = (record.seq, items)
+            return .opened(items)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .corrupt(
+                segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
+                reason: "sealed \(className) part: \(error)")
+        }
+    }
+
+    /// The items of the `className` part of event `seq` (of `call`), for decoding a delta part against it.
+    private func items(ofPart className: String, call: String, seq: UInt64) throws(LedgerError) -> [UInt8] {
+        if let recent = recentItems[call + "\u{0}" + className], recent.seq == seq { return recent.items }
+        var found: [UInt8]?
+        try storage.forEachRecord(in: seq..<seq + 1) { record throws(LedgerError) in
+            for part in record.parts where record.string(part.classRange) == className {
+                if case .opened(let items) = try open(record, part) { found = items }
+            }
+        }
+        guard let found else {
+            throw .corrupt(
+                segment: "(seq \(seq))", offset: 0, seq: seq,
+                reason: "the \(className) part that a later part of call \(call) is stored as a delta of is missing")
+        }
+        return found
     }
 
     /// Counts and sizes.

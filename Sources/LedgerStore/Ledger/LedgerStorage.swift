@@ -43,7 +43,9 @@ final class LedgerStorage {
         } catch {
             throw .notALedger(path: layout.directory, reason: "verifier.key: \(error)")
         }
-        decompressor = try ZstdDecompressor()
+        do { decompressor = try ZstdDecompressor() } catch {
+            throw .zstd(operation: error.operation, reason: error.reason)
+        }
         if !writable && !FileSystem.exists(layout.index) {
             throw .invalidRequest("\(layout.index) is missing; run `call-ledger reindex` to rebuild it")
         }

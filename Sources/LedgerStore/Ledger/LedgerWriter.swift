@@ -125,7 +125,9 @@ public final class LedgerWriter: @unchecked Sendable {
         }
         recovery = try storage.recover()
         keyWriter = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey)
-        compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel))
+        do { compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel)) } catch {
+            throw .zstd(operation: error.operation, reason: error.reason)
+        }
         frontier = try Self.frontier(of: storage)
         let lastTime = try storage.index.lastFrame()?.lastTime ?? 0
         staging = try Staging(
@@ -247,7 +249,9 @@ public final class LedgerWriter: @unchecked Sendable {
         try keyWriter.insert(batch.newKeys)
         guard !batch.records.isEmpty else { return }
         var compressed: [UInt8] = []
-        try compressor.compress(batch.frame.content, appendingTo: &compressed)
+        do { try compressor.compress(batch.frame.content, appendingTo: &compressed) } catch {
+            throw .zstd(operation: error.operation, reason: error.reason)
+        }
         if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
             segment = try ActiveSegment.create(layout: layout, firstSeq: batch.frame.firstSeq)
         }

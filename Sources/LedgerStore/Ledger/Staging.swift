@@ -74,7 +74,10 @@ struct Staging {
         self.lastTime = lastTime
         self.keys = DataKeyCache(store: keys)
         self.batchLimit = batchLimit
-        do { encoder = try RecordEncoder() } catch { throw .crypto(error) }
+        do { encoder = try RecordEncoder() } catch {
+            throw (error as? CryptoError).map(LedgerError.crypto)
+                ?? .invalidRequest("cannot create a record encoder: \(error)")
+        }
         reader = try LedgerStorage(layout: storage.layout, writable: false)
         var map: [UInt64: UInt64] = [:]
         var extra: [UInt64: [UInt64]] = [:]
