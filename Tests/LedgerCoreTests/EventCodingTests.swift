@@ -32,7 +32,7 @@ private func jsonObject(_ bytes: [UInt8]) throws -> NSDictionary {
 
 /// Seals `event`, then renders it back with all parts opened (or none, when `redacted`).
 private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted: Bool = false) throws -> [UInt8] {
-    let encoder = try RecordEncoder()
+    var encoder = try RecordEncoder()
     var record: [UInt8] = []
     let leaf = try encoder.encode(event, seq: 41, time: 1_764_147_600_000_000, keys: &keys, appendingTo: &record)
     let cipher = try AESGCM()
@@ -111,7 +111,7 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
     @Test func partsAreBoundToTheirEnvelope() throws {
         var keys = InMemoryKeys()
         let event = try decode(Self.examples[0])
-        let encoder = try RecordEncoder()
+        var encoder = try RecordEncoder()
         var first: [UInt8] = []
         var second: [UInt8] = []
         _ = try encoder.encode(event, seq: 1, time: 5, keys: &keys, appendingTo: &first)

@@ -67,6 +67,9 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
         buffer.withUnsafeMutableBytes { store(to: $0.baseAddress! + start) }
     }
 
+    /// The first 8 bytes read as a little-endian integer.
+    public var leadingUInt64LittleEndian: UInt64 { w0.byteSwapped }
+
     /// Lowercase hexadecimal form.
     public var hex: String { Hex.encode(bytes) }
 
@@ -84,13 +87,20 @@ public struct SHA256Digest: Hashable, Sendable, Comparable, CustomStringConverti
 
 /// SHA-256 over byte buffers.
 public enum SHA256 {
-    /// The digest of the bytes in `buffer`.
-    public static func hash(_ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
+    /// The digest of `prefix` (usually one domain-separation byte) followed by the bytes in `buffer`.
+    public static func hash(prefix: UnsafeRawBufferPointer, _ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
         withUnsafeTemporaryAllocation(byteCount: SHA256Digest.byteCount, alignment: 8) { output in
-            let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            _ = CCrypto.SHA256(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), buffer.count, out)
+            let ok = call_ledger_sha256(
+                prefix.baseAddress, prefix.count, buffer.baseAddress, buffer.count,
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            precondition(ok == 1, "OpenSSL SHA-256 failed")
             return SHA256Digest(loadingFrom: output.baseAddress!)
         }
+    }
+
+    /// The digest of the bytes in `buffer`.
+    public static func hash(_ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
+        hash(prefix: UnsafeRawBufferPointer(start: nil, count: 0), buffer)
     }
 
     /// The digest of `bytes`.

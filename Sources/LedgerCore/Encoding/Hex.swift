@@ -32,6 +32,24 @@ public enum Hex {
     }
 
     /// The bytes of even-length hexadecimal UTF-8, or nil if it is not.
+    public static func decode(utf8: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard utf8.count % 2 == 0 else { return nil }
+        var failed = false
+        let result = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, count in
+            for index in 0..<utf8.count / 2 {
+                guard let high = nibble(utf8[2 * index]), let low = nibble(utf8[2 * index + 1]) else {
+                    failed = true
+                    count = index
+                    return
+                }
+                buffer[index] = high << 4 | low
+            }
+            count = utf8.count / 2
+        }
+        return failed ? nil : result
+    }
+
+    /// The bytes of even-length hexadecimal UTF-8, or nil if it is not.
     public static func decode(utf8: some Collection<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
         var result: [UInt8] = []

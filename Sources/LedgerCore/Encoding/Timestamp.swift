@@ -29,7 +29,14 @@ public struct Timestamp: Sendable, Equatable {
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)` (uppercase `T` and `Z`).
     public static func parse(_ text: some Collection<UInt8>) -> Result<Timestamp, TimestampError> {
-        let b = Array(text)
+        if let result = text.withContiguousStorageIfAvailable({ parse(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        return Array(text).withUnsafeBytes { parse($0) }
+    }
+
+    /// Parses the bytes of `YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)`.
+    public static func parse(_ b: UnsafeRawBufferPointer) -> Result<Timestamp, TimestampError> {
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }
             var value = 0

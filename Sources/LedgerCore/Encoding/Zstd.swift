@@ -61,6 +61,36 @@ public final class ZstdCompressor {
         output.removeSubrange((start + written)...)
     }
 
+    /// Compresses the concatenation of `first` and `second` into one zstd frame appended to `output`, without
+    /// concatenating them first.
+    public func compress(_ first: [UInt8], _ second: [UInt8], appendingTo output: inout [UInt8]) throws(ZstdError) {
+        let total = first.count + second.count
+        let bound = ZSTD_compressBound(total)
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: bound))
+        var status = 0
+        var written = 0
+        output.withUnsafeMutableBytes { out in
+            first.withUnsafeBytes { a in
+                second.withUnsafeBytes { b in
+                    ZSTD_CCtx_reset(context, ZSTD_reset_session_only)
+                    ZSTD_CCtx_setPledgedSrcSize(context, UInt64(total))
+                    var destination = ZSTD_outBuffer(dst: out.baseAddress! + start, size: bound, pos: 0)
+                    var source = ZSTD_inBuffer(src: a.baseAddress, size: a.count, pos: 0)
+                    status = ZSTD_compressStream2(context, &destination, &source, ZSTD_e_continue)
+                    guard ZSTD_isError(status) == 0 else { return }
+                    source = ZSTD_inBuffer(src: b.baseAddress, size: b.count, pos: 0)
+                    repeat {
+                        status = ZSTD_compressStream2(context, &destination, &source, ZSTD_e_end)
+                    } while ZSTD_isError(status) == 0 && status != 0
+                    written = destination.pos
+                }
+            }
+        }
+        try Zstd.check(status, "compress")
+        output.removeSubrange((start + written)...)
+    }
+
     /// Compresses `input` into one zstd frame appended to `output`.
     public func compress(_ input: [UInt8], appendingTo output: inout [UInt8]) throws(ZstdError) {
         var failure: ZstdError?

@@ -55,3 +55,17 @@ public enum DataClass: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Orders classes by name.
     public static func < (lhs: DataClass, rhs: DataClass) -> Bool { lhs.name < rhs.name }
 }
+
+/// A (call, data class) pair: what a data key belongs to.
+public struct CallClass: Hashable, Sendable {
+    /// The call id.
+    public var call: String
+    /// The data class.
+    public var dataClass: DataClass
+
+    /// The pair.
+    public init(call: String, dataClass: DataClass) {
+        self.call = call
+        self.dataClass = dataClass
+    }
+}

@@ -112,7 +112,11 @@ public struct EventDecoder {
             let value = tape.string(at: valueIndex)
             guard !value.isEmpty else { throw fail(name, "must not be empty") }
             guard value.utf8.count <= maxBytes else { throw fail(name, "longer than \(maxBytes) bytes") }
-            guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            let hasControl =
+                tape[valueIndex].hasEscapes
+                ? value.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+                : tape.rawString(at: valueIndex).contains(0x7F)
+            guard !hasControl else {
                 throw fail(name, "must not contain control characters")
             }
             return value
@@ -143,7 +147,8 @@ public struct EventDecoder {
         body.reserveCapacity(line.count / 2)
         var parts = Parts()
         do {
-            try encode(bodyIndex, .object(type.schema), into: &body, parts: &parts, sealed: false, pii: nil)
+            let schema = CompiledSchema.byType[type]!
+            try encode(bodyIndex, schema.root, schema, into: &body, parts: &parts, sealed: false, pii: nil)
         } catch {
             throw EventDecodingError(line: lineNumber, field: error.within("body").pathText, reason: error.reason)
         }
@@ -157,50 +162,69 @@ public struct EventDecoder {
     // MARK: - Body transcoding
 
     private mutating func encode(
-        _ index: Int, _ type: FieldType, into out: inout [UInt8], parts: inout Parts, sealed: Bool, pii: String?
+        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, into out: inout [UInt8], parts: inout Parts,
+        sealed: Bool, pii: String?
     ) throws(FieldError) {
         let token = tape[index]
-        switch type {
-        case .sealed(let dataClass, let inner):
-            guard !sealed else { return try encode(index, inner, into: &out, parts: &parts, sealed: true, pii: pii) }
-            try seal(index, inner, as: dataClass, meta: &out, parts: &parts)
-        case .sealedText(let inner):
-            guard !sealed else { return try encode(index, inner, into: &out, parts: &parts, sealed: true, pii: pii) }
-            try seal(index, inner, as: pii.map { .pii($0) } ?? .content, meta: &out, parts: &parts)
-        case .stringOr(let stringType, let otherType):
-            try encode(
-                index, token.kind == .string ? stringType : otherType, into: &out, parts: &parts, sealed: sealed,
-                pii: pii)
-        case .string(let maxBytes):
-            try encodeString(index, maxBytes: maxBytes, into: &out)
-        case .enumeration(let allowed):
-            guard token.kind == .string else { throw FieldError("must be one of \(allowed.joined(separator: ", "))") }
-            let value = tape.string(at: index)
-            guard allowed.contains(value) else {
-                throw FieldError("\"\(value)\" is not one of \(allowed.joined(separator: ", "))")
+        let node = schema.nodes[Int(nodeIndex)]
+        switch node.kind {
+        case .sealed:
+            guard !sealed else {
+                return try encode(index, node.child, schema, into: &out, parts: &parts, sealed: true, pii: pii)
             }
-            out.append(ValueTag.string.rawValue)
-            out.appendString(value)
-        case .integer(let range):
+            try seal(index, node.child, schema, as: schema.classes[Int(node.dataClass)], meta: &out, parts: &parts)
+        case .sealedText:
+            guard !sealed else {
+                return try encode(index, node.child, schema, into: &out, parts: &parts, sealed: true, pii: pii)
+            }
+            try seal(index, node.child, schema, as: pii.map { .pii($0) } ?? .content, meta: &out, parts: &parts)
+        case .stringOr:
+            try encode(
+                index, token.kind == .string ? node.child : node.other, schema, into: &out, parts: &parts,
+                sealed: sealed, pii: pii)
+        case .string:
+            try encodeString(index, maxBytes: node.limit, into: &out)
+        case .enumeration:
+            let range = Int(node.first)..<Int(node.first + node.count)
+            guard token.kind == .string, !token.hasEscapes,
+                let match = range.first(where: {
+                    schema.enumValues[$0].bytes.withUnsafeBytes { tape.stringEquals(at: index, $0) }
+                })
+            else {
+                let allowed = schema.enumNames[Int(node.dataClass)].joined(separator: ", ")
+                if token.kind == .string {
+                    throw FieldError("\"\(tape.string(at: index))\" is not one of \(allowed)")
+                }
+                throw FieldError("must be one of \(allowed)")
+            }
+            out.append(contentsOf: schema.enumValues[match].encoded)
+        case .integer:
             guard token.kind == .integer else {
                 throw FieldError(token.kind == .float ? "must be an integer, not a fraction" : "must be an integer")
             }
             let value = Int64(bitPattern: token.payload)
-            guard range.contains(value) else {
-                throw FieldError("\(value) is outside \(range.lowerBound)...\(range.upperBound)")
+            guard node.integerRange.contains(value) else {
+                throw FieldError(
+                    "\(value) is outside \(node.integerRange.lowerBound)...\(node.integerRange.upperBound)")
             }
             out.append(ValueTag.integer.rawValue)
             out.appendZigzag(value)
-        case .number(let range):
-            try encodeNumber(index, range: range, into: &out)
+        case .number:
+            try encodeNumber(index, range: node.numberRange, into: &out)
         case .boolean:
             guard token.kind == .bool else { throw FieldError("must be true or false") }
             out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
         case .timestamp:
             guard token.kind == .string else { throw FieldError("must be an RFC 3339 date-time string") }
-            scratch.removeAll(keepingCapacity: true)
-            tape.appendString(at: index, to: &scratch)
-            switch Timestamp.parse(scratch) {
+            let parsed: Result<Timestamp, TimestampError>
+            if token.hasEscapes {
+                scratch.removeAll(keepingCapacity: true)
+                tape.appendString(at: index, to: &scratch)
+                parsed = Timestamp.parse(scratch)
+            } else {
+                parsed = Timestamp.parse(tape.rawString(at: index))
+            }
+            switch parsed {
             case .success(let timestamp):
                 out.append(ValueTag.timestamp.rawValue)
                 timestamp.encode(to: &out)
@@ -216,12 +240,12 @@ public struct EventDecoder {
             }
             out.append(ValueTag.digest.rawValue)
             out.append(contentsOf: bytes)
-        case .bytes(let maxBytes):
+        case .bytes:
             guard token.kind == .string, !token.hasEscapes, let bytes = Base64.decode(tape.string(at: index)) else {
                 throw FieldError("must be standard padded base64")
             }
-            guard bytes.count <= maxBytes else {
-                throw FieldError("\(bytes.count) bytes, over the \(maxBytes)-byte limit")
+            guard bytes.count <= node.limit else {
+                throw FieldError("\(bytes.count) bytes, over the \(node.limit)-byte limit")
             }
             out.append(ValueTag.bytes.rawValue)
             out.appendVarint(UInt64(bytes.count))
@@ -231,38 +255,38 @@ public struct EventDecoder {
                 throw FieldError("must be a PII kind: 1-48 of a-z, 0-9, _ (e.g. credit_card_number)")
             }
             try encodeString(index, maxBytes: 48, into: &out)
-        case .scalar(let maxBytes):
+        case .scalar:
             switch token.kind {
             case .null: out.append(ValueTag.null.rawValue)
             case .bool: out.append(token.payload == 1 ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
             case .integer, .float:
                 try encodeNumber(
                     index, range: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude, into: &out)
-            case .string: try encodeString(index, maxBytes: maxBytes, into: &out)
+            case .string: try encodeString(index, maxBytes: node.limit, into: &out)
             case .array, .object: throw FieldError("must be a string, number, boolean or null")
             }
-        case .array(let element, let maxCount):
+        case .array:
             guard token.kind == .array else { throw FieldError("must be an array") }
-            guard token.count <= maxCount else {
-                throw FieldError("\(token.count) elements, over the limit of \(maxCount)")
+            guard token.count <= node.limit else {
+                throw FieldError("\(token.count) elements, over the limit of \(node.limit)")
             }
             out.append(ValueTag.array.rawValue)
             out.appendVarint(UInt64(token.count))
             var child = index + 1
             for position in 0..<Int(token.count) {
                 do {
-                    try encode(child, element, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                    try encode(child, node.child, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
                 } catch {
                     throw error.within("[\(position)]")
                 }
                 child = Int(tape[child].next)
             }
-        case .object(let schema):
-            try encodeObject(index, schema, into: &out, parts: &parts, sealed: sealed)
-        case .map(let valueType, let maxCount):
+        case .object:
+            try encodeObject(index, node, schema, into: &out, parts: &parts, sealed: sealed)
+        case .map:
             guard token.kind == .object else { throw FieldError("must be an object") }
-            guard token.count <= maxCount else {
-                throw FieldError("\(token.count) members, over the limit of \(maxCount)")
+            guard token.count <= node.limit else {
+                throw FieldError("\(token.count) members, over the limit of \(node.limit)")
             }
             out.append(ValueTag.object.rawValue)
             out.appendVarint(UInt64(token.count))
@@ -274,7 +298,7 @@ public struct EventDecoder {
                 guard seen.insert(key).inserted else { throw FieldError("duplicate key").within(key) }
                 out.appendString(key)
                 do {
-                    try encode(child + 1, valueType, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                    try encode(child + 1, node.child, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
                 } catch {
                     throw error.within(key)
                 }
@@ -284,13 +308,14 @@ public struct EventDecoder {
     }
 
     private mutating func seal(
-        _ index: Int, _ type: FieldType, as dataClass: DataClass, meta: inout [UInt8], parts: inout Parts
+        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, as dataClass: DataClass, meta: inout [UInt8],
+        parts: inout Parts
     ) throws(FieldError) {
         let partIndex = parts.index(of: dataClass)
         var items = parts.items[partIndex]
         parts.items[partIndex] = []
         defer { parts.items[partIndex] = items }
-        try encode(index, type, into: &items, parts: &parts, sealed: true, pii: nil)
+        try encode(index, nodeIndex, schema, into: &items, parts: &parts, sealed: true, pii: nil)
         meta.append(ValueTag.sealed.rawValue)
         meta.appendVarint(UInt64(partIndex))
         meta.appendVarint(UInt64(parts.counts[partIndex]))
@@ -298,13 +323,14 @@ public struct EventDecoder {
     }
 
     private mutating func encodeObject(
-        _ index: Int, _ schema: ObjectSchema, into out: inout [UInt8], parts: inout Parts, sealed: Bool
+        _ index: Int, _ node: CompiledSchema.Node, _ schema: CompiledSchema, into out: inout [UInt8],
+        parts: inout Parts, sealed: Bool
     ) throws(FieldError) {
         let token = tape[index]
         guard token.kind == .object else { throw FieldError("must be an object") }
         var pii: String?
         var child = index + 1
-        if schema.allowsPIIAnnotation {
+        if node.allowsPII {
             for _ in 0..<Int(token.count) {
                 if Self.piiKey.withUnsafeBytes({ tape.stringEquals(at: child, $0) }) {
                     guard tape[child + 1].kind == .string, DataClass.isValidPIIKind(tape.rawString(at: child + 1))
@@ -318,25 +344,42 @@ public struct EventDecoder {
         out.append(ValueTag.object.rawValue)
         out.appendVarint(UInt64(token.count))
         var seen: UInt64 = 0
+        let first = Int(node.first)
+        let fieldCount = Int(node.count)
+        var expected = 0
         for _ in 0..<Int(token.count) {
-            guard let position = schema.fieldIndex(keyAt: child, in: tape) else {
-                let allowed = schema.fields.map(\.name).joined(separator: ", ")
+            // Members usually arrive in schema order: try the field after the last one matched first.
+            var position = -1
+            for offset in 0..<fieldCount {
+                let candidate = (expected + offset) % fieldCount
+                if schema.fields[first + candidate].name.withUnsafeBytes({ tape.stringEquals(at: child, $0) }) {
+                    position = candidate
+                    break
+                }
+            }
+            expected = position + 1
+            guard position >= 0 else {
+                let allowed = schema.fieldNames[first..<first + fieldCount].joined(separator: ", ")
                 throw FieldError("unknown field (allowed: \(allowed))").within(tape.string(at: child))
             }
-            let field = schema.fields[position]
-            guard seen & 1 << position == 0 else { throw FieldError("duplicate field").within(field.name) }
+            let field = first + position
+            guard seen & 1 << position == 0 else {
+                throw FieldError("duplicate field").within(schema.fieldNames[field])
+            }
             seen |= 1 << position
-            out.appendString(field.name)
+            out.append(contentsOf: schema.fields[field].encodedName)
             do {
-                try encode(child + 1, field.type, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                try encode(
+                    child + 1, schema.fields[field].node, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
             } catch {
-                throw error.within(field.name)
+                throw error.within(schema.fieldNames[field])
             }
             child = Int(tape[child + 1].next)
         }
-        let missing = schema.requiredMask & ~seen
+        let missing = node.requiredMask & ~seen
         if missing != 0 {
-            throw FieldError("required field is missing").within(schema.fields[missing.trailingZeroBitCount].name)
+            throw FieldError("required field is missing").within(
+                schema.fieldNames[first + missing.trailingZeroBitCount])
         }
     }
 

@@ -44,15 +44,12 @@ public struct FieldSchema: Sendable {
     public var type: FieldType
     /// Whether the member must be present.
     public var isRequired: Bool
-    /// The member name's UTF-8 bytes, for allocation-free comparison.
-    let nameBytes: [UInt8]
 
     /// A field.
     public init(_ name: String, _ type: FieldType, required: Bool = false) {
         self.name = name
         self.type = type
         self.isRequired = required
-        self.nameBytes = Array(name.utf8)
     }
 
     /// The data class the field's value is stored under (`meta` unless sealed; `content` for `sealedText`).
@@ -82,15 +79,5 @@ public struct ObjectSchema: Sendable {
         self.fields = all
         self.allowsPIIAnnotation = allowsPIIAnnotation
         self.requiredMask = all.enumerated().reduce(0) { $1.element.isRequired ? $0 | 1 << $1.offset : $0 }
-    }
-
-    /// The position of the field whose name is the string token at `index` in `tape`.
-    @inline(__always)
-    func fieldIndex(keyAt index: Int, in tape: JSONTape) -> Int? {
-        for (position, field) in fields.enumerated()
-        where field.nameBytes.withUnsafeBytes({ tape.stringEquals(at: index, $0) }) {
-            return position
-        }
-        return nil
     }
 }

@@ -214,8 +214,22 @@ public struct JSONTape {
         position += 1
         let start = position
         var hasEscapes = false
+        let base = input.baseAddress
+        let count = input.count
         while true {
-            guard position < input.count else { throw error("unterminated string") }
+            // Skip eight plain ASCII bytes at a time: none is a quote, a backslash, a control character or
+            // non-ASCII (SWAR test on a 64-bit word).
+            while position + 8 <= count {
+                let word = UInt64(littleEndian: base!.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+                let quote = word ^ 0x2222_2222_2222_2222
+                let backslash = word ^ 0x5C5C_5C5C_5C5C_5C5C
+                let zeroQuote = (quote &- 0x0101_0101_0101_0101) & ~quote
+                let zeroBackslash = (backslash &- 0x0101_0101_0101_0101) & ~backslash
+                let control = (word &- 0x2020_2020_2020_2020) & ~word
+                guard (zeroQuote | zeroBackslash | control | word) & 0x8080_8080_8080_8080 == 0 else { break }
+                position += 8
+            }
+            guard position < count else { throw error("unterminated string") }
             let c = input[position]
             if c == UInt8(ascii: "\"") { break }
             if c == UInt8(ascii: "\\") {

@@ -42,9 +42,25 @@ extension Array where Element == UInt8 {
         append(UInt8(ascii: ":"))
     }
 
-    /// Appends an integer.
+    /// Appends an integer in decimal.
     public mutating func appendJSONInteger<I: BinaryInteger>(_ value: I) {
-        append(contentsOf: String(value).utf8)
+        guard let magnitude = UInt64(exactly: value.magnitude) else {
+            append(contentsOf: String(value).utf8)
+            return
+        }
+        if value < 0 { append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        let count = Swift.withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+            var remaining = magnitude
+            var index = buffer.count
+            repeat {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            return buffer.count - index
+        }
+        Swift.withUnsafeBytes(of: &digits) { append(contentsOf: $0[($0.count - count)...]) }
     }
 
     /// Appends a float in its shortest round-tripping form.

@@ -7,13 +7,7 @@ public enum MerkleHasher {
 
     /// The leaf hash of `entry`.
     public static func leafHash(_ entry: UnsafeRawBufferPointer) -> SHA256Digest {
-        withUnsafeTemporaryAllocation(byteCount: entry.count + 1, alignment: 8) { buffer in
-            buffer[0] = 0x00
-            if entry.count > 0 {
-                (buffer.baseAddress! + 1).copyMemory(from: entry.baseAddress!, byteCount: entry.count)
-            }
-            return SHA256.hash(UnsafeRawBufferPointer(buffer))
-        }
+        withUnsafeBytes(of: UInt8(0x00)) { SHA256.hash(prefix: $0, entry) }
     }
 
     /// The leaf hash of `entry`.

@@ -15,8 +15,8 @@ public enum SealedPlaintext {
     /// Parts smaller than this are never compressed.
     static let compressionThreshold = 24
 
-    /// Appends the stored plaintext of `items` to `out`: the smallest of the raw, compressed and (when `base`
-    /// is given: its distance back and its items) delta forms.
+    /// Appends the stored plaintext of `items` to `out`: compressed against `base` (its distance back and its
+    /// items) when there is one, else on its own, or raw when compression does not make it smaller.
     public static func encode(
         _ items: [UInt8], base: (back: UInt64, items: [UInt8])?, compressor: ZstdCompressor, into out: inout [UInt8]
     ) throws(ZstdError) {
@@ -24,13 +24,14 @@ public enum SealedPlaintext {
         out.append(raw)
         out.append(contentsOf: items)
         guard items.count >= compressionThreshold else { return }
-        var candidate: [UInt8] = [zstd]
-        try compressor.compress(items, appendingTo: &candidate)
+        var candidate: [UInt8]
         if let base {
-            var withBase: [UInt8] = [delta]
-            withBase.appendVarint(base.back)
-            try compressor.compress(items, dictionary: base.items, appendingTo: &withBase)
-            if withBase.count < candidate.count { candidate = withBase }
+            candidate = [delta]
+            candidate.appendVarint(base.back)
+            try compressor.compress(items, dictionary: base.items, appendingTo: &candidate)
+        } else {
+            candidate = [zstd]
+            try compressor.compress(items, appendingTo: &candidate)
         }
         if candidate.count < out.count - start {
             out.removeSubrange(start...)

@@ -7,7 +7,8 @@ public protocol DataKeyProvider {
 }
 
 /// Builds records (FORMAT.md §3). One encoder per thread: it owns an AES-GCM context and scratch buffers.
-public final class RecordEncoder {
+/// A struct, so that its scratch buffers are not subject to dynamic exclusivity checks on every append.
+public struct RecordEncoder {
     /// The record format version written as each record's first byte.
     public static let formatVersion: UInt8 = 1
     /// Part form: the sealed bytes follow.
@@ -21,18 +22,18 @@ public final class RecordEncoder {
     private var aad: [UInt8] = []
     private var plaintext: [UInt8] = []
     /// Per (call, class): the seq and items of the latest part, the base for the next part's delta form.
-    private var latestParts: [String: (seq: UInt64, items: [UInt8], chain: Int)] = [:]
+    private var latestParts: [CallClass: (seq: UInt64, items: [UInt8], chain: Int)] = [:]
     /// Longest run of delta parts before a part is stored on its own, bounding the reads a random access needs.
     public static let maximumDeltaChain = 16
 
     /// An encoder with its own cipher and compression contexts.
     public init() throws {
         cipher = try AESGCM()
-        compressor = try ZstdCompressor(level: 3, checksum: false)
+        compressor = try ZstdCompressor(level: 1, checksum: false)
     }
 
     /// Appends the record of `event` at `seq`, accepted at `time` (UTC µs), to `record`; returns its leaf hash.
-    public func encode(
+    public mutating func encode(
         _ event: DecodedEvent, seq: UInt64, time: Int64, keys: inout some DataKeyProvider,
         appendingTo record: inout [UInt8]
     ) throws -> SHA256Digest {
@@ -67,7 +68,7 @@ public final class RecordEncoder {
             record.appendString(className)
             record.append(Self.partSealed)
             plaintext.removeAll(keepingCapacity: true)
-            let historyKey = event.call + "\u{0}" + className
+            let historyKey = CallClass(call: event.call, dataClass: part.dataClass)
             let latest = latestParts[historyKey]
             let base = latest.flatMap { $0.chain < Self.maximumDeltaChain ? (seq - $0.seq, $0.items) : nil }
             try SealedPlaintext.encode(part.items, base: base, compressor: compressor, into: &plaintext)

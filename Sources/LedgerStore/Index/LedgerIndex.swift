@@ -32,6 +32,14 @@ struct CallActivity {
     var count: Int
     var firstTime: Int64
     var lastTime: Int64
+
+    /// Counts one more event of the call; returns nothing so that `dictionary[key]?.add(...)` tells
+    /// whether the call was already present.
+    mutating func add(seq: UInt64, time: Int64) {
+        lastSeq = seq
+        count += 1
+        lastTime = time
+    }
 }
 
 /// The index database. Not thread-safe.

@@ -1,4 +1,5 @@
 // keys.sqlite: per-(call, class) data keys, wrapped with the master key, in a database with secure_delete on.
+// WAL mode, so that the writer's key lookups never wait for its own key inserts being committed.
 import LedgerCore
 
 /// The data-key store. Not thread-safe: the writer uses one for lookups and one for inserts.
@@ -16,7 +17,7 @@ final class KeyStore {
         if !readOnly {
             try database.execute(
                 """
-                PRAGMA journal_mode = DELETE;
+                PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = FULL;
                 CREATE TABLE IF NOT EXISTS data_keys(
                     call TEXT NOT NULL, class TEXT NOT NULL, wrapped BLOB NOT NULL,

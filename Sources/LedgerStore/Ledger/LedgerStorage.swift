@@ -258,8 +258,7 @@ final class LedgerStorage {
 /// The 64-bit fingerprint of an idempotency key: the first 8 bytes of its SHA-256, little-endian.
 enum IdempotencyFingerprint {
     static func of(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        let bytes = SHA256.hash(key).bytes
-        return bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+        SHA256.hash(key).leadingUInt64LittleEndian
     }
 }
 

@@ -213,6 +213,15 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
+    /// Stages several events in order under one acquisition of the staging lock; returns how many were staged.
+    func stage(contentsOf events: [DecodedEvent]) throws(LedgerError) -> Int {
+        try stagingLock.withLock { () throws(LedgerError) in
+            if let failure { throw failure }
+            for index in events.indices { _ = try staging.stage(events[index]) }
+            return events.count
+        }
+    }
+
     /// Writes every staged event durably (in frames of at most the batch limit) and returns their results.
     public func commit() throws(LedgerError) -> [AppendResult] {
         try commitLock.withLock { () throws(LedgerError) in try commitLocked() }
@@ -247,9 +256,10 @@ public final class LedgerWriter: @unchecked Sendable {
     /// Makes one batch durable: new data keys, then the frame (fsync), then tree, index and checkpoint.
     private func write(_ batch: Staging.Batch) throws(LedgerError) {
         try keyWriter.insert(batch.newKeys)
-        guard !batch.records.isEmpty else { return }
+        guard batch.recordCount > 0 else { return }
+        let header = batch.frame.header
         var compressed: [UInt8] = []
-        do { try compressor.compress(batch.frame.content, appendingTo: &compressed) } catch {
+        do { try compressor.compress(header, batch.frame.records, appendingTo: &compressed) } catch {
             throw .zstd(operation: error.operation, reason: error.reason)
         }
         if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
@@ -257,32 +267,18 @@ public final class LedgerWriter: @unchecked Sendable {
         }
         let offset = segment!.size
         try segment!.append(compressed)
-        for record in batch.records {
-            frontier.append(leafHash: record.leafHash) { storage.tree.add($0) }
+        for leafHash in batch.leafHashes {
+            frontier.append(leafHash: leafHash) { storage.tree.add($0) }
         }
         try storage.tree.flush()
-        var calls: [String: CallActivity] = [:]
-        for record in batch.records where !record.call.isEmpty {
-            if var activity = calls[record.call] {
-                activity.lastSeq = record.seq
-                activity.count += 1
-                activity.lastTime = record.time
-                calls[record.call] = activity
-            } else {
-                calls[record.call] = CallActivity(
-                    tenant: record.tenant, firstSeq: record.seq, lastSeq: record.seq, count: 1,
-                    firstTime: record.time, lastTime: record.time)
-            }
-        }
         try storage.index.add(
             frame: FrameLocation(
-                firstSeq: batch.frame.firstSeq, count: batch.records.count, segment: segment!.firstSeq,
-                offset: offset, storedBytes: compressed.count, contentBytes: batch.frame.content.count,
-                inputBytes: batch.frame.inputBytes, firstTime: batch.records.first!.time,
-                lastTime: batch.records.last!.time),
-            calls: calls, fingerprints: batch.fingerprints)
+                firstSeq: batch.frame.firstSeq, count: batch.recordCount, segment: segment!.firstSeq,
+                offset: offset, storedBytes: compressed.count, contentBytes: header.count + batch.frame.records.count,
+                inputBytes: batch.frame.inputBytes, firstTime: batch.firstTime, lastTime: batch.lastTime),
+            calls: batch.calls, fingerprints: batch.fingerprints)
         commitsSinceTreeMark += 1
-        if try !checkpointIfDue(now: batch.records.last!.time), commitsSinceTreeMark >= 64 {
+        if try !checkpointIfDue(now: batch.lastTime), commitsSinceTreeMark >= 64 {
             try storage.tree.markDurable()
             commitsSinceTreeMark = 0
         }

@@ -1,18 +1,23 @@
 // The writer's staging area: idempotency checks, seq and time assignment, data keys, sealing and record
 // encoding, producing batches that the commit path makes durable.
-import Foundation
 import LedgerCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Data keys: cached, looked up in keys.sqlite, or created (and queued for durable storage).
 struct DataKeyCache: DataKeyProvider {
-    var cache: [String: SymmetricKey] = [:]
+    var cache: [CallClass: SymmetricKey] = [:]
     let store: KeyStore
     var created: [(call: String, dataClass: String, wrapped: [UInt8])] = []
 
     mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey {
-        let name = dataClass.name
-        let cacheKey = call + "\u{0}" + name
+        let cacheKey = CallClass(call: call, dataClass: dataClass)
         if let key = cache[cacheKey] { return key }
+        let name = dataClass.name
         if let stored = try store.key(call: call, dataClass: name) {
             cache[cacheKey] = stored
             return stored
@@ -26,26 +31,24 @@ struct DataKeyCache: DataKeyProvider {
 
 /// Events staged but not yet durable, grouped into frames.
 struct Staging {
-    /// One staged record's facts that the commit path needs besides its bytes.
-    struct StagedRecord {
-        var seq: UInt64
-        var time: Int64
-        var call: String
-        var tenant: String
-        var leafHash: SHA256Digest
-    }
-
     /// A frame's worth of staged events.
     struct Batch {
         var frame: FrameBuilder
-        var records: [StagedRecord] = []
+        /// Leaf hash of each record, in seq order.
+        var leafHashes: [SHA256Digest] = []
+        /// Acceptance time of the first and last record.
+        var firstTime: Int64 = 0
+        var lastTime: Int64 = 0
+        /// Per call: what the index records about this frame.
+        var calls: [String: CallActivity] = [:]
         var results: [AppendResult] = []
         var fingerprints: [UInt8] = []
         var newKeys: [(call: String, dataClass: String, wrapped: [UInt8])] = []
         /// The log size once this batch is durable.
         var endSeq: UInt64
-        /// Idempotency keys of this batch's records, by seq, for duplicate confirmation.
-        var keysBySeq: [UInt64: String] = [:]
+
+        /// Records in the batch.
+        var recordCount: Int { leafHashes.count }
     }
 
     /// Events acknowledged durable.
@@ -56,7 +59,7 @@ struct Staging {
     private var collisions: [UInt64: [UInt64]] = [:]
     private var batches: [Batch] = []
     private var keys: DataKeyCache
-    private let encoder: RecordEncoder
+    private var encoder: RecordEncoder
     private var decoderScratch: [UInt8] = []
     private var record: [UInt8] = []
     private let reader: LedgerStorage
@@ -64,6 +67,9 @@ struct Staging {
     private var batchSealed = true
     /// Staged records not yet taken by the commit path.
     private(set) var stagedRecords = 0
+    /// Record bytes of the most recently started frame's predecessor, the capacity hint for the next frame.
+    private var lastFrameBytes = 1 << 17
+
     /// Most records per batch (frame).
     let batchLimit: Int
 
@@ -111,8 +117,9 @@ struct Staging {
             return result
         }
         let seq = nextSeq
-        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
-        let time = max(now, lastTime)
+        var clock = timespec()
+        clock_gettime(CLOCK_REALTIME, &clock)
+        let time = max(Int64(clock.tv_sec) * 1_000_000 + Int64(clock.tv_nsec) / 1000, lastTime)
         record.removeAll(keepingCapacity: true)
         let leaf: SHA256Digest
         do {
@@ -133,13 +140,19 @@ struct Staging {
         let recordBytes = record
         withBatch(limit: limit, firstSeq: seq) { batch in
             batch.frame.append(record: recordBytes, inputBytes: event.inputByteCount)
-            batch.records.append(
-                StagedRecord(seq: seq, time: time, call: event.call, tenant: event.tenant, leafHash: leaf))
+            if batch.leafHashes.isEmpty { batch.firstTime = time }
+            batch.lastTime = time
+            batch.leafHashes.append(leaf)
+            if !event.call.isEmpty {
+                if batch.calls[event.call]?.add(seq: seq, time: time) == nil {
+                    batch.calls[event.call] = CallActivity(
+                        tenant: event.tenant, firstSeq: seq, lastSeq: seq, count: 1, firstTime: time, lastTime: time)
+                }
+            }
             batch.results.append(AppendResult(seq: seq, idempotency: event.idempotency, status: .appended))
             batch.fingerprints.appendUInt64LE(fingerprint)
             batch.newKeys.append(contentsOf: newKeys)
             batch.endSeq = seq + 1
-            batch.keysBySeq[seq] = event.idempotency
         }
         nextSeq += 1
         stagedRecords += 1
@@ -158,14 +171,15 @@ struct Staging {
     mutating func takeBatch() -> Batch? {
         guard !batches.isEmpty else { return nil }
         let batch = batches.removeFirst()
+        lastFrameBytes = max(lastFrameBytes, batch.frame.records.count)
         if batches.isEmpty { batchSealed = true }
-        stagedRecords -= batch.records.count
-        committing.append(batch.keysBySeq)
+        stagedRecords -= batch.recordCount
+        committing.append(batch.frame)
         return batch
     }
 
-    /// Idempotency keys of batches being written, for confirmation until they are readable from the log.
-    private var committing: [[UInt64: String]] = []
+    /// Frames being written, for confirmation until they are readable from the log.
+    private var committing: [FrameBuilder] = []
 
     /// Marks the oldest committing batch durable.
     mutating func markDurable(endSeq: UInt64) {
@@ -176,8 +190,13 @@ struct Staging {
     /// Runs `body` on the open batch, starting a new one (whose first record will be `firstSeq`) when the
     /// open one is sealed or full.
     private mutating func withBatch(limit: Int, firstSeq: UInt64, _ body: (inout Batch) -> Void) {
-        if batchSealed || batches.isEmpty || batches[batches.count - 1].records.count >= limit {
-            batches.append(Batch(frame: FrameBuilder(firstSeq: firstSeq), endSeq: firstSeq))
+        if batchSealed || batches.isEmpty || batches[batches.count - 1].recordCount >= limit {
+            // Reserve about what the previous frame needed, so a frame's buffer is not regrown (and copied)
+            // several times while it fills.
+            batches.append(
+                Batch(
+                    frame: FrameBuilder(firstSeq: firstSeq, capacity: lastFrameBytes + lastFrameBytes / 4),
+                    endSeq: firstSeq))
             batchSealed = false
         }
         body(&batches[batches.count - 1])
@@ -193,8 +212,8 @@ struct Staging {
     }
 
     private mutating func idempotencyKey(at seq: UInt64) throws(LedgerError) -> String? {
-        for batch in batches { if let key = batch.keysBySeq[seq] { return key } }
-        for keys in committing { if let key = keys[seq] { return key } }
+        for batch in batches { if let key = batch.frame.idempotency(of: seq) { return key } }
+        for frame in committing { if let key = frame.idempotency(of: seq) { return key } }
         if !confirmedFrame.seqs.contains(seq) {
             guard let location = try reader.index.frame(containing: seq) else { return nil }
             var keys: [String] = []

@@ -7,32 +7,43 @@ struct FrameBuilder {
     static let magic: [UInt8] = Array("CLF1".utf8)
 
     private(set) var records: [UInt8] = []
+    /// Where each record's bytes are in `records`.
+    private(set) var recordRanges: [Range<Int>] = []
     private(set) var firstSeq: UInt64 = 0
     private(set) var count = 0
     private(set) var inputBytes = 0
 
-    /// An empty frame whose first record will be `firstSeq`.
-    init(firstSeq: UInt64) {
+    /// An empty frame whose first record will be `firstSeq`, with room for `capacity` bytes of records.
+    init(firstSeq: UInt64, capacity: Int = 1 << 17) {
         self.firstSeq = firstSeq
-        records.reserveCapacity(1 << 17)
+        records.reserveCapacity(capacity)
     }
 
     /// Appends a record (already encoded) that arrived as `inputBytes` of interchange JSON.
     mutating func append(record: [UInt8], inputBytes: Int) {
         records.appendVarint(UInt64(record.count))
+        recordRanges.append(records.count..<records.count + record.count)
         records.append(contentsOf: record)
         count += 1
         self.inputBytes += inputBytes
     }
 
-    /// The frame content: magic, first seq, record count, interchange bytes, then the records.
-    var content: [UInt8] {
+    /// The idempotency key of the record with `seq`, if this frame holds it.
+    func idempotency(of seq: UInt64) -> String? {
+        guard seq >= firstSeq, seq - firstSeq < UInt64(count) else { return nil }
+        let range = recordRanges[Int(seq - firstSeq)]
+        return records.withUnsafeBytes { raw in
+            // The record was encoded by this process, so it parses.
+            (try? RecordView(UnsafeRawBufferPointer(rebasing: raw[range])))?.idempotency
+        }
+    }
+
+    /// The frame content's header: magic, first seq, record count, interchange bytes. The records follow it.
+    var header: [UInt8] {
         var out = Self.magic
-        out.reserveCapacity(records.count + 32)
         out.appendVarint(firstSeq)
         out.appendVarint(UInt64(count))
         out.appendVarint(UInt64(inputBytes))
-        out.append(contentsOf: records)
         return out
     }
 }

@@ -1,22 +1,28 @@
-// A pthread mutex with a condition variable, for the writer's staging and commit paths.
+// A pthread mutex with condition variables, for the writer's staging and commit paths and the append pipeline.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// A mutual-exclusion lock with a condition. Use `withLock`; `wait` and `broadcast` only while holding it.
+/// A mutual-exclusion lock with one or more conditions. Use `withLock`; `wait`, `signal` and `broadcast` only
+/// while holding it. Separate conditions let a pipeline wake only the threads a change concerns.
 final class ConditionLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    private let conditionCount: Int
 
-    init() {
+    /// A lock with `conditions` condition variables, numbered from 0.
+    init(conditions: Int = 1) {
+        conditionCount = conditions
+        self.conditions = .allocate(capacity: conditions)
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        for index in 0..<conditions { pthread_cond_init(self.conditions + index, nil) }
     }
 
     deinit {
-        pthread_cond_destroy(&condition)
+        for index in 0..<conditionCount { pthread_cond_destroy(conditions + index) }
+        conditions.deallocate()
         pthread_mutex_destroy(&mutex)
     }
 
@@ -27,13 +33,13 @@ final class ConditionLock: @unchecked Sendable {
         return try body()
     }
 
-    /// Releases the lock until `broadcast` is called, then takes it again.
-    func wait() {
-        pthread_cond_wait(&condition, &mutex)
+    /// Releases the lock until condition `condition` is signalled, then takes it again.
+    func wait(_ condition: Int = 0) {
+        pthread_cond_wait(conditions + condition, &mutex)
     }
 
-    /// Wakes every waiter.
-    func broadcast() {
-        pthread_cond_broadcast(&condition)
+    /// Wakes every waiter on `condition`.
+    func broadcast(_ condition: Int = 0) {
+        pthread_cond_broadcast(conditions + condition)
     }
 }
