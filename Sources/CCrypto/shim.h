@@ -1,6 +1,11 @@
 // CCrypto: the OpenSSL 3 libcrypto API used by LedgerCore: SHA-256, AES-256-GCM, Ed25519, random bytes.
 #ifndef CALL_LEDGER_CCRYPTO_SHIM_H
 #define CALL_LEDGER_CCRYPTO_SHIM_H
+// The ledger computes several SHA-256 digests per event, most of them over 65 to 700 bytes. Through EVP each
+// costs a context initialisation, parameter lookups and a cleanse, several times the hashing itself, so the
+// digest helpers below use OpenSSL's direct SHA-256 functions (same implementation, SHA-NI when the CPU has
+// it), which OpenSSL 3 marks deprecated in favour of EVP but still ships.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -9,41 +14,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// OpenSSL 3's one-shot SHA256() fetches the algorithm on every call (a lock and string comparisons); the
-// ledger hashes several times per event, so it fetches SHA-256 once and keeps one digest context per thread.
-
-static inline EVP_MD *call_ledger_sha256_algorithm(void) {
-    static EVP_MD *algorithm;
-    EVP_MD *current = __atomic_load_n(&algorithm, __ATOMIC_ACQUIRE);
-    if (current == NULL) {
-        EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
-        EVP_MD *expected = NULL;
-        if (__atomic_compare_exchange_n(&algorithm, &expected, fetched, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            current = fetched;
-        } else {
-            EVP_MD_free(fetched);
-            current = expected;
-        }
-    }
-    return current;
-}
-
-static inline EVP_MD_CTX *call_ledger_sha256_context(void) {
-    static __thread EVP_MD_CTX *context;
-    if (context == NULL) context = EVP_MD_CTX_new();
-    return context;
-}
-
 /// SHA-256 of `prefix_length` bytes of `prefix` (0 or more) followed by `length` bytes of `data`; returns 1 on success.
 static inline int call_ledger_sha256(
     const void *prefix, size_t prefix_length, const void *data, size_t length, unsigned char out[32]) {
-    EVP_MD_CTX *context = call_ledger_sha256_context();
-    EVP_MD *algorithm = call_ledger_sha256_algorithm();
-    unsigned int written = 0;
-    if (context == NULL || algorithm == NULL) return 0;
-    if (EVP_DigestInit_ex2(context, algorithm, NULL) != 1) return 0;
-    if (prefix_length > 0 && EVP_DigestUpdate(context, prefix, prefix_length) != 1) return 0;
-    if (length > 0 && EVP_DigestUpdate(context, data, length) != 1) return 0;
-    return EVP_DigestFinal_ex(context, out, &written) == 1 && written == 32;
+    SHA256_CTX context;
+    if (SHA256_Init(&context) != 1) return 0;
+    if (prefix_length > 0 && SHA256_Update(&context, prefix, prefix_length) != 1) return 0;
+    if (length > 0 && SHA256_Update(&context, data, length) != 1) return 0;
+    return SHA256_Final(out, &context);
+}
+
+/// The per-thread context of a digest fed in several pieces (`begin`, `update`, `finish`).
+static inline SHA256_CTX *call_ledger_sha256_stream_context(void) {
+    static __thread SHA256_CTX context;
+    return &context;
+}
+
+/// Starts a streamed SHA-256 on this thread; returns 1 on success.
+static inline int call_ledger_sha256_begin(void) {
+    return SHA256_Init(call_ledger_sha256_stream_context());
+}
+
+/// Feeds bytes to the streamed SHA-256; returns 1 on success.
+static inline int call_ledger_sha256_update(const void *data, size_t length) {
+    return length == 0 || SHA256_Update(call_ledger_sha256_stream_context(), data, length) == 1;
+}
+
+/// Finishes the streamed SHA-256; returns 1 on success.
+static inline int call_ledger_sha256_finish(unsigned char out[32]) {
+    return SHA256_Final(out, call_ledger_sha256_stream_context());
 }
 #endif

@@ -30,4 +30,7 @@ public enum ValueTag: UInt8, Sendable {
     /// A number written in plain decimal notation (`0.97`, `-12.50`): zigzag mantissa, varint scale;
     /// the value is `mantissa × 10^-scale` and renders with exactly `scale` fraction digits.
     case decimal = 0x0C
+    /// An object of a body schema: varint member count, then per member its field number (its position in
+    /// the schema, FORMAT.md §10) as a varint and its value, in the order received.
+    case fields = 0x0D
 }

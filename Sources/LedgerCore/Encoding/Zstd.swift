@@ -115,6 +115,16 @@ public final class ZstdDecompressor {
 
     deinit { ZSTD_freeDCtx(context) }
 
+    /// Makes `buffer` exactly `count` bytes long, reusing its storage without zeroing what it already holds
+    /// (decompression overwrites every byte).
+    private static func resize(_ buffer: inout [UInt8], to count: Int) {
+        if buffer.count > count {
+            buffer.removeLast(buffer.count - count)
+        } else if buffer.count < count {
+            buffer.append(contentsOf: repeatElement(0, count: count - buffer.count))
+        }
+    }
+
     /// Decompresses a frame made with `ZstdCompressor.compress(_:dictionary:appendingTo:)`; nil on success or
     /// the reason it failed.
     public func decompress(
@@ -124,8 +134,7 @@ public final class ZstdDecompressor {
         guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(maximumSize) else {
             return "not a zstd frame with a known content size under \(maximumSize) bytes"
         }
-        output.removeAll(keepingCapacity: true)
-        output.append(contentsOf: repeatElement(0, count: Int(size)))
+        Self.resize(&output, to: Int(size))
         let result = output.withUnsafeMutableBytes { out in
             dictionary.withUnsafeBytes { dict in
                 ZSTD_DCtx_reset(context, ZSTD_reset_session_only)
@@ -146,8 +155,7 @@ public final class ZstdDecompressor {
         guard size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(maximumSize) else {
             return "frame content size is unknown or over \(maximumSize) bytes"
         }
-        output.removeAll(keepingCapacity: true)
-        output.append(contentsOf: repeatElement(0, count: Int(size)))
+        Self.resize(&output, to: Int(size))
         let result = output.withUnsafeMutableBytes { out in
             ZSTD_decompressDCtx(context, out.baseAddress, out.count, frame.baseAddress, frame.count)
         }

@@ -34,8 +34,6 @@ struct CompiledSchema: Sendable {
     struct Field: Sendable {
         /// The member name's UTF-8 bytes.
         var name: [UInt8]
-        /// The name as encoded in a value: varint length, then the bytes.
-        var encodedName: [UInt8]
         var node: Int32
     }
 
@@ -104,9 +102,7 @@ struct CompiledSchema: Sendable {
             node.first = Int32(fields.count)
             node.count = Int32(schema.fields.count)
             for (field, child) in zip(schema.fields, children) {
-                var encodedName: [UInt8] = []
-                encodedName.appendString(field.name)
-                fields.append(Field(name: Array(field.name.utf8), encodedName: encodedName, node: child))
+                fields.append(Field(name: Array(field.name.utf8), node: child))
                 fieldNames.append(field.name)
             }
         }

@@ -341,7 +341,7 @@ public struct EventDecoder {
             }
             child = index + 1
         }
-        out.append(ValueTag.object.rawValue)
+        out.append(ValueTag.fields.rawValue)
         out.appendVarint(UInt64(token.count))
         var seen: UInt64 = 0
         let first = Int(node.first)
@@ -367,7 +367,7 @@ public struct EventDecoder {
                 throw FieldError("duplicate field").within(schema.fieldNames[field])
             }
             seen |= 1 << position
-            out.append(contentsOf: schema.fields[field].encodedName)
+            out.appendVarint(UInt64(position))
             do {
                 try encode(
                     child + 1, schema.fields[field].node, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)

@@ -57,6 +57,28 @@ public struct MerkleFrontier: Sendable, Equatable {
         size += 1
     }
 
+    /// Appends the hash of a complete subtree of `2^level` leaves, which must start where the tree ends
+    /// (`size` is a multiple of `2^level`): the same as appending its leaves one by one. `completed` is called
+    /// for each larger subtree this finishes.
+    public mutating func append(subtreeHash: SHA256Digest, level: Int, completed: (Node) throws -> Void) rethrows {
+        precondition(
+            size & ((1 << level) - 1) == 0, "subtree of level \(level) does not start at a multiple of its size")
+        var hash = subtreeHash
+        var currentLevel = level
+        var index = size >> level
+        while edge.count < level { edge.append(nil) }
+        while index & 1 == 1 {
+            let left = edge[currentLevel]!
+            edge[currentLevel] = nil
+            hash = MerkleHasher.nodeHash(left, hash)
+            currentLevel += 1
+            index >>= 1
+            try completed(Node(level: currentLevel, index: index, hash: hash))
+        }
+        if currentLevel == edge.count { edge.append(hash) } else { edge[currentLevel] = hash }
+        size += 1 << level
+    }
+
     /// Appends a leaf hash, discarding the completed subtrees.
     public mutating func append(leafHash: SHA256Digest) {
         append(leafHash: leafHash) { _ in }

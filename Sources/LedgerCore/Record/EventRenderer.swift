@@ -47,7 +47,8 @@ public enum EventRenderer {
         out.appendASCII(",\"body\":")
         var reader = ByteReader(UnsafeRawBufferPointer(rebasing: record.bytes[record.bodyRange]))
         let context = SealedContext(record: record, recordParts: recordParts, contents: parts, itemOffsets: itemOffsets)
-        try renderValue(&reader, into: &out, sealed: context)
+        let schema = EventType(rawValue: record.typeName).flatMap { CompiledSchema.byType[$0] }
+        try renderValue(&reader, into: &out, sealed: context, schema: schema, node: schema?.root)
         if !recordParts.isEmpty {
             out.appendASCII(",\"sealed\":[")
             for (index, part) in recordParts.enumerated() {
@@ -117,18 +118,46 @@ public enum EventRenderer {
         case .sealed, .decimal:
             _ = try reader.readVarint()
             _ = try reader.readVarint()
+        case .fields:
+            for _ in 0..<(try reader.readVarint()) {
+                _ = try reader.readVarint()
+                try skipValue(&reader)
+            }
+        }
+    }
+
+    /// The schema node that describes a value with `tag` at `node`: sealing wrappers are looked through and
+    /// a string-or-array choice is made by the tag.
+    private static func resolve(_ node: Int32?, tag: ValueTag, in schema: CompiledSchema?) -> Int32? {
+        guard var current = node, let schema else { return nil }
+        while true {
+            let described = schema.nodes[Int(current)]
+            switch described.kind {
+            case .sealed, .sealedText:
+                if tag == .sealed { return current }
+                current = described.child
+            case .stringOr:
+                if tag == .sealed {
+                    let kind = schema.nodes[Int(described.child)].kind
+                    current = kind == .sealed || kind == .sealedText ? described.child : described.other
+                } else {
+                    current = tag == .string ? described.child : described.other
+                }
+            default: return current
+            }
         }
     }
 
     private static func renderValue(
-        _ reader: inout ByteReader, into out: inout [UInt8], sealed: SealedContext?
-    )
-        throws(DecodingError)
-    {
+        _ reader: inout ByteReader, into out: inout [UInt8], sealed: SealedContext?, schema: CompiledSchema?,
+        node: Int32?
+    ) throws(DecodingError) {
         let offset = reader.offset
         guard let tag = ValueTag(rawValue: try reader.readByte()) else {
             throw .invalidByte(offset: offset, what: "value tag")
         }
+        let node = resolve(node, tag: tag, in: schema)
+        let described = node.flatMap { schema?.nodes[Int($0)] }
         switch tag {
         case .null: out.appendASCII("null")
         case .falseValue: out.appendASCII("false")
@@ -159,20 +188,43 @@ public enum EventRenderer {
             try Timestamp.decode(&reader).append(to: &out)
             out.append(UInt8(ascii: "\""))
         case .array:
+            let element = described?.kind == .array ? described?.child : nil
             out.append(UInt8(ascii: "["))
             for index in 0..<(try reader.readVarint()) {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                try renderValue(&reader, into: &out, sealed: sealed)
+                try renderValue(&reader, into: &out, sealed: sealed, schema: schema, node: element)
             }
             out.append(UInt8(ascii: "]"))
         case .object:
+            let value = described?.kind == .map ? described?.child : nil
             out.append(UInt8(ascii: "{"))
             for index in 0..<(try reader.readVarint()) {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 let key = try reader.readLengthPrefixedRange()
                 out.appendJSONString(UnsafeRawBufferPointer(rebasing: reader.bytes[key]))
                 out.append(UInt8(ascii: ":"))
-                try renderValue(&reader, into: &out, sealed: sealed)
+                try renderValue(&reader, into: &out, sealed: sealed, schema: schema, node: value)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .fields:
+            out.append(UInt8(ascii: "{"))
+            for index in 0..<(try reader.readVarint()) {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                let fieldOffset = reader.offset
+                let number = try reader.readVarint()
+                if let schema, let described, described.kind == .object, number < UInt64(described.count) {
+                    let field = Int(described.first) + Int(number)
+                    out.appendJSONString(schema.fieldNames[field])
+                    out.append(UInt8(ascii: ":"))
+                    try renderValue(
+                        &reader, into: &out, sealed: sealed, schema: schema, node: schema.fields[field].node)
+                } else if schema == nil {
+                    out.appendJSONString("#\(number)")
+                    out.append(UInt8(ascii: ":"))
+                    try renderValue(&reader, into: &out, sealed: sealed, schema: nil, node: nil)
+                } else {
+                    throw .invalidByte(offset: fieldOffset, what: "field number \(number) for this schema")
+                }
             }
             out.append(UInt8(ascii: "}"))
         case .sealed:
@@ -187,11 +239,12 @@ public enum EventRenderer {
                 guard itemIndex < starts.count else {
                     throw .invalidByte(offset: offset, what: "sealed reference to a missing item")
                 }
+                let inner = described.map { $0.kind == .sealed || $0.kind == .sealedText ? $0.child : node! }
                 var failure: DecodingError?
                 plaintext.withUnsafeBytes { raw in
                     var itemReader = ByteReader(raw, offset: starts[itemIndex])
                     do throws(DecodingError) {
-                        try renderValue(&itemReader, into: &out, sealed: nil)
+                        try renderValue(&itemReader, into: &out, sealed: nil, schema: schema, node: inner)
                     } catch {
                         failure = error
                     }

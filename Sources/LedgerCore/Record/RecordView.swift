@@ -1,4 +1,5 @@
 // Reads a stored record in place: envelope fields, body bytes and sealed parts, and rebuilds its entry.
+import CCrypto
 
 /// A parsed view of one record's bytes (FORMAT.md §3). It does not own the bytes.
 public struct RecordView {
@@ -135,12 +136,24 @@ public struct RecordView {
         return out
     }
 
-    /// The RFC 6962 leaf hash of the entry, built in `scratch` to avoid allocation.
+    /// The RFC 6962 leaf hash of the entry, `SHA-256(0x00 || entry)`, streamed from the record's bytes without
+    /// building the entry. `scratch` holds the part digests.
     public func leafHash(scratch: inout [UInt8]) -> SHA256Digest {
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(0x00)
-        appendEntry(to: &scratch)
-        return scratch.withUnsafeBytes { SHA256.hash($0) }
+        forEachPart { _, part in
+            scratch.appendVarint(UInt64(part.classRange.count))
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[part.classRange]))
+            digest(of: part).append(to: &scratch)
+        }
+        var ok = call_ledger_sha256_begin() == 1
+        withUnsafeBytes(of: UInt8(0x00)) { ok = ok && call_ledger_sha256_update($0.baseAddress, 1) == 1 }
+        ok = ok && call_ledger_sha256_update(bytes.baseAddress, partsStart) == 1
+        scratch.withUnsafeBytes { ok = ok && call_ledger_sha256_update($0.baseAddress, $0.count) == 1 }
+        return withUnsafeTemporaryAllocation(byteCount: SHA256Digest.byteCount, alignment: 8) { output in
+            ok = ok && call_ledger_sha256_finish(output.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1
+            precondition(ok, "OpenSSL SHA-256 failed")
+            return SHA256Digest(loadingFrom: output.baseAddress!)
+        }
     }
 
     /// The associated data that authenticates `part`: the envelope bytes, then the class name.

@@ -1,5 +1,6 @@
 // verify: recompute every leaf and the tree from the segments alone, compare with the stored tree, check
 // every checkpoint's signature and root, and the consistency of successive checkpoints.
+import Foundation
 public import LedgerCore
 
 /// Where verification found the first fault.
@@ -59,8 +60,57 @@ private struct LevelCursor {
     }
 }
 
+/// One frame to decompress and hash, found by scanning a segment's frame headers.
+private struct VerifyJob {
+    var index: Int
+    var segment: String
+    var file: MappedFile
+    var offset: Int
+    var size: Int
+}
+
+/// A decompressed, parsed and hashed frame: its leaves folded into the maximal complete subtrees they form
+/// (split at checkpoint sizes), each compared node by node with the stored tree.
+private struct VerifiedFrame {
+    var segment: String
+    var offset: Int
+    var firstSeq: UInt64 = 0
+    var count = 0
+    /// The complete subtrees covering the frame's leaves, in order: level and hash.
+    var pieces: [(level: Int, hash: SHA256Digest)] = []
+    /// A frame that could not be read.
+    var failure: String?
+    /// A recomputed node that differs from the stored tree.
+    var nodeFault: String?
+}
+
+/// Work shared between the verifying thread and its hashing threads, guarded by `lock`.
+private final class VerifyQueue: @unchecked Sendable {
+    static let workers = 0
+    static let folder = 1
+    let lock = ConditionLock(conditions: 2)
+    var jobs: [VerifyJob] = []
+    var results: [Int: VerifiedFrame] = [:]
+    var closed = false
+    /// Where the stored tree lives, and the tree sizes at which checkpoints need a root.
+    let treeDirectory: String
+    let cuts: [UInt64]
+
+    init(treeDirectory: String, cuts: [UInt64]) {
+        self.treeDirectory = treeDirectory
+        self.cuts = cuts
+    }
+}
+
 extension LedgerReader {
+    /// Frames decompressed and hashed ahead of the fold, at most.
+    static let framesInFlight = 32
+
     /// Verifies the whole ledger from its segments. `progress` receives (events done, events expected).
+    ///
+    /// Two threads decompress frames and compute their leaf hashes in parallel (frames are independent);
+    /// this thread folds the leaves in seq order into the tree, comparing every node with the stored tree
+    /// and every checkpoint with the root at its size.
     public func verify(progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(LedgerError) -> VerificationReport {
         var report = VerificationReport()
         let expectedTotal = storage.size
@@ -69,93 +119,229 @@ extension LedgerReader {
         var pendingCheckpoints = checkpoints[...]
         var levels: [LevelCursor] = []
         var frontier = MerkleFrontier()
-        var scratch: [UInt8] = []
-        var content: [UInt8] = []
-        var expected: UInt64 = 0
+        let queue = VerifyQueue(
+            treeDirectory: layout.tree, cuts: checkpoints.map(\.checkpoint.treeSize).filter { $0 > 0 })
+        var workers: [Thread] = []
+        for _ in 0..<2 {
+            let worker = Thread { Self.hashFrames(queue) }
+            worker.start()
+            workers.append(worker)
+        }
+        defer {
+            queue.lock.withLock {
+                queue.closed = true
+                queue.lock.broadcast(VerifyQueue.workers)
+            }
+        }
         func fault(_ file: String, _ offset: Int, _ seq: UInt64?, _ reason: String) -> VerificationReport {
             report.fault = VerificationFault(file: file, offset: offset, seq: seq, reason: reason)
             return report
         }
-        for segmentSeq in try storage.segmentFirstSeqs() {
-            let name = LedgerLayout.segmentName(firstSeq: segmentSeq)
-            let bytes = try FileSystem.read(layout.segmentPath(firstSeq: segmentSeq))
-            report.segments += 1
-            report.bytes += bytes.count
-            if segmentSeq != expected && !bytes.isEmpty {
-                return fault(
-                    name, 0, expected, "segment is named for seq \(segmentSeq) but the log continues at seq \(expected)"
-                )
-            }
-            let scanner = SegmentScanner(bytes: bytes, name: name, decompressor: storage.decompressor)
-            var offset = 0
-            while offset < bytes.count {
-                var leafFault: String?
-                let frameResult: ScannedFrame
-                do {
-                    frameResult = try scanner.readFrame(at: offset, content: &content) { record in
-                        guard leafFault == nil else { return }
-                        guard record.seq == frontier.size else {
-                            leafFault = "seq \(record.seq) is out of order (expected \(frontier.size))"
-                            return
-                        }
-                        let leaf = record.leafHash(scratch: &scratch)
-                        try frontier.append(leafHash: leaf) { node in
+        var produced = 0
+        var folded = 0
+        /// Folds finished frames in order; returns a fault, if one was found.
+        func fold(waitingFor target: Int) throws(LedgerError) -> VerificationReport? {
+            while folded < target {
+                let frame = queue.lock.withLock { () -> VerifiedFrame in
+                    while queue.results[folded] == nil { queue.lock.wait(VerifyQueue.folder) }
+                    return queue.results.removeValue(forKey: folded)!
+                }
+                folded += 1
+                let expected = frontier.size
+                if let failure = frame.failure { return fault(frame.segment, frame.offset, expected, failure) }
+                if frame.firstSeq != expected {
+                    return fault(
+                        frame.segment, frame.offset, expected,
+                        "frame starts at seq \(frame.firstSeq), expected \(expected)")
+                }
+                if let nodeFault = frame.nodeFault { return fault(frame.segment, frame.offset, expected, nodeFault) }
+                for piece in frame.pieces {
+                    var nodeFault: String?
+                    var readFailure: LedgerError?
+                    frontier.append(subtreeHash: piece.hash, level: piece.level) { node in
+                        do throws(LedgerError) {
                             while levels.count <= node.level {
-                                let path = self.storage.tree.path(level: levels.count)
+                                let path = storage.tree.path(level: levels.count)
                                 levels.append(
                                     LevelCursor(
                                         file: FileSystem.exists(path) ? try POSIXFile(path: path, flags: O_RDONLY) : nil
                                     ))
                             }
-                            if let stored = try levels[node.level].hash(at: node.index), stored != node.hash {
-                                leafFault =
-                                    node.level == 0
-                                    ? "leaf hash of seq \(record.seq) differs from the stored tree (tree/level-00): the record or the tree was altered"
-                                    : "tree node (level \(node.level), index \(node.index)) differs from the recomputed one"
+                            guard let stored = try levels[node.level].hash(at: node.index), stored != node.hash else {
+                                return
                             }
+                        } catch {
+                            readFailure = error
+                            return
                         }
+                        nodeFault =
+                            "tree node (level \(node.level), index \(node.index)) differs from the recomputed one"
                     }
-                } catch {
-                    return fault(name, offset, expected, error.reason)
-                }
-                if frameResult.firstSeq != expected {
-                    return fault(
-                        name, offset, expected, "frame starts at seq \(frameResult.firstSeq), expected \(expected)")
-                }
-                if let leafFault { return fault(name, offset, expected, leafFault) }
-                report.frames += 1
-                expected += UInt64(frameResult.count)
-                offset += frameResult.storedBytes
-                while let next = pendingCheckpoints.first, next.checkpoint.treeSize <= frontier.size {
-                    if next.checkpoint.treeSize < frontier.size {
-                        var tree = MerkleTree(source: storage.tree)
-                        let root = try? tree.rootHash(treeSize: next.checkpoint.treeSize)
-                        if root != next.checkpoint.rootHash {
+                    if let readFailure { throw readFailure }
+                    if let nodeFault { return fault(frame.segment, frame.offset, expected, nodeFault) }
+                    while let next = pendingCheckpoints.first, next.checkpoint.treeSize == frontier.size {
+                        guard frontier.rootHash == next.checkpoint.rootHash else {
                             return fault(
                                 next.file, 0, nil,
                                 "checkpoint root for size \(next.checkpoint.treeSize) does not match the log")
                         }
-                    } else if frontier.rootHash != next.checkpoint.rootHash {
-                        return fault(
-                            next.file, 0, nil,
-                            "checkpoint root for size \(next.checkpoint.treeSize) does not match the log")
+                        report.checkpoints += 1
+                        pendingCheckpoints.removeFirst()
                     }
-                    report.checkpoints += 1
-                    pendingCheckpoints.removeFirst()
                 }
-                progress(expected, max(expectedTotal, expected))
+                report.frames += 1
+                progress(frontier.size, max(expectedTotal, frontier.size))
+            }
+            return nil
+        }
+        while let first = pendingCheckpoints.first, first.checkpoint.treeSize == 0 {
+            guard first.checkpoint.rootHash == MerkleHasher.emptyRoot else {
+                return fault(first.file, 0, nil, "checkpoint root for size 0 is not the empty tree's root")
+            }
+            report.checkpoints += 1
+            pendingCheckpoints.removeFirst()
+        }
+        for segmentSeq in try storage.segmentFirstSeqs() {
+            let name = LedgerLayout.segmentName(firstSeq: segmentSeq)
+            let file = try MappedFile(path: layout.segmentPath(firstSeq: segmentSeq))
+            let bytes = file.bytes
+            report.segments += 1
+            report.bytes += bytes.count
+            if let found = try fold(waitingFor: produced) { return found }
+            if segmentSeq != frontier.size && !bytes.isEmpty {
+                return fault(
+                    name, 0, frontier.size,
+                    "segment is named for seq \(segmentSeq) but the log continues at seq \(frontier.size)")
+            }
+            var offset = 0
+            while offset < bytes.count {
+                let size = Zstd.frameSize(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                guard let size else {
+                    if let found = try fold(waitingFor: produced) { return found }
+                    return fault(
+                        name, offset, frontier.size, "no complete zstd frame starts here (torn or overwritten)")
+                }
+                let job = VerifyJob(index: produced, segment: name, file: file, offset: offset, size: size)
+                queue.lock.withLock {
+                    queue.jobs.append(job)
+                    queue.lock.broadcast(VerifyQueue.workers)
+                }
+                produced += 1
+                offset += size
+                if produced - folded >= Self.framesInFlight {
+                    if let found = try fold(waitingFor: produced - Self.framesInFlight / 2) { return found }
+                }
             }
         }
-        report.events = expected
+        if let found = try fold(waitingFor: produced) { return found }
+        report.events = frontier.size
         report.rootHash = frontier.rootHash
         if let beyond = pendingCheckpoints.first {
             return fault(
                 beyond.file, 0, nil,
-                "checkpoint of size \(beyond.checkpoint.treeSize) is beyond the log's \(expected) events: the log was cut back"
+                "checkpoint of size \(beyond.checkpoint.treeSize) is beyond the log's \(frontier.size) events: the log was cut back"
             )
         }
         try checkConsistency(checkpoints, &report)
         return report
+    }
+
+    /// A hashing thread: decompresses and parses frames, computing each record's leaf hash.
+    private static func hashFrames(_ queue: VerifyQueue) {
+        guard let decompressor = try? ZstdDecompressor() else { return }
+        var content: [UInt8] = []
+        var scratch: [UInt8] = []
+        var levels: [POSIXFile?] = []
+        while true {
+            let next = queue.lock.withLock { () -> VerifyJob? in
+                while queue.jobs.isEmpty && !queue.closed { queue.lock.wait(VerifyQueue.workers) }
+                return queue.jobs.isEmpty ? nil : queue.jobs.removeFirst()
+            }
+            guard let job = next else { return }
+            var frame = VerifiedFrame(segment: job.segment, offset: job.offset)
+            let problem = decompressor.decompress(
+                UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]), into: &content,
+                maximumSize: 1 << 31)
+            if let problem {
+                frame.failure = "zstd: \(problem)"
+            } else {
+                var leaves: [SHA256Digest] = []
+                content.withUnsafeBytes { raw in
+                    do {
+                        let parsed = try FrameContent(raw)
+                        frame.firstSeq = parsed.firstSeq
+                        frame.count = parsed.count
+                        leaves.reserveCapacity(parsed.count)
+                        try parsed.forEachRecord { record in leaves.append(record.leafHash(scratch: &scratch)) }
+                    } catch {
+                        frame.failure = "frame content: \(error)"
+                    }
+                }
+                if frame.failure == nil {
+                    do throws(LedgerError) {
+                        try fold(leaves, from: frame.firstSeq, into: &frame, queue: queue, levels: &levels)
+                    } catch {
+                        frame.failure = "reading the stored tree: \(error)"
+                    }
+                }
+            }
+            queue.lock.withLock {
+                queue.results[job.index] = frame
+                queue.lock.broadcast(VerifyQueue.folder)
+            }
+        }
+    }
+
+    /// Folds a frame's leaves (the first is leaf `first`) into maximal complete subtrees, split at checkpoint
+    /// sizes, comparing every node with the stored tree's level files.
+    private static func fold(
+        _ leaves: [SHA256Digest], from first: UInt64, into frame: inout VerifiedFrame, queue: VerifyQueue,
+        levels: inout [POSIXFile?]
+    ) throws(LedgerError) {
+        let end = first + UInt64(leaves.count)
+        var start = first
+        var level: [SHA256Digest] = []
+        while start < end {
+            var height = start == 0 ? 63 : start.trailingZeroBitCount
+            while height > 0
+                && (start + (1 << UInt64(height)) > end
+                    || queue.cuts.contains(where: { $0 > start && $0 < start + (1 << UInt64(height)) }))
+            {
+                height -= 1
+            }
+            let width = 1 << height
+            level.removeAll(keepingCapacity: true)
+            level.append(contentsOf: leaves[Int(start - first)..<Int(start - first) + width])
+            for depth in 0...height {
+                if depth > 0 {
+                    for index in 0..<level.count / 2 {
+                        level[index] = MerkleHasher.nodeHash(level[2 * index], level[2 * index + 1])
+                    }
+                    level.removeSubrange((level.count / 2)...)
+                }
+                let firstIndex = start >> UInt64(depth)
+                while levels.count <= depth {
+                    let path = FileSystem.join(
+                        queue.treeDirectory, "level-\(levels.count < 10 ? "0" : "")\(levels.count).hashes")
+                    levels.append(FileSystem.exists(path) ? try POSIXFile(path: path, flags: O_RDONLY) : nil)
+                }
+                guard let file = levels[depth] else { continue }
+                let stored = try file.read(count: level.count * 32, at: Int(firstIndex) * 32)
+                stored.withUnsafeBytes { raw in
+                    for index in 0..<raw.count / 32 where frame.nodeFault == nil {
+                        let storedHash = SHA256Digest(loadingFrom: raw.baseAddress! + index * 32)
+                        guard storedHash != level[index] else { continue }
+                        let nodeIndex = firstIndex + UInt64(index)
+                        frame.nodeFault =
+                            depth == 0
+                            ? "leaf hash of seq \(nodeIndex) differs from the stored tree (tree/level-00): the record or the tree was altered"
+                            : "tree node (level \(depth), index \(nodeIndex)) differs from the recomputed one"
+                    }
+                }
+            }
+            frame.pieces.append((height, level[0]))
+            start += UInt64(width)
+        }
     }
 
     private func loadCheckpoints(

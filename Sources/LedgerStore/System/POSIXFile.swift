@@ -51,23 +51,22 @@ final class POSIXFile {
 
     /// Reads `count` bytes at `offset`; fewer only at end of file.
     func read(count: Int, at offset: Int) throws(LedgerError) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var total = 0
         var failure: Int32 = 0
-        buffer.withUnsafeMutableBytes { raw in
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            var total = 0
             while total < count {
                 let n = pread(descriptor, raw.baseAddress! + total, count - total, off_t(offset + total))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = errno
-                    return
+                    break
                 }
-                if n == 0 { return }
+                if n == 0 { break }
                 total += n
             }
+            initialized = total
         }
         if failure != 0 { throw .io(operation: "read", path: path, errno: failure) }
-        buffer.removeSubrange(total...)
         return buffer
     }
 
@@ -182,5 +181,30 @@ enum FileSystem {
     /// `path` and `name` joined with one slash.
     static func join(_ path: String, _ name: String) -> String {
         path.hasSuffix("/") ? path + name : path + "/" + name
+    }
+}
+
+/// A read-only memory mapping of a whole file, unmapped when released. Threads may read it concurrently.
+final class MappedFile: @unchecked Sendable {
+    /// The mapped bytes.
+    let bytes: UnsafeRawBufferPointer
+
+    /// Maps `path` read-only.
+    init(path: String) throws(LedgerError) {
+        let file = try POSIXFile(path: path, flags: O_RDONLY)
+        let size = try file.size()
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, file.descriptor, 0), address != MAP_FAILED else {
+            throw .io(operation: "mmap", path: path, errno: errno)
+        }
+        madvise(address, size, MADV_SEQUENTIAL)
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }
