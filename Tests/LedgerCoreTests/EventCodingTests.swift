@@ -250,3 +250,12 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
         #expect(Timestamp.format(micros: -1) == "1969-12-31T23:59:59.999999Z")
     }
 }
+
+@Suite struct FormatDocumentationTests {
+    @Test func formatDocumentListsEveryFieldNumber() throws {
+        let format = try String(
+            contentsOf: FixtureFiles.root.deletingLastPathComponent().appendingPathComponent("FORMAT.md"),
+            encoding: .utf8)
+        #expect(format.contains(EventSchemas.fieldNumberTables()), "regenerate FORMAT.md §10 field numbers")
+    }
+}
