@@ -150,7 +150,7 @@ extension LedgerWriter {
         let batchLimit = configuration.maximumBatchEvents
         var threads: [Thread] = [Thread { Self.readChunks(from: descriptor, state: state) }]
         for _ in 0..<2 {
-            threads.append(Thread { Self.decodeChunks(state: state, maximumEventBytes: maximumEventBytes) })
+            threads.append(Thread { [self] in decodeChunks(state: state, maximumEventBytes: maximumEventBytes) })
         }
         threads.append(Thread { [self] in stageChunks(state: state, batchLimit: batchLimit) })
         for thread in threads {
@@ -230,10 +230,20 @@ extension LedgerWriter {
         }
     }
 
-    /// Decoder thread: validates and transcodes chunks; stops a chunk at its first bad line.
-    private static func decodeChunks(state: PipelineState, maximumEventBytes: Int) {
+    /// Decoder thread: validates and transcodes chunks (stopping a chunk at its first bad line), and between
+    /// chunks compresses frames the stager has filled.
+    private func decodeChunks(state: PipelineState, maximumEventBytes: Int) {
         var decoder = EventDecoder(maximumEventBytes: maximumEventBytes)
+        let compressor: ZstdCompressor
+        do { compressor = try makeFrameCompressor() } catch {
+            state.fail(error)
+            return
+        }
         while true {
+            do { try compressFullFrames(using: compressor) } catch {
+                state.fail(error)
+                return
+            }
             let next = state.lock.withLock { () -> LineChunk? in
                 while !state.stopping && state.pending.isEmpty && state.chunksRead == nil {
                     state.lock.wait(PipelineState.decoders)
@@ -266,6 +276,15 @@ extension LedgerWriter {
 
     /// Staging thread: stages decoded chunks in input order and asks the committer to write.
     private func stageChunks(state: PipelineState, batchLimit: Int) {
+        let compressor: ZstdCompressor
+        do { compressor = try makeFrameCompressor() } catch {
+            state.fail(error)
+            state.lock.withLock {
+                state.finished = true
+                state.lock.broadcast(PipelineState.committer)
+            }
+            return
+        }
         var index = 0
         while true {
             let next = state.lock.withLock { () -> DecodedChunk? in
@@ -280,6 +299,7 @@ extension LedgerWriter {
             index += 1
             do {
                 _ = try stage(contentsOf: chunk.events)
+                try compressFullFrames(using: compressor)
             } catch {
                 state.fail(error)
                 break

@@ -86,7 +86,7 @@ public struct LedgerConfiguration: Codable, Sendable, Equatable {
         self.checkpointEverySeconds = 300
         self.maximumEventBytes = 1 << 20
         self.maximumBatchEvents = 1000
-        self.compressionLevel = 6
+        self.compressionLevel = 5
     }
 
     enum CodingKeys: String, CodingKey {

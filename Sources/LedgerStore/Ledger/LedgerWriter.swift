@@ -53,8 +53,9 @@ public final class LedgerWriter: @unchecked Sendable {
     private let lockFile: POSIXFile
     private let keyFile: KeyFile
 
-    // Staging state, guarded by `stagingLock`.
+    // Staging state, guarded by `stagingLock`. Condition 0: a frame compressed ahead of its commit is ready.
     private let stagingLock = ConditionLock()
+
     private var staging: Staging
 
     // Commit state, guarded by `commitLock`.
@@ -125,7 +126,9 @@ public final class LedgerWriter: @unchecked Sendable {
         }
         recovery = try storage.recover()
         keyWriter = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey)
-        do { compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel)) } catch {
+        do {
+            compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel))
+        } catch {
             throw .zstd(operation: error.operation, reason: error.reason)
         }
         frontier = try Self.frontier(of: storage)
@@ -218,13 +221,38 @@ public final class LedgerWriter: @unchecked Sendable {
         try stagingLock.withLock { () throws(LedgerError) in
             if let failure { throw failure }
             for index in events.indices { _ = try staging.stage(events[index]) }
-            return events.count
+        }
+        return events.count
+    }
+
+    /// Compresses, with `compressor`, full frames that no one is compressing yet, so that the commit path
+    /// only writes them. Any thread may call it (each with its own compressor): frames are shared out.
+    func compressFullFrames(using compressor: ZstdCompressor) throws(LedgerError) {
+        while let frame = stagingLock.withLock({ staging.takeFullBatchToCompress() }) {
+            var compressed: [UInt8] = []
+            do throws(ZstdError) {
+                try compressor.compress(frame.header, frame.records, appendingTo: &compressed)
+            } catch {
+                stagingLock.withLock { failure = .zstd(operation: error.operation, reason: error.reason) }
+                throw .zstd(operation: error.operation, reason: error.reason)
+            }
+            stagingLock.withLock {
+                staging.precompressed[frame.firstSeq] = compressed
+                stagingLock.broadcast()
+            }
         }
     }
 
     /// Writes every staged event durably (in frames of at most the batch limit) and returns their results.
     public func commit() throws(LedgerError) -> [AppendResult] {
         try commitLock.withLock { () throws(LedgerError) in try commitLocked() }
+    }
+
+    /// A compressor for `compressFullFrames`, at the ledger's level.
+    func makeFrameCompressor() throws(LedgerError) -> ZstdCompressor {
+        do { return try ZstdCompressor(level: Int32(configuration.compressionLevel)) } catch {
+            throw .zstd(operation: error.operation, reason: error.reason)
+        }
     }
 
     private func waitDurable(through seq: UInt64) throws(LedgerError) {
@@ -259,8 +287,19 @@ public final class LedgerWriter: @unchecked Sendable {
         guard batch.recordCount > 0 else { return }
         let header = batch.frame.header
         var compressed: [UInt8] = []
-        do { try compressor.compress(header, batch.frame.records, appendingTo: &compressed) } catch {
-            throw .zstd(operation: error.operation, reason: error.reason)
+        if batch.compressionStarted {
+            // A staging thread is compressing (or compressed) this frame: wait for its bytes.
+            compressed = try stagingLock.withLock { () throws(LedgerError) in
+                while staging.precompressed[batch.frame.firstSeq] == nil {
+                    if let failure { throw failure }
+                    stagingLock.wait()
+                }
+                return staging.precompressed.removeValue(forKey: batch.frame.firstSeq)!
+            }
+        } else {
+            do { try compressor.compress(header, batch.frame.records, appendingTo: &compressed) } catch {
+                throw .zstd(operation: error.operation, reason: error.reason)
+            }
         }
         if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
             segment = try ActiveSegment.create(layout: layout, firstSeq: batch.frame.firstSeq)

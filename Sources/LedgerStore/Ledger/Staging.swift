@@ -46,9 +46,26 @@ struct Staging {
         var newKeys: [(call: String, dataClass: String, wrapped: [UInt8])] = []
         /// The log size once this batch is durable.
         var endSeq: UInt64
+        /// Set when a staging thread took this full batch to compress it ahead of the commit.
+        var compressionStarted = false
 
         /// Records in the batch.
         var recordCount: Int { leafHashes.count }
+    }
+
+    /// Frames compressed ahead of their commit, by first seq.
+    var precompressed: [UInt64: [UInt8]] = [:]
+
+    /// The oldest full batch that no one is compressing yet (its header and records), marked as started.
+    mutating func takeFullBatchToCompress() -> (firstSeq: UInt64, header: [UInt8], records: [UInt8])? {
+        // The last batch is still filling unless it is sealed; every earlier one is complete.
+        let complete = batchSealed ? batches.count : batches.count - 1
+        guard complete > 0 else { return nil }
+        for index in 0..<complete where !batches[index].compressionStarted && batches[index].recordCount > 0 {
+            batches[index].compressionStarted = true
+            return (batches[index].frame.firstSeq, batches[index].frame.header, batches[index].frame.records)
+        }
+        return nil
     }
 
     /// Events acknowledged durable.
