@@ -32,16 +32,20 @@ struct CompiledSchema: Sendable {
 
     /// One member of an object node.
     struct Field: Sendable {
-        /// The member name's UTF-8 bytes.
-        var name: [UInt8]
+        /// Where the member name's UTF-8 bytes are in `namePool`.
+        var nameStart: Int32
+        var nameLength: Int32
         var node: Int32
     }
 
     private(set) var nodes: [Node] = []
     private(set) var fields: [Field] = []
     private(set) var fieldNames: [String] = []
-    /// Allowed values of enumerations: bytes and the encoded string value (tag, length, bytes).
-    private(set) var enumValues: [(bytes: [UInt8], encoded: [UInt8])] = []
+    /// Every member name and enumeration value, back to back; `Field` and `enumValues` point into it, so that
+    /// matching a key reads one buffer instead of an array per name.
+    private(set) var namePool: [UInt8] = []
+    /// Allowed values of enumerations: where their bytes are in `namePool`.
+    private(set) var enumValues: [(start: Int32, length: Int32)] = []
     private(set) var enumNames: [[String]] = []
     private(set) var classes: [DataClass] = []
     /// The root node (the body object).
@@ -62,9 +66,8 @@ struct CompiledSchema: Sendable {
             node.dataClass = Int32(enumNames.count)
             enumNames.append(values)
             for value in values {
-                var encoded: [UInt8] = [ValueTag.string.rawValue]
-                encoded.appendString(value)
-                enumValues.append((Array(value.utf8), encoded))
+                enumValues.append((Int32(namePool.count), Int32(value.utf8.count)))
+                namePool.append(contentsOf: value.utf8)
             }
         case .integer(let range): node = Node(kind: .integer, integerRange: range)
         case .number(let range): node = Node(kind: .number, numberRange: range)
@@ -102,7 +105,9 @@ struct CompiledSchema: Sendable {
             node.first = Int32(fields.count)
             node.count = Int32(schema.fields.count)
             for (field, child) in zip(schema.fields, children) {
-                fields.append(Field(name: Array(field.name.utf8), node: child))
+                fields.append(
+                    Field(nameStart: Int32(namePool.count), nameLength: Int32(field.name.utf8.count), node: child))
+                namePool.append(contentsOf: field.name.utf8)
                 fieldNames.append(field.name)
             }
         }

@@ -148,7 +148,13 @@ public struct EventDecoder {
         var parts = Parts()
         do {
             let schema = CompiledSchema.byType[type]!
-            try encode(bodyIndex, schema.root, schema, into: &body, parts: &parts, sealed: false, pii: nil)
+            let encoded = schema.namePool.withUnsafeBytes { names in
+                Result { () throws(FieldError) in
+                    try encode(
+                        bodyIndex, schema.root, schema, names, into: &body, parts: &parts, sealed: false, pii: nil)
+                }
+            }
+            try encoded.get()
         } catch {
             throw EventDecodingError(line: lineNumber, field: error.within("body").pathText, reason: error.reason)
         }
@@ -162,25 +168,26 @@ public struct EventDecoder {
     // MARK: - Body transcoding
 
     private mutating func encode(
-        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, into out: inout [UInt8], parts: inout Parts,
-        sealed: Bool, pii: String?
+        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, _ names: UnsafeRawBufferPointer,
+        into out: inout [UInt8], parts: inout Parts, sealed: Bool, pii: String?
     ) throws(FieldError) {
         let token = tape[index]
         let node = schema.nodes[Int(nodeIndex)]
         switch node.kind {
         case .sealed:
             guard !sealed else {
-                return try encode(index, node.child, schema, into: &out, parts: &parts, sealed: true, pii: pii)
+                return try encode(index, node.child, schema, names, into: &out, parts: &parts, sealed: true, pii: pii)
             }
-            try seal(index, node.child, schema, as: schema.classes[Int(node.dataClass)], meta: &out, parts: &parts)
+            try seal(
+                index, node.child, schema, names, as: schema.classes[Int(node.dataClass)], meta: &out, parts: &parts)
         case .sealedText:
             guard !sealed else {
-                return try encode(index, node.child, schema, into: &out, parts: &parts, sealed: true, pii: pii)
+                return try encode(index, node.child, schema, names, into: &out, parts: &parts, sealed: true, pii: pii)
             }
-            try seal(index, node.child, schema, as: pii.map { .pii($0) } ?? .content, meta: &out, parts: &parts)
+            try seal(index, node.child, schema, names, as: pii.map { .pii($0) } ?? .content, meta: &out, parts: &parts)
         case .stringOr:
             try encode(
-                index, token.kind == .string ? node.child : node.other, schema, into: &out, parts: &parts,
+                index, token.kind == .string ? node.child : node.other, schema, names, into: &out, parts: &parts,
                 sealed: sealed, pii: pii)
         case .string:
             try encodeString(index, maxBytes: node.limit, into: &out)
@@ -188,7 +195,10 @@ public struct EventDecoder {
             let range = Int(node.first)..<Int(node.first + node.count)
             guard token.kind == .string, !token.hasEscapes,
                 let match = range.first(where: {
-                    schema.enumValues[$0].bytes.withUnsafeBytes { tape.stringEquals(at: index, $0) }
+                    let value = schema.enumValues[$0]
+                    return tape.stringEquals(
+                        at: index,
+                        UnsafeRawBufferPointer(rebasing: names[Int(value.start)..<Int(value.start + value.length)]))
                 })
             else {
                 let allowed = schema.enumNames[Int(node.dataClass)].joined(separator: ", ")
@@ -197,7 +207,11 @@ public struct EventDecoder {
                 }
                 throw FieldError("must be one of \(allowed)")
             }
-            out.append(contentsOf: schema.enumValues[match].encoded)
+            let value = schema.enumValues[match]
+            out.append(ValueTag.string.rawValue)
+            out.appendVarint(UInt64(value.length))
+            out.append(
+                contentsOf: UnsafeRawBufferPointer(rebasing: names[Int(value.start)..<Int(value.start + value.length)]))
         case .integer:
             guard token.kind == .integer else {
                 throw FieldError(token.kind == .float ? "must be an integer, not a fraction" : "must be an integer")
@@ -275,14 +289,14 @@ public struct EventDecoder {
             var child = index + 1
             for position in 0..<Int(token.count) {
                 do {
-                    try encode(child, node.child, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                    try encode(child, node.child, schema, names, into: &out, parts: &parts, sealed: sealed, pii: pii)
                 } catch {
                     throw error.within("[\(position)]")
                 }
                 child = Int(tape[child].next)
             }
         case .object:
-            try encodeObject(index, node, schema, into: &out, parts: &parts, sealed: sealed)
+            try encodeObject(index, node, schema, names, into: &out, parts: &parts, sealed: sealed)
         case .map:
             guard token.kind == .object else { throw FieldError("must be an object") }
             guard token.count <= node.limit else {
@@ -298,7 +312,8 @@ public struct EventDecoder {
                 guard seen.insert(key).inserted else { throw FieldError("duplicate key").within(key) }
                 out.appendString(key)
                 do {
-                    try encode(child + 1, node.child, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                    try encode(
+                        child + 1, node.child, schema, names, into: &out, parts: &parts, sealed: sealed, pii: pii)
                 } catch {
                     throw error.within(key)
                 }
@@ -308,14 +323,14 @@ public struct EventDecoder {
     }
 
     private mutating func seal(
-        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, as dataClass: DataClass, meta: inout [UInt8],
-        parts: inout Parts
+        _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, _ names: UnsafeRawBufferPointer,
+        as dataClass: DataClass, meta: inout [UInt8], parts: inout Parts
     ) throws(FieldError) {
         let partIndex = parts.index(of: dataClass)
         var items = parts.items[partIndex]
         parts.items[partIndex] = []
         defer { parts.items[partIndex] = items }
-        try encode(index, nodeIndex, schema, into: &items, parts: &parts, sealed: true, pii: nil)
+        try encode(index, nodeIndex, schema, names, into: &items, parts: &parts, sealed: true, pii: nil)
         meta.append(ValueTag.sealed.rawValue)
         meta.appendVarint(UInt64(partIndex))
         meta.appendVarint(UInt64(parts.counts[partIndex]))
@@ -323,8 +338,8 @@ public struct EventDecoder {
     }
 
     private mutating func encodeObject(
-        _ index: Int, _ node: CompiledSchema.Node, _ schema: CompiledSchema, into out: inout [UInt8],
-        parts: inout Parts, sealed: Bool
+        _ index: Int, _ node: CompiledSchema.Node, _ schema: CompiledSchema, _ names: UnsafeRawBufferPointer,
+        into out: inout [UInt8], parts: inout Parts, sealed: Bool
     ) throws(FieldError) {
         let token = tape[index]
         guard token.kind == .object else { throw FieldError("must be an object") }
@@ -352,7 +367,10 @@ public struct EventDecoder {
             var position = -1
             for offset in 0..<fieldCount {
                 let candidate = (expected + offset) % fieldCount
-                if schema.fields[first + candidate].name.withUnsafeBytes({ tape.stringEquals(at: child, $0) }) {
+                let field = schema.fields[first + candidate]
+                let name = UnsafeRawBufferPointer(
+                    rebasing: names[Int(field.nameStart)..<Int(field.nameStart + field.nameLength)])
+                if tape.stringEquals(at: child, name) {
                     position = candidate
                     break
                 }
@@ -370,7 +388,8 @@ public struct EventDecoder {
             out.appendVarint(UInt64(position))
             do {
                 try encode(
-                    child + 1, schema.fields[field].node, schema, into: &out, parts: &parts, sealed: sealed, pii: pii)
+                    child + 1, schema.fields[field].node, schema, names, into: &out, parts: &parts, sealed: sealed,
+                    pii: pii)
             } catch {
                 throw error.within(schema.fieldNames[field])
             }

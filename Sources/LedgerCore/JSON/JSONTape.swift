@@ -226,7 +226,12 @@ public struct JSONTape {
                 let zeroQuote = (quote &- 0x0101_0101_0101_0101) & ~quote
                 let zeroBackslash = (backslash &- 0x0101_0101_0101_0101) & ~backslash
                 let control = (word &- 0x2020_2020_2020_2020) & ~word
-                guard (zeroQuote | zeroBackslash | control | word) & 0x8080_8080_8080_8080 == 0 else { break }
+                let special = (zeroQuote | zeroBackslash | control | word) & 0x8080_8080_8080_8080
+                if special != 0 {
+                    // The lowest flagged byte is exact (borrows only flag bytes above a real match).
+                    position += special.trailingZeroBitCount >> 3
+                    break
+                }
                 position += 8
             }
             guard position < count else { throw error("unterminated string") }
