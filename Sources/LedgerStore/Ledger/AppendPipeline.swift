@@ -125,6 +125,8 @@ private final class PipelineState: @unchecked Sendable {
     var rejected: EventDecodingError?
     var failure: LedgerError?
     var inputBytes = 0
+    /// Set by the stager when a frame filled up: a decoder thread should compress it.
+    var framesToCompress = false
 
     func fail(_ error: any Error) {
         lock.withLock {
@@ -244,13 +246,18 @@ extension LedgerWriter {
                 state.fail(error)
                 return
             }
-            let next = state.lock.withLock { () -> LineChunk? in
-                while !state.stopping && state.pending.isEmpty && state.chunksRead == nil {
+            let (next, compress) = state.lock.withLock { () -> (LineChunk?, Bool) in
+                while !state.stopping && state.pending.isEmpty && state.chunksRead == nil && !state.framesToCompress {
                     state.lock.wait(PipelineState.decoders)
                 }
-                guard !state.stopping, !state.pending.isEmpty else { return nil }
-                return state.pending.removeFirst()
+                if state.framesToCompress {
+                    state.framesToCompress = false
+                    return (nil, true)
+                }
+                guard !state.stopping, !state.pending.isEmpty else { return (nil, false) }
+                return (state.pending.removeFirst(), false)
             }
+            if compress { continue }
             guard let chunk = next else { return }
             var result = DecodedChunk(events: [], inputBytes: 0, rejected: nil, flushAfter: chunk.flushAfter)
             result.events.reserveCapacity(chunk.lines.count)
@@ -276,15 +283,6 @@ extension LedgerWriter {
 
     /// Staging thread: stages decoded chunks in input order and asks the committer to write.
     private func stageChunks(state: PipelineState, batchLimit: Int) {
-        let compressor: ZstdCompressor
-        do { compressor = try makeFrameCompressor() } catch {
-            state.fail(error)
-            state.lock.withLock {
-                state.finished = true
-                state.lock.broadcast(PipelineState.committer)
-            }
-            return
-        }
         var index = 0
         while true {
             let next = state.lock.withLock { () -> DecodedChunk? in
@@ -299,7 +297,6 @@ extension LedgerWriter {
             index += 1
             do {
                 _ = try stage(contentsOf: chunk.events)
-                try compressFullFrames(using: compressor)
             } catch {
                 state.fail(error)
                 break
@@ -314,6 +311,11 @@ extension LedgerWriter {
                 }
                 if chunk.flushAfter && state.stagedSinceCommit > 0 { state.flushRequested = true }
                 if state.flushRequested { state.lock.broadcast(PipelineState.committer) }
+                if state.stagedSinceCommit >= batchLimit || chunk.flushAfter {
+                    // A frame is full (or about to be committed): let a decoder compress it.
+                    state.framesToCompress = true
+                    state.lock.broadcast(PipelineState.decoders)
+                }
                 if state.stopping { state.wakeAll() }
             }
             if chunk.rejected != nil { break }
