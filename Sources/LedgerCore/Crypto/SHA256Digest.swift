@@ -98,6 +98,21 @@ public enum SHA256 {
         }
     }
 
+    /// The digest of `first`, `second` and `third` one after the other, without concatenating them.
+    public static func hash(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer
+    ) -> SHA256Digest {
+        var ok = call_ledger_sha256_begin() == 1
+        ok = ok && call_ledger_sha256_update(first.baseAddress, first.count) == 1
+        ok = ok && call_ledger_sha256_update(second.baseAddress, second.count) == 1
+        ok = ok && call_ledger_sha256_update(third.baseAddress, third.count) == 1
+        return withUnsafeTemporaryAllocation(byteCount: SHA256Digest.byteCount, alignment: 8) { output in
+            ok = ok && call_ledger_sha256_finish(output.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1
+            precondition(ok, "OpenSSL SHA-256 failed")
+            return SHA256Digest(loadingFrom: output.baseAddress!)
+        }
+    }
+
     /// The digest of the bytes in `buffer`.
     public static func hash(_ buffer: UnsafeRawBufferPointer) -> SHA256Digest {
         hash(prefix: UnsafeRawBufferPointer(start: nil, count: 0), buffer)

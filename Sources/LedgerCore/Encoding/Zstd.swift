@@ -17,8 +17,9 @@ public struct ZstdError: Error, CustomStringConvertible {
 public final class ZstdCompressor {
     private let context: OpaquePointer
 
-    /// A compressor at `level`; `checksum` adds the frame content checksum.
-    public init(level: Int32, checksum: Bool = true) throws(ZstdError) {
+    /// A compressor at `level`; `checksum` adds the frame content checksum. `minimumMatch` (3-7) overrides the
+    /// level's shortest match length when given.
+    public init(level: Int32, checksum: Bool = true, minimumMatch: Int32? = nil) throws(ZstdError) {
         guard let context = ZSTD_createCCtx() else {
             throw ZstdError(operation: "ZSTD_createCCtx", reason: "out of memory")
         }
@@ -26,6 +27,9 @@ public final class ZstdCompressor {
         try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "set level")
         try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, checksum ? 1 : 0), "set checksum")
         try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 1), "enable content size")
+        if let minimumMatch {
+            try Zstd.check(ZSTD_CCtx_setParameter(context, ZSTD_c_minMatch, minimumMatch), "set minimum match")
+        }
     }
 
     deinit { ZSTD_freeCCtx(context) }

@@ -18,7 +18,8 @@ public struct RecordEncoder {
 
     private let cipher: AESGCM
     private let compressor: ZstdCompressor
-    private var entry: [UInt8] = []
+    /// The entry's part list (class and digest of each part), hashed after the record's leading bytes.
+    private var entryParts: [UInt8] = []
     private var aad: [UInt8] = []
     private var plaintext: [UInt8] = []
     /// Per (call, class): the seq and items of the latest part, the base for the next part's delta form.
@@ -56,9 +57,8 @@ public struct RecordEncoder {
         record.appendVarint(UInt64(event.body.count))
         record.append(contentsOf: event.body)
         record.appendVarint(UInt64(event.parts.count))
-        entry.removeAll(keepingCapacity: true)
-        entry.append(0x00)
-        entry.append(contentsOf: record[start...])
+        let entryPrefixEnd = record.count
+        entryParts.removeAll(keepingCapacity: true)
         for part in event.parts {
             let key = try keys.dataKey(call: event.call, dataClass: part.dataClass)
             let className = part.dataClass.name
@@ -82,10 +82,17 @@ public struct RecordEncoder {
                     try cipher.seal(plaintext, key: key, associatedData: associated, appendingTo: &record)
                 }
             }
-            entry.appendString(className)
+            entryParts.appendString(className)
             let digest = record.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[sealedStart...])) }
-            digest.append(to: &entry)
+            digest.append(to: &entryParts)
         }
-        return entry.withUnsafeBytes { SHA256.hash($0) }
+        // leaf = SHA-256(0x00 || entry), entry = the record up to its part count, then the part list.
+        return withUnsafeBytes(of: UInt8(0x00)) { prefix in
+            record.withUnsafeBytes { recordBytes in
+                entryParts.withUnsafeBytes { parts in
+                    SHA256.hash(prefix, UnsafeRawBufferPointer(rebasing: recordBytes[start..<entryPrefixEnd]), parts)
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,4 @@
 // Reads a stored record in place: envelope fields, body bytes and sealed parts, and rebuilds its entry.
-import CCrypto
 
 /// A parsed view of one record's bytes (FORMAT.md §3). It does not own the bytes.
 public struct RecordView {
@@ -145,14 +144,10 @@ public struct RecordView {
             scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[part.classRange]))
             digest(of: part).append(to: &scratch)
         }
-        var ok = call_ledger_sha256_begin() == 1
-        withUnsafeBytes(of: UInt8(0x00)) { ok = ok && call_ledger_sha256_update($0.baseAddress, 1) == 1 }
-        ok = ok && call_ledger_sha256_update(bytes.baseAddress, partsStart) == 1
-        scratch.withUnsafeBytes { ok = ok && call_ledger_sha256_update($0.baseAddress, $0.count) == 1 }
-        return withUnsafeTemporaryAllocation(byteCount: SHA256Digest.byteCount, alignment: 8) { output in
-            ok = ok && call_ledger_sha256_finish(output.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1
-            precondition(ok, "OpenSSL SHA-256 failed")
-            return SHA256Digest(loadingFrom: output.baseAddress!)
+        return withUnsafeBytes(of: UInt8(0x00)) { prefix in
+            scratch.withUnsafeBytes { parts in
+                SHA256.hash(prefix, UnsafeRawBufferPointer(rebasing: bytes[..<partsStart]), parts)
+            }
         }
     }
 
