@@ -292,3 +292,54 @@ func dumpIndex(_ directory: String) throws -> String {
             secondRoot: checkpoint.rootHash, proof: consistency.proof.map { SHA256Digest(hex: $0)! })
     }
 }
+
+@Suite struct CheckpointAndKeyFileTests {
+    @Test func checkpointsAreWrittenEveryNEventsAndVerifyAsAChain() throws {
+        let scratch = ScratchDirectory()
+        let directory = try makeLedger(scratch) {
+            $0.checkpointEveryEvents = 100
+            $0.maximumBatchEvents = 40
+        }
+        let writer = try LedgerWriter(directory: directory)
+        _ = try writer.append(Array(try decodeLines(simulatedLines(calls: 2, seed: 12)).prefix(450)))
+        try writer.close()
+        let reader = try LedgerReader(directory: directory)
+        let checkpoints = try reader.checkpoints()
+        #expect(checkpoints.map(\.checkpoint.treeSize) == [120, 240, 360])
+        for (earlier, later) in zip(checkpoints, checkpoints.dropFirst()) {
+            #expect(later.checkpoint.treeSize - earlier.checkpoint.treeSize >= 100)
+        }
+        let report = try reader.verify()
+        #expect(report.fault == nil)
+        #expect(report.checkpoints == checkpoints.count && report.consistencyProofs == checkpoints.count - 1)
+    }
+
+    @Test func aCheckpointIsWrittenOnceTheConfiguredSecondsHavePassed() throws {
+        let scratch = ScratchDirectory()
+        let directory = try makeLedger(scratch) { $0.checkpointEverySeconds = 1 }
+        let events = try decodeLines(simulatedLines(calls: 1, seed: 13))
+        let writer = try LedgerWriter(directory: directory)
+        _ = try writer.append(Array(events.prefix(10)))
+        #expect(try LedgerReader(directory: directory).checkpoints().isEmpty)
+        Thread.sleep(forTimeInterval: 1.2)
+        _ = try writer.append(Array(events.dropFirst(10).prefix(10)))
+        try writer.close()
+        let checkpoints = try LedgerReader(directory: directory).checkpoints()
+        #expect(checkpoints.map(\.checkpoint.treeSize) == [20])
+    }
+
+    @Test func keyFileIsPrivateAndARelaxedOneIsRefused() throws {
+        let scratch = ScratchDirectory()
+        let directory = try makeLedger(scratch)
+        let keyPath = directory + ".key"
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as! Int
+        #expect(mode == 0o600)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyPath)
+        #expect {
+            _ = try LedgerWriter(directory: directory)
+        } throws: { error in
+            "\(error)".contains("chmod 600")
+        }
+        #expect(!(try String(contentsOfFile: directory + "/ledger.json", encoding: .utf8)).contains("master"))
+    }
+}
