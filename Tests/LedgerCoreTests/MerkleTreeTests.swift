@@ -127,6 +127,24 @@ private struct ReferenceVectors {
         }
     }
 
+    /// Appending a complete aligned subtree's hash equals appending its leaves one by one.
+    @Test func appendingSubtreesMatchesAppendingLeaves() {
+        let leaves = (0..<300).map { MerkleHasher.leafHash(Array("piece \($0)".utf8)) }
+        var byLeaf = MerkleFrontier()
+        var bySubtree = MerkleFrontier()
+        var start = 0
+        while start < leaves.count {
+            var height = start == 0 ? 6 : min(6, start.trailingZeroBitCount)
+            while start + (1 << height) > leaves.count { height -= 1 }
+            let subtree = InMemoryMerkleTree(leafHashes: leaves[start..<start + (1 << height)])
+            bySubtree.append(subtreeHash: subtree.rootHash, level: height) { _ in }
+            for leaf in leaves[start..<start + (1 << height)] { byLeaf.append(leafHash: leaf) }
+            #expect(bySubtree == byLeaf, "after \(start + (1 << height)) leaves")
+            start += 1 << height
+        }
+        #expect(bySubtree.rootHash == InMemoryMerkleTree(leafHashes: leaves).rootHash)
+    }
+
     @Test(arguments: [1000, 4097, 65_537])
     func generatedProofsVerifyForRandomLargerSizes(size: Int) throws {
         var generator = SystemRandomNumberGenerator()

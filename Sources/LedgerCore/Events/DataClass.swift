@@ -30,9 +30,6 @@ public enum DataClass: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The class's name.
     public var description: String { name }
 
-    /// Whether fields of this class are sealed.
-    public var isSensitive: Bool { self != .meta }
-
     /// Parses a class name; `pii.<kind>` kinds must be 1–48 of `a-z`, `0-9`, `_`.
     public init?(name: String) {
         switch name {

@@ -557,10 +557,4 @@ public struct JSONTape {
         guard seenPoint, !(negative && mantissa == 0) else { return nil }
         return (negative ? -mantissa : mantissa, scale)
     }
-
-    /// Byte count of the raw (still escaped) content of the string token at `index`.
-    public func stringByteCount(at index: Int) -> Int {
-        let token = tokens[index]
-        return Int(token.end - token.start)
-    }
 }

@@ -41,20 +41,8 @@ public struct MerkleFrontier: Sendable, Equatable {
 
     /// Appends a leaf hash, calling `completed` for each complete subtree this finishes (the leaf first).
     public mutating func append(leafHash: SHA256Digest, completed: (Node) throws -> Void) rethrows {
-        var hash = leafHash
-        var level = 0
-        var index = size
-        try completed(Node(level: 0, index: index, hash: hash))
-        while index & 1 == 1 {
-            let left = edge[level]!
-            edge[level] = nil
-            hash = MerkleHasher.nodeHash(left, hash)
-            level += 1
-            index >>= 1
-            try completed(Node(level: level, index: index, hash: hash))
-        }
-        if level == edge.count { edge.append(hash) } else { edge[level] = hash }
-        size += 1
+        try completed(Node(level: 0, index: size, hash: leafHash))
+        try append(subtreeHash: leafHash, level: 0, completed: completed)
     }
 
     /// Appends the hash of a complete subtree of `2^level` leaves, which must start where the tree ends

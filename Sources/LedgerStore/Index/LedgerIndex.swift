@@ -203,16 +203,6 @@ final class LedgerIndex {
         return UInt64(statement.integer(0))
     }
 
-    /// Deletes everything about events at or after `size` (after the log was cut back).
-    func truncate(to size: UInt64) throws(LedgerError) {
-        try database.transaction { () throws(LedgerError) in
-            try database.statement("DELETE FROM frames WHERE first_seq >= ?1").bind(.integer(Int64(size))).run()
-            try database.statement("DELETE FROM call_frames WHERE frame_seq >= ?1").bind(.integer(Int64(size))).run()
-            try database.statement("DELETE FROM calls WHERE first_seq >= ?1").bind(.integer(Int64(size))).run()
-            try database.statement("DELETE FROM checkpoints WHERE tree_size > ?1").bind(.integer(Int64(size))).run()
-        }
-    }
-
     /// Drops every row, for a rebuild from the log.
     func clear() throws(LedgerError) {
         try database.execute(

@@ -67,11 +67,4 @@ final class KeyStore {
             }
         }
     }
-
-    /// The number of stored keys.
-    func count() throws(LedgerError) -> Int {
-        let statement = try database.statement("SELECT count(*) FROM data_keys")
-        _ = try statement.step()
-        return Int(statement.integer(0))
-    }
 }

@@ -154,12 +154,7 @@ final class LedgerStorage {
         fingerprints.appendUInt64LE(fingerprint)
         guard !record.callRange.isEmpty else { return }
         let call = record.call
-        if var activity = calls[call] {
-            activity.lastSeq = record.seq
-            activity.count += 1
-            activity.lastTime = record.time
-            calls[call] = activity
-        } else {
+        if calls[call]?.add(seq: record.seq, time: record.time) == nil {
             calls[call] = CallActivity(
                 tenant: record.string(record.tenantRange), firstSeq: record.seq, lastSeq: record.seq, count: 1,
                 firstTime: record.time, lastTime: record.time)
