@@ -277,6 +277,13 @@ public struct CallSimulator {
                     #"{"kind":"pii","utterances":["\#(utterance)"],"provider":"\#(provider)","result":{"entities":[\#(entities)]}}"#,
                     source: stt)
             }
+            let spoken = spans.map(\.text).joined()
+            if let product = Self.products.first(where: { spoken.contains($0) }) {
+                emit(
+                    finalAt + 350_000, "enrichment.result", "nlp:\(call):\(utterance):entities",
+                    #"{"kind":"entities","utterances":["\#(utterance)"],"provider":"\#(provider)","result":{"entities":[{"type":"product","text":"\#(product)","utterance":"\#(utterance)","confidence":0.\#(random(800...999))}]}}"#,
+                    source: stt)
+            }
             cursorMs = endMs + random(300...2600)
             role = role == "agent" ? "customer" : "agent"
         }
@@ -299,6 +306,8 @@ public struct CallSimulator {
     // MARK: - Vocabulary
 
     static let tenants = ["acme-bank", "globex-telco", "initech-insurance"]
+    /// Phrases that a named-entity recogniser reports as products (non-personal entities).
+    static let products = ["card", "payment plan", "late fee", "replacement"]
     static let queues = ["Cards", "Loans", "Billing", "Support", "Retention"]
     static let firstNames = ["Jane", "Omar", "Priya", "Lukas", "Mei", "Carlos", "Aisha", "Tom", "Sofia", "Kenji"]
     static let lastNames = ["Roe", "Haddad", "Nair", "Becker", "Chen", "Ortega", "Bello", "Walsh", "Rossi", "Sato"]

@@ -71,7 +71,8 @@ public struct EventDecoder {
         guard tape[0].kind == .object else {
             throw EventDecodingError(line: lineNumber, field: "", reason: "an event must be a JSON object")
         }
-        var members: [Int?] = Array(repeating: nil, count: Self.envelopeKeys.count)
+        // Token index of each envelope member's value, -1 when absent (inline storage: no allocation per event).
+        var members = InlineArray<7, Int>(repeating: -1)
         var index = 1
         for _ in 0..<tape[0].count {
             let keyIndex = index
@@ -89,7 +90,7 @@ public struct EventDecoder {
                     : "unknown envelope field (allowed: type, call, tenant, source, idempotency, occurred, body)"
                 throw EventDecodingError(line: lineNumber, field: name, reason: reason)
             }
-            guard members[position] == nil else {
+            guard members[position] < 0 else {
                 throw EventDecodingError(
                     line: lineNumber, field: Self.envelopeKeys[position].0, reason: "duplicate field")
             }
@@ -104,7 +105,8 @@ public struct EventDecoder {
             -> String
         {
             let name = Self.envelopeKeys[position].0
-            guard let valueIndex = members[position] else {
+            let valueIndex = members[position]
+            guard valueIndex >= 0 else {
                 if required { throw fail(name, "required field is missing") }
                 return ""
             }
@@ -133,7 +135,8 @@ public struct EventDecoder {
         let source = try requiredString(3, maxBytes: 128)
         let idempotency = try requiredString(4, maxBytes: 512)
         var occurred: Timestamp?
-        if let occurredIndex = members[5] {
+        if members[5] >= 0 {
+            let occurredIndex = members[5]
             guard tape[occurredIndex].kind == .string else { throw fail("occurred", "must be a string") }
             scratch.removeAll(keepingCapacity: true)
             tape.appendString(at: occurredIndex, to: &scratch)
@@ -142,7 +145,8 @@ public struct EventDecoder {
             case .failure(let error): throw fail("occurred", error.description)
             }
         }
-        guard let bodyIndex = members[6] else { throw fail("body", "required field is missing") }
+        let bodyIndex = members[6]
+        guard bodyIndex >= 0 else { throw fail("body", "required field is missing") }
         var body: [UInt8] = []
         body.reserveCapacity(line.count / 2)
         var parts = Parts()

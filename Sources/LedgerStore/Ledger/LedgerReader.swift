@@ -81,7 +81,6 @@ public final class LedgerReader {
         if let lock = try? LedgerWriter.takeLock(layout) {
             let writable = try LedgerStorage(layout: layout, writable: true)
             recovered = try writable.recover()
-            try writable.tree.sync()
             _ = lock
         }
         recovery = recovered
