@@ -198,7 +198,7 @@ struct CLILedger {
 
 @Suite struct ExternalToolTests {
     @Test func theRealZstdCLIDecodesEverySegment() throws {
-        let ledger = try CLILedger(["--segment-size", "65536"])
+        let ledger = try CLILedger(["--segment-size", "16384", "--batch", "200"])
         try ledger.callLedger("append", input: simulatedLines(calls: 2, seed: 31).joined(separator: "\n"))
         let segments = try FileManager.default.contentsOfDirectory(atPath: ledger.directory + "/segments").sorted()
         #expect(segments.count > 1)
