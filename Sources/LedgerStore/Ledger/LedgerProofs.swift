@@ -97,8 +97,9 @@ extension LedgerReader {
     public func inclusionProof(seq: UInt64, treeSize: UInt64? = nil) throws(LedgerError) -> InclusionProof {
         guard seq < storage.size else {
             throw .invalidRequest(
-                "seq \(seq) is not in the ledger (it holds \(storage.size) events, seqs 0...\(Int64(storage.size) - 1))"
-            )
+                storage.size == 0
+                    ? "the ledger is empty; there is no seq \(seq) to prove"
+                    : "seq \(seq) is not in the ledger (it holds seqs 0...\(storage.size - 1))")
         }
         let (checkpoint, anchor) = try anchor(covering: max(seq + 1, treeSize ?? 0))
         let size = treeSize ?? checkpoint.treeSize
