@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "LedgerStore", targets: ["LedgerStore"]),
+        .library(name: "LedgerAdapters", targets: ["LedgerAdapters"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -29,10 +30,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "LedgerSimulator", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+        .target(name: "LedgerAdapters", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerSimulator",
+                "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

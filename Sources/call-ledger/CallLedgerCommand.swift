@@ -16,7 +16,7 @@ struct CallLedgerCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
-            ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self,
+            ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
         ]
     )
 }

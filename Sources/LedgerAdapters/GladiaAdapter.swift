@@ -1,0 +1,206 @@
+// Gladia v2 pre-recorded results (GET /v2/pre-recorded/{id}) and callback bodies → transcript segments and
+// enrichment results. Named entities of personal kinds become pii.<kind> spans of the segments they fall in.
+public import Foundation
+
+/// Reads a Gladia v2 pre-recorded result, or a callback body that carries one.
+public enum GladiaAdapter: InputAdapter {
+    /// `gladia`.
+    public static let kind = "gladia"
+    /// What it reads.
+    public static let summary = "Gladia v2 pre-recorded result (GET /v2/pre-recorded/{id}) or callback body"
+
+    /// Gladia entity types that name personal data, and the PII kind each becomes.
+    static let personalEntityKinds: Set<String> = [
+        "PERSON", "NAME", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "CREDIT_CARD_NUMBER", "IBAN_CODE", "IBAN",
+        "BANK_ACCOUNT", "US_SSN", "SSN", "ADDRESS", "STREET_ADDRESS", "DATE_OF_BIRTH", "AGE", "PASSPORT",
+        "US_PASSPORT", "DRIVER_LICENSE", "US_DRIVER_LICENSE", "IP_ADDRESS", "PIN", "CVV",
+    ]
+
+    /// An entity found by named-entity recognition, in seconds.
+    struct Entity {
+        var type: String
+        var text: String
+        var start: Int64?
+        var end: Int64?
+        var personal: Bool { GladiaAdapter.personalEntityKinds.contains(type.uppercased()) }
+        var kind: String { type.lowercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() }
+    }
+
+    /// The events of a Gladia result or callback.
+    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+        let document = try JSONCursor.parse(data, file: options.file)
+        var jobID = try document["id"]?.string()
+        let result: JSONCursor
+        if let event = document["event"] {
+            let name = try event.string()
+            guard name == "transcription.success" else {
+                let detail = (try? document["payload"]?["error"]?.string()) ?? nil
+                throw event.fail("the callback reports \(name)\(detail.map { ": \($0)" } ?? ""); nothing to ingest")
+            }
+            let payload = try document.required("payload")
+            jobID = try payload["id"]?.string() ?? jobID
+            guard let body = payload["result"] ?? (payload["transcription"] != nil ? payload : nil) else {
+                throw payload.fail(
+                    "the callback carries only the job id; fetch GET /v2/pre-recorded/\(jobID ?? "{id}") and ingest that result"
+                )
+            }
+            result = body
+        } else {
+            if let status = document["status"], try status.string() != "done" {
+                throw status.fail("the job is \(try status.string()), not done: there is no result yet")
+            }
+            result = try document.required("result")
+        }
+        guard let call = options.call ?? jobID else {
+            throw document.fail("the result has no id: pass --call ID")
+        }
+        let job = jobID ?? call
+        let model = try document["request_params"]?["model"]?.string()
+        let source = "gladia/v2"
+        let transcription = try result.required("transcription")
+        let utterances = try transcription.required("utterances").elements()
+        let entities = try addOnResults(result["named_entity_recognition"]).map { cursor throws(AdapterError) in
+            Entity(
+                type: try cursor.required("entity_type").string(), text: try cursor.required("text").string(),
+                start: try cursor["start"]?.milliseconds(), end: try cursor["end"]?.milliseconds())
+        }
+        var events: [[UInt8]] = []
+        var spans: [(id: String, start: Int64, end: Int64)] = []
+        for (index, utterance) in utterances.enumerated() {
+            let id = "utterance-\(index)"
+            let start = try utterance.required("start").milliseconds()
+            let end = try utterance.required("end").milliseconds()
+            spans.append((id, start, end))
+            let text = try utterance.required("text").string()
+            let personal = entities.filter { entity in
+                guard entity.personal, let entityStart = entity.start, let entityEnd = entity.end else { return false }
+                return entityStart < end && entityEnd > start
+            }
+            var body: [String: Any] = [
+                "utterance": id, "final": true, "start_ms": start, "end_ms": end, "provider": "gladia",
+                "text": textSpans(text, personal),
+            ]
+            let channel = try utterance["channel"].map { cursor throws(AdapterError) in Int(try cursor.number()) }
+            let speaker = try utterance["speaker"].map { cursor throws(AdapterError) in Int(try cursor.number()) }
+            if let channel { body["channel"] = channel }
+            if let speaker { body["speaker"] = String(speaker) }
+            body["role"] = (speaker ?? channel).flatMap { options.roles[$0] } ?? "unknown"
+            if let confidence = try utterance["confidence"]?.number() { body["confidence"] = confidence }
+            if let language = try utterance["language"]?.string() { body["language"] = language }
+            if let model { body["model"] = model }
+            if let words = utterance["words"] {
+                body["words"] = try words.elements().map { word throws(AdapterError) -> [String: Any] in
+                    var item: [String: Any] = [
+                        "word": try word.required("word").string(),
+                        "start_ms": try word.required("start").milliseconds(),
+                        "end_ms": try word.required("end").milliseconds(),
+                    ]
+                    if let confidence = try word["confidence"]?.number() { item["confidence"] = confidence }
+                    let wordStart = item["start_ms"] as! Int64
+                    let wordEnd = item["end_ms"] as! Int64
+                    if let entity = personal.first(where: { $0.start! < wordEnd && $0.end! > wordStart }) {
+                        item["pii"] = entity.kind
+                    }
+                    return item
+                }
+            }
+            events.append(
+                InterchangeEvent.make(
+                    type: "transcript.segment", call: call, tenant: options.tenant, source: source,
+                    idempotency: "gladia:\(job):\(id)", body: body))
+        }
+        func utterancesOverlapping(_ start: Int64?, _ end: Int64?) -> [String] {
+            guard let start, let end else { return [] }
+            return spans.filter { $0.start < end && $0.end > start }.map(\.id)
+        }
+        for (index, sentiment) in try addOnResults(result["sentiment_analysis"]).enumerated() {
+            let start = try sentiment["start"]?.milliseconds()
+            let end = try sentiment["end"]?.milliseconds()
+            var body: [String: Any] = [
+                "kind": "sentiment", "provider": "gladia",
+                "utterances": utterancesOverlapping(start, end),
+                "result": ["label": try sentiment.required("sentiment").string().uppercased()] as [String: Any],
+            ]
+            if let start, let end {
+                body["start_ms"] = start
+                body["end_ms"] = end
+            }
+            if let emotion = try sentiment["emotion"]?.string() {
+                body["result"] = [
+                    "label": try sentiment.required("sentiment").string().uppercased(), "names": [emotion],
+                ]
+            }
+            events.append(
+                InterchangeEvent.make(
+                    type: "enrichment.result", call: call, tenant: options.tenant, source: source,
+                    idempotency: "gladia:\(job):sentiment-\(index)", body: body))
+        }
+        if !entities.isEmpty {
+            let list = entities.map { entity -> [String: Any] in
+                var item: [String: Any] = ["type": entity.type, "text": entity.text]
+                if entity.personal { item["pii"] = entity.kind }
+                if let start = entity.start { item["start_ms"] = start }
+                if let end = entity.end { item["end_ms"] = end }
+                if let utterance = utterancesOverlapping(entity.start, entity.end).first {
+                    item["utterance"] = utterance
+                }
+                return item
+            }
+            events.append(
+                InterchangeEvent.make(
+                    type: "enrichment.result", call: call, tenant: options.tenant, source: source,
+                    idempotency: "gladia:\(job):entities",
+                    body: ["kind": "entities", "provider": "gladia", "result": ["entities": list]]))
+        }
+        if let summary = try summaryText(result["summarization"]) {
+            events.append(
+                InterchangeEvent.make(
+                    type: "enrichment.result", call: call, tenant: options.tenant, source: source,
+                    idempotency: "gladia:\(job):summary",
+                    body: ["kind": "summary", "provider": "gladia", "result": ["text": summary]]))
+        }
+        return events
+    }
+
+    /// The `results` of an add-on wrapper (`{success, is_empty, exec_time, error, results}`): an array as
+    /// documented, or the same array serialized as a string as some SDKs declare it. Failed or empty add-ons
+    /// give nothing.
+    static func addOnResults(_ addOn: JSONCursor?) throws(AdapterError) -> [JSONCursor] {
+        guard let addOn else { return [] }
+        if let success = addOn["success"], try !success.bool() { return [] }
+        guard let results = addOn["results"] else { return [] }
+        if let text = results.value as? String {
+            guard let data = text.data(using: .utf8), !text.isEmpty else { return [] }
+            let parsed = try JSONCursor.parse(data, file: results.file)
+            return try JSONCursor(value: parsed.value, path: results.path, file: results.file).elements()
+        }
+        return try results.elements()
+    }
+
+    /// The summarization add-on's text: a string, or an array of strings joined by newlines.
+    static func summaryText(_ addOn: JSONCursor?) throws(AdapterError) -> String? {
+        guard let addOn else { return nil }
+        if let success = addOn["success"], try !success.bool() { return nil }
+        guard let results = addOn["results"] else { return nil }
+        if let text = results.value as? String { return text.isEmpty ? nil : text }
+        let parts = try results.elements().map { part throws(AdapterError) in try part.string() }
+        return parts.isEmpty ? nil : parts.joined(separator: "\n")
+    }
+
+    /// The text as one string, or as spans where personal entities were found in it.
+    static func textSpans(_ text: String, _ entities: [Entity]) -> Any {
+        var spans: [[String: Any]] = []
+        var rest = Substring(text)
+        for entity in entities {
+            guard !entity.text.isEmpty,
+                let range = rest.range(of: entity.text) ?? rest.range(of: entity.text, options: .caseInsensitive)
+            else { continue }
+            if range.lowerBound > rest.startIndex { spans.append(["text": String(rest[..<range.lowerBound])]) }
+            spans.append(["text": String(rest[range]), "pii": entity.kind])
+            rest = rest[range.upperBound...]
+        }
+        guard !spans.isEmpty else { return text }
+        if !rest.isEmpty { spans.append(["text": String(rest)]) }
+        return spans
+    }
+}

@@ -1,0 +1,157 @@
+// A position in a parsed vendor JSON document that knows its path, so that every type or presence check an
+// adapter makes can fail with the exact JSON path.
+import Foundation
+import LedgerCore
+
+/// A JSON value (from `JSONSerialization`) and the path that leads to it.
+struct JSONCursor {
+    let value: Any
+    let path: String
+    let file: String
+
+    /// Parses `data` as one JSON document.
+    static func parse(_ data: Data, file: String) throws(AdapterError) -> JSONCursor {
+        do {
+            let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return JSONCursor(value: value, path: "", file: file)
+        } catch {
+            let bytes = [UInt8](data)
+            var tape = JSONTape()
+            var offset = bytes.count
+            var reason = "not valid JSON"
+            bytes.withUnsafeBytes { raw in
+                do throws(JSONSyntaxError) { try tape.parse(raw) } catch {
+                    offset = error.offset
+                    reason = error.reason
+                }
+            }
+            let truncated = offset >= bytes.count ? " (the file ends early: is it truncated?)" : ""
+            throw AdapterError(
+                file: file, path: pathOfUnfinishedValue(bytes, before: offset),
+                reason: "not valid JSON at byte \(offset): \(reason)\(truncated)")
+        }
+    }
+
+    /// The JSON path of the innermost value still open at byte `offset`, found by scanning the structure.
+    static func pathOfUnfinishedValue(_ bytes: [UInt8], before offset: Int) -> String {
+        enum Frame {
+            case object(key: String?)
+            case array(index: Int)
+        }
+        var stack: [Frame] = []
+        var position = 0
+        var lastString: String?
+        var expectingKey = false
+        while position < min(offset, bytes.count) {
+            let c = bytes[position]
+            switch c {
+            case UInt8(ascii: "{"):
+                stack.append(.object(key: nil))
+                expectingKey = true
+            case UInt8(ascii: "["):
+                stack.append(.array(index: 0))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !stack.isEmpty { stack.removeLast() }
+                expectingKey = false
+            case UInt8(ascii: ","):
+                if case .array(let index) = stack.last {
+                    stack[stack.count - 1] = .array(index: index + 1)
+                } else if case .object = stack.last {
+                    stack[stack.count - 1] = .object(key: nil)
+                    expectingKey = true
+                }
+            case UInt8(ascii: ":"):
+                if case .object = stack.last, let key = lastString { stack[stack.count - 1] = .object(key: key) }
+                expectingKey = false
+            case UInt8(ascii: "\""):
+                var end = position + 1
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\"") {
+                    end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                if expectingKey {
+                    lastString = String(decoding: bytes[(position + 1)..<min(end, bytes.count)], as: UTF8.self)
+                }
+                position = end
+            default: break
+            }
+            position += 1
+        }
+        var path = ""
+        for frame in stack {
+            switch frame {
+            case .object(let key):
+                if let key { path += path.isEmpty ? key : "." + key }
+            case .array(let index): path += "[\(index)]"
+            }
+        }
+        return path
+    }
+
+    func fail(_ reason: String) -> AdapterError {
+        AdapterError(file: file, path: path, reason: reason)
+    }
+
+    private func child(_ value: Any, _ component: String) -> JSONCursor {
+        let childPath: String
+        if component.hasPrefix("[") {
+            childPath = path + component
+        } else {
+            childPath = path.isEmpty ? component : path + "." + component
+        }
+        return JSONCursor(value: value, path: childPath, file: file)
+    }
+
+    var isNull: Bool { value is NSNull }
+
+    /// The member `name`, if present and not null.
+    subscript(name: String) -> JSONCursor? {
+        guard let object = value as? [String: Any], let member = object[name], !(member is NSNull) else { return nil }
+        return child(member, name)
+    }
+
+    /// The member `name`, which must be present.
+    func required(_ name: String) throws(AdapterError) -> JSONCursor {
+        guard value is [String: Any] else { throw fail("must be an object") }
+        guard let member = self[name] else { throw child(NSNull(), name).fail("required field is missing") }
+        return member
+    }
+
+    /// The elements of an array.
+    func elements() throws(AdapterError) -> [JSONCursor] {
+        guard let array = value as? [Any] else { throw fail("must be an array") }
+        return array.enumerated().map { child($0.element, "[\($0.offset)]") }
+    }
+
+    /// A string.
+    func string() throws(AdapterError) -> String {
+        guard let text = value as? String else { throw fail("must be a string") }
+        return text
+    }
+
+    /// Whether the value is a JSON boolean (JSONSerialization gives booleans the Objective-C type `c`).
+    private var isBoolean: Bool {
+        guard let number = value as? NSNumber else { return false }
+        return String(cString: number.objCType) == "c"
+    }
+
+    /// A number (integers included).
+    func number() throws(AdapterError) -> Double {
+        guard let number = value as? NSNumber, !isBoolean else { throw fail("must be a number") }
+        return number.doubleValue
+    }
+
+    /// A non-negative number of seconds, as whole milliseconds.
+    func milliseconds() throws(AdapterError) -> Int64 {
+        let seconds = try number()
+        guard seconds.isFinite, seconds >= 0, seconds < 1e9 else {
+            throw fail("must be a non-negative number of seconds")
+        }
+        return Int64((seconds * 1000).rounded())
+    }
+
+    /// A boolean.
+    func bool() throws(AdapterError) -> Bool {
+        guard isBoolean, let number = value as? NSNumber else { throw fail("must be true or false") }
+        return number.boolValue
+    }
+}

@@ -1,0 +1,150 @@
+// call-ledger ingest with the Gladia adapter on the published samples: facts checked against the source
+// files themselves, idempotent re-ingest, and path-precise rejection of damaged input.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// The JSON of a fixture file.
+private func fixtureJSON(_ path: String) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: Repository.fixture(path))) as! [String: Any]
+}
+
+/// The events `cat` prints, parsed.
+private func catted(_ ledger: CLILedger, _ arguments: String...) throws -> [[String: Any]] {
+    try LedgerTestSupport.callLedger(arguments: ["cat", "--ledger", ledger.directory] + arguments).stdout
+        .split(separator: "\n").map { try jsonObject($0) }
+}
+
+@Suite struct GladiaIngestTests {
+    @Test(arguments: ["gladia/prerecorded-result.json", "gladia/prerecorded-result-diarization.json"])
+    func prerecordedResultBecomesOneFinalSegmentPerUtterance(file: String) throws {
+        let source = try fixtureJSON(file)
+        let utterances =
+            ((source["result"] as! [String: Any])["transcription"] as! [String: Any])["utterances"]
+            as! [[String: Any]]
+        let ledger = try CLILedger()
+        let result = try LedgerTestSupport.callLedger(
+            arguments: [
+                "ingest", "--ledger", ledger.directory, "--from", "gladia", "--roles", "0=agent,1=customer",
+                Repository.fixture(file).path,
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").count == utterances.count)
+        let segments = try catted(ledger).filter { $0["type"] as? String == "transcript.segment" }
+        #expect(segments.count == utterances.count)
+        #expect(segments.allSatisfy { $0["call"] as? String == source["id"] as? String })
+        let bodies = segments.map { $0["body"] as! [String: Any] }
+        #expect(bodies.first?["text"] as? String == utterances.first?["text"] as? String)
+        #expect(bodies.last?["text"] as? String == utterances.last?["text"] as? String)
+        let lastEnd = utterances.last!["end"] as! Double
+        #expect(bodies.last?["end_ms"] as? Int == Int((lastEnd * 1000).rounded()))
+        for (body, utterance) in zip(bodies, utterances) {
+            let words = utterance["words"] as! [[String: Any]]
+            #expect((body["words"] as! [[String: Any]]).count == words.count)
+            if let speaker = utterance["speaker"] as? Int {
+                #expect(body["speaker"] as? String == String(speaker))
+                #expect(body["role"] as? String == (speaker == 0 ? "agent" : speaker == 1 ? "customer" : "unknown"))
+            }
+        }
+    }
+
+    @Test func reingestingAppendsNothingAndATruncatedCopyIsRejectedWithItsPath() throws {
+        let ledger = try CLILedger()
+        let path = Repository.fixture("gladia/prerecorded-result.json").path
+        #expect(try ledger.callLedger("ingest", "--from", "gladia", path).status == 0)
+        let before = try ledger.verified()
+        let again = try ledger.callLedger("ingest", "--from", "gladia", path)
+        #expect(again.status == 0)
+        #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let truncated = ledger.scratch.file("truncated.json")
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia", truncated)
+        #expect(rejected.status == 2)
+        #expect(rejected.stderr.contains(truncated) && rejected.stderr.contains("result.transcription.utterances["))
+        #expect(rejected.stderr.contains("truncated"))
+        #expect(try ledger.verified() == before)
+    }
+
+    @Test func wrongFieldTypeIsRejectedWithItsPathAndNothingIsAppended() throws {
+        let ledger = try CLILedger()
+        var source = try fixtureJSON("gladia/prerecorded-result.json")
+        var result = source["result"] as! [String: Any]
+        var transcription = result["transcription"] as! [String: Any]
+        var utterances = transcription["utterances"] as! [[String: Any]]
+        utterances[4]["start"] = "soon"
+        transcription["utterances"] = utterances
+        result["transcription"] = transcription
+        source["result"] = result
+        let file = ledger.scratch.file("bad.json")
+        try JSONSerialization.data(withJSONObject: source).write(to: URL(fileURLWithPath: file))
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia", file)
+        #expect(rejected.status == 2)
+        #expect(
+            rejected.stderr.contains("result.transcription.utterances[4].start: must be a number"), "\(rejected.stderr)"
+        )
+        #expect(try ledger.verified().events == 0)
+    }
+
+    /// The documented add-on fragments merged into a real result: sentiment, named entities (personal ones
+    /// sealed as pii.<kind>) and the summary each become enrichment results.
+    @Test func addOnsBecomeEnrichmentResultsAndPersonalEntitiesAreSealed() throws {
+        let ledger = try CLILedger()
+        var source = try fixtureJSON("gladia/prerecorded-result.json")
+        var result = source["result"] as! [String: Any]
+        let fragments = (try fixtureJSON("gladia/docs-addon-result-fragments.json")["examples"] as! [String: Any])
+        var sentimentCount = 0
+        var entities: [[String: Any]] = []
+        for (name, example) in fragments {
+            let fragment = (example as! [String: Any])["result_fragment"] as! [String: Any]
+            result[name] = fragment[name]
+            if name == "sentiment_analysis" {
+                sentimentCount = ((fragment[name] as! [String: Any])["results"] as! [Any]).count
+            }
+            if name == "named_entity_recognition" {
+                entities = (fragment[name] as! [String: Any])["results"] as! [[String: Any]]
+            }
+        }
+        source["result"] = result
+        let file = ledger.scratch.file("with-addons.json")
+        try JSONSerialization.data(withJSONObject: source).write(to: URL(fileURLWithPath: file))
+        #expect(try ledger.callLedger("ingest", "--from", "gladia", file).status == 0)
+        let enrichments = try catted(ledger).filter { $0["type"] as? String == "enrichment.result" }
+        let kinds = enrichments.map { ($0["body"] as! [String: Any])["kind"] as! String }
+        #expect(kinds.filter { $0 == "sentiment" }.count == sentimentCount)
+        #expect(kinds.filter { $0 == "entities" }.count == 1 && kinds.filter { $0 == "summary" }.count == 1)
+        let entityEvent = enrichments.first { ($0["body"] as! [String: Any])["kind"] as? String == "entities" }!
+        let stored =
+            ((entityEvent["body"] as! [String: Any])["result"] as! [String: Any])["entities"] as! [[String: Any]]
+        #expect(stored.map { $0["text"] as? String } == entities.map { $0["text"] as? String })
+        let sealed = (entityEvent["sealed"] as! [[String: Any]]).map { $0["class"] as! String }
+        #expect(sealed.contains("pii.email_address") && sealed.contains("pii.age"))
+        try FileManager.default.moveItem(atPath: ledger.directory + ".key", toPath: ledger.scratch.file("away.key"))
+        let locked = try ledger.callLedger("cat").stdout
+        #expect(!locked.contains("privacy@gladia.io"))
+        #expect(locked.contains(#"{"redacted":"pii.email_address""#))
+    }
+
+    @Test func callbackBodiesAreReadOrExplained() throws {
+        let ledger = try CLILedger()
+        let source = try fixtureJSON("gladia/prerecorded-result.json")
+        let callback: [String: Any] = [
+            "id": source["id"]!, "event": "transcription.success",
+            "payload": ["id": source["id"]!, "result": source["result"]!],
+        ]
+        let file = ledger.scratch.file("callback.json")
+        try JSONSerialization.data(withJSONObject: callback).write(to: URL(fileURLWithPath: file))
+        #expect(try ledger.callLedger("ingest", "--from", "gladia", file).status == 0)
+        #expect(try ledger.verified().events == 11)
+        let idOnly = ledger.scratch.file("webhook.json")
+        try Data(#"{"event":"transcription.success","payload":{"id":"45463597-20b7-4af7-b3b3-f5fb778203ab"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: idOnly))
+        let explained = try ledger.callLedger("ingest", "--from", "gladia", idOnly)
+        #expect(explained.status == 2 && explained.stderr.contains("fetch GET /v2/pre-recorded/45463597"))
+        let failed = ledger.scratch.file("error.json")
+        try Data(#"{"id":"x","event":"transcription.error","payload":{"id":"x","error":"audio too short"}}"#.utf8)
+            .write(to: URL(fileURLWithPath: failed))
+        let failure = try ledger.callLedger("ingest", "--from", "gladia", failed)
+        #expect(failure.status == 2 && failure.stderr.contains("transcription.error: audio too short"))
+    }
+}
