@@ -36,7 +36,8 @@ public protocol InputAdapter {
 public enum InputAdapters {
     /// Every adapter, by `--from` name.
     public static var all: [String: any InputAdapter.Type] {
-        Dictionary(uniqueKeysWithValues: ([GladiaAdapter.self] as [any InputAdapter.Type]).map { ($0.kind, $0) })
+        let adapters: [any InputAdapter.Type] = [GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self]
+        return Dictionary(uniqueKeysWithValues: adapters.map { ($0.kind, $0) })
     }
 }
 

@@ -148,3 +148,60 @@ private func catted(_ ledger: CLILedger, _ arguments: String...) throws -> [[Str
         #expect(failure.status == 2 && failure.stderr.contains("transcription.error: audio too short"))
     }
 }
+
+@Suite struct TranscribeCallAnalyticsIngestTests {
+    static let files = [
+        "transcribe-call-analytics/tca-output-anchor-credit-union-redacted.json",
+        "transcribe-call-analytics/tca-output-bank-redacted.json",
+    ]
+
+    @Test(arguments: files)
+    func postCallOutputBecomesTurnsAndEnrichment(file: String) throws {
+        let source = try fixtureJSON(file)
+        let turns = source["Transcript"] as! [[String: Any]]
+        let ledger = try CLILedger()
+        let result = try ledger.callLedger(
+            "ingest", "--from", "transcribe-ca", "--call", "c1", Repository.fixture(file).path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try catted(ledger)
+        let segments = events.filter { $0["type"] as? String == "transcript.segment" }.map {
+            $0["body"] as! [String: Any]
+        }
+        #expect(segments.count == turns.count)
+        func plain(_ body: [String: Any]) -> String {
+            if let text = body["text"] as? String { return text }
+            return (body["text"] as! [[String: Any]]).map { $0["text"] as! String }.joined()
+        }
+        for role in ["AGENT", "CUSTOMER"] {
+            let sourceLines = turns.filter { $0["ParticipantRole"] as? String == role }.map { $0["Content"] as! String }
+            let ledgerLines = segments.filter { $0["role"] as? String == role.lowercased() }.map(plain)
+            #expect(ledgerLines.first == sourceLines.first && ledgerLines.last == sourceLines.last, "\(role)")
+            #expect(ledgerLines.count == sourceLines.count)
+        }
+        let placeholders = turns.map { ($0["Content"] as! String).components(separatedBy: "[PII]").count - 1 }.reduce(
+            0, +)
+        let piiSpans = segments.compactMap { $0["text"] as? [[String: Any]] }.joined().filter { $0["pii"] != nil }.count
+        #expect(piiSpans == placeholders)
+        let enrichments = events.filter { $0["type"] as? String == "enrichment.result" }.map {
+            $0["body"] as! [String: Any]
+        }
+        let categories = enrichments.first { $0["kind"] as? String == "category" }!["result"] as! [String: Any]
+        #expect(
+            categories["names"] as? [String] == (source["Categories"] as! [String: Any])["MatchedCategories"]
+                as? [String])
+        let characteristics =
+            enrichments.first { $0["kind"] as? String == "characteristics" }!["result"] as! [String: Any]
+        let total = (source["ConversationCharacteristics"] as! [String: Any])["TotalConversationDurationMillis"] as! Int
+        #expect((characteristics["metrics"] as! [String: Any])["total_ms"] as? Int == total)
+        let issues = turns.map { ($0["IssuesDetected"] as? [Any])?.count ?? 0 }.reduce(0, +)
+        let ledgerIssues = enrichments.filter { $0["kind"] as? String == "issue" }
+            .map { (($0["result"] as! [String: Any])["entities"] as! [Any]).count }.reduce(0, +)
+        #expect(ledgerIssues == issues)
+        #expect(
+            enrichments.filter { $0["kind"] as? String == "sentiment" }.count
+                == turns.filter { $0["Sentiment"] != nil }.count)
+        let again = try ledger.callLedger(
+            "ingest", "--from", "transcribe-ca", "--call", "c1", Repository.fixture(file).path)
+        #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
+    }
+}

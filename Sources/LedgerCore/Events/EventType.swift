@@ -85,8 +85,8 @@ public enum EventSchemas {
         ObjectSchema(
             [
                 FieldSchema("word", .sealedText(.string(maxBytes: 1024)), required: true),
-                FieldSchema("start_ms", milliseconds, required: true),
-                FieldSchema("end_ms", milliseconds, required: true),
+                FieldSchema("start_ms", milliseconds),
+                FieldSchema("end_ms", milliseconds),
                 FieldSchema("confidence", confidence),
                 FieldSchema("type", .enumeration(["pronunciation", "punctuation"])),
             ], allowsPIIAnnotation: true))
@@ -200,6 +200,7 @@ public enum EventSchemas {
         FieldSchema("confidence", confidence),
         FieldSchema("names", .array(shortText, maxCount: 1000)),
         FieldSchema("metrics", .map(.number(-1e15...1e15), maxCount: 256)),
+        FieldSchema("values", .array(.number(-1e15...1e15), maxCount: 100_000)),
     ])
 
     /// `enrichment.result`.

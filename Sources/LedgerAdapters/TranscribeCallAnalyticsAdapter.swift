@@ -1,0 +1,201 @@
+// Amazon Transcribe Call Analytics post-call output → transcript segments (one per turn, role from
+// ParticipantRole) and enrichment results: sentiment and loudness per turn, issues, outcomes and action
+// items (by character offsets), matched categories, and conversation characteristics. `[PII]` placeholders
+// of the redacted output become pii spans, so the transcript shows where personal data was.
+public import Foundation
+
+/// Reads Transcribe Call Analytics post-call output.
+public enum TranscribeCallAnalyticsAdapter: InputAdapter {
+    /// `transcribe-ca`.
+    public static let kind = "transcribe-ca"
+    /// What it reads.
+    public static let summary =
+        "Amazon Transcribe Call Analytics post-call output (Transcript[], Categories, ConversationCharacteristics)"
+    /// The placeholder Transcribe writes where it redacted personal data.
+    static let placeholder = "[PII]"
+    /// The PII kind given to redacted spans, whose kind the output does not say.
+    static let redactedKind = "unspecified"
+
+    /// The events of one Call Analytics output file.
+    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+        let document = try JSONCursor.parse(data, file: options.file)
+        if let status = document["JobStatus"], try status.string() != "COMPLETED" {
+            throw status.fail("the job is \(try status.string()), not COMPLETED")
+        }
+        let jobName = try document["JobName"]?.string()
+        guard let call = options.call ?? jobName else {
+            throw document.fail("the output has no JobName: pass --call ID")
+        }
+        let job = jobName ?? call
+        let language = try document["LanguageCode"]?.string()
+        let source = "transcribe-call-analytics/1"
+        var events: [[UInt8]] = []
+        func emit(_ type: String, _ key: String, _ body: [String: Any]) {
+            events.append(
+                InterchangeEvent.make(
+                    type: type, call: call, tenant: options.tenant, source: source, idempotency: "tca:\(job):\(key)",
+                    body: body))
+        }
+        for turn in try document.required("Transcript").elements() {
+            let id = try turn.required("Id").string()
+            let role = try turn.required("ParticipantRole").string()
+            guard role == "AGENT" || role == "CUSTOMER" else {
+                throw try turn.required("ParticipantRole").fail("must be AGENT or CUSTOMER")
+            }
+            let content = try turn.required("Content").string()
+            let start = try millisecondsField(turn.required("BeginOffsetMillis"))
+            let end = try millisecondsField(turn.required("EndOffsetMillis"))
+            var body: [String: Any] = [
+                "utterance": id, "final": true, "role": role.lowercased(), "start_ms": start, "end_ms": end,
+                "provider": "amazon-transcribe", "model": "call-analytics", "text": redactedSpans(content),
+            ]
+            if let language { body["language"] = language }
+            if let items = turn["Items"] {
+                body["words"] = try items.elements().map { item throws(AdapterError) -> [String: Any] in
+                    let word = try item.required("Content").string()
+                    var entry: [String: Any] = ["word": word]
+                    if let type = try item["Type"]?.string() { entry["type"] = type }
+                    if let begin = item["BeginOffsetMillis"] { entry["start_ms"] = try millisecondsField(begin) }
+                    if let finish = item["EndOffsetMillis"] { entry["end_ms"] = try millisecondsField(finish) }
+                    if let confidence = try item["Confidence"]?.number(), entry["type"] as? String != "punctuation" {
+                        entry["confidence"] = confidence
+                    }
+                    if word.contains(placeholder) { entry["pii"] = redactedKind }
+                    return entry
+                }
+            }
+            emit("transcript.segment", "turn:\(id)", body)
+            if let sentiment = try turn["Sentiment"]?.string() {
+                emit(
+                    "enrichment.result", "turn:\(id):sentiment",
+                    [
+                        "kind": "sentiment", "provider": "amazon-transcribe", "utterances": [id], "start_ms": start,
+                        "end_ms": end, "result": ["label": sentiment],
+                    ])
+            }
+            if let loudness = turn["LoudnessScores"] {
+                var values: [Double] = []
+                for value in try loudness.elements() where !value.isNull { values.append(try value.number()) }
+                emit(
+                    "enrichment.result", "turn:\(id):loudness",
+                    [
+                        "kind": "loudness", "provider": "amazon-transcribe", "utterances": [id], "start_ms": start,
+                        "end_ms": end, "result": ["values": values],
+                    ])
+            }
+            for (field, kind) in [
+                ("IssuesDetected", "issue"), ("OutcomesDetected", "outcome"), ("ActionItemsDetected", "action_item"),
+            ] {
+                guard let detected = turn[field] else { continue }
+                let found = try detected.elements()
+                guard !found.isEmpty else { continue }
+                let entities = try found.map { item throws(AdapterError) -> [String: Any] in
+                    let offsets = try item.required("CharacterOffsets")
+                    let begin = Int(try offsets.required("Begin").number())
+                    let finish = Int(try offsets.required("End").number())
+                    let characters = Array(content)
+                    guard begin >= 0, begin <= finish, finish <= characters.count else {
+                        throw offsets.fail(
+                            "offsets \(begin)...\(finish) are outside the turn's \(characters.count) characters")
+                    }
+                    return [
+                        "type": kind, "text": String(characters[begin..<finish]), "utterance": id,
+                        "begin_offset": begin,
+                        "end_offset": finish,
+                    ]
+                }
+                emit(
+                    "enrichment.result", "turn:\(id):\(kind)",
+                    [
+                        "kind": kind, "provider": "amazon-transcribe", "utterances": [id],
+                        "result": ["entities": entities],
+                    ])
+            }
+        }
+        if let categories = document["Categories"] {
+            let names =
+                try categories["MatchedCategories"]?.elements().map { name throws(AdapterError) in
+                    try name.string()
+                } ?? []
+            var points: [[String: Any]] = []
+            for name in names {
+                for point in try categories["MatchedDetails"]?[name]?["PointsOfInterest"]?.elements() ?? [] {
+                    points.append([
+                        "type": name, "start_ms": try millisecondsField(point.required("BeginOffsetMillis")),
+                        "end_ms": try millisecondsField(point.required("EndOffsetMillis")),
+                    ])
+                }
+            }
+            emit(
+                "enrichment.result", "categories",
+                ["kind": "category", "provider": "amazon-transcribe", "result": ["names": names, "entities": points]])
+        }
+        if let characteristics = document["ConversationCharacteristics"] {
+            emit(
+                "enrichment.result", "characteristics",
+                [
+                    "kind": "characteristics", "provider": "amazon-transcribe",
+                    "result": ["metrics": try metrics(of: characteristics)],
+                ])
+        }
+        return events
+    }
+
+    /// A millisecond offset, which Transcribe writes as an integer.
+    static func millisecondsField(_ cursor: JSONCursor) throws(AdapterError) -> Int64 {
+        let value = try cursor.number()
+        guard value >= 0, value < 1e12, value.rounded() == value else {
+            throw cursor.fail("must be a whole, non-negative number of milliseconds")
+        }
+        return Int64(value)
+    }
+
+    /// The conversation characteristics as named numbers (`talk_time.agent_ms`, `sentiment.overall.customer`...).
+    static func metrics(of characteristics: JSONCursor) throws(AdapterError) -> [String: Double] {
+        var metrics: [String: Double] = [:]
+        if let total = characteristics["TotalConversationDurationMillis"] { metrics["total_ms"] = try total.number() }
+        if let nonTalk = characteristics["NonTalkTime"] {
+            metrics["non_talk_ms"] = try nonTalk["TotalTimeMillis"]?.number()
+            metrics["non_talk_count"] = Double(try nonTalk["Instances"]?.elements().count ?? 0)
+        }
+        if let interruptions = characteristics["Interruptions"] {
+            metrics["interruptions_count"] = try interruptions["TotalCount"]?.number()
+            metrics["interruptions_ms"] = try interruptions["TotalTimeMillis"]?.number()
+            for role in ["AGENT", "CUSTOMER"] {
+                if let by = interruptions["InterruptionsByInterrupter"]?[role] {
+                    metrics["interruptions_by_\(role.lowercased())"] = Double(try by.elements().count)
+                }
+            }
+        }
+        for role in ["AGENT", "CUSTOMER"] {
+            let lower = role.lowercased()
+            metrics["talk_time.\(lower)_ms"] =
+                try characteristics["TalkTime"]?["DetailsByParticipant"]?[role]?["TotalTimeMillis"]?.number()
+            metrics["talk_speed.\(lower)_wpm"] =
+                try characteristics["TalkSpeed"]?["DetailsByParticipant"]?[role]?["AverageWordsPerMinute"]?.number()
+            metrics["sentiment.overall.\(lower)"] =
+                try characteristics["Sentiment"]?["OverallSentiment"]?[role]?.number()
+            for (index, period) in try
+                (characteristics["Sentiment"]?["SentimentByPeriod"]?["QUARTER"]?[role]?.elements() ?? [])
+                .enumerated()
+            {
+                metrics["sentiment.quarter\(index + 1).\(lower)"] = try period.required("Score").number()
+            }
+        }
+        return metrics.compactMapValues { $0 }
+    }
+
+    /// The content as one string, or as spans with each `[PII]` placeholder marked as a redacted pii span.
+    static func redactedSpans(_ content: String) -> Any {
+        guard content.contains(placeholder) else { return content }
+        var spans: [[String: Any]] = []
+        var rest = Substring(content)
+        while let range = rest.range(of: placeholder) {
+            if range.lowerBound > rest.startIndex { spans.append(["text": String(rest[..<range.lowerBound])]) }
+            spans.append(["text": placeholder, "pii": redactedKind])
+            rest = rest[range.upperBound...]
+        }
+        if !rest.isEmpty { spans.append(["text": String(rest)]) }
+        return spans
+    }
+}
