@@ -36,7 +36,9 @@ public protocol InputAdapter {
 public enum InputAdapters {
     /// Every adapter, by `--from` name.
     public static var all: [String: any InputAdapter.Type] {
-        let adapters: [any InputAdapter.Type] = [GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self]
+        let adapters: [any InputAdapter.Type] = [
+            GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self,
+        ]
         return Dictionary(uniqueKeysWithValues: adapters.map { ($0.kind, $0) })
     }
 }

@@ -205,3 +205,54 @@ private func catted(_ ledger: CLILedger, _ arguments: String...) throws -> [[Str
         #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
     }
 }
+
+@Suite struct TranscribeIngestTests {
+    static let files = [
+        "transcribe/retail41-speaker-labels.json",
+        "transcribe/docs-batch-output-speaker-diarization.json",
+        "transcribe/docs-batch-output-channel-identification.json",
+    ]
+
+    @Test(arguments: files)
+    func batchOutputBecomesOneTurnPerChangeOfSpeaker(file: String) throws {
+        let source = try fixtureJSON(file)
+        let results = source["results"] as! [String: Any]
+        let items = results["items"] as! [[String: Any]]
+        let labels = items.filter { $0["type"] as? String == "pronunciation" }.map {
+            ($0["speaker_label"] ?? $0["channel_label"]) as! String
+        }
+        let changes = zip(labels, labels.dropFirst()).filter { $0 != $1 }.count
+        let ledger = try CLILedger()
+        let result = try ledger.callLedger(
+            "ingest", "--from", "transcribe", "--roles", "0=agent,1=customer", Repository.fixture(file).path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try catted(ledger)
+        #expect(events.allSatisfy { $0["call"] as? String == source["jobName"] as? String })
+        let bodies = events.map { $0["body"] as! [String: Any] }
+        #expect(bodies.count == changes + 1)
+        let transcript = (results["transcripts"] as! [[String: Any]])[0]["transcript"] as! String
+        #expect(bodies.map { $0["text"] as! String }.joined(separator: " ") == transcript)
+        #expect(bodies.map { ($0["words"] as! [[String: Any]]).count }.reduce(0, +) == items.count)
+        for body in bodies {
+            let label = (body["speaker"] as? String) ?? "ch_\(body["channel"] as! Int)"
+            let role = label.hasSuffix("_0") ? "agent" : label.hasSuffix("_1") ? "customer" : "unknown"
+            #expect(body["role"] as? String == role)
+        }
+    }
+
+    @Test func itemWithoutAlternativesIsRejectedWithItsPathAndNothingIsAppended() throws {
+        let ledger = try CLILedger()
+        var source = try fixtureJSON("transcribe/docs-batch-output-speaker-diarization.json")
+        var results = source["results"] as! [String: Any]
+        var items = results["items"] as! [[String: Any]]
+        items[3]["alternatives"] = [Any]()
+        results["items"] = items
+        source["results"] = results
+        let damaged = ledger.scratch.file("damaged.json")
+        try JSONSerialization.data(withJSONObject: source).write(to: URL(fileURLWithPath: damaged))
+        let result = try ledger.callLedger("ingest", "--from", "transcribe", damaged)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("results.items[3].alternatives"), "\(result.stderr)")
+        #expect(try catted(ledger).isEmpty)
+    }
+}
