@@ -128,7 +128,7 @@ public enum EventRenderer {
 
     /// The schema node that describes a value with `tag` at `node`: sealing wrappers are looked through and
     /// a string-or-array choice is made by the tag.
-    private static func resolve(_ node: Int32?, tag: ValueTag, in schema: CompiledSchema?) -> Int32? {
+    static func resolve(_ node: Int32?, tag: ValueTag, in schema: CompiledSchema?) -> Int32? {
         guard var current = node, let schema else { return nil }
         while true {
             let described = schema.nodes[Int(current)]

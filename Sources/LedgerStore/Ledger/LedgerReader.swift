@@ -65,12 +65,7 @@ public final class LedgerReader {
     /// What recovery did, when this reader could take the lock and recover.
     public let recovery: RecoveryReport?
     let storage: LedgerStorage
-    private let keys: KeyStore?
-    private let cipher: AESGCM
-    private let partDecompressor: ZstdDecompressor
-    private var keyCache: [String: SymmetricKey?] = [:]
-    /// Per (call, class): the latest opened part's seq and items, the usual base of the next delta part.
-    private var recentItems: [String: (seq: UInt64, items: [UInt8])] = [:]
+    private let opener: SealedPartOpener
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
     /// (default `<directory>.key`) when it exists; without it they are shown as locked.
@@ -86,16 +81,12 @@ public final class LedgerReader {
         recovery = recovered
         storage = try LedgerStorage(layout: layout, writable: false)
         let keyPath = keyFilePath ?? layout.defaultKeyFile
+        var keys: KeyStore?
         if FileSystem.exists(keyPath) || requireKeys {
             let keyFile = try KeyFile.load(from: keyPath)
             keys = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey, readOnly: true)
-        } else {
-            keys = nil
         }
-        do { cipher = try AESGCM() } catch { throw .crypto(error) }
-        do { partDecompressor = try ZstdDecompressor() } catch {
-            throw .zstd(operation: error.operation, reason: error.reason)
-        }
+        opener = try SealedPartOpener(keys: keys)
     }
 
     /// Events in the log.
@@ -153,10 +144,7 @@ public final class LedgerReader {
 
     /// Renders one record, opening each sealed part it can.
     func render(_ record: RecordView, into line: inout [UInt8]) throws(LedgerError) {
-        var contents: [EventRenderer.PartContent] = []
-        for part in record.parts {
-            contents.append(try open(record, part))
-        }
+        let contents = try openParts(of: record)
         do {
             try EventRenderer.render(record, parts: contents, into: &line)
         } catch {
@@ -164,67 +152,11 @@ public final class LedgerReader {
         }
     }
 
-    private func open(_ record: RecordView, _ part: RecordView.Part) throws(LedgerError) -> EventRenderer.PartContent {
-        guard part.form == RecordEncoder.partSealed else { return .unavailable(state: "compacted") }
-        guard let keys else { return .unavailable(state: "locked") }
-        let call = record.call
-        let className = record.string(part.classRange)
-        let cacheKey = call + "\u{0}" + className
-        let key: SymmetricKey?
-        if let cached = keyCache[cacheKey] {
-            key = cached
-        } else {
-            key = try keys.key(call: call, dataClass: className)
-            keyCache[cacheKey] = key
-        }
-        guard let key else { return .unavailable(state: "shredded") }
-        var plaintext: [UInt8] = []
-        let associatedData = record.associatedData(for: part)
-        let sealed = UnsafeRawBufferPointer(rebasing: record.bytes[part.payloadRange])
-        let opened = associatedData.withUnsafeBytes { aad in
-            Result { () throws(CryptoError) in
-                try cipher.open(sealed, key: key, associatedData: aad, appendingTo: &plaintext)
-            }
-        }
-        do {
-            try opened.get()
-        } catch {
-            throw .corrupt(
-                segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
-                reason: "sealed \(className) part does not authenticate")
-        }
-        do {
-            var baseItems: [UInt8]?
-            if let back = SealedPlaintext.deltaBase(plaintext) {
-                baseItems = try items(ofPart: className, call: call, seq: record.seq - back)
-            }
-            let items = try SealedPlaintext.items(plaintext, decompressor: partDecompressor, baseItems: baseItems)
-            recentItems[cacheKey] = (record.seq, items)
-            return .opened(items)
-        } catch let error as LedgerError {
-            throw error
-        } catch {
-            throw .corrupt(
-                segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
-                reason: "sealed \(className) part: \(error)")
-        }
-    }
-
-    /// The items of the `className` part of event `seq` (of `call`), for decoding a delta part against it.
-    private func items(ofPart className: String, call: String, seq: UInt64) throws(LedgerError) -> [UInt8] {
-        if let recent = recentItems[call + "\u{0}" + className], recent.seq == seq { return recent.items }
-        var found: [UInt8]?
-        try storage.forEachRecord(in: seq..<seq + 1) { record throws(LedgerError) in
-            for part in record.parts where record.string(part.classRange) == className {
-                if case .opened(let items) = try open(record, part) { found = items }
-            }
-        }
-        guard let found else {
-            throw .corrupt(
-                segment: "(seq \(seq))", offset: 0, seq: seq,
-                reason: "the \(className) part that a later part of call \(call) is stored as a delta of is missing")
-        }
-        return found
+    /// What is known of each sealed part of `record` (a record of this ledger, possibly a copy held
+    /// elsewhere): opened with this reader's keys where they allow, reading earlier parts from the log when a
+    /// part is stored as a delta of one.
+    public func openParts(of record: RecordView) throws(LedgerError) -> [EventRenderer.PartContent] {
+        try opener.open(record, lookup: storage)
     }
 
     /// Counts and sizes.

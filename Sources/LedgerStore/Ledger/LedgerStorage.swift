@@ -23,7 +23,7 @@ public struct RecoveryReport: Sendable, Equatable {
 }
 
 /// The open files of a ledger. Not thread-safe; the writer guards it with its commit lock.
-final class LedgerStorage {
+final class LedgerStorage: RecordSource {
     let layout: LedgerLayout
     let configuration: LedgerConfiguration
     let verifierKey: NoteVerifierKey
@@ -222,6 +222,11 @@ final class LedgerStorage {
                 if range.contains(record.seq) { try body(record) }
             }
         }
+    }
+
+    /// Calls `body` with the record at `seq`, if the log holds it.
+    func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
+        try forEachRecord(in: seq..<seq + 1, body)
     }
 
     /// Calls `body` with every record of the frame at `location`.

@@ -2,13 +2,13 @@
 import CSQLite
 
 /// One SQLite connection. Not thread-safe: confine each connection to one thread.
-final class SQLiteDatabase {
-    let path: String
+package final class SQLiteDatabase {
+    package let path: String
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
 
     /// Opens (or creates, unless `readOnly`) the database at `path`.
-    init(path: String, readOnly: Bool = false) throws(LedgerError) {
+    package init(path: String, readOnly: Bool = false) throws(LedgerError) {
         var db: OpaquePointer?
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
         let status = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
@@ -28,7 +28,7 @@ final class SQLiteDatabase {
     }
 
     /// Runs one or more statements without results.
-    func execute(_ sql: String) throws(LedgerError) {
+    package func execute(_ sql: String) throws(LedgerError) {
         var message: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, sql, nil, nil, &message)
         guard status == SQLITE_OK else {
@@ -39,7 +39,7 @@ final class SQLiteDatabase {
     }
 
     /// A cached prepared statement for `sql`, reset and with bindings cleared.
-    func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
+    package func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
             return cached
@@ -53,7 +53,7 @@ final class SQLiteDatabase {
     }
 
     /// Runs `body` inside `BEGIN IMMEDIATE` ... `COMMIT`, rolling back if it throws.
-    func transaction<R>(_ body: () throws(LedgerError) -> R) throws(LedgerError) -> R {
+    package func transaction<R>(_ body: () throws(LedgerError) -> R) throws(LedgerError) -> R {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -71,7 +71,7 @@ final class SQLiteDatabase {
 }
 
 /// A prepared statement owned by its database's cache.
-final class SQLiteStatement {
+package final class SQLiteStatement {
     private let handle: OpaquePointer
     private unowned let database: SQLiteDatabase
     private let sql: String
@@ -90,13 +90,13 @@ final class SQLiteStatement {
     }
 
     /// Resets the statement so it can run again with new bindings.
-    func rewind() {
+    package func rewind() {
         reset()
     }
 
     /// Binds values to `?1`, `?2`... in order.
     @discardableResult
-    func bind(_ values: SQLiteValue...) throws(LedgerError) -> SQLiteStatement {
+    package func bind(_ values: SQLiteValue...) throws(LedgerError) -> SQLiteStatement {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let status: Int32
@@ -122,7 +122,7 @@ final class SQLiteStatement {
     }
 
     /// Steps once; true when a row is available.
-    func step() throws(LedgerError) -> Bool {
+    package func step() throws(LedgerError) -> Bool {
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
@@ -132,24 +132,24 @@ final class SQLiteStatement {
     }
 
     /// Steps to completion, for statements without results.
-    func run() throws(LedgerError) {
+    package func run() throws(LedgerError) {
         while try step() {}
     }
 
     /// The integer in column `index` of the current row.
-    func integer(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+    package func integer(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
     /// Whether column `index` of the current row is NULL.
-    func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+    package func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
 
     /// The text in column `index` of the current row.
-    func text(_ index: Int32) -> String {
+    package func text(_ index: Int32) -> String {
         guard let pointer = sqlite3_column_text(handle, index) else { return "" }
         return String(cString: pointer)
     }
 
     /// The blob in column `index` of the current row.
-    func blob(_ index: Int32) -> [UInt8] {
+    package func blob(_ index: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, index))
         guard count > 0, let pointer = sqlite3_column_blob(handle, index) else { return [] }
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
@@ -157,7 +157,7 @@ final class SQLiteStatement {
 }
 
 /// A value bound to a statement parameter.
-enum SQLiteValue {
+package enum SQLiteValue {
     case integer(Int64)
     case text(String)
     case blob([UInt8])
