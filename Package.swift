@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "LedgerStore", targets: ["LedgerStore"]),
         .library(name: "LedgerAdapters", targets: ["LedgerAdapters"]),
+        .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -31,10 +32,12 @@ let package = Package(
         ),
         .target(name: "LedgerSimulator", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .target(name: "LedgerAdapters", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerStore"], swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters",
+                "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -46,6 +49,11 @@ let package = Package(
         .testTarget(
             name: "LedgerStoreTests",
             dependencies: ["LedgerStore", "LedgerCore", "LedgerSimulator", "LedgerTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LedgerProjectionsTests",
+            dependencies: ["LedgerProjections", "LedgerStore", "LedgerCore", "LedgerSimulator", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

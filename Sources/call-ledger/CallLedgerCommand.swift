@@ -17,6 +17,7 @@ struct CallLedgerCommand: ParsableCommand {
         subcommands: [
             InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
             ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
+            ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self,
         ]
     )
 }

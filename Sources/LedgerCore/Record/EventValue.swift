@@ -54,6 +54,12 @@ public indirect enum EventValue: Sendable, Equatable {
         }
     }
 
+    /// The timestamp, or nil.
+    public var timestamp: Timestamp? {
+        if case .timestamp(let value) = self { return value }
+        return nil
+    }
+
     /// The boolean, or nil.
     public var boolean: Bool? {
         if case .boolean(let value) = self { return value }
@@ -88,16 +94,69 @@ public indirect enum EventValue: Sendable, Equatable {
         }
         let schema = EventType(rawValue: record.typeName).flatMap { CompiledSchema.byType[$0] }
         let decoder = Decoder(
-            record: record, parts: record.parts, items: items, itemStarts: starts, states: states, schema: schema,
-            skipping: skipping)
+            record: record, items: items, itemStarts: starts, states: states, schema: schema, skipping: skipping)
         var reader = ByteReader(UnsafeRawBufferPointer(rebasing: record.bytes[record.bodyRange]))
         return try decoder.value(&reader, node: schema?.root, sealedAllowed: true)
+    }
+
+    /// Reads chosen top-level members of one event type's bodies and stops once it has them all, so the
+    /// members after them (long word lists) are never walked. Sealed members read as unavailable (`locked`).
+    public struct MemberReader: Sendable {
+        private let type: EventType
+        private let schema: CompiledSchema
+        /// By field number: the slot of a chosen member, or -1.
+        private let slots: [Int]
+        private let nodes: [Int32]
+        private let count: Int
+
+        /// A reader of `members` (names of top-level fields of `type`'s schema; unknown names never match).
+        public init(type: EventType, members: [String]) {
+            guard let schema = CompiledSchema.byType[type] else { preconditionFailure("\(type) has no schema") }
+            let root = schema.nodes[Int(schema.root)]
+            var slots: [Int] = []
+            var nodes: [Int32] = []
+            for number in 0..<Int(root.count) {
+                let field = Int(root.first) + number
+                slots.append(members.firstIndex(of: schema.fieldNames[field]) ?? -1)
+                nodes.append(schema.fields[field].node)
+            }
+            self.type = type
+            self.schema = schema
+            self.slots = slots
+            self.nodes = nodes
+            self.count = members.count
+        }
+
+        /// Fills `values[i]` with member `i` of `record`'s body, or nil when the body does not have it.
+        public func read(_ record: RecordView, into values: inout [EventValue?]) throws(DecodingError) {
+            values.removeAll(keepingCapacity: true)
+            values.append(contentsOf: repeatElement(nil, count: count))
+            var reader = ByteReader(UnsafeRawBufferPointer(rebasing: record.bytes[record.bodyRange]))
+            guard try reader.readByte() == ValueTag.fields.rawValue else {
+                throw .invalidByte(offset: 0, what: "body of a \(type.rawValue) event (expected schema fields)")
+            }
+            let decoder = Decoder(record: record, items: [], itemStarts: [], states: [], schema: schema, skipping: [])
+            var remaining = count
+            for _ in 0..<(try reader.readVarint()) where remaining > 0 {
+                let fieldOffset = reader.offset
+                let number = try reader.readVarint()
+                guard number < UInt64(slots.count) else {
+                    throw .invalidByte(offset: fieldOffset, what: "field number \(number) for \(type.rawValue)")
+                }
+                let slot = slots[Int(number)]
+                if slot < 0 {
+                    try EventRenderer.skipValue(&reader)
+                } else {
+                    values[slot] = try decoder.value(&reader, node: nodes[Int(number)], sealedAllowed: true)
+                    remaining -= 1
+                }
+            }
+        }
     }
 
     /// Walks encoded values (FORMAT.md §4) into `EventValue`s.
     private struct Decoder {
         let record: RecordView
-        let parts: [RecordView.Part]
         let items: [[UInt8]?]
         let itemStarts: [[Int]?]
         let states: [String]
@@ -128,9 +187,11 @@ public indirect enum EventValue: Sendable, Equatable {
                 let range = try reader.readLengthPrefixedRange()
                 return .string(String(decoding: UnsafeRawBufferPointer(rebasing: reader.bytes[range]), as: UTF8.self))
             case .bytes:
-                return .bytes(Array(UnsafeRawBufferPointer(rebasing: reader.bytes[try reader.readLengthPrefixedRange()])))
+                return .bytes(
+                    Array(UnsafeRawBufferPointer(rebasing: reader.bytes[try reader.readLengthPrefixedRange()])))
             case .digest:
-                return .digest(Hex.encode(UnsafeRawBufferPointer(rebasing: reader.bytes[try reader.readRange(count: 32)])))
+                return .digest(
+                    Hex.encode(UnsafeRawBufferPointer(rebasing: reader.bytes[try reader.readRange(count: 32)])))
             case .timestamp: return .timestamp(try Timestamp.decode(&reader))
             case .array:
                 let element = described?.kind == .array ? described?.child : nil
@@ -165,13 +226,15 @@ public indirect enum EventValue: Sendable, Equatable {
                     if skipping.contains(name) {
                         try EventRenderer.skipValue(&reader)
                     } else {
-                        members[name] = try value(&reader, node: schema.fields[field].node, sealedAllowed: sealedAllowed)
+                        members[name] = try value(
+                            &reader, node: schema.fields[field].node, sealedAllowed: sealedAllowed)
                     }
                 }
                 return .object(members)
             case .sealed:
                 let partIndex = Int(try reader.readVarint())
                 let itemIndex = Int(try reader.readVarint())
+                let parts = record.parts
                 guard sealedAllowed, partIndex < parts.count else {
                     throw .invalidByte(offset: offset, what: "sealed reference to a missing part")
                 }

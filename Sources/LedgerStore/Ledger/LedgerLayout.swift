@@ -25,6 +25,8 @@ public struct LedgerLayout: Sendable {
     public var index: String { FileSystem.join(directory, "index.sqlite") }
     /// `keys.sqlite`.
     public var keys: String { FileSystem.join(directory, "keys.sqlite") }
+    /// `projections/`: the projections' SQLite state, derived from the log and rebuildable.
+    public var projections: String { FileSystem.join(directory, "projections") }
     /// `LOCK`.
     public var lock: String { FileSystem.join(directory, "LOCK") }
 

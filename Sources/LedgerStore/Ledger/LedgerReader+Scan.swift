@@ -38,7 +38,9 @@ private final class FrameQueue: @unchecked Sendable {
 extension LedgerReader {
     /// Calls `body` with every record whose seq is in `range`, in seq order, while a second thread reads and
     /// decompresses the frames that follow. The record is only valid during the call.
-    public func scan(_ range: Range<UInt64>, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError)
+    public func scan(
+        _ range: Range<UInt64>, _ body: (RecordView) throws(LedgerError) -> Void
+    ) throws(LedgerError)
         -> ScanTimings
     {
         var timings = ScanTimings()
@@ -132,7 +134,8 @@ extension LedgerReader {
                 if let reason = decompressor.decompress(
                     frame, into: &content!, maximumSize: max(location.contentBytes, 1))
                 {
-                    throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(reason)")
+                    throw .corrupt(
+                        segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(reason)")
                 }
             } catch {
                 problem = error

@@ -59,7 +59,7 @@ public struct EventSelection: Sendable {
 }
 
 /// A read-only view of a ledger.
-public final class LedgerReader {
+public final class LedgerReader: RecordSource {
     /// The ledger's layout.
     public let layout: LedgerLayout
     /// What recovery did, when this reader could take the lock and recover.
@@ -157,6 +157,20 @@ public final class LedgerReader {
     /// part is stored as a delta of one.
     public func openParts(of record: RecordView) throws(LedgerError) -> [EventRenderer.PartContent] {
         try opener.open(record, lookup: storage)
+    }
+
+    /// Like `openParts(of:)`, looking for the earlier parts delta parts refer to in `lookup` first.
+    public func openParts(
+        of record: RecordView, lookup: some RecordSource
+    ) throws(LedgerError)
+        -> [EventRenderer.PartContent]
+    {
+        try opener.open(record, lookup: FallbackSource(first: lookup, then: storage))
+    }
+
+    /// Calls `body` with the record at `seq`, if the log holds it.
+    public func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
+        try storage.withRecord(seq: seq, body)
     }
 
     /// Counts and sizes.

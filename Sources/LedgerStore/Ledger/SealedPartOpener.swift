@@ -8,6 +8,21 @@ public protocol RecordSource {
     func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError)
 }
 
+/// Looks in `first`, then in `then` when `first` does not hold the record.
+struct FallbackSource<First: RecordSource, Then: RecordSource>: RecordSource {
+    let first: First
+    let then: Then
+
+    func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
+        var found = false
+        try first.withRecord(seq: seq) { record throws(LedgerError) in
+            found = true
+            try body(record)
+        }
+        if !found { try then.withRecord(seq: seq, body) }
+    }
+}
+
 /// Opens sealed parts with a ledger's key store. Not thread-safe: one opener per thread.
 public final class SealedPartOpener {
 
@@ -27,7 +42,8 @@ public final class SealedPartOpener {
     }
 
     /// What is known of each sealed part of `record`; `lookup` holds the records that delta parts refer to.
-    public func open(_ record: RecordView, lookup: some RecordSource) throws(LedgerError) -> [EventRenderer.PartContent] {
+    public func open(_ record: RecordView, lookup: some RecordSource) throws(LedgerError) -> [EventRenderer.PartContent]
+    {
         var contents: [EventRenderer.PartContent] = []
         for part in record.parts {
             contents.append(try open(record, part, lookup: lookup))
@@ -35,7 +51,9 @@ public final class SealedPartOpener {
         return contents
     }
 
-    private func open(_ record: RecordView, _ part: RecordView.Part, lookup: some RecordSource) throws(LedgerError)
+    private func open(
+        _ record: RecordView, _ part: RecordView.Part, lookup: some RecordSource
+    ) throws(LedgerError)
         -> EventRenderer.PartContent
     {
         guard part.form == RecordEncoder.partSealed else { return .unavailable(state: "compacted") }
@@ -84,7 +102,9 @@ public final class SealedPartOpener {
     }
 
     /// The items of the `className` part of event `seq` (of `call`), for decoding a delta part against it.
-    private func items(ofPart className: String, call: String, seq: UInt64, lookup: some RecordSource) throws(LedgerError)
+    private func items(
+        ofPart className: String, call: String, seq: UInt64, lookup: some RecordSource
+    ) throws(LedgerError)
         -> [UInt8]
     {
         if let recent = recentItems[call + "\u{0}" + className], recent.seq == seq { return recent.items }

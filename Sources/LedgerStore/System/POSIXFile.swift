@@ -101,9 +101,9 @@ final class POSIXFile {
 }
 
 /// File-system helpers.
-enum FileSystem {
+package enum FileSystem {
     /// Whether `path` exists.
-    static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
@@ -114,7 +114,7 @@ enum FileSystem {
     }
 
     /// Creates a directory (and missing parents) with `mode`.
-    static func createDirectory(_ path: String, mode: mode_t = 0o755) throws(LedgerError) {
+    package static func createDirectory(_ path: String, mode: UInt32 = 0o755) throws(LedgerError) {
         if isDirectory(path) { return }
         let parent = parentDirectory(path)
         if parent != path && !parent.isEmpty && !isDirectory(parent) { try createDirectory(parent, mode: mode) }
@@ -122,7 +122,7 @@ enum FileSystem {
     }
 
     /// The names in a directory, sorted; "." and ".." excluded.
-    static func contents(of path: String) throws(LedgerError) -> [String] {
+    package static func contents(of path: String) throws(LedgerError) -> [String] {
         guard let dir = opendir(path) else { throw .io(operation: "opendir", path: path, errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -136,7 +136,7 @@ enum FileSystem {
     }
 
     /// Flushes a directory's entries (after creating, renaming or deleting files in it).
-    static func syncDirectory(_ path: String) throws(LedgerError) {
+    package static func syncDirectory(_ path: String) throws(LedgerError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(operation: "open directory", path: path, errno: errno) }
         defer { close(fd) }
@@ -155,13 +155,21 @@ enum FileSystem {
         try syncDirectory(parentDirectory(path))
     }
 
+    /// Makes the file at `temporary` durable and moves it to `path` atomically: fsync, rename, fsync of the
+    /// directory.
+    package static func moveDurably(_ temporary: String, to path: String) throws(LedgerError) {
+        try POSIXFile(path: temporary, flags: O_RDWR).sync()
+        guard rename(temporary, path) == 0 else { throw .io(operation: "rename", path: path, errno: errno) }
+        try syncDirectory(parentDirectory(path))
+    }
+
     /// Reads a whole file.
     static func read(_ path: String) throws(LedgerError) -> [UInt8] {
         try POSIXFile(path: path, flags: O_RDONLY).readAll()
     }
 
     /// Removes a file if it exists.
-    static func remove(_ path: String) throws(LedgerError) {
+    package static func remove(_ path: String) throws(LedgerError) {
         guard unlink(path) == 0 || errno == ENOENT else { throw .io(operation: "unlink", path: path, errno: errno) }
     }
 
@@ -173,13 +181,13 @@ enum FileSystem {
     }
 
     /// `path` without its last component.
-    static func parentDirectory(_ path: String) -> String {
+    package static func parentDirectory(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// `path` and `name` joined with one slash.
-    static func join(_ path: String, _ name: String) -> String {
+    package static func join(_ path: String, _ name: String) -> String {
         path.hasSuffix("/") ? path + name : path + "/" + name
     }
 }

@@ -1,0 +1,161 @@
+// The per-call summary the transcript projection keeps: when the call started and ended, who handled it, and
+// how many transcript segments and enrichments the log holds for it. The same fold serves the stored summary
+// (built while rebuilding or catching up) and answers `--as-of` (rebuilt from the call's stored records).
+import LedgerCore
+
+/// The event types the transcript projection folds, recognised from a record's type bytes without allocating.
+enum TranscriptRecordKind {
+    case callStarted
+    case callEnded
+    case segment
+    case enrichment
+
+    private static let callStartedName = Array(EventType.callStarted.rawValue.utf8)
+    private static let callEndedName = Array(EventType.callEnded.rawValue.utf8)
+    private static let segmentName = Array(EventType.transcriptSegment.rawValue.utf8)
+    private static let enrichmentName = Array(EventType.enrichmentResult.rawValue.utf8)
+
+    /// The kind of `record`, or nil when the projection ignores it.
+    init?(_ record: RecordView) {
+        let type = UnsafeRawBufferPointer(rebasing: record.bytes[record.typeRange])
+        switch type.count {
+        case Self.callStartedName.count where type.elementsEqual(Self.callStartedName): self = .callStarted
+        case Self.callEndedName.count where type.elementsEqual(Self.callEndedName): self = .callEnded
+        case Self.segmentName.count where type.elementsEqual(Self.segmentName): self = .segment
+        case Self.enrichmentName.count where type.elementsEqual(Self.enrichmentName): self = .enrichment
+        default: return nil
+        }
+    }
+}
+
+/// The members of a `transcript.segment` that say where it belongs, read without walking its words.
+struct SegmentHead {
+    /// The utterance id.
+    var utterance: String
+    /// Whether the segment is final.
+    var isFinal: Bool
+    /// Its end, in ms from call start.
+    var endMs: Int64
+
+    private static let members = EventValue.MemberReader(
+        type: .transcriptSegment, members: ["utterance", "final", "end_ms"])
+
+    /// The head of `record`, a `transcript.segment`.
+    init(_ record: RecordView) throws(DecodingError) {
+        var values: [EventValue?] = []
+        try Self.members.read(record, into: &values)
+        utterance = values[0]?.string ?? ""
+        isFinal = values[1]?.boolean ?? false
+        endMs = values[2]?.integer ?? 0
+    }
+
+    /// The key that versions of one utterance share: the event's source and the utterance id.
+    static func key(source: String, utterance: String) -> String {
+        source + "\u{0}" + utterance
+    }
+}
+
+/// What the log says about one call, as of some seq: the newest `call.started` and `call.ended` facts win, and
+/// segments and enrichments are counted.
+public struct CallSummary: Sendable, Equatable {
+    /// The call id.
+    public var call: String
+    /// The tenant of the call's first event.
+    public var tenant: String
+    /// The seq of the call's first folded event.
+    public var firstSeq: UInt64
+    /// The seq of the call's last folded event.
+    public var lastSeq: UInt64
+    /// When the call was initiated (UTC µs), from `call.started`.
+    public var startedAt: Int64?
+    /// When the customer reached an agent (UTC µs).
+    public var connectedToAgentAt: Int64?
+    /// When the call was disconnected (UTC µs), from `call.ended`.
+    public var endedAt: Int64?
+    /// The call's duration from `call.ended`, or from its start and end times.
+    public var durationMs: Int64?
+    /// The agent (name, else id) from the newest `call.started`.
+    public var agent: String?
+    /// The queue (name, else id) from the newest `call.started`.
+    public var queue: String?
+    /// The contact channel (`VOICE`...).
+    public var channel: String?
+    /// Why the call ended.
+    public var disconnectReason: String?
+    /// Final transcript segments in the log.
+    public var finalSegments: Int = 0
+    /// Partial transcript segments in the log.
+    public var partialSegments: Int = 0
+    /// Enrichment results in the log.
+    public var enrichments: Int = 0
+    /// The latest segment end, in ms from call start.
+    public var transcriptEndMs: Int64 = 0
+
+    /// An empty summary for `call`, starting at `record`.
+    init(first record: RecordView) {
+        call = record.call
+        tenant = record.string(record.tenantRange)
+        firstSeq = record.seq
+        lastSeq = record.seq
+    }
+
+    /// An empty summary for `call`, restored from stored state.
+    init(call: String, tenant: String, firstSeq: UInt64, lastSeq: UInt64) {
+        self.call = call
+        self.tenant = tenant
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+    }
+
+    /// The duration to show: the recorded one, else the end of the transcript.
+    public var shownDurationMs: Int64? {
+        durationMs ?? (transcriptEndMs > 0 ? transcriptEndMs : nil)
+    }
+
+    /// Folds `record`, one of the call's events, of the given kind; `head` is its head when it is a segment.
+    mutating func apply(_ record: RecordView, kind: TranscriptRecordKind, head: SegmentHead?) throws(DecodingError) {
+        firstSeq = min(firstSeq, record.seq)
+        lastSeq = max(lastSeq, record.seq)
+        switch kind {
+        case .callStarted:
+            let body = try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks"])
+            startedAt = body["initiated_at"]?.timestamp?.micros ?? record.occurred?.micros ?? record.time
+            connectedToAgentAt = body["connected_to_agent_at"]?.timestamp?.micros
+            agent = Self.reference(body["agent"])
+            queue = Self.reference(body["queue"])
+            channel = body["channel"]?.string
+        case .callEnded:
+            let body = try EventValue.body(of: record, parts: [], skipping: ["recording"])
+            endedAt = body["disconnected_at"]?.timestamp?.micros
+            disconnectReason = body["disconnect_reason"]?.string
+            if let recorded = body["duration_ms"]?.integer {
+                durationMs = recorded
+            } else if let startedAt, let endedAt, endedAt >= startedAt {
+                durationMs = (endedAt - startedAt) / 1000
+            }
+        case .segment:
+            let segment: SegmentHead
+            if let head { segment = head } else { segment = try SegmentHead(record) }
+            if segment.isFinal {
+                finalSegments += 1
+            } else {
+                partialSegments += 1
+            }
+            transcriptEndMs = max(transcriptEndMs, segment.endMs)
+        case .enrichment:
+            enrichments += 1
+        }
+    }
+
+    /// Counts a partial segment known by its pointer.
+    mutating func count(_ partial: PartialPointer) {
+        firstSeq = min(firstSeq, partial.seq)
+        lastSeq = max(lastSeq, partial.seq)
+        partialSegments += 1
+        transcriptEndMs = max(transcriptEndMs, partial.endMs)
+    }
+
+    private static func reference(_ value: EventValue?) -> String? {
+        value?["name"]?.string ?? value?["id"]?.string ?? value?["arn"]?.string
+    }
+}

@@ -1,0 +1,218 @@
+// Keeps projections in step with the log: catching up from each projection's checkpoint, rebuilding from seq 0,
+// and answering reads (transcripts, call lists) as of any seq.
+import Dispatch
+import LedgerCore
+public import LedgerStore
+
+/// What one catch-up or rebuild of a projection did, and where its time went.
+public struct ProjectionRun: Sendable, Equatable, Codable {
+    /// The projection.
+    public var projection: String
+    /// Whether the state was rebuilt from seq 0 (asked for, missing, or of another version).
+    public var rebuilt: Bool
+    /// The first seq folded.
+    public var fromSeq: UInt64
+    /// The seq after the last one folded: the new checkpoint.
+    public var toSeq: UInt64
+    /// Events read from the log.
+    public var events: UInt64
+    /// Calls whose state changed.
+    public var calls: Int
+    /// Wall-clock time.
+    public var seconds: Double
+    /// Time the reading thread spent reading and decompressing frames (it overlaps the rest).
+    public var readSeconds: Double
+    /// Time spent parsing records and decoding the bodies the fold uses.
+    public var decodeSeconds: Double
+    /// Time spent updating state: copying records, writing SQLite, committing.
+    public var applySeconds: Double
+    /// Events per second of wall-clock time.
+    public var eventsPerSecond: Double {
+        seconds > 0 ? Double(events) / seconds : 0
+    }
+}
+
+/// The projections of one ledger, whose state lives in `<ledger>/projections/`.
+public final class ProjectionEngine {
+    /// The projections this engine maintains.
+    public static let projections = [TranscriptState.projection]
+
+    private let reader: LedgerReader
+    private let directory: String
+
+    /// An engine over `reader`'s ledger.
+    public init(reader: LedgerReader) {
+        self.reader = reader
+        self.directory = reader.layout.projections
+    }
+
+    /// Folds the events appended since the projection's checkpoint; rebuilds when there is no state yet or
+    /// its version differs. `progress` is called with events done and to do.
+    public func catchUp(progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(LedgerError) -> ProjectionRun {
+        guard let state = try TranscriptState.openCurrent(in: directory),
+            try state.meta("version") == TranscriptState.version,
+            let checkpoint = try state.meta("seq").map(UInt64.init), checkpoint <= reader.size
+        else {
+            return try rebuild(progress: progress)
+        }
+        return try state.database.transaction { () throws(LedgerError) -> ProjectionRun in
+            let from = UInt64(try state.meta("seq") ?? 0)
+            return try fold(into: state, from: from, rebuilt: false, progress: progress)
+        }
+    }
+
+    /// Drops the projection's state and folds the whole log into a new generation of it, which replaces the
+    /// old one only once complete.
+    public func rebuild(progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(LedgerError) -> ProjectionRun {
+        let generation = (try TranscriptState.generations(in: directory).last ?? 0) + 1
+        let run: ProjectionRun
+        do {
+            let state = try TranscriptState.createForRebuild(in: directory, generation: generation)
+            run = try state.database.transaction { () throws(LedgerError) -> ProjectionRun in
+                try fold(into: state, from: 0, rebuilt: true, progress: progress)
+            }
+            try state.publish(in: directory)
+        }
+        return run
+    }
+
+    private func fold(
+        into state: TranscriptState, from: UInt64, rebuilt: Bool, progress: (UInt64, UInt64) -> Void
+    ) throws(LedgerError) -> ProjectionRun {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let end = reader.size
+        var fold = TranscriptFold(into: state, restoring: !rebuilt)
+        let total = end - from
+        progress(0, total)
+        let timings = try reader.scan(from..<end) { record throws(LedgerError) in
+            try fold.apply(record)
+            if record.seq & 0x3FFF == 0 { progress(record.seq - from, total) }
+        }
+        let applyInScan = fold.applyNanos
+        try fold.finish(checkpoint: end)
+        progress(total, total)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return ProjectionRun(
+            projection: TranscriptState.projection, rebuilt: rebuilt, fromSeq: from, toSeq: end, events: total,
+            calls: fold.callCount, seconds: seconds, readSeconds: Double(timings.readNanos) / 1e9,
+            decodeSeconds: Double(timings.bodyNanos - min(applyInScan, timings.bodyNanos)) / 1e9,
+            applySeconds: Double(fold.applyNanos) / 1e9)
+    }
+
+    /// The transcript state, caught up with the log.
+    private func currentState() throws(LedgerError) -> TranscriptState {
+        _ = try catchUp()
+        guard let state = try TranscriptState.openCurrent(in: directory) else {
+            throw .invalidRequest("the transcript projection has no state in \(directory)")
+        }
+        return state
+    }
+
+    /// The seq bound of a read: events with seq below it are included.
+    private func bound(asOf: UInt64?) -> UInt64 {
+        min(asOf ?? reader.size, reader.size)
+    }
+
+    /// The summary of every call with an event below `asOf` (a seq bound; nil for the whole log), in order of
+    /// first event.
+    public func calls(asOf: UInt64? = nil) throws(LedgerError) -> [CallSummary] {
+        let state = try currentState()
+        let bound = bound(asOf: asOf)
+        let stored = try state.summaries()
+        guard bound < reader.size else { return stored }
+        var result: [CallSummary] = []
+        for summary in stored where summary.firstSeq < bound {
+            if summary.lastSeq < bound {
+                result.append(summary)
+            } else if let folded = try summaryOf(call: summary.call, state: state, bound: bound) {
+                result.append(folded)
+            }
+        }
+        return result
+    }
+
+    private func summaryOf(call: String, state: TranscriptState, bound: UInt64) throws(LedgerError) -> CallSummary? {
+        var summary: CallSummary?
+        var partials: [PartialPointer] = []
+        for row in try state.rows(call: call, lastBucket: (bound - 1) / TranscriptState.bucketSize) {
+            try RecordCopies.forEach(in: row.records) { record throws(LedgerError) in
+                guard record.seq < bound, let kind = TranscriptRecordKind(record) else { return }
+                var folded = summary ?? CallSummary(first: record)
+                do {
+                    try folded.apply(record, kind: kind, head: nil)
+                } catch {
+                    throw .invalidRequest("event \(record.seq) cannot be folded: \(error)")
+                }
+                summary = folded
+            }
+            try RecordCopies.forEachPartial(in: row.partials) { pointer throws(LedgerError) in
+                if pointer.seq < bound { partials.append(pointer) }
+            }
+        }
+        if summary == nil, let first = partials.first {
+            try reader.withRecord(seq: first.seq) { record throws(LedgerError) in summary = CallSummary(first: record) }
+        }
+        for pointer in partials { summary?.count(pointer) }
+        return summary
+    }
+
+    /// The transcript of `call` as known once every event below `asOf` (a seq bound; nil for the whole log) was
+    /// appended, or nil when the call had no transcript event by then.
+    public func transcript(call: String, asOf: UInt64? = nil) throws(LedgerError) -> CallTranscript? {
+        let state = try currentState()
+        let bound = bound(asOf: asOf)
+        guard bound > 0 else { return nil }
+        let rows = try state.rows(call: call, lastBucket: (bound - 1) / TranscriptState.bucketSize)
+        var builder = CallTranscript.Builder(asOf: bound)
+        let source = CopiedRecords(rows.map(\.records))
+        for row in rows {
+            try RecordCopies.forEach(in: row.records) { record throws(LedgerError) in
+                guard record.seq < bound, let kind = TranscriptRecordKind(record) else { return }
+                let opensParts = kind == .segment || kind == .enrichment
+                let parts = opensParts ? try reader.openParts(of: record, lookup: source) : []
+                do {
+                    try builder.apply(record, kind: kind, parts: parts)
+                } catch {
+                    throw .invalidRequest("event \(record.seq) (\(record.typeName)) cannot be read: \(error)")
+                }
+            }
+            try RecordCopies.forEachPartial(in: row.partials) { pointer throws(LedgerError) in
+                if pointer.seq < bound { builder.note(pointer) }
+            }
+        }
+        for seq in builder.partialsToRead {
+            try reader.withRecord(seq: seq) { record throws(LedgerError) in
+                let parts = try reader.openParts(of: record, lookup: source)
+                do {
+                    try builder.addPartial(record, parts: parts)
+                } catch {
+                    throw .invalidRequest("event \(record.seq) (\(record.typeName)) cannot be read: \(error)")
+                }
+            }
+        }
+        return builder.transcript()
+    }
+
+    /// The projection's whole state as text lines, for comparing two states.
+    public func stateDump() throws(LedgerError) -> [String] {
+        guard let state = try TranscriptState.openCurrent(in: directory) else { return [] }
+        return try state.dump()
+    }
+}
+
+/// The record copies of one call, found by seq: where a delta part's base usually is.
+private struct CopiedRecords: RecordSource {
+    let blobs: [[UInt8]]
+
+    init(_ blobs: [[UInt8]]) {
+        self.blobs = blobs
+    }
+
+    func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
+        for blob in blobs {
+            try RecordCopies.forEach(in: blob) { record throws(LedgerError) in
+                if record.seq == seq { try body(record) }
+            }
+        }
+    }
+}
