@@ -1,0 +1,162 @@
+// call-ledger ingest of streaming inputs (Gladia live, Transcribe streaming, Contact Lens): facts checked
+// against the source files themselves, finals equal to the post-call result of the same utterances,
+// idempotent re-ingest, and line- and path-precise rejection of damaged captures.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// The messages of a JSON-lines fixture.
+private func fixtureLines(_ path: String) throws -> [[String: Any]] {
+    try String(contentsOf: Repository.fixture(path), encoding: .utf8).split(separator: "\n").map { try jsonObject($0) }
+}
+
+/// The JSON of a fixture file.
+private func fixtureJSON(_ path: String) throws -> Any {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: Repository.fixture(path)))
+}
+
+/// The events `cat` prints, parsed.
+private func catted(_ ledger: CLILedger) throws -> [[String: Any]] {
+    try ledger.callLedger("cat").stdout.split(separator: "\n").map { try jsonObject($0) }
+}
+
+/// The bodies of the events of `type` (and, for enrichment results, of `kind`).
+private func bodies(_ events: [[String: Any]], _ type: String, kind: String? = nil) -> [[String: Any]] {
+    events.filter { $0["type"] as? String == type }.map { $0["body"] as! [String: Any] }
+        .filter { kind == nil || $0["kind"] as? String == kind }
+}
+
+/// A segment's text with its spans joined.
+private func plainText(_ body: [String: Any]) -> String {
+    if let text = body["text"] as? String { return text }
+    return (body["text"] as! [[String: Any]]).map { $0["text"] as! String }.joined()
+}
+
+/// Ingests `file` (a fixture path or an absolute path) and expects success.
+@discardableResult
+private func ingest(_ ledger: CLILedger, _ kind: String, _ file: String, _ extra: String...) throws -> ProcessResult {
+    let path = file.hasPrefix("/") ? file : Repository.fixture(file).path
+    let result = try LedgerTestSupport.callLedger(
+        arguments: ["ingest", "--ledger", ledger.directory, "--from", kind] + extra + [path])
+    #expect(result.status == 0, "\(result.stderr)")
+    return result
+}
+
+/// Checks that a copy of `file` cut in the middle of line `line` is rejected naming the file, the line, a path
+/// starting with `pathPrefix` and truncation, and that the ledger is left as it was.
+private func expectTruncatedCopyRejected(
+    _ ledger: CLILedger, _ kind: String, _ file: String, line: Int, pathPrefix: String
+) throws {
+    let before = try ledger.verified()
+    let lines = try String(contentsOf: Repository.fixture(file), encoding: .utf8).split(separator: "\n")
+    var text = lines.prefix(line - 1).map { $0 + "\n" }.joined()
+    text += lines[line - 1].prefix(lines[line - 1].count / 2)
+    let truncated = ledger.scratch.file("truncated-\(kind).jsonl")
+    try Data(text.utf8).write(to: URL(fileURLWithPath: truncated))
+    let rejected = try ledger.callLedger("ingest", "--from", kind, truncated)
+    #expect(rejected.status == 2)
+    #expect(rejected.stderr.contains("\(truncated): line \(line): \(pathPrefix)"), "\(rejected.stderr)")
+    #expect(rejected.stderr.contains("truncated"), "\(rejected.stderr)")
+    #expect(try ledger.verified() == before)
+}
+
+@Suite struct GladiaLiveIngestTests {
+    static let capture = "gladia/live-stream-from-prerecorded.jsonl"
+
+    @Test func everyMessageIsRecordedAsItsEvents() throws {
+        let messages = try fixtureLines(Self.capture)
+        func data(_ type: String) -> [[String: Any]] {
+            messages.filter { $0["type"] as? String == type }.map { $0["data"] as! [String: Any] }
+        }
+        let transcripts = data("transcript")
+        let finals = transcripts.filter { $0["is_final"] as! Bool }
+        let ledger = try CLILedger()
+        try ingest(ledger, "gladia-live", Self.capture, "--roles", "0=agent")
+        let events = try catted(ledger)
+        #expect(events.allSatisfy { $0["call"] as? String == messages[0]["session_id"] as? String })
+        #expect(events.first?["occurred"] as? String == messages[0]["created_at"] as? String)
+        let segments = bodies(events, "transcript.segment")
+        #expect(segments.filter { $0["final"] as! Bool }.count == finals.count)
+        #expect(segments.filter { !($0["final"] as! Bool) }.count == transcripts.count - finals.count)
+        #expect(segments.map { $0["utterance"] as! String } == transcripts.map { $0["id"] as! String })
+        #expect(segments.allSatisfy { $0["role"] as? String == "agent" })
+        let acks = data("audio_chunk")
+        let receipts = bodies(events, "audio.fragment.received")
+        #expect(receipts.count == acks.count)
+        let ackedBytes = acks.map { ($0["byte_range"] as! [Int])[1] - ($0["byte_range"] as! [Int])[0] }
+        #expect(receipts.map { $0["bytes"] as! Int } == ackedBytes)
+        let received = data("end_recording")[0]["received_total_bytes"] as! Int
+        #expect(ackedBytes.reduce(0, +) == received)
+        #expect(
+            bodies(events, "enrichment.result", kind: "speech").count
+                == messages.count { ($0["type"] as! String).hasPrefix("speech_") })
+        #expect(bodies(events, "enrichment.result", kind: "sentiment").count == data("sentiment_analysis").count)
+        let recognized = data("named_entity_recognition").flatMap { $0["results"] as! [[String: Any]] }
+        let entities = bodies(events, "enrichment.result", kind: "entities").flatMap {
+            ($0["result"] as! [String: Any])["entities"] as! [[String: Any]]
+        }
+        #expect(entities.map { $0["text"] as? String } == recognized.map { $0["text"] as? String })
+        let people = recognized.filter { $0["entity_type"] as? String == "PERSON" }.map { $0["text"] as! String }
+        let personSpans = segments.compactMap { $0["text"] as? [[String: Any]] }.joined()
+            .filter { $0["pii"] as? String == "person" }.map { $0["text"] as! String }
+        #expect(!people.isEmpty && personSpans == people)
+        #expect(
+            bodies(events, "transcription.session").map { $0["state"] as! String } == [
+                "started", "recording_started", "recording_ended", "ended",
+            ])
+        #expect(bodies(events, "transcription.session")[2]["bytes"] as? Int == received)
+        let locked = ledger.scratch.file("away.key")
+        try FileManager.default.moveItem(atPath: ledger.directory + ".key", toPath: locked)
+        let redacted = try ledger.callLedger("cat").stdout
+        #expect(!redacted.contains(people[0]) && redacted.contains(#"{"redacted":"pii.person""#))
+    }
+
+    /// The live finals are the pre-recorded result's utterances: same count (post_final_transcript adds no
+    /// second copy), same texts, same times.
+    @Test func finalsCarryThePrerecordedUtterances() throws {
+        let ledger = try CLILedger()
+        try ingest(ledger, "gladia-live", Self.capture, "--call", "live")
+        try ingest(ledger, "gladia", "gladia/prerecorded-result.json", "--call", "prerecorded")
+        let events = try catted(ledger)
+        func finals(_ call: String) -> [[String: Any]] {
+            bodies(events.filter { $0["call"] as? String == call }, "transcript.segment")
+                .filter { $0["final"] as! Bool }.sorted { ($0["start_ms"] as! Int) < ($1["start_ms"] as! Int) }
+        }
+        let live = finals("live")
+        let prerecorded = finals("prerecorded")
+        let source = try fixtureJSON("gladia/prerecorded-result.json") as! [String: Any]
+        let utterances =
+            ((source["result"] as! [String: Any])["transcription"] as! [String: Any])["utterances"] as! [[String: Any]]
+        #expect(live.count == utterances.count)
+        #expect(live.map(plainText) == utterances.map { $0["text"] as! String })
+        #expect(live.map(plainText) == prerecorded.map(plainText))
+        #expect(live.map { $0["start_ms"] as! Int } == prerecorded.map { $0["start_ms"] as! Int })
+        #expect(live.map { $0["end_ms"] as! Int } == prerecorded.map { $0["end_ms"] as! Int })
+    }
+
+    @Test func reingestingAppendsNothingAndATruncatedCaptureIsRejectedWithItsLine() throws {
+        let ledger = try CLILedger()
+        try ingest(ledger, "gladia-live", Self.capture)
+        let again = try ingest(ledger, "gladia-live", Self.capture)
+        #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
+        let messages = try fixtureLines(Self.capture)
+        let line = messages.firstIndex { ($0["data"] as? [String: Any])?["is_final"] as? Bool == true }! + 1
+        try expectTruncatedCopyRejected(ledger, "gladia-live", Self.capture, line: line, pathPrefix: "data.utterance")
+    }
+
+    @Test func aWrongFieldIsRejectedWithItsLineAndPathAndNothingIsAppended() throws {
+        let ledger = try CLILedger()
+        var messages = try fixtureLines(Self.capture)
+        let index = messages.lastIndex { $0["type"] as? String == "audio_chunk" }!
+        messages[index]["data"] = ["byte_range": [64000, 32000], "time_range": [1.0, 2.0]]
+        let file = ledger.scratch.file("bad.jsonl")
+        let lines = try messages.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia-live", file)
+        #expect(rejected.status == 2)
+        #expect(
+            rejected.stderr.contains("line \(index + 1): data.byte_range: must not end before it starts"),
+            "\(rejected.stderr)")
+        #expect(try ledger.verified().events == 0)
+    }
+}
