@@ -36,15 +36,6 @@ extension JSONCursor {
         return object.keys.sorted()
     }
 
-    /// The one member of an object that must hold exactly one (an event-stream union: `{"UtteranceEvent": {...}}`).
-    func onlyMember() throws(AdapterError) -> (name: String, value: JSONCursor) {
-        let names = try memberNames()
-        guard names.count == 1, let member = self[names[0]] else {
-            throw fail("must hold exactly one member, holds \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-        }
-        return (names[0], member)
-    }
-
     /// An RFC 3339 date-time, as written (it becomes an event's `occurred`).
     func timestamp() throws(AdapterError) -> String {
         let text = try string()

@@ -160,3 +160,91 @@ private func expectTruncatedCopyRejected(
         #expect(try ledger.verified().events == 0)
     }
 }
+
+@Suite struct TranscribeStreamIngestTests {
+    static let stream = "transcribe-call-analytics/stream-from-anchor-credit-union.jsonl"
+    static let postCall = "transcribe-call-analytics/tca-output-anchor-credit-union-redacted.json"
+
+    /// The real-time stream's finals are the post-call turns of the same call: per role the same lines, the
+    /// same `[PII]` spans, sentiments and issues; partials are recorded as partials.
+    @Test func callAnalyticsFinalsAreThePostCallTurns() throws {
+        let events = try fixtureLines(Self.stream).map {
+            $0["CallAnalyticsTranscriptResultStream"] as! [String: Any]
+        }
+        let utterances = events.compactMap { $0["UtteranceEvent"] as? [String: Any] }
+        let turns = (try fixtureJSON(Self.postCall) as! [String: Any])["Transcript"] as! [[String: Any]]
+        let ledger = try CLILedger()
+        try ingest(ledger, "transcribe-stream", Self.stream, "--call", "live")
+        try ingest(ledger, "transcribe-ca", Self.postCall, "--call", "postcall")
+        let all = try catted(ledger)
+        let live = all.filter { $0["call"] as? String == "live" }
+        let segments = bodies(live, "transcript.segment")
+        let finals = segments.filter { $0["final"] as! Bool }
+        #expect(segments.count - finals.count == utterances.count { $0["IsPartial"] as! Bool })
+        #expect(finals.count == turns.count)
+        // The stream delivers finals as utterances end, the post-call file lists turns as they start.
+        let byStart = finals.sorted {
+            ($0["start_ms"] as! Int, $0["end_ms"] as! Int) < ($1["start_ms"] as! Int, $1["end_ms"] as! Int)
+        }
+        for role in ["AGENT", "CUSTOMER"] {
+            let sourceLines = turns.filter { $0["ParticipantRole"] as? String == role }.map { $0["Content"] as! String }
+            let ledgerLines = byStart.filter { $0["role"] as? String == role.lowercased() }.map(plainText)
+            #expect(ledgerLines == sourceLines, "\(role)")
+            #expect(ledgerLines.first == sourceLines.first && ledgerLines.last == sourceLines.last)
+        }
+        func textByUtterance(_ segments: [[String: Any]]) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: segments.map { ($0["utterance"] as! String, plainText($0)) })
+        }
+        let postCallFinals = bodies(all.filter { $0["call"] as? String == "postcall" }, "transcript.segment")
+        #expect(textByUtterance(finals) == textByUtterance(postCallFinals))
+        let placeholders = turns.map { ($0["Content"] as! String).components(separatedBy: "[PII]").count - 1 }
+        let spans = finals.map { (($0["text"] as? [[String: Any]]) ?? []).filter { $0["pii"] != nil }.count }
+        #expect(spans.reduce(0, +) == placeholders.reduce(0, +) && spans.reduce(0, +) > 0)
+        #expect(bodies(live, "enrichment.result", kind: "sentiment").count == turns.count { $0["Sentiment"] != nil })
+        let issues = bodies(live, "enrichment.result", kind: "issue").flatMap {
+            ($0["result"] as! [String: Any])["entities"] as! [[String: Any]]
+        }
+        #expect(issues.count == turns.map { ($0["IssuesDetected"] as? [Any])?.count ?? 0 }.reduce(0, +))
+        let category = events.compactMap { $0["CategoryEvent"] as? [String: Any] }[0]
+        let names = bodies(live, "enrichment.result", kind: "category").map {
+            ($0["result"] as! [String: Any])["names"] as! [String]
+        }
+        #expect(names == [category["MatchedCategories"] as! [String]])
+    }
+
+    @Test(arguments: [
+        "transcribe/docs-streaming-event-pii-identified.json", "transcribe/docs-streaming-event-pii-redacted.json",
+    ])
+    func plainStreamingResultsSealTheirPIIEntities(file: String) throws {
+        let stream = (try fixtureJSON(file) as! [String: Any])["TranscriptResultStream"] as! [String: Any]
+        let results =
+            ((stream["TranscriptEvent"] as! [String: Any])["Transcript"] as! [String: Any])["Results"]
+            as! [[String: Any]]
+        let alternative = (results[0]["Alternatives"] as! [[String: Any]])[0]
+        let entity = (alternative["Entities"] as! [[String: Any]])[0]
+        let kind = (entity["Type"] as! String).lowercased()
+        let ledger = try CLILedger()
+        try ingest(ledger, "transcribe-stream", file, "--call", "c1")
+        let events = try catted(ledger)
+        let segments = bodies(events, "transcript.segment")
+        #expect(segments.map { $0["utterance"] as? String } == results.map { $0["ResultId"] as? String })
+        #expect(segments.map(plainText) == [alternative["Transcript"] as! String])
+        let spans = (segments[0]["text"] as! [[String: Any]]).filter { $0["pii"] != nil }
+        #expect(spans.map { $0["text"] as? String } == [entity["Content"] as? String])
+        #expect(spans.map { $0["pii"] as? String } == [kind])
+        #expect(bodies(events, "enrichment.result", kind: "pii").count == 1)
+        try FileManager.default.moveItem(atPath: ledger.directory + ".key", toPath: ledger.scratch.file("away.key"))
+        let locked = try ledger.callLedger("cat").stdout
+        #expect(!locked.contains(#""\#(entity["Content"] as! String)""#) && locked.contains("pii.\(kind)"))
+    }
+
+    @Test func reingestingAppendsNothingAndATruncatedStreamIsRejectedWithItsLine() throws {
+        let ledger = try CLILedger()
+        try ingest(ledger, "transcribe-stream", Self.stream, "--call", "c1")
+        let again = try ingest(ledger, "transcribe-stream", Self.stream, "--call", "c1")
+        #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
+        try expectTruncatedCopyRejected(
+            ledger, "transcribe-stream", Self.stream, line: 40,
+            pathPrefix: "CallAnalyticsTranscriptResultStream.UtteranceEvent")
+    }
+}
