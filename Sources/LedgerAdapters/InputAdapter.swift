@@ -38,7 +38,7 @@ public enum InputAdapters {
     public static var all: [String: any InputAdapter.Type] {
         let adapters: [any InputAdapter.Type] = [
             GladiaAdapter.self, GladiaLiveAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self,
-            TranscribeStreamAdapter.self,
+            TranscribeStreamAdapter.self, ContactLensAdapter.self,
         ]
         return Dictionary(uniqueKeysWithValues: adapters.map { ($0.kind, $0) })
     }

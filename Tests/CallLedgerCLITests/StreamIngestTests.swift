@@ -248,3 +248,106 @@ private func expectTruncatedCopyRejected(
             pathPrefix: "CallAnalyticsTranscriptResultStream.UtteranceEvent")
     }
 }
+
+@Suite struct ContactLensIngestTests {
+    static let postCall = [
+        "connect/docs-contact-lens-postcall-analysis-original.json",
+        "connect/docs-contact-lens-postcall-analysis-redacted.json",
+    ]
+    static let realTime = "connect/docs-contact-lens-realtime-segment-stream-events.json"
+
+    @Test(arguments: postCall)
+    func postCallAnalysisBecomesTurnsAndEnrichment(file: String) throws {
+        let source = try fixtureJSON(file) as! [String: Any]
+        let turns = source["Transcript"] as! [[String: Any]]
+        let roles = Dictionary(
+            uniqueKeysWithValues: (source["Participants"] as! [[String: String]]).map {
+                ($0["ParticipantId"]!, $0["ParticipantRole"]!)
+            })
+        let ledger = try CLILedger()
+        try ingest(ledger, "contact-lens", file, "--call", "c1")
+        let events = try catted(ledger)
+        let segments = bodies(events, "transcript.segment")
+        #expect(segments.count == turns.count && segments.allSatisfy { $0["final"] as! Bool })
+        for role in ["AGENT", "CUSTOMER"] {
+            let sourceLines = turns.filter { roles[$0["ParticipantId"] as! String] == role }.map {
+                $0["Content"] as! String
+            }
+            let ledgerLines = segments.filter { $0["role"] as? String == role.lowercased() }.map(plainText)
+            #expect(ledgerLines == sourceLines, "\(role)")
+            #expect(ledgerLines.first == sourceLines.first && ledgerLines.last == sourceLines.last)
+        }
+        // Redacted output: each [PII] placeholder is a span; raw output: each turn with redaction times is sealed whole.
+        let placeholders = turns.map { ($0["Content"] as! String).components(separatedBy: "[PII]").count - 1 }.reduce(
+            0, +)
+        let redactedTurns = turns.filter {
+            (($0["Redaction"] as? [String: Any])?["RedactedTimestamps"] as? [Any])?.isEmpty == false
+        }.count
+        let spans = segments.compactMap { $0["text"] as? [[String: Any]] }.joined().filter { $0["pii"] != nil }.count
+        #expect(spans == (placeholders > 0 ? placeholders : redactedTurns) && spans > 0)
+        #expect(bodies(events, "enrichment.result", kind: "sentiment").count == turns.count { $0["Sentiment"] != nil })
+        for (field, kind) in [
+            ("IssuesDetected", "issue"), ("OutcomesDetected", "outcome"), ("ActionItemsDetected", "action_item"),
+        ] {
+            let detected = turns.flatMap { ($0[field] as? [[String: Any]]) ?? [] }
+            let found = bodies(events, "enrichment.result", kind: kind).flatMap {
+                ($0["result"] as! [String: Any])["entities"] as! [[String: Any]]
+            }
+            #expect(found.map { $0["text"] as? String } == detected.map { $0["Text"] as? String }, "\(kind)")
+        }
+        let categories = source["Categories"] as! [String: Any]
+        #expect(
+            bodies(events, "enrichment.result", kind: "category").map {
+                ($0["result"] as! [String: Any])["names"] as! [String]
+            } == [categories["MatchedCategories"] as! [String]])
+        let characteristics = source["ConversationCharacteristics"] as! [String: Any]
+        let metrics = bodies(events, "enrichment.result", kind: "characteristics").map {
+            ($0["result"] as! [String: Any])["metrics"] as! [String: Any]
+        }
+        #expect(metrics.first?["total_ms"] as? Int == characteristics["TotalConversationDurationMillis"] as? Int)
+        let again = try ingest(ledger, "contact-lens", file, "--call", "c1")
+        #expect(again.stdout.split(separator: "\n").allSatisfy { $0.contains(#""status":"duplicate""#) })
+    }
+
+    @Test func realTimeSegmentsArePartialsFinalsCategoriesAndSessionStates() throws {
+        let messages = try fixtureJSON(Self.realTime) as! [[String: Any]]
+        let segments = messages.flatMap { ($0["Segments"] as? [[String: Any]]) ?? [] }
+        let ledger = try CLILedger()
+        try ingest(ledger, "contact-lens", Self.realTime)
+        let events = try catted(ledger)
+        #expect(events.allSatisfy { $0["call"] as? String == messages[0]["ContactId"] as? String })
+        let recorded = bodies(events, "transcript.segment")
+        let utterances = segments.compactMap { $0["Utterance"] as? [String: Any] }
+        let transcripts = segments.compactMap { $0["Transcript"] as? [String: Any] }
+        #expect(
+            recorded.filter { !($0["final"] as! Bool) }.map(plainText)
+                == utterances.map { $0["PartialContent"] as! String })
+        #expect(recorded.filter { $0["final"] as! Bool }.map(plainText) == transcripts.map { $0["Content"] as! String })
+        #expect(
+            recorded.filter { !($0["final"] as! Bool) }.map { $0["utterance"] as? String }
+                == utterances.map { $0["TranscriptId"] as? String })
+        let categories = segments.compactMap { $0["Categories"] as? [String: Any] }
+        #expect(
+            bodies(events, "enrichment.result", kind: "category").map {
+                ($0["result"] as! [String: Any])["names"] as! [String]
+            } == categories.map { $0["MatchedCategories"] as! [String] })
+        #expect(
+            bodies(events, "transcription.session").map { $0["state"] as! String } == ["started", "ended", "failed"])
+    }
+
+    @Test func aTruncatedPostCallFileIsRejectedWithItsPathAndNothingIsAppended() throws {
+        let ledger = try CLILedger()
+        try ingest(ledger, "contact-lens", Self.postCall[1], "--call", "c1")
+        let before = try ledger.verified()
+        let bytes = try Data(contentsOf: Repository.fixture(Self.postCall[1]))
+        let text = String(decoding: bytes, as: UTF8.self)
+        let cut = text.range(of: "I need to cancel")!.upperBound
+        let truncated = ledger.scratch.file("truncated.json")
+        try Data(text[..<cut].utf8).write(to: URL(fileURLWithPath: truncated))
+        let rejected = try ledger.callLedger("ingest", "--from", "contact-lens", "--call", "c2", truncated)
+        #expect(rejected.status == 2)
+        #expect(rejected.stderr.contains("\(truncated): Transcript[3].Content"), "\(rejected.stderr)")
+        #expect(rejected.stderr.contains("truncated"))
+        #expect(try ledger.verified() == before)
+    }
+}
