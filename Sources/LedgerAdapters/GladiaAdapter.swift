@@ -71,39 +71,11 @@ public enum GladiaAdapter: InputAdapter {
             let start = try utterance.required("start").milliseconds()
             let end = try utterance.required("end").milliseconds()
             spans.append((id, start, end))
-            let text = try utterance.required("text").string()
             let personal = entities.filter { entity in
                 guard entity.personal, let entityStart = entity.start, let entityEnd = entity.end else { return false }
                 return entityStart < end && entityEnd > start
             }
-            var body: [String: Any] = [
-                "utterance": id, "final": true, "start_ms": start, "end_ms": end, "provider": "gladia",
-                "text": textSpans(text, personal),
-            ]
-            let channel = try utterance["channel"].map { cursor throws(AdapterError) in Int(try cursor.number()) }
-            let speaker = try utterance["speaker"].map { cursor throws(AdapterError) in Int(try cursor.number()) }
-            if let channel { body["channel"] = channel }
-            if let speaker { body["speaker"] = String(speaker) }
-            body["role"] = (speaker ?? channel).flatMap { options.roles[$0] } ?? "unknown"
-            if let confidence = try utterance["confidence"]?.number() { body["confidence"] = confidence }
-            if let language = try utterance["language"]?.string() { body["language"] = language }
-            if let model { body["model"] = model }
-            if let words = utterance["words"] {
-                body["words"] = try words.elements().map { word throws(AdapterError) -> [String: Any] in
-                    var item: [String: Any] = [
-                        "word": try word.required("word").string(),
-                        "start_ms": try word.required("start").milliseconds(),
-                        "end_ms": try word.required("end").milliseconds(),
-                    ]
-                    if let confidence = try word["confidence"]?.number() { item["confidence"] = confidence }
-                    let wordStart = item["start_ms"] as! Int64
-                    let wordEnd = item["end_ms"] as! Int64
-                    if let entity = personal.first(where: { $0.start! < wordEnd && $0.end! > wordStart }) {
-                        item["pii"] = entity.kind
-                    }
-                    return item
-                }
-            }
+            let body = try segmentBody(utterance, id: id, final: true, personal: personal, model: model, options)
             events.append(
                 InterchangeEvent.make(
                     type: "transcript.segment", call: call, tenant: options.tenant, source: source,
@@ -160,6 +132,47 @@ public enum GladiaAdapter: InputAdapter {
                     body: ["kind": "summary", "provider": "gladia", "result": ["text": summary]]))
         }
         return events
+    }
+
+    /// A `transcript.segment` body for a Gladia utterance (`{start, end, text, channel, speaker, confidence,
+    /// language, words}`, times in seconds), with the text of `personal` entities as pii spans and the words
+    /// they cover marked.
+    static func segmentBody(
+        _ utterance: JSONCursor, id: String, final: Bool, personal: [Entity], model: String?, _ options: IngestOptions
+    ) throws(AdapterError) -> [String: Any] {
+        let start = try utterance.required("start").milliseconds()
+        let end = try utterance.required("end").milliseconds()
+        let text = try utterance.required("text").string()
+        var body: [String: Any] = [
+            "utterance": id, "final": final, "start_ms": start, "end_ms": end, "provider": "gladia",
+            "text": textSpans(text, personal),
+        ]
+        let channel = try utterance["channel"].map { cursor throws(AdapterError) in Int(try cursor.count()) }
+        let speaker = try utterance["speaker"].map { cursor throws(AdapterError) in Int(try cursor.count()) }
+        if let channel { body["channel"] = channel }
+        if let speaker { body["speaker"] = String(speaker) }
+        body["role"] = (speaker ?? channel).flatMap { options.roles[$0] } ?? "unknown"
+        if let confidence = try utterance["confidence"]?.number() { body["confidence"] = confidence }
+        if let language = try utterance["language"]?.string() { body["language"] = language }
+        if let model { body["model"] = model }
+        if let words = utterance["words"] {
+            body["words"] = try words.elements().map { word throws(AdapterError) -> [String: Any] in
+                let wordStart = try word.required("start").milliseconds()
+                let wordEnd = try word.required("end").milliseconds()
+                var item: [String: Any] = [
+                    "word": try word.required("word").string(), "start_ms": wordStart, "end_ms": wordEnd,
+                ]
+                if let confidence = try word["confidence"]?.number() { item["confidence"] = confidence }
+                if let entity = personal.first(where: { entity in
+                    guard let entityStart = entity.start, let entityEnd = entity.end else { return false }
+                    return entityStart < wordEnd && entityEnd > wordStart
+                }) {
+                    item["pii"] = entity.kind
+                }
+                return item
+            }
+        }
+        return body
     }
 
     /// The `results` of an add-on wrapper (`{success, is_empty, exec_time, error, results}`): an array as

@@ -37,7 +37,8 @@ public enum InputAdapters {
     /// Every adapter, by `--from` name.
     public static var all: [String: any InputAdapter.Type] {
         let adapters: [any InputAdapter.Type] = [
-            GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self,
+            GladiaAdapter.self, GladiaLiveAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self,
+            TranscribeStreamAdapter.self, ContactLensAdapter.self,
         ]
         return Dictionary(uniqueKeysWithValues: adapters.map { ($0.kind, $0) })
     }

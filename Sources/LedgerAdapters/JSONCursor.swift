@@ -8,12 +8,14 @@ struct JSONCursor {
     let value: Any
     let path: String
     let file: String
+    /// The line of JSON-lines input the value is on, nil in a single JSON document.
+    var line: Int? = nil
 
-    /// Parses `data` as one JSON document.
-    static func parse(_ data: Data, file: String) throws(AdapterError) -> JSONCursor {
+    /// Parses `data` as one JSON document, or as the message on `line` of JSON-lines input.
+    static func parse(_ data: Data, file: String, line: Int? = nil) throws(AdapterError) -> JSONCursor {
         do {
             let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return JSONCursor(value: value, path: "", file: file)
+            return JSONCursor(value: value, path: "", file: file, line: line)
         } catch {
             let bytes = [UInt8](data)
             var tape = JSONTape()
@@ -25,10 +27,14 @@ struct JSONCursor {
                     reason = error.reason
                 }
             }
-            let truncated = offset >= bytes.count ? " (the file ends early: is it truncated?)" : ""
+            let truncated =
+                offset < bytes.count
+                ? ""
+                : line == nil
+                    ? " (the file ends early: is it truncated?)" : " (the line ends early: is the file truncated?)"
             throw AdapterError(
-                file: file, path: pathOfUnfinishedValue(bytes, before: offset),
-                reason: "not valid JSON at byte \(offset): \(reason)\(truncated)")
+                file: file, line: line, path: pathOfUnfinishedValue(bytes, before: offset),
+                reason: "not valid JSON at byte \(offset)\(line == nil ? "" : " of the line"): \(reason)\(truncated)")
         }
     }
 
@@ -88,7 +94,7 @@ struct JSONCursor {
     }
 
     func fail(_ reason: String) -> AdapterError {
-        AdapterError(file: file, path: path, reason: reason)
+        AdapterError(file: file, line: line, path: path, reason: reason)
     }
 
     private func child(_ value: Any, _ component: String) -> JSONCursor {
@@ -98,7 +104,7 @@ struct JSONCursor {
         } else {
             childPath = path.isEmpty ? component : path + "." + component
         }
-        return JSONCursor(value: value, path: childPath, file: file)
+        return JSONCursor(value: value, path: childPath, file: file, line: line)
     }
 
     var isNull: Bool { value is NSNull }

@@ -10,7 +10,8 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
     public static let kind = "transcribe-ca"
     /// What it reads.
     public static let summary =
-        "Amazon Transcribe Call Analytics post-call output (Transcript[], Categories, ConversationCharacteristics)"
+        "Amazon Transcribe Call Analytics post-call output (Transcript[], Categories, ConversationCharacteristics); "
+        + "the real-time UtteranceEvent stream is transcribe-stream"
     /// The placeholder Transcribe writes where it redacted personal data.
     static let placeholder = "[PII]"
     /// The PII kind given to redacted spans, whose kind the output does not say.

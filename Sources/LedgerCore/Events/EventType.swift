@@ -27,6 +27,8 @@ public enum EventType: String, CaseIterable, Sendable {
     case retentionPurged = "retention.purged"
     /// A projection definition (scorecard, mapping, policy) changed.
     case projectionDefinitionChanged = "projection.definition.changed"
+    /// A streaming transcription session changed state (started, recording ended, ended, failed).
+    case transcriptionSession = "transcription.session"
 
     /// Whether events of this type must name a call.
     public var requiresCall: Bool { self != .projectionDefinitionChanged }
@@ -44,6 +46,7 @@ public enum EventType: String, CaseIterable, Sendable {
         case .legalHoldPlaced, .legalHoldReleased: EventSchemas.legalHold
         case .retentionPurged: EventSchemas.retentionPurged
         case .projectionDefinitionChanged: EventSchemas.projectionDefinitionChanged
+        case .transcriptionSession: EventSchemas.transcriptionSession
         }
     }
 }
@@ -145,17 +148,22 @@ public enum EventSchemas {
                 ]))),
     ])
 
-    /// `audio.fragment.received`.
+    /// `audio.fragment.received`. `track` and `sha256` are optional because a streaming STT provider's receipt
+    /// of an audio chunk (Gladia live `audio_chunk` acknowledgments) names neither; such receipts carry the
+    /// chunk's place in the stream instead (`byte_offset`, `start_ms`, `end_ms`).
     public static let audioFragmentReceived = ObjectSchema([
         FieldSchema("stream", identifier, required: true),
         FieldSchema("fragment_number", .string(maxBytes: 128), required: true),
-        FieldSchema("track", track, required: true),
+        FieldSchema("track", track),
         FieldSchema("producer_timestamp", .timestamp),
         FieldSchema("server_timestamp", .timestamp),
         FieldSchema("duration_ms", milliseconds, required: true),
         FieldSchema("bytes", .integer(0...Int64(1) << 40), required: true),
-        FieldSchema("sha256", .sha256, required: true),
+        FieldSchema("sha256", .sha256),
         FieldSchema("audio", .sealed(.audio, .bytes(maxBytes: 786_432))),
+        FieldSchema("byte_offset", .integer(0...Int64(1) << 48)),
+        FieldSchema("start_ms", milliseconds),
+        FieldSchema("end_ms", milliseconds),
     ])
 
     /// `transcript.segment`.
@@ -209,7 +217,7 @@ public enum EventSchemas {
             "kind",
             .enumeration([
                 "sentiment", "entities", "pii", "summary", "language", "category", "issue", "outcome",
-                "action_item", "loudness", "characteristics",
+                "action_item", "loudness", "characteristics", "speech",
             ]), required: true),
         FieldSchema("utterances", .array(identifier, maxCount: 10_000)),
         FieldSchema("start_ms", milliseconds),
@@ -217,6 +225,7 @@ public enum EventSchemas {
         FieldSchema("provider", shortText, required: true),
         FieldSchema("model", shortText),
         FieldSchema("result", .object(enrichmentPayload), required: true),
+        FieldSchema("channel", .integer(0...15)),
     ])
 
     /// `crm.write` and `crm.write.failed`.
@@ -259,6 +268,20 @@ public enum EventSchemas {
                     FieldSchema("tree_size", .integer(0...Int64.max), required: true),
                     FieldSchema("root", .sha256, required: true),
                 ])), required: true),
+    ])
+
+    /// `transcription.session`.
+    public static let transcriptionSession = ObjectSchema([
+        FieldSchema("provider", shortText, required: true),
+        FieldSchema("session", identifier, required: true),
+        FieldSchema(
+            "state",
+            .enumeration([
+                "started", "recording_started", "recording_stop_acknowledged", "recording_ended", "ended", "failed",
+            ]), required: true),
+        FieldSchema("reason", shortText),
+        FieldSchema("bytes", .integer(0...Int64(1) << 48)),
+        FieldSchema("error", .string(maxBytes: 1024)),
     ])
 
     /// `projection.definition.changed`.
