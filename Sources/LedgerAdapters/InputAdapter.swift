@@ -12,14 +12,63 @@ public struct IngestOptions: Sendable {
     public var roles: [Int: String]
     /// The input's name, for errors.
     public var file: String
+    /// The audio track the input describes, for inputs of one track.
+    public var track: AudioTrack?
+    /// The media stream, overriding the one the input names.
+    public var stream: String?
+    /// Audio bytes to digest and seal, each belonging to one fragment of the input.
+    public var audio: [AudioInput]
 
     /// Options for `file`.
-    public init(call: String? = nil, tenant: String = "default", roles: [Int: String] = [:], file: String) {
+    public init(
+        call: String? = nil, tenant: String = "default", roles: [Int: String] = [:], file: String,
+        track: AudioTrack? = nil, stream: String? = nil, audio: [AudioInput] = []
+    ) {
         self.call = call
         self.tenant = tenant
         self.roles = roles
         self.file = file
+        self.track = track
+        self.stream = stream
+        self.audio = audio
     }
+}
+
+/// One audio track of a contact, as Amazon Connect names the tracks of its Kinesis Video Streams media.
+public enum AudioTrack: String, CaseIterable, Sendable {
+    /// What the customer says.
+    case fromCustomer = "AUDIO_FROM_CUSTOMER"
+    /// What the customer hears: the agent, prompts, hold music.
+    case toCustomer = "AUDIO_TO_CUSTOMER"
+}
+
+/// The bytes of one fragment's audio.
+public struct AudioInput: Sendable {
+    /// The fragment number they belong to; nil when the input lists exactly one fragment.
+    public var fragment: String?
+    /// The bytes.
+    public var data: Data
+    /// The file they were read from, for errors.
+    public var file: String
+
+    /// Audio bytes read from `file`, for `fragment`.
+    public init(fragment: String?, data: Data, file: String) {
+        self.fragment = fragment
+        self.data = data
+        self.file = file
+    }
+}
+
+/// The `ingest` options that only some adapters read.
+public enum IngestOption: String, CaseIterable, Sendable {
+    /// `--call`.
+    case call
+    /// `--track`.
+    case track
+    /// `--stream`.
+    case stream
+    /// `--audio`.
+    case audio
 }
 
 /// Turns one vendor input into interchange events (JSON lines, FORMAT.md §10).
@@ -30,6 +79,17 @@ public protocol InputAdapter {
     static var summary: String { get }
     /// The events of `data`, each one interchange JSON object; the same input always gives the same events.
     static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]]
+    /// The options among `--track`, `--stream` and `--audio` that the adapter reads.
+    static var mediaOptions: Set<IngestOption> { get }
+    /// The options the adapter cannot do without.
+    static var requiredOptions: Set<IngestOption> { get }
+}
+
+extension InputAdapter {
+    /// None: most inputs carry everything themselves.
+    public static var mediaOptions: Set<IngestOption> { [] }
+    /// None.
+    public static var requiredOptions: Set<IngestOption> { [] }
 }
 
 /// The available adapters.
@@ -37,7 +97,8 @@ public enum InputAdapters {
     /// Every adapter, by `--from` name.
     public static var all: [String: any InputAdapter.Type] {
         let adapters: [any InputAdapter.Type] = [
-            GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self,
+            GladiaAdapter.self, TranscribeCallAnalyticsAdapter.self, TranscribeAdapter.self, ConnectCTRAdapter.self,
+            KVSFragmentsAdapter.self,
         ]
         return Dictionary(uniqueKeysWithValues: adapters.map { ($0.kind, $0) })
     }

@@ -22,7 +22,7 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("from"), help: "The adapter: \(InputAdapters.all.keys.sorted().joined(separator: ", ")).")
     var kind: String
 
-    @Option(help: "The call id (default: the id the input carries).")
+    @Option(help: "The call id (default: the id the input carries; for connect-ctr, ingest only this contact).")
     var call: String?
 
     @Option(help: "The tenant of the events.")
@@ -31,15 +31,73 @@ struct IngestCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Roles of channels or speakers, e.g. 0=agent,1=customer.", valueName: "n=role,..."))
     var roles: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The audio track the input describes (kvs-fragments).", valueName: "AUDIO_FROM_CUSTOMER|AUDIO_TO_CUSTOMER"))
+    var track: String?
+
+    @Option(
+        help: ArgumentHelp("The media stream, overriding the one the input names (kvs-fragments).", valueName: "ARN"))
+    var stream: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Audio bytes of one fragment to digest and seal (kvs-fragments); repeat for more fragments. The number may be left out when the input lists one fragment.",
+            valueName: "[FRAGMENT_NUMBER=]FILE"))
+    var audio: [String] = []
+
     @Argument(help: "The input file, or - for standard input.")
     var input: String
 
     func validate() throws {
-        guard InputAdapters.all[kind] != nil else {
+        guard let adapter = InputAdapters.all[kind] else {
             throw ValidationError(
                 "unknown adapter \"\(kind)\"; known: \(InputAdapters.all.keys.sorted().joined(separator: ", "))")
         }
+        let given: [IngestOption: Bool] = [
+            .call: call != nil, .track: track != nil, .stream: stream != nil, .audio: !audio.isEmpty,
+        ]
+        for option in IngestOption.allCases where given[option]! {
+            guard option == .call || adapter.mediaOptions.contains(option) else {
+                throw ValidationError("--\(option.rawValue) does not apply to --from \(kind)")
+            }
+        }
+        for option in IngestOption.allCases where adapter.requiredOptions.contains(option) && !given[option]! {
+            throw ValidationError("--from \(kind) needs --\(option.rawValue)")
+        }
+        _ = try parsedTrack()
         _ = try parsedRoles()
+    }
+
+    private func parsedTrack() throws -> AudioTrack? {
+        guard let track else { return nil }
+        guard let parsed = AudioTrack(rawValue: track) else {
+            throw ValidationError(
+                "--track takes \(AudioTrack.allCases.map(\.rawValue).joined(separator: " or ")), got \"\(track)\"")
+        }
+        return parsed
+    }
+
+    /// The `--audio` files, read; a leading `DIGITS=` names the fragment.
+    private func audioInputs() throws -> [AudioInput] {
+        try audio.map { argument in
+            guard let equals = argument.firstIndex(of: "="), equals > argument.startIndex,
+                argument[..<equals].allSatisfy({ $0.isASCII && $0.isNumber })
+            else { return AudioInput(fragment: nil, data: try Self.read(argument), file: argument) }
+            let path = String(argument[argument.index(after: equals)...])
+            return AudioInput(fragment: String(argument[..<equals]), data: try Self.read(path), file: path)
+        }
+    }
+
+    /// The bytes of `path` (standard input for `-`); a file that cannot be read ends the command with status 1.
+    private static func read(_ path: String) throws -> Data {
+        do {
+            return path == "-"
+                ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            Output.error("call-ledger: error: cannot read \(path): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
     }
 
     private func parsedRoles() throws -> [Int: String] {
@@ -59,20 +117,15 @@ struct IngestCommand: ParsableCommand {
 
     func run() throws {
         let directory = try options.directory()
-        let data: Data
-        do {
-            data =
-                input == "-"
-                ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: input))
-        } catch {
-            Output.error("call-ledger: error: cannot read \(input): \(error.localizedDescription)")
-            throw ExitCode(1)
-        }
+        let data = try Self.read(input)
+        let audio = try audioInputs()
         let adapter = InputAdapters.all[kind]!
         let lines: [[UInt8]]
         do {
-            lines = try adapter.events(
-                from: data, options: IngestOptions(call: call, tenant: tenant, roles: try parsedRoles(), file: input))
+            let options = IngestOptions(
+                call: call, tenant: tenant, roles: try parsedRoles(), file: input, track: try parsedTrack(),
+                stream: stream, audio: audio)
+            lines = try adapter.events(from: data, options: options)
         } catch {
             Output.error("call-ledger: rejected \(error)")
             throw ExitCode(2)

@@ -127,6 +127,9 @@ public enum EventSchemas {
         FieldSchema("tracks", .array(trackLayout, maxCount: 8)),
         FieldSchema("language", .string(maxBytes: 35)),
         FieldSchema("instance", identifier),
+        FieldSchema("previous_contact", identifier),
+        FieldSchema("initial_contact", identifier),
+        FieldSchema("updated_at", .timestamp),
     ])
 
     /// `call.ended`.
@@ -143,6 +146,7 @@ public enum EventSchemas {
                 ObjectSchema([
                     FieldSchema("location", .string(maxBytes: 2048)), FieldSchema("status", shortText),
                 ]))),
+        FieldSchema("updated_at", .timestamp),
     ])
 
     /// `audio.fragment.received`.
@@ -154,7 +158,7 @@ public enum EventSchemas {
         FieldSchema("server_timestamp", .timestamp),
         FieldSchema("duration_ms", milliseconds, required: true),
         FieldSchema("bytes", .integer(0...Int64(1) << 40), required: true),
-        FieldSchema("sha256", .sha256, required: true),
+        FieldSchema("sha256", .sha256),
         FieldSchema("audio", .sealed(.audio, .bytes(maxBytes: 786_432))),
     ])
 

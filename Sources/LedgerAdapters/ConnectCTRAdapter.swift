@@ -1,0 +1,171 @@
+// Amazon Connect contact records (contact trace records, CTRs) → call.started and call.ended, following the
+// admin guide's contact record data model. The input is one record, a JSON array of records, or a stream of
+// records (JSON lines, or objects back to back as Kinesis Data Firehose writes them). Connect delivers a record
+// at least once, and again whenever the contact changes: within a file the copy with the newest
+// LastUpdateTimestamp wins for each ContactId (the first of equal ones); across files the idempotency keys
+// `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical redelivery a duplicate and an update a
+// new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a projection folds a contact's
+// call.started and call.ended newest-wins by it, whatever order the files were ingested in. `--call` ingests
+// only the records of that contact. Times are written in UTC; the agent's and queue's ids are the last path
+// component of their ARNs; endpoint types the schema does not know become OTHER.
+public import Foundation
+import LedgerCore
+
+/// Reads Amazon Connect contact records.
+public enum ConnectCTRAdapter: InputAdapter {
+    /// `connect-ctr`.
+    public static let kind = "connect-ctr"
+    /// What it reads.
+    public static let summary =
+        "Amazon Connect contact records: one object, a JSON array, or JSON lines from Kinesis (deduplicated)"
+
+    /// The copy of a contact's record that wins, and when it was last updated.
+    struct Record {
+        var cursor: JSONCursor
+        var updated: Timestamp
+    }
+
+    /// The events of the newest copy of each contact's record, in the order the contacts first appear.
+    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+        let cursors = try JSONCursor.records(data, file: options.file)
+        guard !cursors.isEmpty else {
+            throw AdapterError(file: options.file, path: "", reason: "holds no contact records")
+        }
+        var newest: [String: Record] = [:]
+        var contacts: [String] = []
+        for cursor in cursors {
+            let contact = try cursor.required("ContactId").string()
+            let updated = try cursor.required("LastUpdateTimestamp").utcTimestamp()
+            if let call = options.call, call != contact { continue }
+            if let known = newest[contact] {
+                if updated.micros > known.updated.micros { newest[contact] = Record(cursor: cursor, updated: updated) }
+            } else {
+                contacts.append(contact)
+                newest[contact] = Record(cursor: cursor, updated: updated)
+            }
+        }
+        if let call = options.call, contacts.isEmpty {
+            throw AdapterError(file: options.file, path: "", reason: "holds no record of contact \(call)")
+        }
+        var events: [[UInt8]] = []
+        for contact in contacts {
+            events += try self.events(of: newest[contact]!, contact: contact, tenant: options.tenant)
+        }
+        return events
+    }
+
+    /// `call.started` and, once the contact was disconnected, `call.ended` of one record.
+    static func events(of record: Record, contact: String, tenant: String) throws(AdapterError) -> [[UInt8]] {
+        let ctr = record.cursor
+        let key = "ctr:\(contact):\(record.updated.formatted)"
+        let updated = record.updated.formatted
+        let initiated = try ctr["InitiationTimestamp"]?.utcTimestamp()
+        var started: [String: Any] = [
+            "channel": try member(ctr.required("Channel"), at: ["channel"]), "updated_at": updated,
+        ]
+        if let method = ctr["InitiationMethod"] {
+            started["initiation_method"] = try member(method, at: ["initiation_method"])
+        }
+        if let initiated { started["initiated_at"] = initiated.formatted }
+        let agent = ctr["Agent"]
+        if let connected = try agent?["ConnectedToAgentTimestamp"]?.utcTimestamp() {
+            started["connected_to_agent_at"] = connected.formatted
+        }
+        if let queue = try reference(ctr["Queue"], nameMember: "Name") { started["queue"] = queue }
+        if let agent = try reference(agent, nameMember: "Username") { started["agent"] = agent }
+        for (member, field) in [("CustomerEndpoint", "customer_endpoint"), ("SystemEndpoint", "system_endpoint")] {
+            if let endpoint = try endpoint(ctr[member], field: field) { started[field] = endpoint }
+        }
+        for (member, field) in [
+            ("InstanceARN", "instance"), ("PreviousContactId", "previous_contact"),
+            ("InitialContactId", "initial_contact"),
+        ] {
+            if let value = try ctr[member]?.string() { started[field] = value }
+        }
+        var events = [
+            InterchangeEvent.make(
+                type: "call.started", call: contact, tenant: tenant, source: "connect-ctr/1",
+                idempotency: "\(key):started", occurred: initiated?.formatted, body: started)
+        ]
+        guard let disconnect = ctr["DisconnectTimestamp"] else { return events }
+        let disconnected = try disconnect.utcTimestamp()
+        var ended: [String: Any] = ["disconnected_at": disconnected.formatted, "updated_at": updated]
+        if let reason = try ctr["DisconnectReason"]?.string() { ended["disconnect_reason"] = reason }
+        if let initiated {
+            guard disconnected.micros >= initiated.micros else {
+                throw disconnect.fail("is before InitiationTimestamp")
+            }
+            ended["duration_ms"] = (disconnected.micros - initiated.micros) / 1000
+        }
+        if let agent {
+            if let interaction = try agent["AgentInteractionDuration"]?.milliseconds() {
+                ended["agent_interaction_ms"] = interaction
+            }
+            if let hold = try agent["CustomerHoldDuration"]?.milliseconds() { ended["hold_ms"] = hold }
+            if let holds = try agent["NumberOfHolds"]?.integer(upTo: 100_000) { ended["hold_count"] = holds }
+        }
+        let recording: JSONCursor?
+        if let single = ctr["Recording"] {
+            recording = single
+        } else {
+            recording = try ctr["Recordings"]?.elements().first
+        }
+        if let recording {
+            var value: [String: Any] = [:]
+            if let location = try recording["Location"]?.string() { value["location"] = location }
+            if let status = try recording["Status"]?.string() { value["status"] = status }
+            if !value.isEmpty { ended["recording"] = value }
+        }
+        events.append(
+            InterchangeEvent.make(
+                type: "call.ended", call: contact, tenant: tenant, source: "connect-ctr/1",
+                idempotency: "\(key):ended", occurred: disconnected.formatted, body: ended))
+        return events
+    }
+
+    /// A queue or an agent as `{id, name, arn}`; the id is the last path component of the ARN
+    /// (`.../queue/<id>`, `.../agent/<id>`).
+    static func reference(_ cursor: JSONCursor?, nameMember: String) throws(AdapterError) -> [String: Any]? {
+        guard let cursor else { return nil }
+        var reference: [String: Any] = [:]
+        if let arn = try cursor["ARN"]?.string() {
+            reference["arn"] = arn
+            if arn.contains("/"), let id = arn.split(separator: "/").last { reference["id"] = String(id) }
+        }
+        if let name = try cursor[nameMember]?.string() { reference["name"] = name }
+        return reference.isEmpty ? nil : reference
+    }
+
+    /// An endpoint as `{type, address}`; a type the schema of `field` does not list becomes `OTHER`.
+    static func endpoint(_ cursor: JSONCursor?, field: String) throws(AdapterError) -> [String: Any]? {
+        guard let cursor else { return nil }
+        var endpoint: [String: Any] = [:]
+        if let type = try cursor["Type"]?.string() {
+            endpoint["type"] = allowedValues(at: [field, "type"]).contains(type) ? type : "OTHER"
+        }
+        if let address = try cursor["Address"]?.string() { endpoint["address"] = address }
+        return endpoint.isEmpty ? nil : endpoint
+    }
+
+    /// The value of `cursor` in upper case (older records write `Voice`), which must be one of the values the
+    /// `call.started` schema allows at `path`.
+    static func member(_ cursor: JSONCursor, at path: [String]) throws(AdapterError) -> String {
+        let value = try cursor.string().uppercased()
+        let allowed = allowedValues(at: path)
+        guard allowed.contains(value) else { throw cursor.fail("must be one of \(allowed.joined(separator: ", "))") }
+        return value
+    }
+
+    /// The values of the enumeration at `path` (member names) of the `call.started` body schema.
+    static func allowedValues(at path: [String]) -> [String] {
+        var schema = EventSchemas.callStarted
+        for (index, name) in path.enumerated() {
+            switch schema.fields.first(where: { $0.name == name })?.type {
+            case .object(let inner): schema = inner
+            case .enumeration(let values) where index == path.count - 1: return values
+            default: return []
+            }
+        }
+        return []
+    }
+}
