@@ -4,10 +4,11 @@
 // at least once, and again whenever the contact changes: within a file the copy with the newest
 // LastUpdateTimestamp wins for each ContactId (the first of equal ones); across files the idempotency keys
 // `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical redelivery a duplicate and an update a
-// new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a projection folds a contact's
-// call.started and call.ended newest-wins by it, whatever order the files were ingested in. `--call` ingests
-// only the records of that contact. Times are written in UTC; the agent's and queue's ids are the last path
-// component of their ARNs; endpoint types the schema does not know become OTHER.
+// new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a reader folds a contact's call.started
+// and call.ended newest-wins by it, whatever order the files were ingested in. The call id is the ContactId, or
+// `--call` for a file that describes one contact. Times are written in UTC; durations and recording times are
+// also given in milliseconds from InitiationTimestamp; the agent's and queue's ids are the last path component
+// of their ARNs; endpoint types the schema does not know become OTHER.
 public import Foundation
 import LedgerCore
 
@@ -22,6 +23,7 @@ public enum ConnectCTRAdapter: InputAdapter {
     /// The copy of a contact's record that wins, and when it was last updated.
     struct Record {
         var cursor: JSONCursor
+        var contact: String
         var updated: Timestamp
     }
 
@@ -36,28 +38,33 @@ public enum ConnectCTRAdapter: InputAdapter {
         for cursor in cursors {
             let contact = try cursor.required("ContactId").string()
             let updated = try cursor.required("LastUpdateTimestamp").utcTimestamp()
-            if let call = options.call, call != contact { continue }
             if let known = newest[contact] {
-                if updated.micros > known.updated.micros { newest[contact] = Record(cursor: cursor, updated: updated) }
+                if updated.micros > known.updated.micros {
+                    newest[contact] = Record(cursor: cursor, contact: contact, updated: updated)
+                }
             } else {
                 contacts.append(contact)
-                newest[contact] = Record(cursor: cursor, updated: updated)
+                newest[contact] = Record(cursor: cursor, contact: contact, updated: updated)
             }
         }
-        if let call = options.call, contacts.isEmpty {
-            throw AdapterError(file: options.file, path: "", reason: "holds no record of contact \(call)")
+        if options.call != nil, contacts.count > 1 {
+            throw AdapterError(
+                file: options.file, path: "",
+                reason: "describes \(contacts.count) contacts (\(contacts.prefix(3).joined(separator: ", "))"
+                    + "\(contacts.count > 3 ? ", ..." : "")): --call can name the call of one contact only; "
+                    + "leave it out to use each ContactId")
         }
         var events: [[UInt8]] = []
         for contact in contacts {
-            events += try self.events(of: newest[contact]!, contact: contact, tenant: options.tenant)
+            events += try self.events(of: newest[contact]!, call: options.call ?? contact, tenant: options.tenant)
         }
         return events
     }
 
     /// `call.started` and, once the contact was disconnected, `call.ended` of one record.
-    static func events(of record: Record, contact: String, tenant: String) throws(AdapterError) -> [[UInt8]] {
+    static func events(of record: Record, call: String, tenant: String) throws(AdapterError) -> [[UInt8]] {
         let ctr = record.cursor
-        let key = "ctr:\(contact):\(record.updated.formatted)"
+        let key = "ctr:\(record.contact):\(record.updated.formatted)"
         let updated = record.updated.formatted
         let initiated = try ctr["InitiationTimestamp"]?.utcTimestamp()
         var started: [String: Any] = [
@@ -67,6 +74,9 @@ public enum ConnectCTRAdapter: InputAdapter {
             started["initiation_method"] = try member(method, at: ["initiation_method"])
         }
         if let initiated { started["initiated_at"] = initiated.formatted }
+        if let connected = try ctr["ConnectedToSystemTimestamp"]?.utcTimestamp() {
+            started["connected_to_system_at"] = connected.formatted
+        }
         let agent = ctr["Agent"]
         if let connected = try agent?["ConnectedToAgentTimestamp"]?.utcTimestamp() {
             started["connected_to_agent_at"] = connected.formatted
@@ -78,13 +88,13 @@ public enum ConnectCTRAdapter: InputAdapter {
         }
         for (member, field) in [
             ("InstanceARN", "instance"), ("PreviousContactId", "previous_contact"),
-            ("InitialContactId", "initial_contact"),
+            ("InitialContactId", "initial_contact"), ("NextContactId", "next_contact"),
         ] {
             if let value = try ctr[member]?.string() { started[field] = value }
         }
         var events = [
             InterchangeEvent.make(
-                type: "call.started", call: contact, tenant: tenant, source: "connect-ctr/1",
+                type: "call.started", call: call, tenant: tenant, source: "connect-ctr/1",
                 idempotency: "\(key):started", occurred: initiated?.formatted, body: started)
         ]
         guard let disconnect = ctr["DisconnectTimestamp"] else { return events }
@@ -92,10 +102,7 @@ public enum ConnectCTRAdapter: InputAdapter {
         var ended: [String: Any] = ["disconnected_at": disconnected.formatted, "updated_at": updated]
         if let reason = try ctr["DisconnectReason"]?.string() { ended["disconnect_reason"] = reason }
         if let initiated {
-            guard disconnected.micros >= initiated.micros else {
-                throw disconnect.fail("is before InitiationTimestamp")
-            }
-            ended["duration_ms"] = (disconnected.micros - initiated.micros) / 1000
+            ended["duration_ms"] = try milliseconds(disconnect, at: disconnected, since: initiated)
         }
         if let agent {
             if let interaction = try agent["AgentInteractionDuration"]?.milliseconds() {
@@ -104,23 +111,59 @@ public enum ConnectCTRAdapter: InputAdapter {
             if let hold = try agent["CustomerHoldDuration"]?.milliseconds() { ended["hold_ms"] = hold }
             if let holds = try agent["NumberOfHolds"]?.integer(upTo: 100_000) { ended["hold_count"] = holds }
         }
-        let recording: JSONCursor?
-        if let single = ctr["Recording"] {
-            recording = single
-        } else {
-            recording = try ctr["Recordings"]?.elements().first
-        }
-        if let recording {
+        let recordings = try ctr["Recordings"]?.elements() ?? []
+        // The first recording appears in both Recording (RecordingInfo) and Recordings (RecordingsInfo).
+        let single = ctr["Recording"]
+        if let recording = single ?? recordings.first {
             var value: [String: Any] = [:]
-            if let location = try recording["Location"]?.string() { value["location"] = location }
-            if let status = try recording["Status"]?.string() { value["status"] = status }
+            let typeMember = single != nil ? "Type" : "MediaStreamType"
+            for (member, field) in [("Location", "location"), ("Status", "status"), (typeMember, "type")] {
+                if let text = try recording[member]?.string() { value[field] = text }
+            }
             if !value.isEmpty { ended["recording"] = value }
+        }
+        if !recordings.isEmpty {
+            ended["recordings"] = try recordings.map { cursor throws(AdapterError) in
+                try self.recording(cursor, initiated: initiated)
+            }
         }
         events.append(
             InterchangeEvent.make(
-                type: "call.ended", call: contact, tenant: tenant, source: "connect-ctr/1",
+                type: "call.ended", call: call, tenant: tenant, source: "connect-ctr/1",
                 idempotency: "\(key):ended", occurred: disconnected.formatted, body: ended))
         return events
+    }
+
+    /// One element of `Recordings` (the data model's RecordingsInfo), with its times also as milliseconds from
+    /// the contact's initiation.
+    static func recording(_ cursor: JSONCursor, initiated: Timestamp?) throws(AdapterError) -> [String: Any] {
+        var value: [String: Any] = [:]
+        for (member, field) in [
+            ("Location", "location"), ("Status", "status"), ("MediaStreamType", "type"), ("StorageType", "storage"),
+            ("ParticipantType", "participant"), ("FragmentStartNumber", "fragment_start"),
+            ("FragmentStopNumber", "fragment_stop"),
+        ] {
+            if let text = try cursor[member]?.string() { value[field] = text }
+        }
+        for (member, field, offset) in [
+            ("StartTimestamp", "started_at", "start_ms"), ("StopTimestamp", "stopped_at", "end_ms"),
+        ] {
+            guard let time = cursor[member] else { continue }
+            let instant = try time.utcTimestamp()
+            value[field] = instant.formatted
+            if let initiated { value[offset] = try milliseconds(time, at: instant, since: initiated) }
+        }
+        return value
+    }
+
+    /// The milliseconds from `start` (the contact's InitiationTimestamp) to `time`, the value at `cursor`.
+    static func milliseconds(
+        _ cursor: JSONCursor, at time: Timestamp, since start: Timestamp
+    ) throws(AdapterError) -> Int64 {
+        guard time.micros >= start.micros else {
+            throw cursor.fail("is before InitiationTimestamp (\(start.formatted))")
+        }
+        return (time.micros - start.micros) / 1000
     }
 
     /// A queue or an agent as `{id, name, arn}`; the id is the last path component of the ARN

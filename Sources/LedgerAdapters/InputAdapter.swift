@@ -1,6 +1,7 @@
 // The adapter interface: a pure function from one input file's bytes to interchange events, and the
 // registry that `call-ledger ingest --from KIND` looks adapters up in.
 public import Foundation
+public import LedgerCore
 
 /// Settings an adapter applies to every event it makes.
 public struct IngestOptions: Sendable {
@@ -18,11 +19,13 @@ public struct IngestOptions: Sendable {
     public var stream: String?
     /// Audio bytes to digest and seal, each belonging to one fragment of the input.
     public var audio: [AudioInput]
+    /// When the call started, if the ledger already knows (for adapters that read it).
+    public var callStart: Timestamp?
 
     /// Options for `file`.
     public init(
         call: String? = nil, tenant: String = "default", roles: [Int: String] = [:], file: String,
-        track: AudioTrack? = nil, stream: String? = nil, audio: [AudioInput] = []
+        track: AudioTrack? = nil, stream: String? = nil, audio: [AudioInput] = [], callStart: Timestamp? = nil
     ) {
         self.call = call
         self.tenant = tenant
@@ -31,6 +34,7 @@ public struct IngestOptions: Sendable {
         self.track = track
         self.stream = stream
         self.audio = audio
+        self.callStart = callStart
     }
 }
 
@@ -83,6 +87,8 @@ public protocol InputAdapter {
     static var mediaOptions: Set<IngestOption> { get }
     /// The options the adapter cannot do without.
     static var requiredOptions: Set<IngestOption> { get }
+    /// Whether the adapter uses `IngestOptions.callStart`, which `ingest` then looks up in the ledger.
+    static var readsCallStart: Bool { get }
 }
 
 extension InputAdapter {
@@ -90,6 +96,8 @@ extension InputAdapter {
     public static var mediaOptions: Set<IngestOption> { [] }
     /// None.
     public static var requiredOptions: Set<IngestOption> { [] }
+    /// No.
+    public static var readsCallStart: Bool { false }
 }
 
 /// The available adapters.

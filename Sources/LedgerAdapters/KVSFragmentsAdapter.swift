@@ -2,9 +2,11 @@
 // for one track of one contact. Amazon Connect streams both tracks of a contact in the same fragments, so the
 // contact (`--call`) and the track (`--track`) are required; the stream is `--stream`, else the input's
 // `StreamARN` or `StreamName` (the request's members, when saved beside the response). ListFragments lists
-// fragments in no particular order, so events follow fragment numbers; a fragment listed twice (overlapping
-// pages) counts once. Timestamps may be AWS JSON epoch seconds or ISO 8601 strings (as the AWS CLI prints them)
-// and are written in UTC with millisecond digits. The metadata carries no digest: `sha256` and the sealed `audio`
+// fragments in no particular order, so events follow producer timestamps (then fragment numbers); a fragment
+// listed twice (overlapping pages) counts once. Timestamps may be AWS JSON epoch seconds or ISO 8601 strings (as
+// the AWS CLI prints them) and are written in UTC with millisecond digits. `start_ms` places each fragment on the
+// call's timeline: milliseconds from the call's start when the ingest knows it (`IngestOptions.callStart`), else
+// from the first fragment, as `start_origin` says. The metadata carries no digest: `sha256` and the sealed `audio`
 // appear only for fragments whose bytes were given with `--audio [FRAGMENT_NUMBER=]FILE` (the number may be left
 // out when the input lists one fragment); `bytes` stays the size KVS reports. The idempotency key is
 // `kvs:<stream>:<fragment number>:<track>:<contact>`. NextToken is not followed: ingest every page.
@@ -22,17 +24,27 @@ public enum KVSFragmentsAdapter: InputAdapter {
     public static let mediaOptions: Set<IngestOption> = [.track, .stream, .audio]
     /// `--call` and `--track`.
     public static let requiredOptions: Set<IngestOption> = [.call, .track]
+    /// Yes: fragments are placed on the call's timeline when its start is known.
+    public static let readsCallStart = true
+    /// The most audio one event may seal (the `audio` field's limit in the schema).
+    static let maximumAudioBytes: Int = {
+        let field = EventSchemas.audioFragmentReceived.fields.first { $0.name == "audio" }
+        guard case .sealed(_, .bytes(let maximum)) = field?.type else { return 0 }
+        return maximum
+    }()
 
     /// One fragment of the listing.
     struct Fragment {
         var number: String
         var bytes: Int64
         var duration: Int64
-        var producer: Timestamp?
+        var producer: Timestamp
         var server: Timestamp?
+        /// Where `producer` was read, for errors.
+        var producerCursor: JSONCursor
     }
 
-    /// One `audio.fragment.received` per fragment of the listing, in fragment-number order.
+    /// One `audio.fragment.received` per fragment of the listing, in producer-timestamp order.
     public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
         let document = try JSONCursor.parse(data, file: options.file)
         guard let call = options.call else {
@@ -56,24 +68,44 @@ public enum KVSFragmentsAdapter: InputAdapter {
             let fragment = try self.fragment(cursor)
             if seen.insert(fragment.number).inserted { fragments.append(fragment) }
         }
-        fragments.sort { ($0.number.count, $0.number) < ($1.number.count, $1.number) }
+        guard let first = fragments.min(by: precedes) else {
+            throw try document.required("Fragments").fail("lists no fragments")
+        }
+        fragments.sort(by: precedes)
+        let origin = options.callStart ?? first.producer
         let audio = try audioByFragment(options.audio, fragments: fragments, listing: options.file)
-        return fragments.map { fragment in
+        var events: [[UInt8]] = []
+        for fragment in fragments {
+            guard fragment.producer.micros >= origin.micros else {
+                throw fragment.producerCursor.fail(
+                    "is \((origin.micros - fragment.producer.micros) / 1000) ms before the call started "
+                        + "(\(origin.formatted), the initiated_at of its call.started in the ledger): "
+                        + "list only this contact's fragments")
+            }
             var body: [String: Any] = [
                 "stream": stream, "fragment_number": fragment.number, "track": track.rawValue,
                 "duration_ms": fragment.duration, "bytes": fragment.bytes,
+                "producer_timestamp": fragment.producer.formatted,
+                "start_ms": (fragment.producer.micros - origin.micros) / 1000,
+                "start_origin": options.callStart == nil ? "first_fragment" : "call_start",
             ]
-            if let producer = fragment.producer { body["producer_timestamp"] = producer.formatted }
             if let server = fragment.server { body["server_timestamp"] = server.formatted }
             if let bytes = audio[fragment.number] {
                 body["sha256"] = SHA256.hash([UInt8](bytes)).hex
                 body["audio"] = bytes.base64EncodedString()
             }
-            return InterchangeEvent.make(
-                type: "audio.fragment.received", call: call, tenant: options.tenant, source: "connect-kvs/1",
-                idempotency: "kvs:\(stream):\(fragment.number):\(track.rawValue):\(call)",
-                occurred: (fragment.server ?? fragment.producer)?.formatted, body: body)
+            events.append(
+                InterchangeEvent.make(
+                    type: "audio.fragment.received", call: call, tenant: options.tenant, source: "connect-kvs/1",
+                    idempotency: "kvs:\(stream):\(fragment.number):\(track.rawValue):\(call)",
+                    occurred: (fragment.server ?? fragment.producer).formatted, body: body))
         }
+        return events
+    }
+
+    /// Whether `a` comes before `b`: by producer timestamp, then by fragment number (which grows with ingestion).
+    static func precedes(_ a: Fragment, _ b: Fragment) -> Bool {
+        (a.producer.micros, a.number.count, a.number) < (b.producer.micros, b.number.count, b.number)
     }
 
     /// One element of `Fragments`.
@@ -83,11 +115,13 @@ public enum KVSFragmentsAdapter: InputAdapter {
         guard (1...128).contains(number.utf8.count), number.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
             throw numberCursor.fail("must be 1 to 128 decimal digits")
         }
+        let producer = try cursor.required("ProducerTimestamp")
         return Fragment(
             number: number, bytes: try cursor.required("FragmentSizeInBytes").integer(upTo: 1 << 40),
             duration: try cursor.required("FragmentLengthInMilliseconds").integer(upTo: 1 << 40),
-            producer: try cursor["ProducerTimestamp"].map { value throws(AdapterError) in try time(value) },
-            server: try cursor["ServerTimestamp"].map { value throws(AdapterError) in try time(value) })
+            producer: try time(producer),
+            server: try cursor["ServerTimestamp"].map { value throws(AdapterError) in try time(value) },
+            producerCursor: producer)
     }
 
     /// A time as the AWS JSON protocol writes it (seconds since 1970, a number) or as the AWS CLI prints it
@@ -119,6 +153,12 @@ public enum KVSFragmentsAdapter: InputAdapter {
             }
             guard fragments.contains(where: { $0.number == number }) else {
                 throw AdapterError(file: input.file, path: "", reason: "fragment \(number) is not in \(listing)")
+            }
+            guard input.data.count <= maximumAudioBytes else {
+                throw AdapterError(
+                    file: input.file, path: "",
+                    reason: "holds \(input.data.count) bytes; the audio of one fragment may hold at most "
+                        + "\(maximumAudioBytes)")
             }
             guard audio[number] == nil else {
                 throw AdapterError(file: input.file, path: "", reason: "fragment \(number) was given audio twice")

@@ -22,7 +22,7 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("from"), help: "The adapter: \(InputAdapters.all.keys.sorted().joined(separator: ", ")).")
     var kind: String
 
-    @Option(help: "The call id (default: the id the input carries; for connect-ctr, ingest only this contact).")
+    @Option(help: "The call id (default: the id the input carries, such as a contact record's ContactId).")
     var call: String?
 
     @Option(help: "The tenant of the events.")
@@ -100,6 +100,26 @@ struct IngestCommand: ParsableCommand {
         }
     }
 
+    /// When `call` started as the ledger knows it: the `initiated_at` of its newest `call.started` (the latest
+    /// `updated_at`, the last appended among equal ones, events without `updated_at` before all others).
+    private static func start(
+        of call: String, directory: String, keyFilePath: String?
+    ) throws(LedgerError) -> Timestamp? {
+        let reader = try LedgerReader(directory: directory, keyFilePath: keyFilePath)
+        var newest: (updated: Int64, start: Timestamp?)?
+        try reader.events(EventSelection(call: call)) { line in
+            guard let event = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                event["type"] as? String == EventType.callStarted.rawValue,
+                let body = event["body"] as? [String: Any]
+            else { return }
+            let updated = (body["updated_at"] as? String).flatMap(Timestamp.parse)?.micros ?? .min
+            if updated >= newest?.updated ?? .min {
+                newest = (updated, (body["initiated_at"] as? String).flatMap(Timestamp.parse))
+            }
+        }
+        return newest?.start
+    }
+
     private func parsedRoles() throws -> [Int: String] {
         guard let roles else { return [:] }
         var result: [Int: String] = [:]
@@ -120,11 +140,15 @@ struct IngestCommand: ParsableCommand {
         let data = try Self.read(input)
         let audio = try audioInputs()
         let adapter = InputAdapters.all[kind]!
+        let callStart = try reportingErrors { () throws(LedgerError) -> Timestamp? in
+            guard adapter.readsCallStart, let call else { return nil }
+            return try Self.start(of: call, directory: directory, keyFilePath: options.keyFilePath)
+        }
         let lines: [[UInt8]]
         do {
             let options = IngestOptions(
                 call: call, tenant: tenant, roles: try parsedRoles(), file: input, track: try parsedTrack(),
-                stream: stream, audio: audio)
+                stream: stream, audio: audio, callStart: callStart)
             lines = try adapter.events(from: data, options: options)
         } catch {
             Output.error("call-ledger: rejected \(error)")
