@@ -14,7 +14,10 @@ struct IngestCommand: ParsableCommand {
             Adapters: \(InputAdapters.all.keys.sorted().map { "\($0) (\(InputAdapters.all[$0]!.summary))" }.joined(separator: "; ")).
             Idempotency keys come from the source's ids, so ingesting the same file again appends nothing. A file \
             the adapter cannot read fails with its JSON path and the reason, exit code 2, and nothing appended. \
-            Prints one acknowledgement line per event, as append does.
+            Prints one acknowledgement line per event, as append does. connect-ctr keeps the newest copy \
+            (LastUpdateTimestamp) of each contact's record; an update of a record already ingested is a new fact. \
+            kvs-fragments times each fragment from the initiated_at of the call's call.started when the ledger \
+            already holds one, else from the listing's first fragment.
             """)
 
     @OptionGroup var options: LedgerOptions
@@ -54,16 +57,21 @@ struct IngestCommand: ParsableCommand {
             throw ValidationError(
                 "unknown adapter \"\(kind)\"; known: \(InputAdapters.all.keys.sorted().joined(separator: ", "))")
         }
-        let given: [IngestOption: Bool] = [
-            .call: call != nil, .track: track != nil, .stream: stream != nil, .audio: !audio.isEmpty,
-        ]
-        for option in IngestOption.allCases where given[option]! {
-            guard option == .call || adapter.mediaOptions.contains(option) else {
-                throw ValidationError("--\(option.rawValue) does not apply to --from \(kind)")
+        let given = IngestOption.allCases.filter { option in
+            switch option {
+            case .call: call != nil
+            case .track: track != nil
+            case .stream: stream != nil
+            case .audio: !audio.isEmpty
             }
         }
-        for option in IngestOption.allCases where adapter.requiredOptions.contains(option) && !given[option]! {
-            throw ValidationError("--from \(kind) needs --\(option.rawValue)")
+        if let foreign = given.first(where: { $0 != .call && !adapter.mediaOptions.contains($0) }) {
+            throw ValidationError("--\(foreign.rawValue) does not apply to --from \(kind)")
+        }
+        if let missing = IngestOption.allCases.first(where: {
+            adapter.requiredOptions.contains($0) && !given.contains($0)
+        }) {
+            throw ValidationError("--from \(kind) needs --\(missing.rawValue)")
         }
         _ = try parsedTrack()
         _ = try parsedRoles()
