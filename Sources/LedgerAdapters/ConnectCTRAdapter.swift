@@ -2,13 +2,13 @@
 // admin guide's contact record data model. The input is one record, a JSON array of records, or a stream of
 // records (JSON lines, or objects back to back as Kinesis Data Firehose writes them). Connect delivers a record
 // at least once, and again whenever the contact changes: within a file the copy with the newest
-// LastUpdateTimestamp wins for each ContactId (the first of equal ones); across files the idempotency keys
-// `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical redelivery a duplicate and an update a
-// new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a reader folds a contact's call.started
-// and call.ended newest-wins by it, whatever order the files were ingested in. The call id is the ContactId, or
-// `--call` for a file that describes one contact. Times are written in UTC; durations and recording times are
-// also given in milliseconds from InitiationTimestamp; the agent's and queue's ids are the last path component
-// of their ARNs; endpoint types the schema does not know become OTHER.
+// LastUpdateTimestamp wins for each ContactId (the first of equal ones; every copy must still be readable);
+// across files the idempotency keys `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical
+// redelivery a duplicate and an update a new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a
+// reader folds a contact's call.started and call.ended newest-wins by it, whatever order the files were ingested
+// in. The call id is the ContactId, or `--call` for a file that describes one contact. Times are written in UTC;
+// durations and recording times are also given in milliseconds from InitiationTimestamp; the agent's and queue's
+// ids are the last path component of their ARNs; endpoint types the schema does not know become OTHER.
 public import Foundation
 import LedgerCore
 
@@ -27,25 +27,27 @@ public enum ConnectCTRAdapter: InputAdapter {
         var updated: Timestamp
     }
 
-    /// The events of the newest copy of each contact's record, in the order the contacts first appear.
+    /// The events of the newest copy of each contact's record, in the order the contacts first appear. Every
+    /// copy must be readable, even one that a newer copy replaces.
     public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
         let cursors = try JSONCursor.records(data, file: options.file)
         guard !cursors.isEmpty else {
             throw AdapterError(file: options.file, path: "", reason: "holds no contact records")
         }
-        var newest: [String: Record] = [:]
+        var records: [Record] = []
+        var newest: [String: Int] = [:]
         var contacts: [String] = []
         for cursor in cursors {
-            let contact = try cursor.required("ContactId").string()
-            let updated = try cursor.required("LastUpdateTimestamp").utcTimestamp()
-            if let known = newest[contact] {
-                if updated.micros > known.updated.micros {
-                    newest[contact] = Record(cursor: cursor, contact: contact, updated: updated)
-                }
+            let record = Record(
+                cursor: cursor, contact: try cursor.required("ContactId").string(),
+                updated: try cursor.required("LastUpdateTimestamp").utcTimestamp())
+            if let known = newest[record.contact] {
+                if record.updated.micros > records[known].updated.micros { newest[record.contact] = records.count }
             } else {
-                contacts.append(contact)
-                newest[contact] = Record(cursor: cursor, contact: contact, updated: updated)
+                contacts.append(record.contact)
+                newest[record.contact] = records.count
             }
+            records.append(record)
         }
         if options.call != nil, contacts.count > 1 {
             throw AdapterError(
@@ -54,11 +56,12 @@ public enum ConnectCTRAdapter: InputAdapter {
                     + "\(contacts.count > 3 ? ", ..." : "")): --call can name the call of one contact only; "
                     + "leave it out to use each ContactId")
         }
-        var events: [[UInt8]] = []
-        for contact in contacts {
-            events += try self.events(of: newest[contact]!, call: options.call ?? contact, tenant: options.tenant)
+        var eventsByContact: [String: [[UInt8]]] = [:]
+        for (index, record) in records.enumerated() {
+            let events = try self.events(of: record, call: options.call ?? record.contact, tenant: options.tenant)
+            if newest[record.contact] == index { eventsByContact[record.contact] = events }
         }
-        return events
+        return contacts.flatMap { eventsByContact[$0]! }
     }
 
     /// `call.started` and, once the contact was disconnected, `call.ended` of one record.

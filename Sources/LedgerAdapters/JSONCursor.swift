@@ -34,17 +34,20 @@ struct JSONCursor {
 
     /// The records of an input that holds one JSON object, one JSON array of objects, or a sequence of values
     /// (JSON lines, or objects back to back as Kinesis Data Firehose writes them). The elements of an array are
-    /// named by their index (`[3]`); the values of a sequence by the line they start on (`FILE:LINE`).
+    /// named by their index (`[3]`); the values of a sequence by the line they start on (`FILE:LINE`), and by the
+    /// column too when they do not start a line (`FILE:LINE:COLUMN`, columns in bytes from 1).
     static func records(_ data: Data, file: String) throws(AdapterError) -> [JSONCursor] {
         let bytes = [UInt8](data)
-        var values: [(range: Range<Int>, line: Int)] = []
+        var values: [(range: Range<Int>, name: String)] = []
         var position = 0
         var line = 1
+        var lineStart = 0
         while position < bytes.count {
             switch bytes[position] {
             case UInt8(ascii: "\n"):
                 line += 1
                 position += 1
+                lineStart = position
                 continue
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
                 position += 1
@@ -52,13 +55,16 @@ struct JSONCursor {
             default: break
             }
             let start = position
-            let startLine = line
+            let name = start == lineStart ? "\(file):\(line)" : "\(file):\(line):\(start - lineStart + 1)"
             let structured = bytes[position] == UInt8(ascii: "{") || bytes[position] == UInt8(ascii: "[")
             var depth = 0
             var inString = false
             repeat {
                 let c = bytes[position]
-                if c == UInt8(ascii: "\n") { line += 1 }
+                if c == UInt8(ascii: "\n") {
+                    line += 1
+                    lineStart = position + 1
+                }
                 if inString {
                     if c == UInt8(ascii: "\\") {
                         position += 1
@@ -75,14 +81,14 @@ struct JSONCursor {
                 position += 1
             } while position < bytes.count
                 && (structured ? depth > 0 || inString : bytes[position] != UInt8(ascii: "\n"))
-            values.append((start..<min(position, bytes.count), startLine))
+            values.append((start..<min(position, bytes.count), name))
         }
         if values.count == 1 {
             let document = try parse(Data(bytes[values[0].range]), file: file)
             return document.value is [Any] ? try document.elements() : [document]
         }
         var records: [JSONCursor] = []
-        for value in values { records.append(try parse(Data(bytes[value.range]), file: "\(file):\(value.line)")) }
+        for value in values { records.append(try parse(Data(bytes[value.range]), file: value.name)) }
         return records
     }
 

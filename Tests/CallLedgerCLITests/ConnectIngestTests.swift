@@ -164,6 +164,31 @@ private func statuses(_ result: ProcessResult) throws -> [String] {
                 })
         }
 
+        /// Kinesis Data Firehose writes records back to back, without newlines: read like JSON lines, and a bad
+        /// record, even a redelivered copy that deduplication would drop, is named by its line and column.
+        @Test func recordsBackToBackReadLikeJSONLines() throws {
+            let path = Repository.fixture("connect/ctr-stream.jsonl").path
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            let lined = try CLILedger()
+            #expect(try lined.callLedger("ingest", "--from", "connect-ctr", path).status == 0)
+            let ledger = try CLILedger()
+            let firehose = try scratchFile(ledger, "firehose", Data(lines.joined().utf8))
+            let result = try ledger.callLedger("ingest", "--from", "connect-ctr", firehose)
+            #expect(result.status == 0, "\(result.stderr)")
+            let bodies = { (ledger: CLILedger) in try catted(ledger).map { $0["body"] as! NSDictionary } }
+            #expect(try bodies(ledger) == bodies(lined))
+
+            let damaged = lines.map(String.init).enumerated().map { index, line in
+                index == 2
+                    ? line.replacingOccurrences(of: "\"Channel\":\"VOICE\"", with: "\"Channel\":\"PIGEON\"") : line
+            }
+            let bad = try scratchFile(ledger, "bad-firehose", Data(damaged.joined().utf8))
+            let rejected = try ledger.callLedger("ingest", "--from", "connect-ctr", bad)
+            #expect(rejected.status == 2)
+            let column = lines[0].utf8.count + lines[1].utf8.count + 1
+            #expect(rejected.stderr.contains("\(bad):1:\(column): Channel: must be one of VOICE"), "\(rejected.stderr)")
+        }
+
         @Test func callOverridesTheContactIdOfAFileWithOneContact() throws {
             let ledger = try CLILedger()
             let record = try contactRecords("connect/ctr-inbound-voice.json")[0]
