@@ -38,6 +38,66 @@ struct JSONCursor {
         }
     }
 
+    /// The records of an input that holds one JSON object, one JSON array of objects, or a sequence of values
+    /// (JSON lines, or objects back to back as Kinesis Data Firehose writes them). The elements of an array are
+    /// named by their index (`[3]`); the values of a sequence by the line they start on (`FILE:LINE`), and by the
+    /// column too when they do not start a line (`FILE:LINE:COLUMN`, columns in bytes from 1).
+    static func records(_ data: Data, file: String) throws(AdapterError) -> [JSONCursor] {
+        let bytes = [UInt8](data)
+        var values: [(range: Range<Int>, name: String)] = []
+        var position = 0
+        var line = 1
+        var lineStart = 0
+        while position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: "\n"):
+                line += 1
+                position += 1
+                lineStart = position
+                continue
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                position += 1
+                continue
+            default: break
+            }
+            let start = position
+            let name = start == lineStart ? "\(file):\(line)" : "\(file):\(line):\(start - lineStart + 1)"
+            let structured = bytes[position] == UInt8(ascii: "{") || bytes[position] == UInt8(ascii: "[")
+            var depth = 0
+            var inString = false
+            repeat {
+                let c = bytes[position]
+                if c == UInt8(ascii: "\n") {
+                    line += 1
+                    lineStart = position + 1
+                }
+                if inString {
+                    if c == UInt8(ascii: "\\") {
+                        position += 1
+                    } else if c == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                } else if c == UInt8(ascii: "\"") {
+                    inString = true
+                } else if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                    depth += 1
+                } else if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
+                    depth -= 1
+                }
+                position += 1
+            } while position < bytes.count
+                && (structured ? depth > 0 || inString : bytes[position] != UInt8(ascii: "\n"))
+            values.append((start..<min(position, bytes.count), name))
+        }
+        if values.count == 1 {
+            let document = try parse(Data(bytes[values[0].range]), file: file)
+            return document.value is [Any] ? try document.elements() : [document]
+        }
+        var records: [JSONCursor] = []
+        for value in values { records.append(try parse(Data(bytes[value.range]), file: value.name)) }
+        return records
+    }
+
     /// The JSON path of the innermost value still open at byte `offset`, found by scanning the structure.
     static func pathOfUnfinishedValue(_ bytes: [UInt8], before offset: Int) -> String {
         enum Frame {
@@ -153,6 +213,23 @@ struct JSONCursor {
             throw fail("must be a non-negative number of seconds")
         }
         return Int64((seconds * 1000).rounded())
+    }
+
+    /// A whole number from 0 through `maximum`.
+    func integer(upTo maximum: Int64) throws(AdapterError) -> Int64 {
+        let value = try number()
+        guard value >= 0, value <= Double(maximum), value.rounded() == value else {
+            throw fail("must be a whole number from 0 to \(maximum)")
+        }
+        return Int64(value)
+    }
+
+    /// An RFC 3339 date-time, as the same instant in UTC (`Z`) with the fraction digits it was written with.
+    func utcTimestamp() throws(AdapterError) -> Timestamp {
+        guard let time = Timestamp.parse(try string()) else {
+            throw fail("must be an RFC 3339 date-time such as 2024-05-01T09:30:00Z")
+        }
+        return Timestamp(micros: time.micros, fractionDigits: time.fractionDigits)
     }
 
     /// A boolean.

@@ -27,9 +27,7 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
     /// Time spent updating state: copying records, writing SQLite, committing.
     public var applySeconds: Double
     /// Events per second of wall-clock time.
-    public var eventsPerSecond: Double {
-        seconds > 0 ? Double(events) / seconds : 0
-    }
+    public var eventsPerSecond: Double
 }
 
 /// The projections of one ledger, whose state lives in `<ledger>/projections/`.
@@ -96,7 +94,7 @@ public final class ProjectionEngine {
             projection: TranscriptState.projection, rebuilt: rebuilt, fromSeq: from, toSeq: end, events: total,
             calls: fold.callCount, seconds: seconds, readSeconds: Double(timings.readNanos) / 1e9,
             decodeSeconds: Double(timings.bodyNanos - min(applyInScan, timings.bodyNanos)) / 1e9,
-            applySeconds: Double(fold.applyNanos) / 1e9)
+            applySeconds: Double(fold.applyNanos) / 1e9, eventsPerSecond: seconds > 0 ? Double(total) / seconds : 0)
     }
 
     /// The transcript state, caught up with the log.

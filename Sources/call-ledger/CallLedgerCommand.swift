@@ -74,9 +74,11 @@ enum Output {
         write(Array((text + "\n").utf8), to: 2)
     }
 
-    /// Encodes a value as one line of JSON (sorted keys) on standard output.
-    static func json(_ value: some Encodable, pretty: Bool = false) throws {
+    /// Encodes a value as one line of JSON (sorted keys) on standard output; `snakeCase` turns property names
+    /// such as `startMs` into `start_ms`.
+    static func json(_ value: some Encodable, pretty: Bool = false, snakeCase: Bool = false) throws {
         let encoder = JSONEncoder()
+        if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
         encoder.outputFormatting =
             pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         write(Array(try encoder.encode(value)) + [0x0A])

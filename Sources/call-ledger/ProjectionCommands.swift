@@ -23,7 +23,7 @@ struct ProjectionNames: ParsableArguments {
 /// Prints what a catch-up or rebuild did.
 private func report(_ run: ProjectionRun, json: Bool) throws {
     if json {
-        try Output.json(run)
+        try Output.json(run, snakeCase: true)
         return
     }
     let action = run.rebuilt ? "rebuilt" : "caught up"
@@ -147,7 +147,7 @@ struct TranscriptCommand: ParsableCommand {
             switch format {
             case .text: Output.write(Array(TranscriptRenderer.text(transcript, redacted: redacted).utf8))
             case .vtt: Output.write(Array(TranscriptRenderer.webVTT(transcript, redacted: redacted).utf8))
-            case .json: try Output.json(TranscriptRenderer.document(transcript, redacted: redacted))
+            case .json: try Output.json(TranscriptRenderer.document(transcript, redacted: redacted), snakeCase: true)
             }
         }
     }
@@ -176,7 +176,7 @@ struct CallsCommand: ParsableCommand {
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             let calls = try ProjectionEngine(reader: reader).calls(asOf: try seqBound(asOf, reader: reader))
             if json {
-                try Output.json(calls.map(TranscriptDocument.CallDocument.init))
+                try Output.json(calls.map(TranscriptDocument.CallDocument.init), snakeCase: true)
                 return
             }
             Output.line("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS")

@@ -5,12 +5,12 @@ import LedgerTestSupport
 import Testing
 
 /// The JSON of a fixture file.
-private func fixtureJSON(_ path: String) throws -> [String: Any] {
+func fixtureJSON(_ path: String) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(contentsOf: Repository.fixture(path))) as! [String: Any]
 }
 
 /// The events `cat` prints, parsed.
-private func catted(_ ledger: CLILedger, _ arguments: String...) throws -> [[String: Any]] {
+func catted(_ ledger: CLILedger, _ arguments: String...) throws -> [[String: Any]] {
     try LedgerTestSupport.callLedger(arguments: ["cat", "--ledger", ledger.directory] + arguments).stdout
         .split(separator: "\n").map { try jsonObject($0) }
 }

@@ -10,14 +10,9 @@ private func fixtureLines(_ path: String) throws -> [[String: Any]] {
     try String(contentsOf: Repository.fixture(path), encoding: .utf8).split(separator: "\n").map { try jsonObject($0) }
 }
 
-/// The JSON of a fixture file.
-private func fixtureJSON(_ path: String) throws -> Any {
+/// The JSON of a fixture file whose top level may be an array.
+private func fixtureValue(_ path: String) throws -> Any {
     try JSONSerialization.jsonObject(with: Data(contentsOf: Repository.fixture(path)))
-}
-
-/// The events `cat` prints, parsed.
-private func catted(_ ledger: CLILedger) throws -> [[String: Any]] {
-    try ledger.callLedger("cat").stdout.split(separator: "\n").map { try jsonObject($0) }
 }
 
 /// The bodies of the events of `type` (and, for enrichment results, of `kind`).
@@ -124,7 +119,7 @@ private func expectTruncatedCopyRejected(
         }
         let live = finals("live")
         let prerecorded = finals("prerecorded")
-        let source = try fixtureJSON("gladia/prerecorded-result.json") as! [String: Any]
+        let source = try fixtureValue("gladia/prerecorded-result.json") as! [String: Any]
         let utterances =
             ((source["result"] as! [String: Any])["transcription"] as! [String: Any])["utterances"] as! [[String: Any]]
         #expect(live.count == utterances.count)
@@ -172,7 +167,7 @@ private func expectTruncatedCopyRejected(
             $0["CallAnalyticsTranscriptResultStream"] as! [String: Any]
         }
         let utterances = events.compactMap { $0["UtteranceEvent"] as? [String: Any] }
-        let turns = (try fixtureJSON(Self.postCall) as! [String: Any])["Transcript"] as! [[String: Any]]
+        let turns = (try fixtureValue(Self.postCall) as! [String: Any])["Transcript"] as! [[String: Any]]
         let ledger = try CLILedger()
         try ingest(ledger, "transcribe-stream", Self.stream, "--call", "live")
         try ingest(ledger, "transcribe-ca", Self.postCall, "--call", "postcall")
@@ -216,7 +211,7 @@ private func expectTruncatedCopyRejected(
         "transcribe/docs-streaming-event-pii-identified.json", "transcribe/docs-streaming-event-pii-redacted.json",
     ])
     func plainStreamingResultsSealTheirPIIEntities(file: String) throws {
-        let stream = (try fixtureJSON(file) as! [String: Any])["TranscriptResultStream"] as! [String: Any]
+        let stream = (try fixtureValue(file) as! [String: Any])["TranscriptResultStream"] as! [String: Any]
         let results =
             ((stream["TranscriptEvent"] as! [String: Any])["Transcript"] as! [String: Any])["Results"]
             as! [[String: Any]]
@@ -258,7 +253,7 @@ private func expectTruncatedCopyRejected(
 
     @Test(arguments: postCall)
     func postCallAnalysisBecomesTurnsAndEnrichment(file: String) throws {
-        let source = try fixtureJSON(file) as! [String: Any]
+        let source = try fixtureValue(file) as! [String: Any]
         let turns = source["Transcript"] as! [[String: Any]]
         let roles = Dictionary(
             uniqueKeysWithValues: (source["Participants"] as! [[String: String]]).map {
@@ -310,7 +305,7 @@ private func expectTruncatedCopyRejected(
     }
 
     @Test func realTimeSegmentsArePartialsFinalsCategoriesAndSessionStates() throws {
-        let messages = try fixtureJSON(Self.realTime) as! [[String: Any]]
+        let messages = try fixtureValue(Self.realTime) as! [[String: Any]]
         let segments = messages.flatMap { ($0["Segments"] as? [[String: Any]]) ?? [] }
         let ledger = try CLILedger()
         try ingest(ledger, "contact-lens", Self.realTime)

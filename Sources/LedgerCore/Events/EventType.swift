@@ -130,7 +130,23 @@ public enum EventSchemas {
         FieldSchema("tracks", .array(trackLayout, maxCount: 8)),
         FieldSchema("language", .string(maxBytes: 35)),
         FieldSchema("instance", identifier),
+        FieldSchema("previous_contact", identifier),
+        FieldSchema("initial_contact", identifier),
+        FieldSchema("updated_at", .timestamp),
+        FieldSchema("connected_to_system_at", .timestamp),
+        FieldSchema("next_contact", identifier),
     ])
+
+    /// One recording of a contact (Amazon Connect `Recordings[]`): where and how it is stored, and when it ran,
+    /// also as milliseconds from the call's start.
+    static let recording = FieldType.object(
+        ObjectSchema([
+            FieldSchema("location", .string(maxBytes: 2048)), FieldSchema("status", shortText),
+            FieldSchema("type", shortText), FieldSchema("storage", shortText), FieldSchema("participant", shortText),
+            FieldSchema("started_at", .timestamp), FieldSchema("stopped_at", .timestamp),
+            FieldSchema("start_ms", milliseconds), FieldSchema("end_ms", milliseconds),
+            FieldSchema("fragment_start", .string(maxBytes: 128)), FieldSchema("fragment_stop", .string(maxBytes: 128)),
+        ]))
 
     /// `call.ended`.
     public static let callEnded = ObjectSchema([
@@ -145,7 +161,10 @@ public enum EventSchemas {
             .object(
                 ObjectSchema([
                     FieldSchema("location", .string(maxBytes: 2048)), FieldSchema("status", shortText),
+                    FieldSchema("type", shortText),
                 ]))),
+        FieldSchema("updated_at", .timestamp),
+        FieldSchema("recordings", .array(recording, maxCount: 64)),
     ])
 
     /// `audio.fragment.received`. `track` and `sha256` are optional because a streaming STT provider's receipt
@@ -164,6 +183,7 @@ public enum EventSchemas {
         FieldSchema("byte_offset", .integer(0...Int64(1) << 48)),
         FieldSchema("start_ms", milliseconds),
         FieldSchema("end_ms", milliseconds),
+        FieldSchema("start_origin", .enumeration(["call_start", "first_fragment"])),
     ])
 
     /// `transcript.segment`.
