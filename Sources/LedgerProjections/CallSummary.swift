@@ -55,8 +55,9 @@ struct SegmentHead {
     }
 }
 
-/// What the log says about one call, as of some seq: the newest `call.started` and `call.ended` facts win, and
-/// segments and enrichments are counted.
+/// What the log says about one call, as of some seq: of its `call.started` events, and of its `call.ended`
+/// events, the one with the latest `updated_at` wins (the last appended among equals; events without
+/// `updated_at` lose to those with one), and segments and enrichments are counted.
 public struct CallSummary: Sendable, Equatable {
     /// The call id.
     public var call: String
@@ -72,7 +73,7 @@ public struct CallSummary: Sendable, Equatable {
     public var connectedToAgentAt: Int64?
     /// When the call was disconnected (UTC µs), from `call.ended`.
     public var endedAt: Int64?
-    /// The call's duration from `call.ended`, or from its start and end times.
+    /// The call's duration as `call.ended` recorded it.
     public var durationMs: Int64?
     /// The agent (name, else id) from the newest `call.started`.
     public var agent: String?
@@ -90,6 +91,10 @@ public struct CallSummary: Sendable, Equatable {
     public var enrichments: Int = 0
     /// The latest segment end, in ms from call start.
     public var transcriptEndMs: Int64 = 0
+    /// The `updated_at` (UTC µs; `Int64.min` when absent) of the `call.started` shown, or nil when none was seen.
+    var startedVersion: Int64?
+    /// The `updated_at` of the `call.ended` shown, likewise.
+    var endedVersion: Int64?
 
     /// An empty summary for `call`, starting at `record`.
     init(first record: RecordView) {
@@ -107,9 +112,12 @@ public struct CallSummary: Sendable, Equatable {
         self.lastSeq = lastSeq
     }
 
-    /// The duration to show: the recorded one, else the end of the transcript.
+    /// The duration to show: the recorded one, else from the start and end times, else the end of the
+    /// transcript.
     public var shownDurationMs: Int64? {
-        durationMs ?? (transcriptEndMs > 0 ? transcriptEndMs : nil)
+        if let durationMs { return durationMs }
+        if let startedAt, let endedAt, endedAt >= startedAt { return (endedAt - startedAt) / 1000 }
+        return transcriptEndMs > 0 ? transcriptEndMs : nil
     }
 
     /// Folds `record`, one of the call's events, of the given kind; `head` is its head when it is a segment.
@@ -119,20 +127,22 @@ public struct CallSummary: Sendable, Equatable {
         switch kind {
         case .callStarted:
             let body = try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks"])
+            let version = body["updated_at"]?.timestamp?.micros ?? .min
+            if let startedVersion, startedVersion > version { return }
+            startedVersion = version
             startedAt = body["initiated_at"]?.timestamp?.micros ?? record.occurred?.micros ?? record.time
             connectedToAgentAt = body["connected_to_agent_at"]?.timestamp?.micros
             agent = Self.reference(body["agent"])
             queue = Self.reference(body["queue"])
             channel = body["channel"]?.string
         case .callEnded:
-            let body = try EventValue.body(of: record, parts: [], skipping: ["recording"])
+            let body = try EventValue.body(of: record, parts: [], skipping: ["recording", "recordings"])
+            let version = body["updated_at"]?.timestamp?.micros ?? .min
+            if let endedVersion, endedVersion > version { return }
+            endedVersion = version
             endedAt = body["disconnected_at"]?.timestamp?.micros
             disconnectReason = body["disconnect_reason"]?.string
-            if let recorded = body["duration_ms"]?.integer {
-                durationMs = recorded
-            } else if let startedAt, let endedAt, endedAt >= startedAt {
-                durationMs = (endedAt - startedAt) / 1000
-            }
+            durationMs = body["duration_ms"]?.integer
         case .segment:
             let segment: SegmentHead
             if let head { segment = head } else { segment = try SegmentHead(record) }

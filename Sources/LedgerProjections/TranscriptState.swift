@@ -13,7 +13,7 @@ final class TranscriptState {
     /// The projection's name.
     static let projection = "transcript"
     /// The version of the fold and of this schema; a state of another version is rebuilt.
-    static let version: Int64 = 2
+    static let version: Int64 = 3
     /// Records of one call whose seqs fall in the same bucket of this many seqs share one stored row.
     static let bucketSize: UInt64 = 16_384
 
@@ -69,7 +69,8 @@ final class TranscriptState {
                 call TEXT PRIMARY KEY, tenant TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
                 started_at INTEGER, connected_to_agent_at INTEGER, ended_at INTEGER, duration_ms INTEGER,
                 agent TEXT, queue TEXT, channel TEXT, disconnect_reason TEXT, final_segments INTEGER NOT NULL,
-                partial_segments INTEGER NOT NULL, enrichments INTEGER NOT NULL, transcript_end_ms INTEGER NOT NULL
+                partial_segments INTEGER NOT NULL, enrichments INTEGER NOT NULL, transcript_end_ms INTEGER NOT NULL,
+                started_version INTEGER, ended_version INTEGER
             ) WITHOUT ROWID;
             CREATE TABLE records(
                 call TEXT NOT NULL, bucket INTEGER NOT NULL, records BLOB NOT NULL, partials BLOB NOT NULL);
@@ -126,7 +127,8 @@ final class TranscriptState {
 
     private static let summaryColumns = """
         call, tenant, first_seq, last_seq, started_at, connected_to_agent_at, ended_at, duration_ms, agent, queue, \
-        channel, disconnect_reason, final_segments, partial_segments, enrichments, transcript_end_ms
+        channel, disconnect_reason, final_segments, partial_segments, enrichments, transcript_end_ms, \
+        started_version, ended_version
         """
 
     /// Stores `summary`, replacing the call's previous one.
@@ -134,14 +136,14 @@ final class TranscriptState {
         func optional(_ value: Int64?) -> SQLiteValue { value.map { .integer($0) } ?? .null }
         func optional(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
         try database.statement(
-            "INSERT OR REPLACE INTO calls(\(Self.summaryColumns)) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+            "INSERT OR REPLACE INTO calls(\(Self.summaryColumns)) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
         ).bind(
             .text(summary.call), .text(summary.tenant), .integer(Int64(summary.firstSeq)),
             .integer(Int64(summary.lastSeq)), optional(summary.startedAt), optional(summary.connectedToAgentAt),
             optional(summary.endedAt), optional(summary.durationMs), optional(summary.agent), optional(summary.queue),
             optional(summary.channel), optional(summary.disconnectReason), .integer(Int64(summary.finalSegments)),
             .integer(Int64(summary.partialSegments)), .integer(Int64(summary.enrichments)),
-            .integer(summary.transcriptEndMs)
+            .integer(summary.transcriptEndMs), optional(summary.startedVersion), optional(summary.endedVersion)
         ).run()
     }
 
@@ -177,6 +179,8 @@ final class TranscriptState {
         summary.partialSegments = Int(row.integer(13))
         summary.enrichments = Int(row.integer(14))
         summary.transcriptEndMs = row.integer(15)
+        summary.startedVersion = optionalInteger(16)
+        summary.endedVersion = optionalInteger(17)
         return summary
     }
 
