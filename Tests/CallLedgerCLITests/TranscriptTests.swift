@@ -194,3 +194,45 @@ private func parse(_ text: String?) -> Double? {
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return formatter.date(from: text)?.timeIntervalSince1970
 }
+
+@Suite struct DocumentedSampleTests {
+    /// Every server message example of Gladia's live AsyncAPI spec is accepted; the kinds CallLedger records
+    /// become their events, and the transcript shows the example's final utterance.
+    @Test func gladiaLiveSpecExamplesAreAcceptedAsACapture() throws {
+        let examples = try fixtureJSON("gladia/live-ws-message-examples.json")["messages"] as! [[String: Any]]
+        let server = examples.map { $0["payload"] as! [String: Any] }.filter { $0["session_id"] != nil }
+        let messages = try server.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)
+        }
+        let ledger = try CLILedger()
+        let capture = ledger.scratch.file("examples.jsonl")
+        try (messages.joined(separator: "\n") + "\n").write(toFile: capture, atomically: true, encoding: .utf8)
+        let result = try ledger.callLedger("ingest", "--from", "gladia-live", "--call", "spec", capture)
+        #expect(result.status == 0, "\(result.stderr)")
+        func count(_ type: String) -> Int { server.count { $0["type"] as? String == type } }
+        let events = try catted(ledger)
+        #expect(events.count { $0["type"] as? String == "transcript.segment" } == count("transcript"))
+        #expect(events.count { $0["type"] as? String == "audio.fragment.received" } == count("audio_chunk"))
+        let utterance = (server.first { $0["type"] as? String == "transcript" }!["data"] as! [String: Any])["utterance"]
+        let text = (utterance as! [String: Any])["text"] as! String
+        let shown = lines(try transcript(ledger, "spec"))
+        #expect(shown.count == 1 && (shown[0]["text"] as? String)?.trimmingCharacters(in: .whitespaces) == text)
+    }
+
+    /// Published samples that are not transcription results (Gladia's upload and job-creation responses, the
+    /// Post-Call Analytics parsed format) are rejected with the file and the missing member, appending nothing.
+    @Test(arguments: [
+        ("gladia", "gladia/upload-response.json", "result"),
+        ("gladia", "gladia/prerecorded-initiate-response.json", "result"),
+        ("transcribe-ca", "transcribe-call-analytics/pca-parsed-output-testfile.json", "Transcript"),
+    ])
+    func samplesThatAreNotResultsAreRejectedWithTheirPath(kind: String, file: String, member: String) throws {
+        let ledger = try CLILedger()
+        let before = try ledger.verified()
+        let result = try ledger.callLedger("ingest", "--from", kind, "--call", "x", Repository.fixture(file).path)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(file) && result.stderr.contains("\(member): required field is missing"))
+        let after = try ledger.verified()
+        #expect(after.events == before.events && after.root == before.root)
+    }
+}
