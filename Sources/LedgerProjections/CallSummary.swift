@@ -3,6 +3,12 @@
 // (built while rebuilding or catching up) and answers `--as-of` (rebuilt from the call's stored records).
 import LedgerCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The event types the transcript projection folds, recognised from a record's type bytes without allocating.
 enum TranscriptRecordKind {
     case callStarted
@@ -18,38 +24,37 @@ enum TranscriptRecordKind {
     /// The kind of `record`, or nil when the projection ignores it.
     init?(_ record: RecordView) {
         let type = UnsafeRawBufferPointer(rebasing: record.bytes[record.typeRange])
+        func matches(_ name: [UInt8]) -> Bool {
+            name.withUnsafeBytes { memcmp($0.baseAddress!, type.baseAddress!, name.count) == 0 }
+        }
         switch type.count {
-        case Self.callStartedName.count where type.elementsEqual(Self.callStartedName): self = .callStarted
-        case Self.callEndedName.count where type.elementsEqual(Self.callEndedName): self = .callEnded
-        case Self.segmentName.count where type.elementsEqual(Self.segmentName): self = .segment
-        case Self.enrichmentName.count where type.elementsEqual(Self.enrichmentName): self = .enrichment
+        case Self.callStartedName.count where matches(Self.callStartedName): self = .callStarted
+        case Self.callEndedName.count where matches(Self.callEndedName): self = .callEnded
+        case Self.segmentName.count where matches(Self.segmentName): self = .segment
+        case Self.enrichmentName.count where matches(Self.enrichmentName): self = .enrichment
         default: return nil
         }
     }
 }
 
-/// The members of a `transcript.segment` that say where it belongs, read without walking its words.
+/// The members of a `transcript.segment` the summary counts with, read without walking its words.
 struct SegmentHead {
-    /// The utterance id.
-    var utterance: String
     /// Whether the segment is final.
     var isFinal: Bool
     /// Its end, in ms from call start.
     var endMs: Int64
 
-    private static let members = EventValue.MemberReader(
-        type: .transcriptSegment, members: ["utterance", "final", "end_ms"])
+    private static let members = EventValue.MemberReader(type: .transcriptSegment, members: ["final", "end_ms"])
 
     /// The head of `record`, a `transcript.segment`.
     init(_ record: RecordView) throws(DecodingError) {
         var values: [EventValue?] = []
         try Self.members.read(record, into: &values)
-        utterance = values[0]?.string ?? ""
-        isFinal = values[1]?.boolean ?? false
-        endMs = values[2]?.integer ?? 0
+        isFinal = values[0]?.boolean ?? false
+        endMs = values[1]?.integer ?? 0
     }
 
-    /// The key that versions of one utterance share: the event's source and the utterance id.
+    /// The key that versions of one utterance share: the event's source, a zero byte, the utterance id.
     static func key(source: String, utterance: String) -> String {
         source + "\u{0}" + utterance
     }

@@ -12,8 +12,13 @@ struct TranscriptFold {
     private let state: TranscriptState
     /// Whether the state may already hold summaries (a catch-up) rather than start empty (a rebuild).
     private let restoring: Bool
-    private var summaries: [String: CallSummary] = [:]
-    private var pending: [String: PendingRow] = [:]
+    private var calls = CallTable()
+    /// By call slot.
+    private var summaries: [CallSummary] = []
+    /// By call slot: what the current bucket's row of the call will get.
+    private var pending: [PendingRow] = []
+    /// The slots with something pending.
+    private var touched: [Int] = []
     private var bucket: UInt64 = 0
     /// Time spent copying records and updating summaries' counters, then writing them, in nanoseconds.
     private(set) var applyNanos: UInt64 = 0
@@ -29,14 +34,16 @@ struct TranscriptFold {
     /// Folds one record of the log.
     mutating func apply(_ record: RecordView) throws(LedgerError) {
         guard let kind = TranscriptRecordKind(record) else { return }
-        let call = record.call
-        if restoring && summaries[call] == nil, let stored = try state.summary(call: call) {
-            summaries[call] = stored
+        let (slot, isNew) = calls.slot(of: UnsafeRawBufferPointer(rebasing: record.bytes[record.callRange]))
+        if isNew {
+            let stored = restoring ? try state.summary(call: calls.names[slot]) : nil
+            summaries.append(stored ?? CallSummary(first: record))
+            pending.append(PendingRow())
         }
         let head: SegmentHead?
         do {
             head = kind == .segment ? try SegmentHead(record) : nil
-            try summaries[call, default: CallSummary(first: record)].apply(record, kind: kind, head: head)
+            try summaries[slot].apply(record, kind: kind, head: head)
         } catch {
             throw .invalidRequest(
                 "event \(record.seq) (\(record.typeName)) cannot be folded into the transcript projection: \(error)")
@@ -47,30 +54,72 @@ struct TranscriptFold {
             try writeRecords()
             bucket = recordBucket
         }
+        if pending[slot].isEmpty { touched.append(slot) }
         if let head, !head.isFinal {
-            let key = SegmentHead.key(source: record.string(record.sourceRange), utterance: head.utterance)
-            pending[call, default: PendingRow()].partials.appendPartialPointer(
-                PartialPointer(seq: record.seq, endMs: head.endMs, key: key))
+            pending[slot].partials.appendPartialPointer(
+                seq: record.seq, endMs: head.endMs,
+                source: UnsafeRawBufferPointer(rebasing: record.bytes[record.sourceRange]),
+                utterance: try Self.utterance(of: record))
         } else {
-            pending[call, default: PendingRow()].records.appendRecordCopy(record.bytes)
+            pending[slot].records.appendRecordCopy(record.bytes)
         }
         applyNanos += DispatchTime.now().uptimeNanoseconds - start
+    }
+
+    private static let utteranceMember = EventValue.MemberReader(type: .transcriptSegment, members: ["utterance"])
+
+    private static func utterance(of record: RecordView) throws(LedgerError) -> String {
+        var values: [EventValue?] = []
+        do { try utteranceMember.read(record, into: &values) } catch {
+            throw .invalidRequest("event \(record.seq) (transcript.segment) has an unreadable utterance: \(error)")
+        }
+        return values[0]?.string ?? ""
     }
 
     /// Writes what is pending and the touched summaries, and records `seq` as the next seq to fold.
     mutating func finish(checkpoint seq: UInt64) throws(LedgerError) {
         let start = DispatchTime.now().uptimeNanoseconds
         try writeRecords()
-        for summary in summaries.values { try state.store(summary) }
+        for summary in summaries { try state.store(summary) }
         try state.setCheckpoint(seq)
         applyNanos += DispatchTime.now().uptimeNanoseconds - start
     }
 
     private mutating func writeRecords() throws(LedgerError) {
-        for (call, row) in pending {
-            try state.append(call: call, bucket: bucket, records: row.records, partials: row.partials)
+        for slot in touched {
+            try state.append(
+                call: calls.names[slot], bucket: bucket, records: pending[slot].records,
+                partials: pending[slot].partials)
+            pending[slot].removeAll()
         }
-        pending.removeAll(keepingCapacity: true)
+        touched.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Call ids seen by a fold, each given a slot, found from the id's bytes without building a String per record:
+/// a 64-bit FNV-1a hash finds the candidates and the bytes are compared to rule out collisions.
+struct CallTable {
+    /// Slot ids by slot.
+    private(set) var names: [String] = []
+    private var ids: [[UInt8]] = []
+    private var byHash: [UInt64: Int] = [:]
+    /// Slots whose hash collided with an earlier slot's.
+    private var collided: [UInt64: [Int]] = [:]
+
+    /// The slot of `id`, and whether it was just added.
+    mutating func slot(of id: UnsafeRawBufferPointer) -> (slot: Int, isNew: Bool) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        if let slot = byHash[hash] {
+            if id.elementsEqual(ids[slot]) { return (slot, false) }
+            if let slot = collided[hash]?.first(where: { id.elementsEqual(ids[$0]) }) { return (slot, false) }
+            collided[hash, default: []].append(names.count)
+        } else {
+            byHash[hash] = names.count
+        }
+        ids.append(Array(id))
+        names.append(String(decoding: id, as: UTF8.self))
+        return (names.count - 1, true)
     }
 }
 
@@ -78,6 +127,13 @@ struct TranscriptFold {
 private struct PendingRow {
     var records: [UInt8] = []
     var partials: [UInt8] = []
+
+    var isEmpty: Bool { records.isEmpty && partials.isEmpty }
+
+    mutating func removeAll() {
+        records.removeAll(keepingCapacity: true)
+        partials.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Where a partial segment is in the log, and what the summary and the supersede rule need of it.
@@ -91,15 +147,20 @@ struct PartialPointer: Equatable {
 }
 
 extension [UInt8] {
-    /// Appends a partial pointer: seq as 8 bytes little-endian, end ms as 8 bytes little-endian, the key's
-    /// length as 2 bytes little-endian, then the key.
-    mutating func appendPartialPointer(_ pointer: PartialPointer) {
-        appendUInt64LE(pointer.seq)
-        appendUInt64LE(UInt64(bitPattern: pointer.endMs))
-        let key = Array(pointer.key.utf8.prefix(Int(UInt16.max)))
-        append(UInt8(truncatingIfNeeded: key.count))
-        append(UInt8(truncatingIfNeeded: key.count >> 8))
-        append(contentsOf: key)
+    /// Appends a partial pointer: seq as 8 bytes little-endian, end ms as 8 bytes little-endian, the length of
+    /// the key as 2 bytes little-endian, then the key (`SegmentHead.key`: source, a zero byte, utterance).
+    mutating func appendPartialPointer(
+        seq: UInt64, endMs: Int64, source: UnsafeRawBufferPointer, utterance: String
+    ) {
+        appendUInt64LE(seq)
+        appendUInt64LE(UInt64(bitPattern: endMs))
+        let utteranceBytes = utterance.utf8.prefix(Int(UInt16.max) - 1 - source.count)
+        let count = source.count + 1 + utteranceBytes.count
+        append(UInt8(truncatingIfNeeded: count))
+        append(UInt8(truncatingIfNeeded: count >> 8))
+        append(contentsOf: source)
+        append(0)
+        append(contentsOf: utteranceBytes)
     }
 
     /// Appends a stored copy of a record: its length as 4 bytes little-endian, then its bytes.
