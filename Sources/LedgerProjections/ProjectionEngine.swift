@@ -22,7 +22,8 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
     public var seconds: Double
     /// Time the reading thread spent reading and decompressing frames (it overlaps the rest).
     public var readSeconds: Double
-    /// Time spent parsing records and decoding the bodies the fold uses.
+    /// Time spent parsing records (on the reading thread, to pick the ones the fold wants) and decoding the
+    /// bodies the fold uses.
     public var decodeSeconds: Double
     /// Time spent updating state: copying records, writing SQLite, committing.
     public var applySeconds: Double
@@ -82,10 +83,15 @@ public final class ProjectionEngine {
         var fold = TranscriptFold(into: state, restoring: !rebuilt)
         let total = end - from
         progress(0, total)
-        let timings = try reader.scan(from..<end) { record throws(LedgerError) in
+        var nextReport = from
+        let apply = { (record: RecordView) throws(LedgerError) in
             try fold.apply(record)
-            if record.seq & 0x3FFF == 0 { progress(record.seq - from, total) }
+            if record.seq >= nextReport {
+                progress(record.seq - from, total)
+                nextReport = record.seq + 16_384
+            }
         }
+        let timings = try reader.scan(from..<end, where: { TranscriptRecordKind($0) != nil }, apply)
         let applyInScan = fold.applyNanos
         try fold.finish(checkpoint: end)
         progress(total, total)
@@ -93,7 +99,7 @@ public final class ProjectionEngine {
         return ProjectionRun(
             projection: TranscriptState.projection, rebuilt: rebuilt, fromSeq: from, toSeq: end, events: total,
             calls: fold.callCount, seconds: seconds, readSeconds: Double(timings.readNanos) / 1e9,
-            decodeSeconds: Double(timings.bodyNanos - min(applyInScan, timings.bodyNanos)) / 1e9,
+            decodeSeconds: Double(timings.filterNanos + timings.bodyNanos - min(applyInScan, timings.bodyNanos)) / 1e9,
             applySeconds: Double(fold.applyNanos) / 1e9, eventsPerSecond: seconds > 0 ? Double(total) / seconds : 0)
     }
 

@@ -1,5 +1,6 @@
 // Sequential reading of a range of the log for folds over many events (projection rebuilds): a background
-// thread reads and decompresses frames ahead of the caller, which parses and applies their records.
+// thread reads and decompresses frames ahead of the caller and picks out the records the fold wants; the
+// caller parses and applies those.
 import Dispatch
 import Foundation
 public import LedgerCore
@@ -14,6 +15,8 @@ public struct ScanTimings: Sendable, Equatable {
     public var contentBytes = 0
     /// Time the reading thread spent reading and decompressing frames, in nanoseconds.
     public var readNanos: UInt64 = 0
+    /// Time the reading thread spent parsing records to pick the wanted ones, in nanoseconds.
+    public var filterNanos: UInt64 = 0
     /// Time the caller spent waiting for a decompressed frame, in nanoseconds.
     public var waitNanos: UInt64 = 0
     /// Time the caller spent parsing records and running the body, in nanoseconds.
@@ -27,22 +30,24 @@ private final class FrameQueue: @unchecked Sendable {
     /// Decompressed frames waiting to be parsed, at most.
     static let depth = 4
     let lock = ConditionLock(conditions: 2)
-    var ready: [(location: FrameLocation, content: [UInt8])] = []
+    var ready: [(location: FrameLocation, content: [UInt8], kept: [Range<Int>])] = []
     var spare: [[UInt8]] = []
     var failure: LedgerError?
     var finished = false
     var cancelled = false
     var readNanos: UInt64 = 0
+    var filterNanos: UInt64 = 0
+    var records: UInt64 = 0
 }
 
 extension LedgerReader {
-    /// Calls `body` with every record whose seq is in `range`, in seq order, while a second thread reads and
-    /// decompresses the frames that follow. The record is only valid during the call.
+    /// Calls `body` with every record whose seq is in `range` and that `wanted` accepts, in seq order, while a
+    /// second thread reads and decompresses the frames that follow and runs `wanted` on their records. The
+    /// record is only valid during the call.
     public func scan(
-        _ range: Range<UInt64>, _ body: (RecordView) throws(LedgerError) -> Void
-    ) throws(LedgerError)
-        -> ScanTimings
-    {
+        _ range: Range<UInt64>, where wanted: @escaping @Sendable (RecordView) -> Bool = { _ in true },
+        _ body: (RecordView) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> ScanTimings {
         var timings = ScanTimings()
         let upper = min(range.upperBound, storage.size)
         guard range.lowerBound < upper else { return timings }
@@ -50,7 +55,7 @@ extension LedgerReader {
         let locations = try storage.index.frames(overlapping: bounded)
         let queue = FrameQueue()
         let layout = self.layout
-        let thread = Thread { Self.readFrames(locations, layout: layout, into: queue) }
+        let thread = Thread { Self.readFrames(locations, range: bounded, wanted: wanted, layout: layout, into: queue) }
         thread.start()
         defer {
             queue.lock.withLock {
@@ -60,34 +65,34 @@ extension LedgerReader {
         }
         for _ in locations {
             let waitStart = DispatchTime.now().uptimeNanoseconds
-            let next = queue.lock.withLock { () -> Result<(FrameLocation, [UInt8]), LedgerError> in
+            let next = queue.lock.withLock { () -> Result<(FrameLocation, [UInt8], [Range<Int>]), LedgerError> in
                 while queue.ready.isEmpty && queue.failure == nil { queue.lock.wait(FrameQueue.consumer) }
                 if let failure = queue.failure, queue.ready.isEmpty { return .failure(failure) }
                 let frame = queue.ready.removeFirst()
                 queue.lock.broadcast(FrameQueue.reader)
-                return .success((frame.location, frame.content))
+                return .success((frame.location, frame.content, frame.kept))
             }
             let bodyStart = DispatchTime.now().uptimeNanoseconds
             timings.waitNanos += bodyStart - waitStart
-            let (location, content) = try next.get()
+            let (location, content, kept) = try next.get()
             timings.frames += 1
             timings.contentBytes += content.count
             var failure: LedgerError?
             content.withUnsafeBytes { raw in
-                do {
-                    try FrameContent(raw).forEachRecord { record in
-                        guard bounded.contains(record.seq) else { return }
-                        timings.records += 1
-                        do throws(LedgerError) { try body(record) } catch {
-                            failure = error
-                            throw error
+                for recordRange in kept {
+                    do throws(LedgerError) {
+                        let record: RecordView
+                        do {
+                            record = try RecordView(UnsafeRawBufferPointer(rebasing: raw[recordRange]))
+                        } catch {
+                            throw .corrupt(
+                                segment: LedgerLayout.segmentName(firstSeq: location.segment),
+                                offset: location.offset, seq: location.firstSeq, reason: "frame content: \(error)")
                         }
-                    }
-                } catch {
-                    if failure == nil {
-                        failure = .corrupt(
-                            segment: LedgerLayout.segmentName(firstSeq: location.segment), offset: location.offset,
-                            seq: location.firstSeq, reason: "frame content: \(error)")
+                        try body(record)
+                    } catch {
+                        failure = error
+                        return
                     }
                 }
             }
@@ -95,13 +100,20 @@ extension LedgerReader {
             queue.lock.withLock { queue.spare.append(content) }
             if let failure { throw failure }
         }
-        timings.readNanos = queue.lock.withLock { queue.readNanos }
+        queue.lock.withLock {
+            timings.readNanos = queue.readNanos
+            timings.filterNanos = queue.filterNanos
+            timings.records = queue.records
+        }
         return timings
     }
 
-    /// The reading thread: maps each segment once and decompresses its frames in order, staying at most
-    /// `FrameQueue.depth` frames ahead.
-    private static func readFrames(_ locations: [FrameLocation], layout: LedgerLayout, into queue: FrameQueue) {
+    /// The reading thread: maps each segment once, decompresses its frames in order and picks out the wanted
+    /// records of `range`, staying at most `FrameQueue.depth` frames ahead.
+    private static func readFrames(
+        _ locations: [FrameLocation], range: Range<UInt64>, wanted: (RecordView) -> Bool, layout: LedgerLayout,
+        into queue: FrameQueue
+    ) {
         guard let decompressor = try? ZstdDecompressor() else {
             queue.lock.withLock {
                 queue.failure = .zstd(operation: "create context", reason: "out of memory")
@@ -140,13 +152,36 @@ extension LedgerReader {
             } catch {
                 problem = error
             }
-            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+            let filterStart = DispatchTime.now().uptimeNanoseconds
+            var kept: [Range<Int>] = []
+            var records: UInt64 = 0
+            if problem == nil {
+                content!.withUnsafeBytes { raw in
+                    do {
+                        try FrameContent(raw).forEachRecord { record in
+                            guard range.contains(record.seq) else { return }
+                            records += 1
+                            if wanted(record) {
+                                let start = record.bytes.baseAddress! - raw.baseAddress!
+                                kept.append(start..<start + record.bytes.count)
+                            }
+                        }
+                    } catch {
+                        problem = .corrupt(
+                            segment: name, offset: location.offset, seq: location.firstSeq,
+                            reason: "frame content: \(error)")
+                    }
+                }
+            }
+            let end = DispatchTime.now().uptimeNanoseconds
             let stop = queue.lock.withLock { () -> Bool in
-                queue.readNanos += elapsed
+                queue.readNanos += filterStart - start
+                queue.filterNanos += end - filterStart
+                queue.records += records
                 if let problem {
                     queue.failure = problem
                 } else {
-                    queue.ready.append((location, content!))
+                    queue.ready.append((location, content!, kept))
                 }
                 queue.lock.broadcast(FrameQueue.consumer)
                 return problem != nil
