@@ -25,7 +25,7 @@ public struct TextSpan: Sendable, Equatable {
 }
 
 /// An entity found in the transcript by an enrichment.
-public struct EntityNote: Sendable, Equatable {
+public struct EntityNote: Sendable, Equatable, Encodable {
     /// The entity type as the source names it.
     public var type: String
     /// The entity's text, when the source gave it.
@@ -33,7 +33,7 @@ public struct EntityNote: Sendable, Equatable {
 }
 
 /// What one enrichment result says, as attached to an utterance or to the call.
-public struct EnrichmentNote: Sendable, Equatable {
+public struct EnrichmentNote: Sendable, Equatable, Encodable {
     /// The enrichment kind (`sentiment`, `entities`, `category`...).
     public var kind: String
     /// The event's seq.

@@ -46,11 +46,6 @@ public enum TranscriptRenderer {
         return out
     }
 
-    /// The transcript as a JSON-encodable document.
-    public static func document(_ transcript: CallTranscript, redacted: Bool) -> TranscriptDocument {
-        TranscriptDocument(transcript, redacted: redacted)
-    }
-
     /// `mm:ss.mmm`, or `hh:mm:ss.mmm` when `hours`.
     public static func clock(_ milliseconds: Int64, hours: Bool = false) -> String {
         let value = max(0, milliseconds)
@@ -86,184 +81,96 @@ extension String {
     }
 }
 
-/// A transcript in the shape `call-ledger transcript --format json` prints.
-public struct TranscriptDocument: Encodable, Sendable {
-    /// The call's summary.
-    public var call: CallDocument
-    /// Events with seq below this were taken into account.
-    public var asOf: UInt64
-    /// Whether PII spans were redacted on request.
-    public var redacted: Bool
-    /// The utterances in time order.
-    public var lines: [Line]
-    /// Enrichments about the whole call.
-    public var callEnrichments: [Enrichment]
+extension CodingUserInfoKey {
+    /// Set to `true` in an encoder's `userInfo` to encode PII spans of transcripts as `[REDACTED:<kind>]`.
+    public static let redactsPII = CodingUserInfoKey(rawValue: "callLedger.redactsPII")!
+}
 
-    /// A span of text as shown.
-    public struct Span: Encodable, Sendable {
-        /// The text shown (`[REDACTED:<kind>]` when redacted or unreadable).
-        public var text: String
-        /// `content` or `pii.<kind>`.
-        public var dataClass: String
-        /// Whether the text shown is a redaction.
-        public var redacted: Bool
-        /// Why the text could not be read (`shredded`, `compacted`, `locked`), if so.
-        public var unavailable: String?
-
-        init(_ span: TextSpan, redacted: Bool) {
-            text = span.rendered(redacted: redacted)
-            dataClass = span.dataClass
-            self.redacted = span.text == nil || (redacted && span.piiKind != nil)
-            unavailable = span.unavailableBecause
-        }
+extension TextSpan: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case text, dataClass, redacted, unavailable
     }
 
-    /// One enrichment.
-    public struct Enrichment: Encodable, Sendable {
-        /// The kind.
-        public var kind: String
-        /// The event's seq.
-        public var seq: UInt64
-        /// Who produced it.
-        public var provider: String
-        /// Label, if any.
-        public var label: String?
-        /// Score, if any.
-        public var score: Double?
-        /// Names, if any.
-        public var names: [String]?
-        /// Text, if any.
-        public var text: Span?
-        /// Entities, if any.
-        public var entities: [Entity]?
-        /// Metrics, if any.
-        public var metrics: [String: Double]?
+    /// Encodes the text as shown (`text`), its class, whether it is a redaction, and why it is unreadable.
+    public func encode(to encoder: any Encoder) throws {
+        let redacts = encoder.userInfo[.redactsPII] as? Bool ?? false
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rendered(redacted: redacts), forKey: .text)
+        try container.encode(dataClass, forKey: .dataClass)
+        try container.encode(text == nil || (redacts && piiKind != nil), forKey: .redacted)
+        try container.encodeIfPresent(unavailableBecause, forKey: .unavailable)
+    }
+}
 
-        /// An entity.
-        public struct Entity: Encodable, Sendable {
-            /// Its type.
-            public var type: String
-            /// Its text.
-            public var text: Span?
-        }
-
-        init(_ note: EnrichmentNote, redacted: Bool) {
-            kind = note.kind
-            seq = note.seq
-            provider = note.provider
-            label = note.label
-            score = note.score
-            names = note.names.isEmpty ? nil : note.names
-            text = note.text.map { Span($0, redacted: redacted) }
-            entities =
-                note.entities.isEmpty
-                ? nil : note.entities.map { Entity(type: $0.type, text: $0.text.map { Span($0, redacted: redacted) }) }
-            metrics = note.metrics.isEmpty ? nil : note.metrics
-        }
+extension TranscriptLine: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case utterance, seq
+        case isFinal = "final"
+        case supersededVersions, role, track, channel, speaker, startMs, endMs
+        case language, confidence, provider, text, spans, enrichments
     }
 
-    /// One utterance.
-    public struct Line: Encodable, Sendable {
-        /// Utterance id.
-        public var utterance: String
-        /// Seq of the version shown.
-        public var seq: UInt64
-        /// Whether it is final.
-        public var final: Bool
-        /// Earlier versions superseded.
-        public var supersededVersions: Int
-        /// Role.
-        public var role: String
-        /// Track.
-        public var track: String?
-        /// Channel.
-        public var channel: Int64?
-        /// Speaker label.
-        public var speaker: String?
-        /// Start in ms from call start.
-        public var startMs: Int64
-        /// End in ms from call start.
-        public var endMs: Int64
-        /// Language.
-        public var language: String?
-        /// Confidence.
-        public var confidence: Double?
-        /// Provider.
-        public var provider: String
-        /// The whole text as shown.
-        public var text: String
-        /// The spans.
-        public var spans: [Span]
-        /// Enrichments naming this utterance.
-        public var enrichments: [Enrichment]
+    /// Encodes every member, `final` for `isFinal`, and `text`: the spans joined as shown.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(utterance, forKey: .utterance)
+        try container.encode(seq, forKey: .seq)
+        try container.encode(isFinal, forKey: .isFinal)
+        try container.encode(supersededVersions, forKey: .supersededVersions)
+        try container.encode(role, forKey: .role)
+        try container.encodeIfPresent(track, forKey: .track)
+        try container.encodeIfPresent(channel, forKey: .channel)
+        try container.encodeIfPresent(speaker, forKey: .speaker)
+        try container.encode(startMs, forKey: .startMs)
+        try container.encode(endMs, forKey: .endMs)
+        try container.encodeIfPresent(language, forKey: .language)
+        try container.encodeIfPresent(confidence, forKey: .confidence)
+        try container.encode(provider, forKey: .provider)
+        try container.encode(text(redacted: encoder.userInfo[.redactsPII] as? Bool ?? false), forKey: .text)
+        try container.encode(spans, forKey: .spans)
+        try container.encode(enrichments, forKey: .enrichments)
+    }
+}
+
+extension CallSummary: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case call, tenant, firstSeq, lastSeq, startedAt, connectedToAgentAt, endedAt, durationMs, agent, queue
+        case channel, disconnectReason, finalSegments, partialSegments, enrichments
     }
 
-    /// The call summary as shown.
-    public struct CallDocument: Encodable, Sendable {
-        /// Call id.
-        public var call: String
-        /// Tenant.
-        public var tenant: String
-        /// Start (RFC 3339).
-        public var startedAt: String?
-        /// Agent connected (RFC 3339).
-        public var connectedToAgentAt: String?
-        /// End (RFC 3339).
-        public var endedAt: String?
-        /// Duration in ms (recorded, else transcript end).
-        public var durationMs: Int64?
-        /// Agent.
-        public var agent: String?
-        /// Queue.
-        public var queue: String?
-        /// Channel.
-        public var channel: String?
-        /// Disconnect reason.
-        public var disconnectReason: String?
-        /// Final segments in the log.
-        public var finalSegments: Int
-        /// Partial segments in the log.
-        public var partialSegments: Int
-        /// Enrichment results in the log.
-        public var enrichments: Int
-        /// First and last folded seq.
-        public var firstSeq: UInt64
-        /// Last folded seq.
-        public var lastSeq: UInt64
+    /// Encodes times as RFC 3339 and the duration as shown (`shownDurationMs`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(call, forKey: .call)
+        try container.encode(tenant, forKey: .tenant)
+        try container.encode(firstSeq, forKey: .firstSeq)
+        try container.encode(lastSeq, forKey: .lastSeq)
+        try container.encodeIfPresent(startedAt.map(Timestamp.format(micros:)), forKey: .startedAt)
+        try container.encodeIfPresent(connectedToAgentAt.map(Timestamp.format(micros:)), forKey: .connectedToAgentAt)
+        try container.encodeIfPresent(endedAt.map(Timestamp.format(micros:)), forKey: .endedAt)
+        try container.encodeIfPresent(shownDurationMs, forKey: .durationMs)
+        try container.encodeIfPresent(agent, forKey: .agent)
+        try container.encodeIfPresent(queue, forKey: .queue)
+        try container.encodeIfPresent(channel, forKey: .channel)
+        try container.encodeIfPresent(disconnectReason, forKey: .disconnectReason)
+        try container.encode(finalSegments, forKey: .finalSegments)
+        try container.encode(partialSegments, forKey: .partialSegments)
+        try container.encode(enrichments, forKey: .enrichments)
+    }
+}
 
-        /// The document for `summary`.
-        public init(_ summary: CallSummary) {
-            call = summary.call
-            tenant = summary.tenant
-            startedAt = summary.startedAt.map(Timestamp.format(micros:))
-            connectedToAgentAt = summary.connectedToAgentAt.map(Timestamp.format(micros:))
-            endedAt = summary.endedAt.map(Timestamp.format(micros:))
-            durationMs = summary.shownDurationMs
-            agent = summary.agent
-            queue = summary.queue
-            channel = summary.channel
-            disconnectReason = summary.disconnectReason
-            finalSegments = summary.finalSegments
-            partialSegments = summary.partialSegments
-            enrichments = summary.enrichments
-            firstSeq = summary.firstSeq
-            lastSeq = summary.lastSeq
-        }
+extension CallTranscript: Encodable {
+    private enum CodingKeys: String, CodingKey {
+        case call, asOf, redacted, lines, callEnrichments
     }
 
-    init(_ transcript: CallTranscript, redacted: Bool) {
-        call = CallDocument(transcript.summary)
-        asOf = transcript.asOf
-        self.redacted = redacted
-        lines = transcript.lines.map { line in
-            Line(
-                utterance: line.utterance, seq: line.seq, final: line.isFinal,
-                supersededVersions: line.supersededVersions, role: line.role, track: line.track, channel: line.channel,
-                speaker: line.speaker, startMs: line.startMs, endMs: line.endMs, language: line.language,
-                confidence: line.confidence, provider: line.provider, text: line.text(redacted: redacted),
-                spans: line.spans.map { TranscriptDocument.Span($0, redacted: redacted) },
-                enrichments: line.enrichments.map { Enrichment($0, redacted: redacted) })
-        }
-        callEnrichments = transcript.callEnrichments.map { Enrichment($0, redacted: redacted) }
+    /// Encodes the summary as `call`, whether PII is redacted, and the lines and call enrichments.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(summary, forKey: .call)
+        try container.encode(asOf, forKey: .asOf)
+        try container.encode(encoder.userInfo[.redactsPII] as? Bool ?? false, forKey: .redacted)
+        try container.encode(lines, forKey: .lines)
+        try container.encode(callEnrichments, forKey: .callEnrichments)
     }
 }

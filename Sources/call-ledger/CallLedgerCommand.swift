@@ -75,9 +75,13 @@ enum Output {
     }
 
     /// Encodes a value as one line of JSON (sorted keys) on standard output; `snakeCase` turns property names
-    /// such as `startMs` into `start_ms`.
-    static func json(_ value: some Encodable, pretty: Bool = false, snakeCase: Bool = false) throws {
+    /// such as `startMs` into `start_ms`; `userInfo` reaches the value's `encode(to:)`.
+    static func json(
+        _ value: some Encodable, pretty: Bool = false, snakeCase: Bool = false,
+        userInfo: [CodingUserInfoKey: any Sendable] = [:]
+    ) throws {
         let encoder = JSONEncoder()
+        encoder.userInfo = userInfo
         if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
         encoder.outputFormatting =
             pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]

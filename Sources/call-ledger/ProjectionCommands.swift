@@ -5,12 +5,17 @@ import LedgerCore
 import LedgerProjections
 import LedgerStore
 
-/// Projection names given on the command line, checked against the ones the engine maintains.
-struct ProjectionNames: ParsableArguments {
+/// What `project` and `rebuild` share: the projections named, `--json`, and how a run is carried out and
+/// reported.
+struct ProjectionRunOptions: ParsableArguments {
     @Argument(
         help: ArgumentHelp(
-            "Projections (default: all). Known: \(ProjectionEngine.projections.joined()).", valueName: "name"))
+            "Projections (default: all). Known: \(ProjectionEngine.projections.joined(separator: ", ")).",
+            valueName: "name"))
     var names: [String] = []
+
+    @Flag(help: "Print JSON.")
+    var json = false
 
     func validate() throws {
         for name in names where !ProjectionEngine.projections.contains(name) {
@@ -18,22 +23,34 @@ struct ProjectionNames: ParsableArguments {
                 "unknown projection '\(name)'; known: \(ProjectionEngine.projections.joined(separator: ", "))")
         }
     }
-}
 
-/// Prints what a catch-up or rebuild did.
-private func report(_ run: ProjectionRun, json: Bool) throws {
-    if json {
-        try Output.json(run, snakeCase: true)
-        return
+    /// Opens the ledger, runs `work` on its engine with a progress bar labelled `label`, and prints the run.
+    func run(
+        _ options: LedgerOptions, label: String,
+        _ work: (ProjectionEngine, (UInt64, UInt64) -> Void) throws(LedgerError) -> ProjectionRun
+    ) throws {
+        let directory = try options.directory()
+        try reportingErrors {
+            let engine = ProjectionEngine(
+                reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+            var bar = ProgressBar(label: label)
+            let run = try work(engine) { done, total in bar.update(done: done, total: total) }
+            bar.finish()
+            if json {
+                try Output.json(run, snakeCase: true)
+                return
+            }
+            let action = run.rebuilt ? "rebuilt" : "caught up"
+            Output.line(
+                "\(run.projection): \(action), \(run.events) events (seq \(run.fromSeq)..<\(run.toSeq)), "
+                    + "\(run.calls) calls, " + String(format: "%.3f s, %.0f events/s", run.seconds, run.eventsPerSecond)
+            )
+            Output.line(
+                String(
+                    format: "  read+decompress %.3f s (reading thread, overlapped), decode %.3f s, apply %.3f s",
+                    run.readSeconds, run.decodeSeconds, run.applySeconds))
+        }
     }
-    let action = run.rebuilt ? "rebuilt" : "caught up"
-    Output.line(
-        "\(run.projection): \(action), \(run.events) events (seq \(run.fromSeq)..<\(run.toSeq)), \(run.calls) calls, "
-            + String(format: "%.3f s, %.0f events/s", run.seconds, run.eventsPerSecond))
-    Output.line(
-        String(
-            format: "  read+decompress %.3f s (reading thread, overlapped), decode %.3f s, apply %.3f s",
-            run.readSeconds, run.decodeSeconds, run.applySeconds))
 }
 
 struct ProjectCommand: ParsableCommand {
@@ -46,20 +63,11 @@ struct ProjectCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: LedgerOptions
-    @OptionGroup var projections: ProjectionNames
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        let directory = try options.directory()
-        try reportingErrors {
-            let engine = ProjectionEngine(
-                reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-            var bar = ProgressBar(label: "project")
-            let run = try engine.catchUp { done, total in bar.update(done: done, total: total) }
-            bar.finish()
-            try report(run, json: json)
+        try projections.run(options, label: "project") { engine, progress throws(LedgerError) in
+            try engine.catchUp(progress: progress)
         }
     }
 }
@@ -75,20 +83,11 @@ struct RebuildCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: LedgerOptions
-    @OptionGroup var projections: ProjectionNames
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        let directory = try options.directory()
-        try reportingErrors {
-            let engine = ProjectionEngine(
-                reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-            var bar = ProgressBar(label: "rebuild")
-            let run = try engine.rebuild { done, total in bar.update(done: done, total: total) }
-            bar.finish()
-            try report(run, json: json)
+        try projections.run(options, label: "rebuild") { engine, progress throws(LedgerError) in
+            try engine.rebuild(progress: progress)
         }
     }
 }
@@ -147,7 +146,7 @@ struct TranscriptCommand: ParsableCommand {
             switch format {
             case .text: Output.write(Array(TranscriptRenderer.text(transcript, redacted: redacted).utf8))
             case .vtt: Output.write(Array(TranscriptRenderer.webVTT(transcript, redacted: redacted).utf8))
-            case .json: try Output.json(TranscriptRenderer.document(transcript, redacted: redacted), snakeCase: true)
+            case .json: try Output.json(transcript, snakeCase: true, userInfo: [.redactsPII: redacted])
             }
         }
     }
@@ -176,7 +175,7 @@ struct CallsCommand: ParsableCommand {
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             let calls = try ProjectionEngine(reader: reader).calls(asOf: try seqBound(asOf, reader: reader))
             if json {
-                try Output.json(calls.map(TranscriptDocument.CallDocument.init), snakeCase: true)
+                try Output.json(calls, snakeCase: true)
                 return
             }
             Output.line("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS")
