@@ -18,7 +18,8 @@ let package = Package(
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -33,7 +34,9 @@ let package = Package(
         .target(name: "LedgerSimulator", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .target(name: "LedgerAdapters", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .target(
-            name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerStore"], swiftSettings: strictSettings),
+            name: "LedgerProjections",
+            dependencies: ["LedgerCore", "LedgerStore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
