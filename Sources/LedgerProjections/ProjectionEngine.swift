@@ -34,7 +34,9 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
 /// The projections of one ledger, whose state lives in `<ledger>/projections/`.
 public final class ProjectionEngine {
     /// The projections this engine maintains.
-    public static let projections = [TranscriptState.projection]
+    public static let projections = folds.map { $0.projection }
+
+    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self]
 
     private let reader: LedgerReader
     private let directory: String
@@ -45,71 +47,106 @@ public final class ProjectionEngine {
         self.directory = reader.layout.projections
     }
 
-    /// Folds the events appended since the projection's checkpoint; rebuilds when there is no state yet or
-    /// its version differs. `progress` is called with events done and to do.
-    public func catchUp(progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(LedgerError) -> ProjectionRun {
-        guard let state = try TranscriptState.openCurrent(in: directory),
-            try state.meta("version") == TranscriptState.version,
-            let checkpoint = try state.meta("seq").map(UInt64.init), checkpoint <= reader.size
-        else {
-            return try rebuild(progress: progress)
+    /// The folds of the projections named (all when `names` is empty); an unknown name is an error.
+    private static func folds(named names: [String]) throws(LedgerError) -> [any ProjectionFold.Type] {
+        for name in names where !projections.contains(name) {
+            throw .invalidRequest("unknown projection '\(name)'; known: \(projections.joined(separator: ", "))")
         }
-        return try state.database.transaction { () throws(LedgerError) -> ProjectionRun in
-            let from = UInt64(try state.meta("seq") ?? 0)
-            return try fold(into: state, from: from, rebuilt: false, progress: progress)
+        return folds.filter { names.isEmpty || names.contains($0.projection) }
+    }
+
+    /// Folds, for each projection named (all when `names` is empty), the events appended since its checkpoint;
+    /// rebuilds one that has no state yet or state of another version. `progress` is called with the
+    /// projection, events done and events to do.
+    public func catchUp(
+        _ names: [String] = [], progress: (String, UInt64, UInt64) -> Void = { _, _, _ in }
+    ) throws(LedgerError) -> [ProjectionRun] {
+        var runs: [ProjectionRun] = []
+        for fold in try Self.folds(named: names) { runs.append(try catchUp(fold, progress: progress)) }
+        return runs
+    }
+
+    /// Drops the state of each projection named (all when `names` is empty) and folds the whole log into a new
+    /// generation of it, which replaces the old one only once complete.
+    public func rebuild(
+        _ names: [String] = [], progress: (String, UInt64, UInt64) -> Void = { _, _, _ in }
+    ) throws(LedgerError) -> [ProjectionRun] {
+        var runs: [ProjectionRun] = []
+        for fold in try Self.folds(named: names) { runs.append(try rebuild(fold, progress: progress)) }
+        return runs
+    }
+
+    private func catchUp<Fold: ProjectionFold>(
+        _: Fold.Type, progress: (String, UInt64, UInt64) -> Void
+    )
+        throws(LedgerError) -> ProjectionRun
+    {
+        guard let file = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory),
+            try file.meta("version") == Fold.version,
+            let checkpoint = try file.meta("seq").map(UInt64.init), checkpoint <= reader.size
+        else {
+            return try rebuild(Fold.self, progress: progress)
+        }
+        return try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
+            let from = UInt64(try file.meta("seq") ?? 0)
+            return try fold(Fold.self, into: file, from: from, progress: progress)
         }
     }
 
-    /// Drops the projection's state and folds the whole log into a new generation of it, which replaces the
-    /// old one only once complete.
-    public func rebuild(progress: (UInt64, UInt64) -> Void = { _, _ in }) throws(LedgerError) -> ProjectionRun {
-        let generation = (try TranscriptState.generations(in: directory).last ?? 0) + 1
-        let run: ProjectionRun
-        do {
-            let state = try TranscriptState.createForRebuild(in: directory, generation: generation)
-            run = try state.database.transaction { () throws(LedgerError) -> ProjectionRun in
-                try fold(into: state, from: 0, rebuilt: true, progress: progress)
-            }
-            try state.publish(in: directory)
+    private func rebuild<Fold: ProjectionFold>(
+        _: Fold.Type, progress: (String, UInt64, UInt64) -> Void
+    )
+        throws(LedgerError) -> ProjectionRun
+    {
+        let file = try ProjectionStateFile.createForRebuild(
+            name: Fold.projection, version: Fold.version, schema: Fold.schema, in: directory)
+        let run = try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
+            try fold(Fold.self, into: file, from: 0, progress: progress)
         }
+        try file.publish(in: directory)
         return run
     }
 
-    private func fold(
-        into state: TranscriptState, from: UInt64, rebuilt: Bool, progress: (UInt64, UInt64) -> Void
+    private func fold<Fold: ProjectionFold>(
+        _: Fold.Type, into file: ProjectionStateFile, from: UInt64, progress: (String, UInt64, UInt64) -> Void
     ) throws(LedgerError) -> ProjectionRun {
         let start = DispatchTime.now().uptimeNanoseconds
         let end = reader.size
-        var fold = TranscriptFold(into: state, restoring: !rebuilt)
+        var fold = Fold(into: file, restoring: from > 0)
         let total = end - from
-        progress(0, total)
+        progress(Fold.projection, 0, total)
         var nextReport = from
         let apply = { (record: RecordView) throws(LedgerError) in
             try fold.apply(record)
             if record.seq >= nextReport {
-                progress(record.seq - from, total)
+                progress(Fold.projection, record.seq - from, total)
                 nextReport = record.seq + 16_384
             }
         }
-        let timings = try reader.scan(from..<end, where: { TranscriptRecordKind($0) != nil }, apply)
+        let timings = try reader.scan(from..<end, where: { Fold.wants($0) }, apply)
         let applyInScan = fold.applyNanos
         try fold.finish(checkpoint: end)
-        progress(total, total)
+        progress(Fold.projection, total, total)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return ProjectionRun(
-            projection: TranscriptState.projection, rebuilt: rebuilt, fromSeq: from, toSeq: end, events: total,
+            projection: Fold.projection, rebuilt: from == 0, fromSeq: from, toSeq: end, events: total,
             calls: fold.callCount, seconds: seconds, readSeconds: Double(timings.readNanos) / 1e9,
             decodeSeconds: Double(timings.filterNanos + timings.bodyNanos - min(applyInScan, timings.bodyNanos)) / 1e9,
             applySeconds: Double(fold.applyNanos) / 1e9, eventsPerSecond: seconds > 0 ? Double(total) / seconds : 0)
     }
 
+    /// The state of projection `Fold`, caught up with the log.
+    private func current<Fold: ProjectionFold>(_: Fold.Type) throws(LedgerError) -> ProjectionStateFile {
+        _ = try catchUp(Fold.self) { _, _, _ in }
+        guard let file = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory) else {
+            throw .invalidRequest("the \(Fold.projection) projection has no state in \(directory)")
+        }
+        return file
+    }
+
     /// The transcript state, caught up with the log.
     private func currentState() throws(LedgerError) -> TranscriptState {
-        _ = try catchUp()
-        guard let state = try TranscriptState.openCurrent(in: directory) else {
-            throw .invalidRequest("the transcript projection has no state in \(directory)")
-        }
-        return state
+        TranscriptState(file: try current(TranscriptFold.self))
     }
 
     /// The seq bound of a read: events with seq below it are included.
@@ -197,10 +234,14 @@ public final class ProjectionEngine {
         return builder.transcript()
     }
 
-    /// The projection's whole state as text lines, for comparing two states.
+    /// Every projection's whole state as text lines, for comparing two states.
     public func stateDump() throws(LedgerError) -> [String] {
-        guard let state = try TranscriptState.openCurrent(in: directory) else { return [] }
-        return try state.dump()
+        var lines: [String] = []
+        for fold in Self.folds {
+            guard let file = try ProjectionStateFile.openCurrent(name: fold.projection, in: directory) else { continue }
+            lines.append(contentsOf: try file.dump().map { fold.projection + " " + $0 })
+        }
+        return lines
     }
 }
 

@@ -8,7 +8,15 @@ import LedgerCore
 import LedgerStore
 
 /// Folds records, in seq order, into a `TranscriptState`.
-struct TranscriptFold {
+struct TranscriptFold: ProjectionFold {
+    static let projection = TranscriptState.projection
+    static let version = TranscriptState.version
+    static let schema = TranscriptState.schema
+
+    static func wants(_ record: RecordView) -> Bool {
+        TranscriptRecordKind(record) != nil
+    }
+
     private let state: TranscriptState
     /// Whether the state may already hold summaries (a catch-up) rather than start empty (a rebuild).
     private let restoring: Bool
@@ -23,8 +31,8 @@ struct TranscriptFold {
     /// Time spent copying records and updating summaries' counters, then writing them, in nanoseconds.
     private(set) var applyNanos: UInt64 = 0
 
-    init(into state: TranscriptState, restoring: Bool) {
-        self.state = state
+    init(into file: ProjectionStateFile, restoring: Bool) {
+        self.state = TranscriptState(file: file)
         self.restoring = restoring
     }
 
@@ -81,7 +89,7 @@ struct TranscriptFold {
         let start = DispatchTime.now().uptimeNanoseconds
         try writeRecords()
         for summary in summaries { try state.store(summary) }
-        try state.setCheckpoint(seq)
+        try state.file.setCheckpoint(seq)
         applyNanos += DispatchTime.now().uptimeNanoseconds - start
     }
 

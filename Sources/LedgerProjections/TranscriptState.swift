@@ -6,103 +6,30 @@
 import LedgerCore
 import LedgerStore
 
-/// One generation of the transcript state: `projections/transcript-<generation>.sqlite`. A rebuild writes the
-/// next generation beside the current one and then removes the older ones, so a crash never leaves a half-built
-/// state in use.
-final class TranscriptState {
+/// The transcript projection's tables, in one generation of its state file.
+struct TranscriptState {
     /// The projection's name.
     static let projection = "transcript"
     /// The version of the fold and of this schema; a state of another version is rebuilt.
     static let version: Int64 = 3
     /// Records of one call whose seqs fall in the same bucket of this many seqs share one stored row.
     static let bucketSize: UInt64 = 16_384
+    /// The tables.
+    static let schema = """
+        CREATE TABLE calls(
+            call TEXT PRIMARY KEY, tenant TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+            started_at INTEGER, connected_to_agent_at INTEGER, ended_at INTEGER, duration_ms INTEGER,
+            agent TEXT, queue TEXT, channel TEXT, disconnect_reason TEXT, final_segments INTEGER NOT NULL,
+            partial_segments INTEGER NOT NULL, enrichments INTEGER NOT NULL, transcript_end_ms INTEGER NOT NULL,
+            started_version INTEGER, ended_version INTEGER
+        ) WITHOUT ROWID;
+        CREATE TABLE records(
+            call TEXT NOT NULL, bucket INTEGER NOT NULL, records BLOB NOT NULL, partials BLOB NOT NULL);
+        CREATE UNIQUE INDEX records_by_call ON records(call, bucket);
+        """
 
-    let database: SQLiteDatabase
-    let path: String
-    let generation: Int
-
-    private init(path: String, generation: Int, database: SQLiteDatabase) {
-        self.path = path
-        self.generation = generation
-        self.database = database
-    }
-
-    /// The path of generation `generation` in `directory`.
-    static func path(in directory: String, generation: Int) -> String {
-        FileSystem.join(directory, "\(projection)-\(generation).sqlite")
-    }
-
-    /// The generations present in `directory`, newest last.
-    static func generations(in directory: String) throws(LedgerError) -> [Int] {
-        guard FileSystem.exists(directory) else { return [] }
-        let prefix = projection + "-"
-        return try FileSystem.contents(of: directory).compactMap { name -> Int? in
-            guard name.hasPrefix(prefix), name.hasSuffix(".sqlite") else { return nil }
-            return Int(name.dropFirst(prefix.count).dropLast(".sqlite".count))
-        }.sorted()
-    }
-
-    /// Opens the newest generation for catching up, or nil when there is none.
-    static func openCurrent(in directory: String) throws(LedgerError) -> TranscriptState? {
-        guard let generation = try generations(in: directory).last else { return nil }
-        let path = path(in: directory, generation: generation)
-        let database = try SQLiteDatabase(path: path)
-        try database.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-        return TranscriptState(path: path, generation: generation, database: database)
-    }
-
-    /// Creates generation `generation` as a temporary file written without a journal; `publish()` makes it
-    /// current.
-    static func createForRebuild(in directory: String, generation: Int) throws(LedgerError) -> TranscriptState {
-        try FileSystem.createDirectory(directory)
-        let path = path(in: directory, generation: generation)
-        let temporary = path + ".rebuild"
-        for stale in [temporary, path, path + "-wal", path + "-shm", path + "-journal"] {
-            try FileSystem.remove(stale)
-        }
-        let database = try SQLiteDatabase(path: temporary)
-        try database.execute(
-            """
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA page_size=16384;
-            CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE TABLE calls(
-                call TEXT PRIMARY KEY, tenant TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-                started_at INTEGER, connected_to_agent_at INTEGER, ended_at INTEGER, duration_ms INTEGER,
-                agent TEXT, queue TEXT, channel TEXT, disconnect_reason TEXT, final_segments INTEGER NOT NULL,
-                partial_segments INTEGER NOT NULL, enrichments INTEGER NOT NULL, transcript_end_ms INTEGER NOT NULL,
-                started_version INTEGER, ended_version INTEGER
-            ) WITHOUT ROWID;
-            CREATE TABLE records(
-                call TEXT NOT NULL, bucket INTEGER NOT NULL, records BLOB NOT NULL, partials BLOB NOT NULL);
-            CREATE UNIQUE INDEX records_by_call ON records(call, bucket);
-            """)
-        try database.statement("INSERT INTO meta(key, value) VALUES('version', ?1), ('seq', 0)")
-            .bind(.integer(version)).run()
-        return TranscriptState(path: temporary, generation: generation, database: database)
-    }
-
-    /// Makes a rebuilt generation durable and current, and removes the older generations.
-    func publish(in directory: String) throws(LedgerError) {
-        let final = Self.path(in: directory, generation: generation)
-        try FileSystem.moveDurably(path, to: final)
-        for older in try Self.generations(in: directory) where older < generation {
-            let olderPath = Self.path(in: directory, generation: older)
-            for file in [olderPath, olderPath + "-wal", olderPath + "-shm", olderPath + "-journal"] {
-                try FileSystem.remove(file)
-            }
-        }
-    }
-
-    /// A value from the `meta` table.
-    func meta(_ key: String) throws(LedgerError) -> Int64? {
-        let statement = try database.statement("SELECT value FROM meta WHERE key = ?1").bind(.text(key))
-        return try statement.step() ? statement.integer(0) : nil
-    }
-
-    /// Records the next seq to fold.
-    func setCheckpoint(_ seq: UInt64) throws(LedgerError) {
-        try database.statement("UPDATE meta SET value = ?1 WHERE key = 'seq'").bind(.integer(Int64(seq))).run()
-    }
+    let file: ProjectionStateFile
+    var database: SQLiteDatabase { file.database }
 
     /// Appends record copies and partial pointers to the call's row for `bucket`.
     func append(call: String, bucket: UInt64, records: [UInt8], partials: [UInt8]) throws(LedgerError) {
@@ -110,7 +37,8 @@ final class TranscriptState {
             """
             INSERT INTO records(call, bucket, records, partials) VALUES(?1, ?2, ?3, ?4)
             ON CONFLICT(call, bucket) DO UPDATE
-            SET records = records || excluded.records, partials = partials || excluded.partials
+            SET records = CAST(records || excluded.records AS BLOB),
+                partials = CAST(partials || excluded.partials AS BLOB)
             """
         ).bind(.text(call), .integer(Int64(bucket)), .blob(records), .blob(partials)).run()
     }
@@ -182,19 +110,5 @@ final class TranscriptState {
         summary.startedVersion = optionalInteger(16)
         summary.endedVersion = optionalInteger(17)
         return summary
-    }
-
-    /// Every row of every table, as text, in a fixed order: what "identical state" means for the tests.
-    func dump() throws(LedgerError) -> [String] {
-        var lines = ["meta version \(try meta("version") ?? -1) seq \(try meta("seq") ?? -1)"]
-        for summary in try summaries() { lines.append("calls \(summary)") }
-        let statement = try database.statement(
-            "SELECT call, bucket, records, partials FROM records ORDER BY call, bucket")
-        while try statement.step() {
-            let records = SHA256.hash(statement.blob(2)).hex
-            let partials = SHA256.hash(statement.blob(3)).hex
-            lines.append("records \(statement.text(0)) \(statement.integer(1)) \(records) \(partials)")
-        }
-        return lines
     }
 }

@@ -24,31 +24,39 @@ struct ProjectionRunOptions: ParsableArguments {
         }
     }
 
-    /// Opens the ledger, runs `work` on its engine with a progress bar labelled `label`, and prints the run.
+    /// Opens the ledger, runs `work` on its engine with a progress bar per projection, and prints the runs.
     func run(
-        _ options: LedgerOptions, label: String,
-        _ work: (ProjectionEngine, (UInt64, UInt64) -> Void) throws(LedgerError) -> ProjectionRun
+        _ options: LedgerOptions,
+        _ work: (ProjectionEngine, [String], (String, UInt64, UInt64) -> Void) throws(LedgerError) -> [ProjectionRun]
     ) throws {
         let directory = try options.directory()
         try reportingErrors {
             let engine = ProjectionEngine(
                 reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-            var bar = ProgressBar(label: label)
-            let run = try work(engine) { done, total in bar.update(done: done, total: total) }
-            bar.finish()
+            var bar: ProgressBar?
+            let runs = try work(engine, names) { projection, done, total in
+                if bar?.label != projection {
+                    bar?.finish()
+                    bar = ProgressBar(label: projection)
+                }
+                bar?.update(done: done, total: total)
+            }
+            bar?.finish()
             if json {
-                try Output.json(run, snakeCase: true)
+                try Output.json(runs, snakeCase: true)
                 return
             }
-            let action = run.rebuilt ? "rebuilt" : "caught up"
-            Output.line(
-                "\(run.projection): \(action), \(run.events) events (seq \(run.fromSeq)..<\(run.toSeq)), "
-                    + "\(run.calls) calls, " + String(format: "%.3f s, %.0f events/s", run.seconds, run.eventsPerSecond)
-            )
-            Output.line(
-                String(
-                    format: "  read+decompress %.3f s (reading thread, overlapped), decode %.3f s, apply %.3f s",
-                    run.readSeconds, run.decodeSeconds, run.applySeconds))
+            for run in runs {
+                let action = run.rebuilt ? "rebuilt" : "caught up"
+                Output.line(
+                    "\(run.projection): \(action), \(run.events) events (seq \(run.fromSeq)..<\(run.toSeq)), "
+                        + "\(run.calls) calls, "
+                        + String(format: "%.3f s, %.0f events/s", run.seconds, run.eventsPerSecond))
+                Output.line(
+                    String(
+                        format: "  read+decompress %.3f s (reading thread, overlapped), decode %.3f s, apply %.3f s",
+                        run.readSeconds, run.decodeSeconds, run.applySeconds))
+            }
         }
     }
 }
@@ -66,8 +74,8 @@ struct ProjectCommand: ParsableCommand {
     @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        try projections.run(options, label: "project") { engine, progress throws(LedgerError) in
-            try engine.catchUp(progress: progress)
+        try projections.run(options) { engine, names, progress throws(LedgerError) in
+            try engine.catchUp(names, progress: progress)
         }
     }
 }
@@ -86,8 +94,8 @@ struct RebuildCommand: ParsableCommand {
     @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        try projections.run(options, label: "rebuild") { engine, progress throws(LedgerError) in
-            try engine.rebuild(progress: progress)
+        try projections.run(options) { engine, names, progress throws(LedgerError) in
+            try engine.rebuild(names, progress: progress)
         }
     }
 }

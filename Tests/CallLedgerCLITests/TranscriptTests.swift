@@ -160,11 +160,11 @@ private func ingest(_ ledger: CLILedger, _ kind: String, _ fixture: String, _ ex
     @Test func projectAndRebuildReportTheirWorkAndBadRequestsFailClearly() throws {
         let ledger = try CLILedger()
         try ingest(ledger, "gladia", "gladia/prerecorded-result.json", ["--call", "g1"])
-        let first = try jsonObject(try ledger.callLedger("project", "--json").stdout)
+        let first = try jsonArray(try ledger.callLedger("project", "--json").stdout)[0]
         #expect(first["rebuilt"] as? Bool == true && first["to_seq"] as? Int == first["events"] as? Int)
-        let again = try jsonObject(try ledger.callLedger("project", "--json").stdout)
+        let again = try jsonArray(try ledger.callLedger("project", "--json").stdout)[0]
         #expect(again["rebuilt"] as? Bool == false && again["events"] as? Int == 0)
-        let rebuilt = try jsonObject(try ledger.callLedger("rebuild", "transcript", "--json").stdout)
+        let rebuilt = try jsonArray(try ledger.callLedger("rebuild", "transcript", "--json").stdout)[0]
         #expect(rebuilt["rebuilt"] as? Bool == true && rebuilt["events"] as? Int == first["events"] as? Int)
         for key in ["read_seconds", "decode_seconds", "apply_seconds", "events_per_second"] {
             #expect(rebuilt[key] is Double || rebuilt[key] is Int, "\(key)")

@@ -29,9 +29,12 @@ public enum EventType: String, CaseIterable, Sendable {
     case projectionDefinitionChanged = "projection.definition.changed"
     /// A streaming transcription session changed state (started, recording ended, ended, failed).
     case transcriptionSession = "transcription.session"
+    /// A card payment taken during the call was authorized (or declined): the trigger PCI DSS erasure counts from.
+    case paymentAuthorized = "payment.authorized"
 
-    /// Whether events of this type must name a call.
-    public var requiresCall: Bool { self != .projectionDefinitionChanged }
+    /// Whether events of this type must name a call. A policy assigned without a call governs every call of
+    /// its tenant.
+    public var requiresCall: Bool { self != .projectionDefinitionChanged && self != .retentionPolicyAssigned }
 
     /// The body schema.
     public var schema: ObjectSchema {
@@ -47,6 +50,7 @@ public enum EventType: String, CaseIterable, Sendable {
         case .retentionPurged: EventSchemas.retentionPurged
         case .projectionDefinitionChanged: EventSchemas.projectionDefinitionChanged
         case .transcriptionSession: EventSchemas.transcriptionSession
+        case .paymentAuthorized: EventSchemas.paymentAuthorized
         }
     }
 }
@@ -309,5 +313,13 @@ public enum EventSchemas {
         FieldSchema("projection", .enumeration(["transcript", "qa", "crm", "retention"]), required: true),
         FieldSchema("definition", definitionReference, required: true),
         FieldSchema("path", .string(maxBytes: 1024)),
+    ])
+
+    /// `payment.authorized`.
+    public static let paymentAuthorized = ObjectSchema([
+        FieldSchema("authorized_at", .timestamp, required: true),
+        FieldSchema("result", .enumeration(["approved", "declined", "error"]), required: true),
+        FieldSchema("reference", identifier),
+        FieldSchema("processor", shortText),
     ])
 }

@@ -148,12 +148,30 @@ package final class SQLiteStatement {
         return String(cString: pointer)
     }
 
+    /// The number of columns of a row.
+    package var columnCount: Int32 { sqlite3_column_count(handle) }
+
+    /// The storage class of column `index` of the current row (a floating-point value counts as text).
+    package func columnKind(_ index: Int32) -> SQLiteColumnKind {
+        switch sqlite3_column_type(handle, index) {
+        case SQLITE_NULL: .null
+        case SQLITE_INTEGER: .integer
+        case SQLITE_BLOB: .blob
+        default: .text
+        }
+    }
+
     /// The blob in column `index` of the current row.
     package func blob(_ index: Int32) -> [UInt8] {
         let count = Int(sqlite3_column_bytes(handle, index))
         guard count > 0, let pointer = sqlite3_column_blob(handle, index) else { return [] }
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
+}
+
+/// What a column of a row holds.
+package enum SQLiteColumnKind {
+    case null, integer, text, blob
 }
 
 /// A value bound to a statement parameter.
