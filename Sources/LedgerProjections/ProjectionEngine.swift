@@ -36,7 +36,7 @@ public final class ProjectionEngine {
     /// The projections this engine maintains.
     public static let projections = folds.map { $0.projection }
 
-    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self]
+    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self]
 
     private let reader: LedgerReader
     private let directory: String
@@ -136,7 +136,7 @@ public final class ProjectionEngine {
     }
 
     /// The state of projection `Fold`, caught up with the log.
-    private func current<Fold: ProjectionFold>(_: Fold.Type) throws(LedgerError) -> ProjectionStateFile {
+    func current<Fold: ProjectionFold>(_: Fold.Type) throws(LedgerError) -> ProjectionStateFile {
         _ = try catchUp(Fold.self) { _, _, _ in }
         guard let file = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory) else {
             throw .invalidRequest("the \(Fold.projection) projection has no state in \(directory)")

@@ -17,7 +17,8 @@ struct CallLedgerCommand: ParsableCommand {
         subcommands: [
             InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
             ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
-            ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self,
+            ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self, HoldCommand.self,
+            RetentionCommand.self,
         ]
     )
 }

@@ -168,6 +168,17 @@ public final class LedgerReader: RecordSource {
         try opener.open(record, lookup: FallbackSource(first: lookup, then: storage))
     }
 
+    /// The data classes that still have a data key, by call: what crypto-shredding can still erase. Needs no key
+    /// file: the key store's rows name their call and class in clear (never anything personal).
+    public func keyedClasses() throws(LedgerError) -> [String: [String]] {
+        guard FileSystem.exists(layout.keys) else { return [:] }
+        let database = try SQLiteDatabase(path: layout.keys, readOnly: true)
+        let statement = try database.statement("SELECT call, class FROM data_keys ORDER BY call, class")
+        var result: [String: [String]] = [:]
+        while try statement.step() { result[statement.text(0), default: []].append(statement.text(1)) }
+        return result
+    }
+
     /// Calls `body` with the record at `seq`, if the log holds it.
     public func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
         try storage.withRecord(seq: seq, body)

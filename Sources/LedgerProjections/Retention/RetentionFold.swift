@@ -1,0 +1,333 @@
+// The retention projection's fold: per call, the facts retention periods count from (end, last CRM write,
+// payment authorization) and the attributes policies select on; the policies assigned to calls and tenants;
+// legal holds; what was purged, when and by which event; and the definition digests the log recorded.
+import Dispatch
+import Foundation
+import LedgerCore
+import LedgerStore
+
+/// What the retention projection knows of one call.
+public struct RetentionCallFacts: Sendable, Equatable {
+    /// The call id.
+    public var call: String
+    /// Its tenant.
+    public var tenant: String
+    /// The queue of the newest `call.started`.
+    public var queue: String?
+    /// The channel of the newest `call.started`.
+    public var channel: String?
+    /// The other string members of the newest `call.started` (initiation method, language, agent...).
+    public var attributes: [String: String] = [:]
+    /// When the call ended (UTC µs).
+    public var endedAt: Int64?
+    /// When its last CRM write was confirmed (UTC µs).
+    public var crmConfirmedAt: Int64?
+    /// When its last payment authorization was answered (UTC µs).
+    public var authorizedAt: Int64?
+    /// The seq of its first fact.
+    public var firstSeq: UInt64
+    var startedVersion: Int64?
+    var endedVersion: Int64?
+
+    /// When `trigger` happened for this call, if it has.
+    public func time(of trigger: RetentionPolicy.Trigger) -> Int64? {
+        switch trigger {
+        case .callEnd: endedAt
+        case .crmWriteConfirmed: crmConfirmedAt
+        case .authorization: authorizedAt
+        }
+    }
+}
+
+/// Folds retention facts into the retention projection's state.
+struct RetentionFold: ProjectionFold {
+    static let projection = "retention"
+    static let version: Int64 = 1
+    static let schema = """
+        CREATE TABLE calls(
+            call TEXT PRIMARY KEY, tenant TEXT NOT NULL, queue TEXT, channel TEXT, attributes TEXT NOT NULL,
+            ended_at INTEGER, crm_confirmed_at INTEGER, authorized_at INTEGER, first_seq INTEGER NOT NULL,
+            started_version INTEGER, ended_version INTEGER
+        ) WITHOUT ROWID;
+        CREATE TABLE assignments(
+            scope TEXT NOT NULL, target TEXT NOT NULL, tenant TEXT NOT NULL, policy TEXT NOT NULL,
+            version TEXT NOT NULL, digest TEXT, rule TEXT, seq INTEGER NOT NULL,
+            PRIMARY KEY(scope, target, policy)
+        ) WITHOUT ROWID;
+        CREATE TABLE holds(
+            call TEXT NOT NULL, hold TEXT NOT NULL, placed_seq INTEGER NOT NULL, released_seq INTEGER,
+            PRIMARY KEY(call, hold)
+        ) WITHOUT ROWID;
+        CREATE TABLE purges(
+            call TEXT NOT NULL, class TEXT NOT NULL, seq INTEGER NOT NULL, method TEXT NOT NULL,
+            policy TEXT NOT NULL, PRIMARY KEY(call, class)
+        ) WITHOUT ROWID;
+        CREATE TABLE definitions(
+            projection TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT,
+            seq INTEGER NOT NULL, PRIMARY KEY(projection, name)
+        ) WITHOUT ROWID;
+        """
+
+    private static let kinds: [[UInt8]: EventType] = Dictionary(
+        uniqueKeysWithValues: [
+            EventType.callStarted, .callEnded, .crmWrite, .paymentAuthorized, .retentionPolicyAssigned,
+            .legalHoldPlaced, .legalHoldReleased, .retentionPurged, .projectionDefinitionChanged,
+        ].map { (Array($0.rawValue.utf8), $0) })
+
+    static func wants(_ record: RecordView) -> Bool {
+        kind(of: record) != nil
+    }
+
+    private static func kind(of record: RecordView) -> EventType? {
+        let type = UnsafeRawBufferPointer(rebasing: record.bytes[record.typeRange])
+        guard type.count >= 8, type.count <= 29 else { return nil }
+        return kinds[Array(type)]
+    }
+
+    private let state: RetentionState
+    private let restoring: Bool
+    private var facts: [String: RetentionCallFacts] = [:]
+    private(set) var applyNanos: UInt64 = 0
+
+    init(into file: ProjectionStateFile, restoring: Bool) {
+        state = RetentionState(file: file)
+        self.restoring = restoring
+    }
+
+    var callCount: Int { facts.count }
+
+    mutating func apply(_ record: RecordView) throws(LedgerError) {
+        guard let kind = Self.kind(of: record) else { return }
+        let body: EventValue
+        do {
+            body = try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks", "fields"])
+        } catch {
+            throw .invalidRequest("event \(record.seq) (\(kind.rawValue)) cannot be folded into retention: \(error)")
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { applyNanos += DispatchTime.now().uptimeNanoseconds - start }
+        let call = record.call
+        let tenant = record.string(record.tenantRange)
+        let seq = Int64(record.seq)
+        switch kind {
+        case .callStarted, .callEnded, .crmWrite, .paymentAuthorized:
+            var current = facts[call]
+            if current == nil, restoring { current = try state.facts(call: call) }
+            var updated = current ?? RetentionCallFacts(call: call, tenant: tenant, firstSeq: record.seq)
+            updated.update(with: body, kind: kind, record: record)
+            facts[call] = updated
+        case .retentionPolicyAssigned:
+            let policy = body["policy"]
+            try state.database.statement(
+                """
+                INSERT OR REPLACE INTO assignments(scope, target, tenant, policy, version, digest, rule, seq)
+                VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                """
+            ).bind(
+                .text(call.isEmpty ? "tenant" : "call"), .text(call.isEmpty ? tenant : call), .text(tenant),
+                .text(policy?["name"]?.string ?? ""), .text(policy?["version"]?.string ?? ""),
+                Self.optional(policy?["digest"]?.digestHex), Self.optional(body["rule"]?.string), .integer(seq)
+            ).run()
+        case .legalHoldPlaced:
+            try state.database.statement(
+                "INSERT OR REPLACE INTO holds(call, hold, placed_seq, released_seq) VALUES(?1, ?2, ?3, NULL)"
+            ).bind(.text(call), .text(body["hold"]?.string ?? ""), .integer(seq)).run()
+        case .legalHoldReleased:
+            try state.database.statement(
+                "UPDATE holds SET released_seq = ?3 WHERE call = ?1 AND hold = ?2"
+            ).bind(.text(call), .text(body["hold"]?.string ?? ""), .integer(seq)).run()
+        case .retentionPurged:
+            for dataClass in body["classes"]?.array ?? [] {
+                try state.database.statement(
+                    "INSERT OR REPLACE INTO purges(call, class, seq, method, policy) VALUES(?1, ?2, ?3, ?4, ?5)"
+                ).bind(
+                    .text(call), .text(dataClass.string ?? ""), .integer(seq), .text(body["method"]?.string ?? ""),
+                    .text(body["policy"]?["name"]?.string ?? "")
+                ).run()
+            }
+        case .projectionDefinitionChanged:
+            let definition = body["definition"]
+            try state.database.statement(
+                "INSERT OR REPLACE INTO definitions(projection, name, version, digest, seq) VALUES(?1, ?2, ?3, ?4, ?5)"
+            ).bind(
+                .text(body["projection"]?.string ?? ""), .text(definition?["name"]?.string ?? ""),
+                .text(definition?["version"]?.string ?? ""), Self.optional(definition?["digest"]?.digestHex),
+                .integer(seq)
+            ).run()
+        default:
+            break
+        }
+    }
+
+    private static func optional(_ text: String?) -> SQLiteValue {
+        text.map { .text($0) } ?? .null
+    }
+
+    mutating func finish(checkpoint seq: UInt64) throws(LedgerError) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        for value in facts.values { try state.store(value) }
+        try state.file.setCheckpoint(seq)
+        applyNanos += DispatchTime.now().uptimeNanoseconds - start
+    }
+}
+
+extension EventValue {
+    /// The digest as lowercase hex, or nil.
+    fileprivate var digestHex: String? {
+        if case .digest(let hex) = self { return hex }
+        return nil
+    }
+}
+
+extension RetentionCallFacts {
+    /// Folds one fact event of the call.
+    fileprivate mutating func update(with body: EventValue, kind: EventType, record: RecordView) {
+        let happened = record.occurred?.micros ?? record.time
+        switch kind {
+        case .callStarted:
+            let version = body["updated_at"]?.timestamp?.micros ?? .min
+            if let startedVersion, startedVersion > version { return }
+            startedVersion = version
+            queue = body["queue"]?["name"]?.string ?? body["queue"]?["id"]?.string
+            channel = body["channel"]?.string
+            var attributes: [String: String] = [:]
+            if case .object(let members) = body {
+                for (name, value) in members {
+                    if let text = value.string {
+                        attributes[name] = text
+                    } else if let text = value["name"]?.string ?? value["id"]?.string {
+                        attributes[name] = text
+                    }
+                }
+            }
+            self.attributes = attributes
+        case .callEnded:
+            let version = body["updated_at"]?.timestamp?.micros ?? .min
+            if let endedVersion, endedVersion > version { return }
+            endedVersion = version
+            endedAt = body["disconnected_at"]?.timestamp?.micros ?? happened
+        case .crmWrite:
+            crmConfirmedAt = max(crmConfirmedAt ?? .min, happened)
+        case .paymentAuthorized:
+            authorizedAt = max(authorizedAt ?? .min, body["authorized_at"]?.timestamp?.micros ?? happened)
+        default:
+            break
+        }
+    }
+}
+
+/// The retention projection's tables.
+struct RetentionState {
+    let file: ProjectionStateFile
+    var database: SQLiteDatabase { file.database }
+
+    private static let columns = """
+        call, tenant, queue, channel, attributes, ended_at, crm_confirmed_at, authorized_at, first_seq, \
+        started_version, ended_version
+        """
+
+    /// Stores the facts of a call.
+    func store(_ facts: RetentionCallFacts) throws(LedgerError) {
+        func optional(_ value: Int64?) -> SQLiteValue { value.map { .integer($0) } ?? .null }
+        func optional(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
+        let attributes = String(
+            decoding: (try? JSONSerialization.data(withJSONObject: facts.attributes, options: [.sortedKeys])) ?? Data(),
+            as: UTF8.self)
+        try database.statement(
+            "INSERT OR REPLACE INTO calls(\(Self.columns)) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+        ).bind(
+            .text(facts.call), .text(facts.tenant), optional(facts.queue), optional(facts.channel), .text(attributes),
+            optional(facts.endedAt), optional(facts.crmConfirmedAt), optional(facts.authorizedAt),
+            .integer(Int64(facts.firstSeq)), optional(facts.startedVersion), optional(facts.endedVersion)
+        ).run()
+    }
+
+    /// The stored facts of `call`, or nil.
+    func facts(call: String) throws(LedgerError) -> RetentionCallFacts? {
+        let statement = try database.statement("SELECT \(Self.columns) FROM calls WHERE call = ?1").bind(.text(call))
+        return try statement.step() ? Self.facts(from: statement) : nil
+    }
+
+    /// Every call's facts, by first seq.
+    func allFacts() throws(LedgerError) -> [RetentionCallFacts] {
+        let statement = try database.statement("SELECT \(Self.columns) FROM calls ORDER BY first_seq")
+        var result: [RetentionCallFacts] = []
+        while try statement.step() { result.append(Self.facts(from: statement)) }
+        return result
+    }
+
+    private static func facts(from row: SQLiteStatement) -> RetentionCallFacts {
+        func optionalInteger(_ column: Int32) -> Int64? { row.isNull(column) ? nil : row.integer(column) }
+        func optionalText(_ column: Int32) -> String? { row.isNull(column) ? nil : row.text(column) }
+        var facts = RetentionCallFacts(call: row.text(0), tenant: row.text(1), firstSeq: UInt64(row.integer(8)))
+        facts.queue = optionalText(2)
+        facts.channel = optionalText(3)
+        facts.attributes =
+            (try? JSONSerialization.jsonObject(with: Data(row.text(4).utf8))) as? [String: String] ?? [:]
+        facts.endedAt = optionalInteger(5)
+        facts.crmConfirmedAt = optionalInteger(6)
+        facts.authorizedAt = optionalInteger(7)
+        facts.startedVersion = optionalInteger(9)
+        facts.endedVersion = optionalInteger(10)
+        return facts
+    }
+
+    /// The policies assigned to `call` or to its tenant, by policy name: a call-level assignment wins over
+    /// a tenant-level one of the same policy.
+    func assignments(call: String, tenant: String) throws(LedgerError) -> [String: PolicyAssignment] {
+        let statement = try database.statement(
+            """
+            SELECT policy, version, digest, scope, seq FROM assignments
+            WHERE (scope = 'call' AND target = ?1) OR (scope = 'tenant' AND target = ?2)
+            ORDER BY CASE scope WHEN 'tenant' THEN 0 ELSE 1 END, seq
+            """
+        ).bind(.text(call), .text(tenant))
+        var result: [String: PolicyAssignment] = [:]
+        while try statement.step() {
+            let name = statement.text(0)
+            result[name] = PolicyAssignment(
+                policy: name, version: statement.text(1), digest: statement.isNull(2) ? nil : statement.text(2),
+                scope: statement.text(3), seq: UInt64(statement.integer(4)))
+        }
+        return result
+    }
+
+    /// The holds on `call` that are not released.
+    func activeHolds(call: String) throws(LedgerError) -> [String] {
+        let statement = try database.statement(
+            "SELECT hold FROM holds WHERE call = ?1 AND released_seq IS NULL ORDER BY hold"
+        ).bind(.text(call))
+        var holds: [String] = []
+        while try statement.step() { holds.append(statement.text(0)) }
+        return holds
+    }
+
+    /// The seq of the `retention.purged` event that last erased (call, class), or nil.
+    func purgeSeq(call: String, dataClass: String) throws(LedgerError) -> UInt64? {
+        let statement = try database.statement("SELECT seq FROM purges WHERE call = ?1 AND class = ?2")
+            .bind(.text(call), .text(dataClass))
+        return try statement.step() ? UInt64(statement.integer(0)) : nil
+    }
+
+    /// The digest the log last recorded for definition `name` of `projection`, or nil.
+    func recordedDigest(projection: String, name: String) throws(LedgerError) -> String? {
+        let statement = try database.statement(
+            "SELECT digest FROM definitions WHERE projection = ?1 AND name = ?2"
+        ).bind(.text(projection), .text(name))
+        return try statement.step() && !statement.isNull(0) ? statement.text(0) : nil
+    }
+}
+
+/// A policy assigned to a call, directly or through its tenant.
+public struct PolicyAssignment: Sendable, Equatable {
+    /// The policy's name.
+    public var policy: String
+    /// The version assigned.
+    public var version: String
+    /// The file digest assigned (hex), if recorded.
+    public var digest: String?
+    /// `call` or `tenant`.
+    public var scope: String
+    /// The assigning event.
+    public var seq: UInt64
+}

@@ -1,0 +1,135 @@
+// What retention asks for at a given time: for every (call, data class) that still has a data key and that an
+// assigned policy governs, when its period started and ends, whether a legal hold suspends it, and so whether
+// it is due now.
+import LedgerCore
+public import LedgerStore
+
+/// One (call, data class) that a policy governs, and what is to be done about it at the plan's time.
+public struct RetentionItem: Sendable, Equatable, Encodable {
+    /// What is to be done.
+    public enum Status: String, Sendable, Encodable {
+        /// The period is over and no hold applies: erase now.
+        case due
+        /// The period is over but a legal hold suspends erasure.
+        case held
+        /// The trigger has not happened yet.
+        case waiting
+        /// The period is running.
+        case scheduled
+    }
+
+    /// The call.
+    public var call: String
+    /// Its tenant.
+    public var tenant: String
+    /// The data class.
+    public var dataClass: String
+    /// The governing policy's name, version and file digest (hex).
+    public var policy: String
+    /// Its version.
+    public var policyVersion: String
+    /// Its file's SHA-256, hex.
+    public var policyDigest: String
+    /// The rule that selected the call.
+    public var rule: String
+    /// The period (`zero`, `P7Y`...).
+    public var retain: String
+    /// What the period counts from.
+    public var trigger: String
+    /// When the trigger happened (RFC 3339), if it has.
+    public var triggerAt: String?
+    /// When the period ends (RFC 3339), if the trigger happened.
+    public var dueAt: String?
+    /// The plan's verdict.
+    public var status: Status
+    /// The active legal holds.
+    public var holds: [String]
+    /// The period's end in UTC µs, for ordering.
+    var dueMicros: Int64?
+}
+
+/// Why a plan cannot be made.
+public enum RetentionPlanError: Error, CustomStringConvertible, Equatable {
+    /// A policy assigned in the log has no file among those given.
+    case missingPolicy(name: String, call: String)
+
+    /// A message a person can act on.
+    public var description: String {
+        switch self {
+        case .missingPolicy(let name, let call):
+            "policy '\(name)' is assigned to call \(call) but no policy file defines it; pass the directory that holds it with --policies"
+        }
+    }
+}
+
+extension ProjectionEngine {
+    /// The retention plan at `now` (UTC µs): every (call, class) with a data key in `keyedClasses` (call →
+    /// classes) that a policy in `policies` governs through an assignment in the log. Of several policies
+    /// governing a class, the one whose period ends first decides. Items are ordered by due time.
+    public func retentionPlan(
+        policies: [RetentionPolicy], keyedClasses: [String: [String]], now: Int64
+    ) throws -> [RetentionItem] {
+        let state = RetentionState(file: try current(RetentionFold.self))
+        let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var items: [RetentionItem] = []
+        for facts in try state.allFacts() {
+            guard let classes = keyedClasses[facts.call], !classes.isEmpty else { continue }
+            let assigned = try state.assignments(call: facts.call, tenant: facts.tenant)
+            guard !assigned.isEmpty else { continue }
+            var governing: [(policy: RetentionPolicy, rule: RetentionPolicy.Rule)] = []
+            for name in assigned.keys.sorted() {
+                guard let policy = byName[name] else {
+                    throw RetentionPlanError.missingPolicy(name: name, call: facts.call)
+                }
+                if let rule = policy.rule(
+                    tenant: facts.tenant, queue: facts.queue, channel: facts.channel, attributes: facts.attributes)
+                {
+                    governing.append((policy, rule))
+                }
+            }
+            let holds = try state.activeHolds(call: facts.call)
+            for dataClass in classes.sorted() {
+                var best: RetentionItem?
+                for (policy, rule) in governing {
+                    guard let retention = rule.retention(of: dataClass), retention.period != .forever else { continue }
+                    let start = facts.time(of: retention.trigger)
+                    let due = start.flatMap { retention.period.end(after: $0) }
+                    let status: RetentionItem.Status
+                    if let due, due <= now {
+                        status = holds.isEmpty ? .due : .held
+                    } else {
+                        status = due == nil ? .waiting : .scheduled
+                    }
+                    let item = RetentionItem(
+                        call: facts.call, tenant: facts.tenant, dataClass: dataClass, policy: policy.name,
+                        policyVersion: policy.version, policyDigest: policy.digest.hex, rule: rule.name,
+                        retain: retention.period.description, trigger: retention.trigger.rawValue,
+                        triggerAt: start.map(Timestamp.format(micros:)), dueAt: due.map(Timestamp.format(micros:)),
+                        status: status, holds: holds, dueMicros: due)
+                    if let current = best, (current.dueMicros ?? .max) <= (due ?? .max) { continue }
+                    best = item
+                }
+                if let best { items.append(best) }
+            }
+        }
+        return items.sorted {
+            ($0.dueMicros ?? .max, $0.call, $0.dataClass) < ($1.dueMicros ?? .max, $1.call, $1.dataClass)
+        }
+    }
+
+    /// The digest the log last recorded for retention policy `name` (through `projection.definition.changed`
+    /// or, failing that, its newest assignment), hex, or nil when the log never named it.
+    public func recordedPolicyDigest(_ name: String) throws(LedgerError) -> String? {
+        let state = RetentionState(file: try current(RetentionFold.self))
+        if let digest = try state.recordedDigest(projection: RetentionFold.projection, name: name) { return digest }
+        let statement = try state.database.statement(
+            "SELECT digest FROM assignments WHERE policy = ?1 AND digest IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).bind(.text(name))
+        return try statement.step() ? statement.text(0) : nil
+    }
+
+    /// The facts the retention projection holds about `call`, or nil.
+    public func retentionFacts(call: String) throws(LedgerError) -> RetentionCallFacts? {
+        try RetentionState(file: try current(RetentionFold.self)).facts(call: call)
+    }
+}

@@ -1,0 +1,345 @@
+// call-ledger hold and retention: legal holds, assigning retention policies, and the retention plan.
+import ArgumentParser
+import Foundation
+import LedgerCore
+import LedgerProjections
+import LedgerStore
+
+/// Appends events made by the CLI itself (holds, assignments, purges) atomically, and prints their
+/// acknowledgements.
+enum OwnEvents {
+    /// The source every event the CLI makes carries.
+    static let source = "call-ledger/0.1"
+
+    /// Appends `events` (interchange objects) in one durable batch through `writer`.
+    static func append(_ events: [[String: Any]], with writer: LedgerWriter) throws -> [AppendResult] {
+        var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
+        var decoded: [DecodedEvent] = []
+        for (index, event) in events.enumerated() {
+            var line = Array(try JSONSerialization.data(withJSONObject: event, options: [.sortedKeys]))
+            let result = line.withUnsafeMutableBytes { raw in
+                Result { () throws(EventDecodingError) in
+                    try decoder.decode(UnsafeRawBufferPointer(raw), lineNumber: index + 1)
+                }
+            }
+            decoded.append(try result.get())
+        }
+        return try writer.appendAtomically(decoded)
+    }
+}
+
+/// The calls a hold names: `--call` ids, or the calls a `--query` selects from the transcript projection.
+struct CallSelection: ParsableArguments {
+    @Option(name: .customLong("call"), help: ArgumentHelp("A call id (repeatable).", valueName: "id"))
+    var calls: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Calls whose fields match, as field=value pairs joined by commas; fields: tenant, queue, agent, channel.",
+            valueName: "query"))
+    var query: String?
+
+    func validate() throws {
+        guard calls.isEmpty != (query == nil) else {
+            throw ValidationError("give either --call (one or more) or --query")
+        }
+        if let query { _ = try Self.conditions(query) }
+    }
+
+    static func conditions(_ query: String) throws -> [(field: String, value: String)] {
+        try query.split(separator: ",").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, ["tenant", "queue", "agent", "channel"].contains(parts[0]), !parts[1].isEmpty else {
+                throw ValidationError(
+                    "--query: '\(pair)' is not field=value with field tenant, queue, agent or channel")
+            }
+            return (parts[0], parts[1])
+        }
+    }
+
+    /// The selected calls with their tenants; a named call the ledger does not know is an error.
+    func resolve(_ engine: ProjectionEngine) throws -> [(call: String, tenant: String)] {
+        let known = try engine.calls()
+        if let query {
+            let conditions = try Self.conditions(query)
+            let matching = known.filter { summary in
+                conditions.allSatisfy { condition in
+                    switch condition.field {
+                    case "tenant": summary.tenant == condition.value
+                    case "queue": summary.queue == condition.value
+                    case "agent": summary.agent == condition.value
+                    default: summary.channel == condition.value
+                    }
+                }
+            }
+            guard !matching.isEmpty else { throw LedgerError.invalidRequest("--query \(query) selects no call") }
+            return matching.map { ($0.call, $0.tenant) }
+        }
+        let tenants = Dictionary(known.map { ($0.call, $0.tenant) }, uniquingKeysWith: { first, _ in first })
+        return try calls.map { call in
+            guard let tenant = tenants[call] else {
+                throw LedgerError.invalidRequest("call '\(call)' is not in the ledger")
+            }
+            return (call, tenant)
+        }
+    }
+}
+
+struct HoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hold",
+        abstract: "Place or release a legal hold: a held call is never shredded or compacted, whatever its policy.",
+        subcommands: [Place.self, Release.self])
+
+    /// What placing and releasing share.
+    struct HoldOptions: ParsableArguments {
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var selection: CallSelection
+
+        @Option(help: ArgumentHelp("The hold's id: a case or matter number.", valueName: "id"))
+        var hold: String
+
+        @Option(help: "Why (kept in the log).")
+        var reason: String
+
+        @Option(help: "Who asked.")
+        var by: String?
+
+        @Flag(help: "Print JSON acknowledgements only.")
+        var json = false
+
+        func append(_ type: EventType, suffix: String) throws {
+            let directory = try options.directory()
+            try reportingErrors {
+                let engine = ProjectionEngine(
+                    reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+                let calls = try selection.resolve(engine)
+                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                defer { try? writer.close() }
+                var body: [String: Any] = ["hold": hold, "reason": reason]
+                if let by { body["by"] = by }
+                let events = calls.map { call, tenant in
+                    [
+                        "type": type.rawValue, "call": call, "tenant": tenant, "source": OwnEvents.source,
+                        "idempotency": "hold:\(hold):\(call):\(suffix)", "body": body,
+                    ] as [String: Any]
+                }
+                let results = try OwnEvents.append(events, with: writer)
+                Output.write(AppendCommand.acknowledgements(results))
+                if !json {
+                    let appended = results.count { $0.status == .appended }
+                    Output.error("hold \(hold) \(suffix) on \(appended) calls (\(results.count - appended) already)")
+                }
+            }
+        }
+    }
+
+    struct Place: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Place a legal hold on calls (appends legal.hold.placed per call).",
+            discussion: "Placing the same hold again appends nothing; after a release, use a new hold id.")
+
+        @OptionGroup var hold: HoldOptions
+
+        func run() throws { try hold.append(.legalHoldPlaced, suffix: "placed") }
+    }
+
+    struct Release: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Release a legal hold on calls (appends legal.hold.released per call).")
+
+        @OptionGroup var hold: HoldOptions
+
+        func run() throws { try hold.append(.legalHoldReleased, suffix: "released") }
+    }
+}
+
+/// Where retention policy files are read from.
+struct PolicyDirectory: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The retention policies' directory (default: $CALL_LEDGER_POLICIES, else Projections/retention).",
+            valueName: "dir"))
+    var policies: String?
+
+    /// Every `*.yaml` policy in the directory, parsed; the first bad file is an error naming it.
+    func load() throws -> [RetentionPolicy] {
+        let directory =
+            policies ?? ProcessInfo.processInfo.environment["CALL_LEDGER_POLICIES"] ?? "Projections/retention"
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }
+                .sorted()
+        } catch {
+            throw LedgerError.invalidRequest("cannot read the policy directory \(directory): pass --policies DIR")
+        }
+        var loaded: [RetentionPolicy] = []
+        for name in names {
+            let path = (directory as NSString).appendingPathComponent(name)
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let policy = try RetentionPolicy.parse(bytes, file: path)
+            if let other = loaded.first(where: { $0.name == policy.name }) {
+                throw LedgerError.invalidRequest(
+                    "\(path): policy name '\(policy.name)' is already used by another file (version \(other.version))")
+            }
+            loaded.append(policy)
+        }
+        return loaded
+    }
+}
+
+struct RetentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "Assign retention policies and see what is due.",
+        discussion: "Policy files and their format: Projections/retention/README.md.",
+        subcommands: [Assign.self, Plan.self])
+
+    struct Assign: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Assign a policy to calls or to a whole tenant (appends retention.policy.assigned).",
+            discussion: """
+                The event records the policy's name, version and file digest. When the log last recorded another \
+                digest for the policy's name, projection.definition.changed is appended first, so every later \
+                decision names the exact file that made it.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+
+        @Option(help: ArgumentHelp("The policy file.", valueName: "file"))
+        var policy: String
+
+        @Option(name: .customLong("call"), help: ArgumentHelp("A call id (repeatable).", valueName: "id"))
+        var calls: [String] = []
+
+        @Option(help: "Assign to every call of this tenant instead.")
+        var tenant: String?
+
+        func validate() throws {
+            guard calls.isEmpty != (tenant == nil) else { throw ValidationError("give either --call or --tenant") }
+        }
+
+        func run() throws {
+            let directory = try options.directory()
+            let parsed: RetentionPolicy
+            do {
+                parsed = try RetentionPolicy.parse(
+                    Array(try Data(contentsOf: URL(fileURLWithPath: policy))), file: policy)
+            } catch let error as RetentionPolicyError {
+                Output.error("call-ledger: rejected \(error)")
+                throw ExitCode(2)
+            }
+            try reportingErrors {
+                let engine = ProjectionEngine(
+                    reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+                let reference: [String: Any] = [
+                    "name": parsed.name, "version": parsed.version, "digest": parsed.digest.hex,
+                ]
+                let targets: [(call: String?, tenant: String)]
+                if let tenant {
+                    targets = [(nil, tenant)]
+                } else {
+                    targets = try CallSelection(calls: calls).resolve(engine).map { ($0.call, $0.tenant) }
+                }
+                var events: [[String: Any]] = []
+                let recorded = try engine.recordedPolicyDigest(parsed.name)
+                if let recorded, recorded != parsed.digest.hex {
+                    events.append([
+                        "type": EventType.projectionDefinitionChanged.rawValue, "tenant": targets[0].tenant,
+                        "source": OwnEvents.source,
+                        "idempotency": "definition:retention:\(parsed.name):\(parsed.digest.hex)",
+                        "body": ["projection": "retention", "definition": reference, "path": policy],
+                    ])
+                }
+                for target in targets {
+                    var event: [String: Any] = [
+                        "type": EventType.retentionPolicyAssigned.rawValue, "tenant": target.tenant,
+                        "source": OwnEvents.source,
+                        "idempotency":
+                            "retention:\(target.call ?? "tenant:" + target.tenant):\(parsed.name):\(parsed.digest.hex)",
+                        "body": ["policy": reference],
+                    ]
+                    if let call = target.call { event["call"] = call }
+                    events.append(event)
+                }
+                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                defer { try? writer.close() }
+                Output.write(AppendCommand.acknowledgements(try OwnEvents.append(events, with: writer)))
+            }
+        }
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List what retention erases now and why.",
+            discussion: """
+                For every call and data class that still has a data key and that an assigned policy governs: the \
+                policy, rule, period, trigger and due time, and the verdict: due (erase now), held (due, but a \
+                legal hold suspends it), scheduled or waiting (the trigger has not happened). By default only \
+                due and held items are listed; --all lists every one.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var policyDirectory: PolicyDirectory
+
+        @Option(help: ArgumentHelp("Plan as of this RFC 3339 time (default: now).", valueName: "time"))
+        var now: String?
+
+        @Flag(help: "List scheduled and waiting items too.")
+        var all = false
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let directory = try options.directory()
+            let at = try planTime(now)
+            let policies = try loadPolicies(policyDirectory)
+            try reportingErrors {
+                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+                let engine = ProjectionEngine(reader: reader)
+                let plan = try engine.retentionPlan(
+                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
+                )
+                .filter { all || $0.status == .due || $0.status == .held }
+                if json {
+                    try Output.json(plan, snakeCase: true)
+                    return
+                }
+                Output.line("CALL\tCLASS\tSTATUS\tDUE\tPOLICY\tRULE\tRETAIN\tFROM")
+                for item in plan {
+                    Output.line(
+                        [
+                            item.call, item.dataClass,
+                            item.status.rawValue
+                                + (item.holds.isEmpty ? "" : " (" + item.holds.joined(separator: ",") + ")"),
+                            item.dueAt ?? "-", "\(item.policy)@\(item.policyVersion)", item.rule, item.retain,
+                            item.trigger,
+                        ].joined(separator: "\t"))
+                }
+            }
+        }
+    }
+}
+
+/// `--now`, or the current time, in UTC µs.
+func planTime(_ text: String?) throws -> Int64 {
+    guard let text else { return Int64(Date().timeIntervalSince1970 * 1_000_000) }
+    guard let time = Timestamp.parse(text) else {
+        throw ValidationError("--now '\(text)' is not an RFC 3339 time such as 2026-11-26T10:00:00Z")
+    }
+    return time.micros
+}
+
+/// The policies, or exit 2 with the file, member and reason of the first bad one.
+func loadPolicies(_ directory: PolicyDirectory) throws -> [RetentionPolicy] {
+    do {
+        return try directory.load()
+    } catch let error as RetentionPolicyError {
+        Output.error("call-ledger: rejected \(error)")
+        throw ExitCode(2)
+    } catch let error as LedgerError {
+        Output.error("call-ledger: error: \(error)")
+        throw ExitCode(1)
+    }
+}
