@@ -193,7 +193,7 @@ struct RetentionCommand: ParsableCommand {
         commandName: "retention",
         abstract: "Assign retention policies and see what is due.",
         discussion: "Policy files and their format: Projections/retention/README.md.",
-        subcommands: [Assign.self, Plan.self])
+        subcommands: [Assign.self, Plan.self, Run.self])
 
     struct Assign: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -318,6 +318,149 @@ struct RetentionCommand: ParsableCommand {
                         ].joined(separator: "\t"))
                 }
             }
+        }
+    }
+}
+
+extension RetentionCommand {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase what is due: destroy the data keys, then append one retention.purged per call.",
+            discussion: """
+                Takes the writer lock; finishes the work of an interrupted run first; appends \
+                projection.definition.changed for a policy file whose digest differs from the one the log last \
+                recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
+                and journals the purges in one key-store transaction, appends their retention.purged events \
+                (classes, policy with digest, the checkpoint) and clears the journal. A held call is never \
+                touched. Safe to kill at any point and run again.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var policyDirectory: PolicyDirectory
+
+        @Option(help: ArgumentHelp("Erase what is due as of this RFC 3339 time (default: now).", valueName: "time"))
+        var now: String?
+
+        @Flag(help: "Print a JSON summary.")
+        var json = false
+
+        /// What a run did.
+        struct Summary: Encodable {
+            var recoveredPurges: Int
+            var definitionsChanged: [String]
+            var calls: Int
+            var classes: Int
+            var purgedEvents: Int
+            var checkpointTreeSize: UInt64?
+            var checkpointRoot: String?
+            var seconds: Double
+            var callsPerSecond: Double
+        }
+
+        func run() throws {
+            let directory = try options.directory()
+            let at = try planTime(now)
+            let policies = try loadPolicies(policyDirectory)
+            let start = Date()
+            let summary = try reportingErrors { () throws -> Summary in
+                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                defer { try? writer.close() }
+                let leftover = try writer.pendingPurges()
+                if !leftover.isEmpty {
+                    _ = try OwnEvents.append(leftover.map(Self.purgedEvent), with: writer)
+                    try writer.clearPendingPurges(leftover)
+                }
+                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+                let engine = ProjectionEngine(reader: reader)
+                let due = try engine.retentionPlan(
+                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
+                ).filter { $0.status == .due }
+                var changed: [[String: Any]] = []
+                for policy in policies where due.contains(where: { $0.policy == policy.name }) {
+                    guard let recorded = try engine.recordedPolicyDigest(policy.name), recorded != policy.digest.hex
+                    else { continue }
+                    changed.append([
+                        "type": EventType.projectionDefinitionChanged.rawValue,
+                        "tenant": due.first { $0.policy == policy.name }!.tenant, "source": OwnEvents.source,
+                        "idempotency": "definition:retention:\(policy.name):\(policy.digest.hex)",
+                        "body": [
+                            "projection": "retention",
+                            "definition": [
+                                "name": policy.name, "version": policy.version, "digest": policy.digest.hex,
+                            ],
+                        ],
+                    ])
+                }
+                if !changed.isEmpty { _ = try OwnEvents.append(changed, with: writer) }
+                guard !due.isEmpty else {
+                    return Summary(
+                        recoveredPurges: leftover.count, definitionsChanged: [], calls: 0, classes: 0, purgedEvents: 0,
+                        seconds: Date().timeIntervalSince(start), callsPerSecond: 0)
+                }
+                let checkpoint = try writer.checkpoint().checkpoint
+                var grouped: [String: PendingPurge] = [:]
+                var order: [String] = []
+                for item in due {
+                    let key = item.call + "\u{0}" + item.policy
+                    if grouped[key] == nil {
+                        order.append(key)
+                        grouped[key] = PendingPurge(
+                            call: item.call, tenant: item.tenant, classes: [], policy: item.policy,
+                            policyVersion: item.policyVersion,
+                            policyDigest: item.policyDigest, treeSize: checkpoint.treeSize,
+                            root: checkpoint.rootHash.hex, method: "crypto-shred")
+                    }
+                    grouped[key]?.classes.append(item.dataClass)
+                }
+                let purges = order.compactMap { grouped[$0] }
+                var bar = ProgressBar(label: "retention")
+                var done = 0
+                for chunk in stride(from: 0, to: purges.count, by: 500).map({
+                    Array(purges[$0..<min($0 + 500, purges.count)])
+                }) {
+                    try writer.shred(chunk)
+                    _ = try OwnEvents.append(chunk.map(Self.purgedEvent), with: writer)
+                    try writer.clearPendingPurges(chunk)
+                    done += chunk.count
+                    bar.update(done: UInt64(done), total: UInt64(purges.count))
+                }
+                bar.finish()
+                let seconds = Date().timeIntervalSince(start)
+                let calls = Set(purges.map(\.call)).count
+                return Summary(
+                    recoveredPurges: leftover.count,
+                    definitionsChanged: changed.compactMap {
+                        (($0["body"] as? [String: Any])?["definition"] as? [String: Any])?["name"] as? String
+                    },
+                    calls: calls, classes: due.count, purgedEvents: purges.count,
+                    checkpointTreeSize: checkpoint.treeSize,
+                    checkpointRoot: checkpoint.rootHash.hex, seconds: seconds,
+                    callsPerSecond: seconds > 0 ? Double(calls) / seconds : 0)
+            }
+            if json {
+                try Output.json(summary, snakeCase: true)
+            } else {
+                Output.line(
+                    "erased \(summary.classes) (call, class) keys of \(summary.calls) calls; \(summary.purgedEvents) retention.purged events"
+                        + (summary.checkpointTreeSize.map { " after checkpoint \($0)" } ?? "")
+                        + String(format: " in %.3f s", summary.seconds))
+                if summary.recoveredPurges > 0 {
+                    Output.line("finished \(summary.recoveredPurges) purges of an interrupted run")
+                }
+            }
+        }
+
+        /// The `retention.purged` event of a purge.
+        static func purgedEvent(_ purge: PendingPurge) -> [String: Any] {
+            [
+                "type": EventType.retentionPurged.rawValue, "call": purge.call, "tenant": purge.tenant,
+                "source": OwnEvents.source, "idempotency": "purge:\(purge.call):\(purge.policy):\(purge.treeSize)",
+                "body": [
+                    "classes": purge.classes,
+                    "policy": ["name": purge.policy, "version": purge.policyVersion, "digest": purge.policyDigest],
+                    "method": purge.method, "checkpoint": ["tree_size": purge.treeSize, "root": purge.root],
+                ],
+            ]
         }
     }
 }

@@ -22,6 +22,11 @@ final class KeyStore {
                 CREATE TABLE IF NOT EXISTS data_keys(
                     call TEXT NOT NULL, class TEXT NOT NULL, wrapped BLOB NOT NULL,
                     PRIMARY KEY(call, class)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS pending_purges(
+                    call TEXT NOT NULL, tenant TEXT NOT NULL, policy TEXT NOT NULL, version TEXT NOT NULL,
+                    digest TEXT NOT NULL,
+                    classes TEXT NOT NULL, tree_size INTEGER NOT NULL, root TEXT NOT NULL, method TEXT NOT NULL,
+                    PRIMARY KEY(call, policy, tree_size)) WITHOUT ROWID;
                 """)
         }
     }
@@ -66,5 +71,102 @@ final class KeyStore {
                 statement.rewind()
             }
         }
+    }
+
+    /// Destroys the data keys of every purge and journals the purges, in one transaction, then truncates the
+    /// WAL so no copy of a destroyed key stays in it (secure_delete overwrites the freed pages).
+    func shred(_ purges: [PendingPurge]) throws(LedgerError) {
+        guard !purges.isEmpty else { return }
+        try database.transaction { () throws(LedgerError) in
+            let delete = try database.statement("DELETE FROM data_keys WHERE call = ?1 AND class = ?2")
+            let journal = try database.statement(
+                """
+                INSERT OR REPLACE INTO pending_purges(
+                    call, policy, version, digest, classes, tree_size, root, method, tenant)
+                VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                """)
+            for purge in purges {
+                for dataClass in purge.classes {
+                    try delete.bind(.text(purge.call), .text(dataClass)).run()
+                    delete.rewind()
+                }
+                try journal.bind(
+                    .text(purge.call), .text(purge.policy), .text(purge.policyVersion), .text(purge.policyDigest),
+                    .text(purge.classes.joined(separator: "\n")), .integer(Int64(purge.treeSize)), .text(purge.root),
+                    .text(purge.method), .text(purge.tenant)
+                ).run()
+                journal.rewind()
+            }
+        }
+        try database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// Purges whose keys are destroyed but whose `retention.purged` event is not known to be appended.
+    func pendingPurges() throws(LedgerError) -> [PendingPurge] {
+        let statement = try database.statement(
+            "SELECT call, policy, version, digest, classes, tree_size, root, method, tenant FROM pending_purges ORDER BY call, policy"
+        )
+        var result: [PendingPurge] = []
+        while try statement.step() {
+            result.append(
+                PendingPurge(
+                    call: statement.text(0), tenant: statement.text(8),
+                    classes: statement.text(4).split(separator: "\n").map(String.init),
+                    policy: statement.text(1), policyVersion: statement.text(2), policyDigest: statement.text(3),
+                    treeSize: UInt64(statement.integer(5)), root: statement.text(6), method: statement.text(7)))
+        }
+        return result
+    }
+
+    /// Forgets journalled purges whose events are appended.
+    func clearPendingPurges(_ purges: [PendingPurge]) throws(LedgerError) {
+        try database.transaction { () throws(LedgerError) in
+            let statement = try database.statement(
+                "DELETE FROM pending_purges WHERE call = ?1 AND policy = ?2 AND tree_size = ?3")
+            for purge in purges {
+                try statement.bind(.text(purge.call), .text(purge.policy), .integer(Int64(purge.treeSize))).run()
+                statement.rewind()
+            }
+        }
+    }
+}
+
+/// An erasure of some data classes of a call under one policy: its keys are destroyed first, then its
+/// `retention.purged` event is appended, so the log never claims an erasure that did not happen.
+public struct PendingPurge: Sendable, Equatable {
+    /// The call.
+    public var call: String
+    /// Its tenant.
+    public var tenant: String
+    /// The data classes erased.
+    public var classes: [String]
+    /// The policy's name.
+    public var policy: String
+    /// Its version.
+    public var policyVersion: String
+    /// Its file's SHA-256, hex.
+    public var policyDigest: String
+    /// The size of the checkpoint signed just before the erasure.
+    public var treeSize: UInt64
+    /// Its root hash, hex.
+    public var root: String
+    /// `crypto-shred` or `zero-retention`.
+    public var method: String
+
+    /// A purge of `classes` of `call` under a policy, after the checkpoint (`treeSize`, `root`).
+    public init(
+        call: String, tenant: String, classes: [String], policy: String, policyVersion: String, policyDigest: String,
+        treeSize: UInt64,
+        root: String, method: String
+    ) {
+        self.call = call
+        self.tenant = tenant
+        self.classes = classes
+        self.policy = policy
+        self.policyVersion = policyVersion
+        self.policyDigest = policyDigest
+        self.treeSize = treeSize
+        self.root = root
+        self.method = method
     }
 }

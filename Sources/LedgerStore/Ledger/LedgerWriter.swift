@@ -360,6 +360,22 @@ public final class LedgerWriter: @unchecked Sendable {
         return (checkpoint, note)
     }
 
+    /// Destroys the data keys of `purges` and journals them (see `PendingPurge`); the caller then appends their
+    /// `retention.purged` events and clears the journal.
+    public func shred(_ purges: [PendingPurge]) throws(LedgerError) {
+        try keyWriter.shred(purges)
+    }
+
+    /// Purges journalled by a `shred` whose events are not known to be appended (an interrupted run).
+    public func pendingPurges() throws(LedgerError) -> [PendingPurge] {
+        try keyWriter.pendingPurges()
+    }
+
+    /// Forgets journalled purges once their events are appended.
+    public func clearPendingPurges(_ purges: [PendingPurge]) throws(LedgerError) {
+        try keyWriter.clearPendingPurges(purges)
+    }
+
     /// Commits what is staged, writes a checkpoint if one is due by the clock, marks the tree durable and
     /// releases the writer lock. The writer cannot be used afterwards.
     public func close() throws(LedgerError) {
