@@ -48,27 +48,13 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
     var dueMicros: Int64?
 }
 
-/// Why a plan cannot be made.
-public enum RetentionPlanError: Error, CustomStringConvertible, Equatable {
-    /// A policy assigned in the log has no file among those given.
-    case missingPolicy(name: String, call: String)
-
-    /// A message a person can act on.
-    public var description: String {
-        switch self {
-        case .missingPolicy(let name, let call):
-            "policy '\(name)' is assigned to call \(call) but no policy file defines it; pass the directory that holds it with --policies"
-        }
-    }
-}
-
 extension ProjectionEngine {
     /// The retention plan at `now` (UTC µs): every (call, class) with a data key in `keyedClasses` (call →
     /// classes) that a policy in `policies` governs through an assignment in the log. Of several policies
     /// governing a class, the one whose period ends first decides. Items are ordered by due time.
     public func retentionPlan(
         policies: [RetentionPolicy], keyedClasses: [String: [String]], now: Int64
-    ) throws -> [RetentionItem] {
+    ) throws(LedgerError) -> [RetentionItem] {
         let state = RetentionState(file: try current(RetentionFold.self))
         let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var items: [RetentionItem] = []
@@ -79,7 +65,9 @@ extension ProjectionEngine {
             var governing: [(policy: RetentionPolicy, rule: RetentionPolicy.Rule)] = []
             for name in assigned.keys.sorted() {
                 guard let policy = byName[name] else {
-                    throw RetentionPlanError.missingPolicy(name: name, call: facts.call)
+                    throw .invalidRequest(
+                        "policy '\(name)' is assigned to call \(facts.call) but no policy file defines it; pass the directory that holds it with --policies"
+                    )
                 }
                 if let rule = policy.rule(
                     tenant: facts.tenant, queue: facts.queue, channel: facts.channel, attributes: facts.attributes)
