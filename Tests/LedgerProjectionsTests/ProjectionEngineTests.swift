@@ -46,15 +46,20 @@ private func engine(_ directory: String) throws -> ProjectionEngine {
         let scratch = ScratchDirectory()
         var runs: [ProjectionRun] = []
         let directory = try ledger(scratch, name: "ledger", events: events, slice: 997) { directory in
-            runs.append(contentsOf: try engine(directory).catchUp(["transcript"]))
+            runs.append(contentsOf: try engine(directory).catchUp())
         }
-        #expect(runs.count > 5)
-        #expect(runs.first?.rebuilt == true && runs.dropFirst().allSatisfy { !$0.rebuilt })
-        #expect(runs.map(\.events).reduce(0, +) == UInt64(events.count))
+        for projection in ["transcript", "retention"] {
+            let ofProjection = runs.filter { $0.projection == projection }
+            #expect(ofProjection.count > 5)
+            #expect(ofProjection.first?.rebuilt == true && ofProjection.dropFirst().allSatisfy { !$0.rebuilt })
+            #expect(ofProjection.map(\.events).reduce(0, +) == UInt64(events.count))
+        }
         let incremental = try engine(directory).stateDump()
         let incrementalTranscripts = try calls.map { try engine(directory).transcript(call: $0) }
 
-        let rebuild = try #require(try engine(directory).rebuild(["transcript"]).first)
+        let rebuilds = try engine(directory).rebuild()
+        #expect(rebuilds.map(\.projection) == ["transcript", "retention"])
+        let rebuild = try #require(rebuilds.first)
         #expect(rebuild.rebuilt && rebuild.events == UInt64(events.count) && rebuild.calls == calls.count)
         let rebuiltDump = try engine(directory).stateDump()
         #expect(rebuiltDump == incremental)
