@@ -245,19 +245,48 @@ public final class ProjectionEngine {
     }
 }
 
-/// The record copies of one call, found by seq: where a delta part's base usually is.
-private struct CopiedRecords: RecordSource {
+/// The record copies of one call, found by seq: where a delta part's base usually is. The seq index is built
+/// on the first lookup (most reads need none: the opener keeps the latest part of each class).
+private final class CopiedRecords: RecordSource {
     let blobs: [[UInt8]]
+    private var locations: [UInt64: (blob: Int, range: Range<Int>)]?
 
     init(_ blobs: [[UInt8]]) {
         self.blobs = blobs
     }
 
     func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
-        for blob in blobs {
-            try RecordCopies.forEach(in: blob) { record throws(LedgerError) in
-                if record.seq == seq { try body(record) }
+        if locations == nil {
+            var found: [UInt64: (blob: Int, range: Range<Int>)] = [:]
+            var failure: LedgerError?
+            for (index, blob) in blobs.enumerated() {
+                blob.withUnsafeBytes { raw in
+                    do throws(LedgerError) {
+                        try RecordCopies.forEach(in: raw) { record throws(LedgerError) in
+                            let start = record.bytes.baseAddress! - raw.baseAddress!
+                            found[record.seq] = (index, start..<start + record.bytes.count)
+                        }
+                    } catch {
+                        failure = error
+                    }
+                }
+                if let failure { throw failure }
+            }
+            locations = found
+        }
+        guard let location = locations?[seq] else { return }
+        var failure: LedgerError?
+        blobs[location.blob].withUnsafeBytes { raw in
+            do throws(LedgerError) {
+                let record: RecordView
+                do { record = try RecordView(UnsafeRawBufferPointer(rebasing: raw[location.range])) } catch {
+                    throw .invalidRequest("a copied record no longer parses: \(error); run `call-ledger rebuild`")
+                }
+                try body(record)
+            } catch {
+                failure = error
             }
         }
+        if let failure { throw failure }
     }
 }

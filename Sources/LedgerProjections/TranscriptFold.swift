@@ -194,7 +194,8 @@ enum RecordCopies {
         if let failure { throw failure }
     }
 
-    private static func forEach(
+    /// Calls `body` with each record copy in the bytes of a blob.
+    static func forEach(
         in blob: UnsafeRawBufferPointer, _ body: (RecordView) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         var offset = 0

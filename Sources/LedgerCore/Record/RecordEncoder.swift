@@ -22,8 +22,17 @@ public struct RecordEncoder {
     private var entryParts: [UInt8] = []
     private var aad: [UInt8] = []
     private var plaintext: [UInt8] = []
-    /// Per (call, class): the seq and items of the latest part, the base for the next part's delta form.
+    /// Per (call, class): the seq and items of the latest part, the base for the next partial segment's part.
     private var latestParts: [CallClass: (seq: UInt64, items: [UInt8], chain: Int)] = [:]
+    /// Per (call, class): the same for the latest part of an event that is not a partial segment, the only base
+    /// other events' parts use. A reader holding a call's finals and enrichments (the transcript projection)
+    /// can then open them without the partials, which are most of a call's segments.
+    private var settledParts: [CallClass: (seq: UInt64, items: [UInt8], chain: Int)] = [:]
+    /// The field number of `final` in a `transcript.segment` body.
+    private static let finalField: UInt64 = {
+        let fields = EventSchemas.transcriptSegment.fields
+        return UInt64(fields.firstIndex { $0.name == "final" } ?? fields.count)
+    }()
     /// Longest run of delta parts before a part is stored on its own, bounding the reads a random access needs.
     public static let maximumDeltaChain = 16
 
@@ -59,6 +68,7 @@ public struct RecordEncoder {
         record.appendVarint(UInt64(event.parts.count))
         let entryPrefixEnd = record.count
         entryParts.removeAll(keepingCapacity: true)
+        let partial = !event.parts.isEmpty && Self.isPartialSegment(event)
         for part in event.parts {
             let key = try keys.dataKey(call: event.call, dataClass: part.dataClass)
             let className = part.dataClass.name
@@ -69,12 +79,17 @@ public struct RecordEncoder {
             record.append(Self.partSealed)
             plaintext.removeAll(keepingCapacity: true)
             let historyKey = CallClass(call: event.call, dataClass: part.dataClass)
-            let latest = latestParts[historyKey]
+            let latest = partial ? latestParts[historyKey] : settledParts[historyKey]
             let base = latest.flatMap { $0.chain < Self.maximumDeltaChain ? (seq - $0.seq, $0.items) : nil }
             try SealedPlaintext.encode(part.items, base: base, compressor: compressor, into: &plaintext)
-            if latestParts.count > 100_000 { latestParts.removeAll(keepingCapacity: true) }
+            if latestParts.count > 100_000 {
+                latestParts.removeAll(keepingCapacity: true)
+                settledParts.removeAll(keepingCapacity: true)
+            }
             let isDelta = plaintext.first == SealedPlaintext.delta
-            latestParts[historyKey] = (seq, part.items, isDelta ? (latest?.chain ?? 0) + 1 : 0)
+            let history = (seq, part.items, isDelta ? (latest?.chain ?? 0) + 1 : 0)
+            latestParts[historyKey] = history
+            if !partial { settledParts[historyKey] = history }
             record.appendVarint(UInt64(plaintext.count + AESGCM.overhead))
             let sealedStart = record.count
             try plaintext.withUnsafeBytes { plaintext in
@@ -93,6 +108,27 @@ public struct RecordEncoder {
                     SHA256.hash(prefix, UnsafeRawBufferPointer(rebasing: recordBytes[start..<entryPrefixEnd]), parts)
                 }
             }
+        }
+    }
+
+    /// Whether `event` is a `transcript.segment` whose `final` is false, read from its encoded body without
+    /// decoding the rest.
+    static func isPartialSegment(_ event: DecodedEvent) -> Bool {
+        guard event.type == .transcriptSegment else { return false }
+        return event.body.withUnsafeBytes { raw in
+            var reader = ByteReader(raw)
+            do throws(DecodingError) {
+                guard try reader.readByte() == ValueTag.fields.rawValue else { return false }
+                for _ in 0..<(try reader.readVarint()) {
+                    if try reader.readVarint() == finalField {
+                        return try reader.readByte() == ValueTag.falseValue.rawValue
+                    }
+                    try EventRenderer.skipValue(&reader)
+                }
+            } catch {
+                return false
+            }
+            return false
         }
     }
 }

@@ -50,42 +50,14 @@ public struct RetentionPolicy: Sendable, Equatable {
                 let microsPerDay: Int64 = 86_400_000_000
                 let day = start >= 0 ? start / microsPerDay : (start - microsPerDay + 1) / microsPerDay
                 let timeOfDay = start - day * microsPerDay
-                let (year, month, dayOfMonth) = Self.civil(fromDays: day)
-                let monthIndex = year * 12 + (month - 1) + Int64(years) * 12 + Int64(months)
+                let (year, month, dayOfMonth) = Timestamp.civilFromDays(Int(day))
+                let monthIndex = year * 12 + (month - 1) + years * 12 + months
                 let newYear = monthIndex >= 0 ? monthIndex / 12 : (monthIndex - 11) / 12
                 let newMonth = monthIndex - newYear * 12 + 1
-                let clamped = min(dayOfMonth, Self.daysIn(month: newMonth, year: newYear))
-                let newDay = Self.days(year: newYear, month: newMonth, day: clamped) + Int64(days)
+                let clamped = min(dayOfMonth, Timestamp.daysIn(month: newMonth, year: newYear))
+                let newDay = Int64(Timestamp.daysFromCivil(year: newYear, month: newMonth, day: clamped) + days)
                 return newDay * microsPerDay + timeOfDay + Int64(seconds) * 1_000_000
             }
-        }
-
-        /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-        private static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-            let y = month <= 2 ? year - 1 : year
-            let era = (y >= 0 ? y : y - 399) / 400
-            let yearOfEra = y - era * 400
-            let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-            return era * 146_097 + dayOfEra - 719_468
-        }
-
-        /// The proleptic Gregorian date of a day count since 1970-01-01 (`civil_from_days`).
-        private static func civil(fromDays count: Int64) -> (year: Int64, month: Int64, day: Int64) {
-            let z = count + 719_468
-            let era = (z >= 0 ? z : z - 146_096) / 146_097
-            let dayOfEra = z - era * 146_097
-            let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-            let shiftedMonth = (5 * dayOfYear + 2) / 153
-            let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-            let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-            return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-        }
-
-        private static func daysIn(month: Int64, year: Int64) -> Int64 {
-            days(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1)
-                - days(year: year, month: month, day: 1)
         }
 
         /// The period as written in a policy file.
