@@ -45,6 +45,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "ledger-bench", dependencies: ["LedgerStore", "LedgerProjections"], swiftSettings: strictSettings),
         .target(
             name: "LedgerTestSupport", dependencies: ["LedgerCore", "LedgerStore", "LedgerSimulator"],
             path: "Tests/LedgerTestSupport", swiftSettings: strictSettings),

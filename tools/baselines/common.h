@@ -9,6 +9,13 @@
 
 typedef struct { const char *start; size_t length; } field_t;
 
+/* The SQLite event table of the baselines (sqlite_baseline.c writes it, sqlite_transcript_baseline.c reads it):
+ * one row per event, the whole interchange line as the JSON payload, and an index on call id. */
+#define SQLITE_EVENTS_SCHEMA \
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, call TEXT NOT NULL, type TEXT NOT NULL," \
+    " idempotency TEXT NOT NULL, payload TEXT NOT NULL);" \
+    "CREATE INDEX events_call ON events(call);"
+
 /* The string value of top-level key `key` ("call", "type", "idempotency") in an envelope line. */
 static field_t extract(const char *line, const char *key) {
     char pattern[32];

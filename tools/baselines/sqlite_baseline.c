@@ -18,10 +18,7 @@ int main(int argc, char **argv) {
     sqlite3 *db;
     check(sqlite3_open(argv[2], &db), db, "open");
     check(sqlite3_exec(db,
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-        "CREATE TABLE events(seq INTEGER PRIMARY KEY, call TEXT NOT NULL, type TEXT NOT NULL,"
-        " idempotency TEXT NOT NULL, payload TEXT NOT NULL);"
-        "CREATE INDEX events_call ON events(call);", 0, 0, 0), db, "schema");
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" SQLITE_EVENTS_SCHEMA, 0, 0, 0), db, "schema");
     sqlite3_stmt *insert;
     check(sqlite3_prepare_v2(db, "INSERT INTO events(call, type, idempotency, payload) VALUES (?1, ?2, ?3, ?4)",
         -1, &insert, 0), db, "prepare");
