@@ -33,7 +33,7 @@ guard !calls.isEmpty else { fail("\(arguments[2]) names no call") }
 
 do {
     let engine = ProjectionEngine(reader: try LedgerReader(directory: arguments[1]))
-    let catchUp = try engine.catchUp()
+    let catchUp = try engine.catchUp(["transcript"])
     var milliseconds: [Double] = []
     milliseconds.reserveCapacity(calls.count)
     var lines = 0
@@ -61,7 +61,7 @@ do {
                 "lines":%d,"partial_lines":%d,"attached_enrichments":%d,"call_enrichments":%d,\
                 "unreadable_spans":%d,"catch_up_events":%llu}
                 """, calls.count, percentile(sorted, 0.5), percentile(sorted, 0.99), mean, sorted[sorted.count - 1],
-            lines, partialLines, attached, callLevel, unreadable, catchUp.events))
+            lines, partialLines, attached, callLevel, unreadable, catchUp.map(\.events).reduce(0, +)))
 } catch {
     fail("\(error)")
 }
