@@ -48,10 +48,13 @@ struct SegmentHead {
 
     /// The head of `record`, a `transcript.segment`.
     init(_ record: RecordView) throws(DecodingError) {
-        var values: [EventValue?] = []
-        try Self.members.read(record, into: &values)
-        isFinal = values[0]?.boolean ?? false
-        endMs = values[1]?.integer ?? 0
+        var isFinal = false
+        var endMs: Int64 = 0
+        try Self.members.read(record) { member, value in
+            if member == 0 { isFinal = value.boolean ?? false } else { endMs = value.integer ?? 0 }
+        }
+        self.isFinal = isFinal
+        self.endMs = endMs
     }
 
     /// The key that versions of one utterance share: the event's source, a zero byte, the utterance id.

@@ -7,6 +7,12 @@ import Dispatch
 import LedgerCore
 import LedgerStore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Folds records, in seq order, into a `TranscriptState`.
 struct TranscriptFold: ProjectionFold {
     static let projection = TranscriptState.projection
@@ -77,11 +83,11 @@ struct TranscriptFold: ProjectionFold {
     private static let utteranceMember = EventValue.MemberReader(type: .transcriptSegment, members: ["utterance"])
 
     private static func utterance(of record: RecordView) throws(LedgerError) -> String {
-        var values: [EventValue?] = []
-        do { try utteranceMember.read(record, into: &values) } catch {
+        var utterance = ""
+        do { try utteranceMember.read(record) { _, value in utterance = value.string ?? "" } } catch {
             throw .invalidRequest("event \(record.seq) (transcript.segment) has an unreadable utterance: \(error)")
         }
-        return values[0]?.string ?? ""
+        return utterance
     }
 
     /// Writes what is pending and the touched summaries, and records `seq` as the next seq to fold.
@@ -118,9 +124,13 @@ struct CallTable {
     mutating func slot(of id: UnsafeRawBufferPointer) -> (slot: Int, isNew: Bool) {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in id { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        func matches(_ slot: Int) -> Bool {
+            guard ids[slot].count == id.count, !id.isEmpty else { return ids[slot].count == id.count }
+            return ids[slot].withUnsafeBytes { memcmp($0.baseAddress!, id.baseAddress!, id.count) == 0 }
+        }
         if let slot = byHash[hash] {
-            if id.elementsEqual(ids[slot]) { return (slot, false) }
-            if let slot = collided[hash]?.first(where: { id.elementsEqual(ids[$0]) }) { return (slot, false) }
+            if matches(slot) { return (slot, false) }
+            if let slot = collided[hash]?.first(where: matches) { return (slot, false) }
             collided[hash, default: []].append(names.count)
         } else {
             byHash[hash] = names.count

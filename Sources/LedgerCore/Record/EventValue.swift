@@ -127,10 +127,8 @@ public indirect enum EventValue: Sendable, Equatable {
             self.count = members.count
         }
 
-        /// Fills `values[i]` with member `i` of `record`'s body, or nil when the body does not have it.
-        public func read(_ record: RecordView, into values: inout [EventValue?]) throws(DecodingError) {
-            values.removeAll(keepingCapacity: true)
-            values.append(contentsOf: repeatElement(nil, count: count))
+        /// Calls `body` with the index (in `members`) and value of each chosen member the body has.
+        public func read(_ record: RecordView, _ body: (Int, EventValue) -> Void) throws(DecodingError) {
             var reader = ByteReader(UnsafeRawBufferPointer(rebasing: record.bytes[record.bodyRange]))
             guard try reader.readByte() == ValueTag.fields.rawValue else {
                 throw .invalidByte(offset: 0, what: "body of a \(type.rawValue) event (expected schema fields)")
@@ -147,7 +145,7 @@ public indirect enum EventValue: Sendable, Equatable {
                 if slot < 0 {
                     try EventRenderer.skipValue(&reader)
                 } else {
-                    values[slot] = try decoder.value(&reader, node: nodes[Int(number)], sealedAllowed: true)
+                    body(slot, try decoder.value(&reader, node: nodes[Int(number)], sealedAllowed: true))
                     remaining -= 1
                 }
             }
