@@ -145,7 +145,8 @@ class LedgerVerifier:
                 offset += layout.size
                 if time.monotonic() - last_report >= 1:
                     last_report = time.monotonic()
-                    self.progress(f"verify: {tree.size} events, {summary.frames} frames, segment {number}/{len(segments)}")
+                    self.progress(
+                        f"verify: {tree.size} events, {summary.frames} frames, segment {number}/{len(segments)}")
         if pending:
             size, file, _ = pending[0]
             raise Fault(file, f"checkpoint of size {size} is beyond the log's {tree.size} events: the log was cut back")

@@ -104,7 +104,8 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         raise ProofError(f"consistency from size {first} to the smaller size {second}")
     if first == second or first == 0:
         if proof:
-            raise ProofError(f"a consistency proof from size {first} to {second} is empty, this one has {len(proof)} hashes")
+            raise ProofError(
+                f"a consistency proof from size {first} to {second} is empty, this one has {len(proof)} hashes")
         expected = second_root if first == second else EMPTY_ROOT
         if first_root != expected:
             raise ProofError(f"root {first_root.hex()} for size {first} should be {expected.hex()}")
@@ -135,6 +136,8 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
     if sn != 0:
         raise ProofError("the consistency proof has too few hashes for the tree sizes")
     if first_digest != first_root:
-        raise ProofError(f"the proof leads to root {first_digest.hex()} for size {first}, expected {first_root.hex()}")
+        raise ProofError(
+            f"the proof leads to root {first_digest.hex()} for size {first}, expected {first_root.hex()}")
     if second_digest != second_root:
-        raise ProofError(f"the proof leads to root {second_digest.hex()} for size {second}, expected {second_root.hex()}")
+        raise ProofError(
+            f"the proof leads to root {second_digest.hex()} for size {second}, expected {second_root.hex()}")

@@ -142,7 +142,8 @@ class ProofVerifier:
             raise self.fault("inclusion_proof", str(error)) from None
         self.anchor(size, root, checkpoint_size, checkpoint_root, "consistency_proof")
         parts = "".join(f", part {part.data_class} {part.digest.hex()}" for part in record.parts)
-        return f"event {seq} ({record.type}{', call ' + record.call if record.call else ''}{parts}) is in the tree of size {size}"
+        call = f", call {record.call}" if record.call else ""
+        return f"event {seq} ({record.type}{call}{parts}) is in the tree of size {size}"
 
     def consistency(self, checkpoint_size: int, checkpoint_root: bytes) -> str:
         """Checks a consistency proof; returns what it shows."""
@@ -155,4 +156,5 @@ class ProofVerifier:
         except merkle.ProofError as error:
             raise self.fault("proof", str(error)) from None
         self.anchor(second, second_root, checkpoint_size, checkpoint_root, "checkpoint_consistency_proof")
-        return f"the tree of size {second} (root {second_root.hex()}) extends the tree of size {first} (root {first_root.hex()})"
+        return (f"the tree of size {second} (root {second_root.hex()}) extends the tree of size {first} "
+                f"(root {first_root.hex()})")

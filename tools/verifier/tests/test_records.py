@@ -45,11 +45,15 @@ def compacted(name: str, digest: bytes) -> bytes:
     return string(name) + bytes([0x02]) + digest
 
 
+RECORD = PREFIX + sealed("content", SEALED_CONTENT) + sealed("pii.name", SEALED_NAME)
+COMPACTED = PREFIX + sealed("content", SEALED_CONTENT) + compacted("pii.name", hashlib.sha256(SEALED_NAME).digest())
+
+
 class RecordTests(unittest.TestCase):
     """The entry commits to part digests, so compaction does not change it."""
 
     def test_entry_is_the_prefix_then_class_and_digest_per_part(self) -> None:
-        record = records.parse_record(memoryview(PREFIX + sealed("content", SEALED_CONTENT) + sealed("pii.name", SEALED_NAME)))
+        record = records.parse_record(memoryview(RECORD))
         self.assertEqual((record.seq, record.type, record.call), (300, "transcript.segment", "call-1"))
         expected = (PREFIX + string("content") + hashlib.sha256(SEALED_CONTENT).digest()
                     + string("pii.name") + hashlib.sha256(SEALED_NAME).digest())
@@ -58,14 +62,13 @@ class RecordTests(unittest.TestCase):
         self.assertEqual(records.parse_entry(expected).entry, expected)
 
     def test_compacting_a_part_keeps_the_entry(self) -> None:
-        original = records.parse_record(memoryview(PREFIX + sealed("content", SEALED_CONTENT) + sealed("pii.name", SEALED_NAME)))
-        rewritten = PREFIX + sealed("content", SEALED_CONTENT) + compacted("pii.name", hashlib.sha256(SEALED_NAME).digest())
-        self.assertEqual(records.parse_record(memoryview(rewritten)).leaf_hash, original.leaf_hash)
-        wrong = PREFIX + sealed("content", SEALED_CONTENT) + compacted("pii.name", hashlib.sha256(SEALED_CONTENT).digest())
+        original = records.parse_record(memoryview(RECORD))
+        self.assertEqual(records.parse_record(memoryview(COMPACTED)).leaf_hash, original.leaf_hash)
+        wrong = COMPACTED[:-32] + hashlib.sha256(SEALED_CONTENT).digest()
         self.assertNotEqual(records.parse_record(memoryview(wrong)).leaf_hash, original.leaf_hash)
 
     def test_malformed_records_are_located(self) -> None:
-        good = PREFIX + sealed("content", SEALED_CONTENT) + sealed("pii.name", SEALED_NAME)
+        good = RECORD
         with self.assertRaisesRegex(FormatError, "bytes after the last part"):
             records.parse_record(memoryview(good + b"\x00"))
         bad_form = PREFIX + string("content") + bytes([0x07])
@@ -76,12 +79,13 @@ class RecordTests(unittest.TestCase):
             records.parse_record(memoryview(b"\x02" + good[1:]))
 
     def test_frame_content(self) -> None:
-        record = PREFIX + sealed("content", SEALED_CONTENT) + sealed("pii.name", SEALED_NAME)
-        content = b"CLF1" + encode_varint(300) + encode_varint(1) + encode_varint(999) + encode_varint(len(record)) + record
+        record = RECORD
+        header = b"CLF1" + encode_varint(300) + encode_varint(1) + encode_varint(999)
+        content = header + encode_varint(len(record)) + record
         frame = records.parse_frame_content(content)
         self.assertEqual((frame.first_seq, frame.count, frame.input_bytes), (300, 1, 999))
         self.assertEqual(bytes(frame.records[0][1]), record)
-        overlong = b"CLF1" + encode_varint(300) + encode_varint(1) + encode_varint(999) + encode_varint(len(record) + 1)
+        overlong = header + encode_varint(len(record) + 1)
         with self.assertRaisesRegex(FormatError, f"record: {len(record) + 1} bytes announced, {len(record)} left"):
             records.parse_frame_content(overlong + record)
 
