@@ -1,0 +1,74 @@
+"""The command line: ``tools/verify ledger DIR [--json]`` and ``tools/verify proof FILE [--key KEY] [--json]``.
+
+Exit status 0 when everything checks, 1 at the first fault (printed with its file, byte offset, seq and
+what differs), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import Fault
+from .ledger import LedgerVerifier
+from .proofs import ProofVerifier
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line (argparse exits with status 2 on a usage error)."""
+    parser = argparse.ArgumentParser(
+        prog="tools/verify", description="Verify a CallLedger ledger directory or proof without any Swift code.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ledger = commands.add_parser("ledger", help="verify every segment, tree file and checkpoint of a ledger")
+    ledger.add_argument("directory", type=Path, help="the ledger directory")
+    ledger.add_argument("--json", action="store_true", help="print the result as JSON")
+    proof = commands.add_parser("proof", help="verify a `call-ledger prove inclusion|consistency --json` output")
+    proof.add_argument("file", type=Path, help="the proof (JSON), or - for standard input")
+    proof.add_argument("--key", help="the verifier key to trust (a key string or a verifier.key file) instead "
+                       "of the one the proof carries")
+    proof.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser.parse_args(argv)
+
+
+def pinned_key(value: str | None) -> str | None:
+    """The key string of ``--key``: the value itself, or the contents of the file it names."""
+    if value is None or "+" in value:
+        return value
+    return Path(value).read_text(encoding="utf-8").strip()
+
+
+def main(argv: list[str]) -> int:
+    """Runs one command; returns the exit status."""
+    arguments = parse_arguments(argv)
+    try:
+        if arguments.command == "ledger":
+            if not arguments.directory.is_dir():
+                print(f"tools/verify: {arguments.directory} is not a directory", file=sys.stderr)
+                return 2
+            result = LedgerVerifier(arguments.directory, lambda line: print(line, file=sys.stderr)).run()
+        else:
+            name = str(arguments.file)
+            try:
+                text = sys.stdin.read() if name == "-" else arguments.file.read_text(encoding="utf-8")
+                key = pinned_key(arguments.key)
+            except OSError as error:
+                print(f"tools/verify: {error}", file=sys.stderr)
+                return 2
+            try:
+                document = json.loads(text)
+            except ValueError as error:
+                raise Fault(name, f"is not JSON: {error}") from None
+            result = ProofVerifier(name, document, key).run()
+    except Fault as fault:
+        if arguments.json:
+            print(json.dumps({"ok": False, "fault": fault.to_json()}, indent=2))
+        print(f"tools/verify: FAULT: {fault}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_json(), indent=2) if arguments.json else result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

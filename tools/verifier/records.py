@@ -1,0 +1,164 @@
+"""Frame contents, records and entries (FORMAT.md §2, §3 and §5).
+
+A record is stored in a frame; its *entry* is what the Merkle tree commits to: the record's bytes up to
+and including its part count, then for each sealed part its class and the SHA-256 digest of its sealed
+bytes. A compacted part keeps only that digest, so compaction leaves the entry, the leaf hash and every
+tree root unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .encoding import Reader, encode_varint
+from .errors import FormatError
+
+FRAME_MAGIC = b"CLF1"
+RECORD_VERSION = 1
+MAXIMUM_PARTS = 64
+PART_SEALED = 0x01
+PART_COMPACTED = 0x02
+DIGEST_SIZE = 32
+
+
+@dataclass
+class Part:
+    """One sealed part: its data class, its form, and the sealed bytes or (compacted) their digest."""
+
+    data_class: str
+    form: int
+    payload: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """What the entry commits to: SHA-256 of ``nonce || ciphertext || tag``, or the stored digest."""
+        return hashlib.sha256(self.payload).digest() if self.form == PART_SEALED else self.payload
+
+
+@dataclass
+class Record:
+    """A parsed record (or entry). ``prefix`` is its bytes from ``version`` through ``part count``."""
+
+    seq: int
+    time: int
+    type: str
+    call: str
+    prefix: bytes
+    parts: list[Part]
+
+    @property
+    def entry(self) -> bytes:
+        """The entry (FORMAT.md §5): the prefix, then per part ``string class`` and its 32-byte digest."""
+        out = bytearray(self.prefix)
+        for part in self.parts:
+            name = part.data_class.encode()
+            out += encode_varint(len(name)) + name + part.digest
+        return bytes(out)
+
+    @property
+    def leaf_hash(self) -> bytes:
+        """The RFC 6962 leaf hash ``SHA-256(0x00 || entry)``."""
+        return hashlib.sha256(b"\x00" + self.entry).digest()
+
+
+def _skip_timestamp(reader: Reader) -> None:
+    """Reads a timestamp (FORMAT.md §4 tag 0x08, without the tag) and checks its layout byte."""
+    reader.zigzag("occurred time")
+    at = reader.offset
+    layout = reader.byte("occurred layout")
+    zone = layout >> 3
+    if layout & 7 > 6 or zone > 2:
+        raise FormatError(at, f"occurred layout byte 0x{layout:02x} is not valid")
+    if zone == 1:
+        reader.zigzag("occurred zone offset")
+
+
+def _read_prefix(reader: Reader) -> tuple[int, int, str, str, int]:
+    """Reads a record's bytes from ``version`` through ``part count``; returns seq, time, type, call, count."""
+    at = reader.offset
+    version = reader.byte("version")
+    if version != RECORD_VERSION:
+        raise FormatError(at, f"record version {version}, expected {RECORD_VERSION}")
+    seq = reader.varint("seq")
+    time = reader.zigzag("time")
+    at = reader.offset
+    occurred = reader.byte("occurred flag")
+    if occurred == 1:
+        _skip_timestamp(reader)
+    elif occurred != 0:
+        raise FormatError(at, f"occurred flag {occurred}, expected 0 or 1")
+    event_type = reader.string("type")
+    call = reader.string("call")
+    for what in ("tenant", "source", "idempotency"):
+        reader.string(what)
+    reader.length_prefixed("body")
+    at = reader.offset
+    count = reader.varint("part count")
+    if count > MAXIMUM_PARTS:
+        raise FormatError(at, f"part count {count} is above {MAXIMUM_PARTS}")
+    return seq, time, event_type, call, count
+
+
+def parse_record(data: memoryview) -> Record:
+    """Parses one stored record (FORMAT.md §3); every byte of ``data`` must belong to it."""
+    reader = Reader(data)
+    seq, time, event_type, call, count = _read_prefix(reader)
+    prefix = bytes(data[:reader.offset])
+    parts = []
+    for _ in range(count):
+        data_class = reader.string("part class")
+        at = reader.offset
+        form = reader.byte("part form")
+        if form == PART_SEALED:
+            payload = bytes(reader.length_prefixed("sealed bytes"))
+        elif form == PART_COMPACTED:
+            payload = bytes(reader.take(DIGEST_SIZE, "compacted digest"))
+        else:
+            raise FormatError(at, f"part form 0x{form:02x}, expected 0x01 (sealed) or 0x02 (compacted)")
+        parts.append(Part(data_class, form, payload))
+    if not reader.at_end:
+        raise FormatError(reader.offset, "bytes after the last part of the record")
+    return Record(seq, time, event_type, call, prefix, parts)
+
+
+def parse_entry(data: bytes) -> Record:
+    """Parses an entry (FORMAT.md §5), as an inclusion proof carries it; parts come back compacted."""
+    reader = Reader(data)
+    seq, time, event_type, call, count = _read_prefix(reader)
+    prefix = bytes(data[:reader.offset])
+    parts = []
+    for _ in range(count):
+        data_class = reader.string("part class")
+        parts.append(Part(data_class, PART_COMPACTED, bytes(reader.take(DIGEST_SIZE, "part digest"))))
+    if not reader.at_end:
+        raise FormatError(reader.offset, "bytes after the last part digest of the entry")
+    return Record(seq, time, event_type, call, prefix, parts)
+
+
+@dataclass
+class FrameContent:
+    """The decompressed content of one frame: its header and each record's offset and bytes."""
+
+    first_seq: int
+    count: int
+    input_bytes: int
+    records: list[tuple[int, memoryview]]
+
+
+def parse_frame_content(content: bytes) -> FrameContent:
+    """Parses ``"CLF1"``, ``first_seq``, ``count``, ``input_bytes`` and the length-prefixed records."""
+    if content[:4] != FRAME_MAGIC:
+        raise FormatError(0, f"frame magic {content[:4]!r}, expected {FRAME_MAGIC!r}")
+    reader = Reader(content, 4)
+    first_seq = reader.varint("first_seq")
+    count = reader.varint("count")
+    input_bytes = reader.varint("input_bytes")
+    records = []
+    for _ in range(count):
+        length = reader.varint("record length")
+        at = reader.offset
+        records.append((at, reader.take(length, "record")))
+    if not reader.at_end:
+        raise FormatError(reader.offset, "bytes after the last record of the frame")
+    return FrameContent(first_seq, count, input_bytes, records)

@@ -1,0 +1,1 @@
+"""Unit tests of the verifier on published vectors and hand-built records (run by PythonVerifierTests)."""
