@@ -331,8 +331,10 @@ extension RetentionCommand {
                 projection.definition.changed for a policy file whose digest differs from the one the log last \
                 recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
                 and journals the purges in one key-store transaction, appends their retention.purged events \
-                (classes, policy with digest, the checkpoint) and clears the journal. A held call is never \
-                touched. Safe to kill at any point and run again.
+                (classes, policy with digest, the checkpoint) and clears the journal; then compacts: rewrites \
+                the segments that hold those parts without their ciphertext, keeping their digests, so every \
+                proof stays valid, and rebuilds the transcript projection, whose copies held them too. A held \
+                call is never touched. Safe to kill at any point and run again.
                 """)
 
         @OptionGroup var options: LedgerOptions
@@ -351,6 +353,8 @@ extension RetentionCommand {
             var calls: Int
             var classes: Int
             var purgedEvents: Int
+            var compaction: CompactionReport
+            var compactionSeconds: Double
             var checkpointTreeSize: UInt64?
             var checkpointRoot: String?
             var seconds: Double
@@ -393,8 +397,11 @@ extension RetentionCommand {
                 }
                 if !changed.isEmpty { _ = try OwnEvents.append(changed, with: writer) }
                 guard !due.isEmpty else {
+                    let compactionStart = Date()
+                    let compaction = try compact(Self.pairs(leftover), with: writer, directory: directory)
                     return Summary(
                         recoveredPurges: leftover.count, definitionsChanged: [], calls: 0, classes: 0, purgedEvents: 0,
+                        compaction: compaction, compactionSeconds: Date().timeIntervalSince(compactionStart),
                         seconds: Date().timeIntervalSince(start), callsPerSecond: 0)
                 }
                 let checkpoint = try writer.checkpoint().checkpoint
@@ -425,6 +432,9 @@ extension RetentionCommand {
                     bar.update(done: UInt64(done), total: UInt64(purges.count))
                 }
                 bar.finish()
+                let compactionStart = Date()
+                let compaction = try compact(Self.pairs(leftover + purges), with: writer, directory: directory)
+                let compactionSeconds = Date().timeIntervalSince(compactionStart)
                 let seconds = Date().timeIntervalSince(start)
                 let calls = Set(purges.map(\.call)).count
                 return Summary(
@@ -432,8 +442,8 @@ extension RetentionCommand {
                     definitionsChanged: changed.compactMap {
                         (($0["body"] as? [String: Any])?["definition"] as? [String: Any])?["name"] as? String
                     },
-                    calls: calls, classes: due.count, purgedEvents: purges.count,
-                    checkpointTreeSize: checkpoint.treeSize,
+                    calls: calls, classes: due.count, purgedEvents: purges.count, compaction: compaction,
+                    compactionSeconds: compactionSeconds, checkpointTreeSize: checkpoint.treeSize,
                     checkpointRoot: checkpoint.rootHash.hex, seconds: seconds,
                     callsPerSecond: seconds > 0 ? Double(calls) / seconds : 0)
             }
@@ -444,10 +454,41 @@ extension RetentionCommand {
                     "erased \(summary.classes) (call, class) keys of \(summary.calls) calls; \(summary.purgedEvents) retention.purged events"
                         + (summary.checkpointTreeSize.map { " after checkpoint \($0)" } ?? "")
                         + String(format: " in %.3f s", summary.seconds))
+                let compaction = summary.compaction
+                if compaction.segments > 0 {
+                    Output.line(
+                        "compacted \(compaction.partsCompacted) sealed parts in \(compaction.segments) segments "
+                            + "(\(compaction.bytesBefore) -> \(compaction.bytesAfter) bytes)"
+                            + String(format: " in %.3f s", summary.compactionSeconds))
+                }
                 if summary.recoveredPurges > 0 {
                     Output.line("finished \(summary.recoveredPurges) purges of an interrupted run")
                 }
             }
+        }
+
+        /// Compacts the erased pairs away, with a progress bar, then rebuilds the transcript projection, whose
+        /// record copies held the same ciphertext.
+        private func compact(
+            _ erased: Set<String>, with writer: LedgerWriter, directory: String
+        ) throws
+            -> CompactionReport
+        {
+            var bar = ProgressBar(label: "compaction")
+            let compaction = try writer.compact(erased: erased) { done, total in
+                bar.update(done: UInt64(done), total: UInt64(total))
+            }
+            bar.finish()
+            if compaction.partsCompacted > 0 {
+                let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+                _ = try ProjectionEngine(reader: compacted).rebuild(["transcript"])
+            }
+            return compaction
+        }
+
+        /// The (call, class) pairs of `purges`, as `LedgerWriter.compact(erased:)` takes them.
+        static func pairs(_ purges: [PendingPurge]) -> Set<String> {
+            Set(purges.flatMap { purge in purge.classes.map { purge.call + "\u{0}" + $0 } })
         }
 
         /// The `retention.purged` event of a purge.

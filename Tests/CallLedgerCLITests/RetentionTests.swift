@@ -155,3 +155,143 @@ private func keyRows(_ ledger: CLILedger) throws -> Set<String> {
         #expect(missing.status == 1 && missing.stderr.contains("policy 'gdpr-storage-limitation' is assigned"))
     }
 }
+
+/// Every sealed part's ciphertext in the ledger's segments, as "call class hex" lines, read by the Python
+/// verifier's parsers (no Swift code involved).
+private func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
+    let script = """
+        import sys, pathlib
+        sys.path.insert(0, sys.argv[1])
+        from verifier.zstdframes import frame_layout, decompress_frame
+        from verifier.records import parse_frame_content, parse_record
+        for segment in sorted(pathlib.Path(sys.argv[2], "segments").glob("*.zst")):
+            data = memoryview(segment.read_bytes())
+            offset = 0
+            while offset < len(data):
+                layout = frame_layout(data, offset)
+                content = decompress_frame(data[offset:offset + layout.size], layout)
+                offset += layout.size
+                for _, raw in parse_frame_content(content).records:
+                    record = parse_record(raw)
+                    for part in record.parts:
+                        if part.form == 1:
+                            print(record.call, part.data_class, part.payload.hex())
+        """
+    let result = try LedgerTestSupport.run(
+        "/usr/bin/env",
+        ["python3", "-c", script, Repository.root.appendingPathComponent("tools").path, ledger.directory])
+    try #require(result.status == 0, "\(result.stderr)")
+    return result.stdout.split(separator: "\n").map(String.init)
+}
+
+@Suite struct CompactionTests {
+    @Test func runCompactsTheErasedCiphertextAwayAndEveryRootStaysTheSame() throws {
+        let ledger = try CLILedger(["--segment-size", "200000"])
+        let day = simulatedLines(calls: 6, seed: 3).joined(separator: "\n") + "\n"
+        try #require(try ledger.callLedger("append", input: day).status == 0)
+        try #require(try ledger.callLedger("checkpoint").status == 0)
+        #expect(
+            try ledger.callLedger(
+                "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--tenant", "acme-bank"
+            ).status == 0)
+        let calls = try objects(try ledger.callLedger("calls", "--json").stdout)
+        let held = try #require(calls.first { $0["tenant"] as? String == "acme-bank" }?["call"] as? String)
+        #expect(try ledger.callLedger("hold", "place", "--call", held, "--hold", "h1", "--reason", "r").status == 0)
+        let now = "2027-03-01T00:00:00Z"
+        let due = try objects(
+            try ledger.callLedger("retention", "plan", "--policies", policies, "--now", now, "--json").stdout
+        )
+        .filter { $0["status"] as? String == "due" }
+        let erased = Set(due.map { "\($0["call"]!) \($0["data_class"]!)" })
+        try #require(!erased.isEmpty)
+        let before = try sealedPayloads(ledger)
+        let erasedPayloads = before.filter {
+            erased.contains($0.split(separator: " ").prefix(2).joined(separator: " "))
+        }
+        let heldPayloads = before.filter { $0.hasPrefix(held + " pii.") }
+        #expect(!erasedPayloads.isEmpty && !heldPayloads.isEmpty)
+        let treeBefore = try treeFiles(ledger)
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: ledger.directory + "/checkpoints")
+
+        let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let compaction = try jsonObject(run.stdout)["compaction"] as! [String: Any]
+        #expect(compaction["parts_compacted"] as? Int == erasedPayloads.count)
+        #expect((compaction["segments"] as? Int ?? 0) >= 1)
+
+        // No byte of the erased ciphertext is left in any file of the ledger; the held call's is all there.
+        let after = try sealedPayloads(ledger)
+        #expect(Set(after) == Set(before).subtracting(erasedPayloads))
+        let everything = try allBytes(under: ledger.directory)
+        for line in erasedPayloads {
+            let hex = String(line.split(separator: " ")[2])
+            #expect(!everything.contains(hexBytes(hex).prefix(48)), "ciphertext of \(line.prefix(60)) is still on disk")
+        }
+        #expect(Set(heldPayloads).isSubset(of: Set(after)))
+
+        // The stored tree only grew, the old checkpoints are untouched, and both verifiers agree.
+        let treeAfter = try treeFiles(ledger)
+        for (name, bytes) in treeBefore { #expect(treeAfter[name]?.prefix(bytes.count) == bytes[...], "\(name)") }
+        #expect(
+            Set(checkpoints).isSubset(
+                of: Set(try FileManager.default.contentsOfDirectory(atPath: ledger.directory + "/checkpoints"))))
+        let verified = try ledger.verified()
+        let python = try LedgerTestSupport.run(
+            Repository.root.appendingPathComponent("tools/verify").path, ["ledger", ledger.directory, "--json"])
+        #expect(python.status == 0, "\(python.stdout) \(python.stderr)")
+        #expect(try jsonObject(python.stdout)["root_hash"] as? String == verified.root)
+
+        // The erased parts now read as compacted, and a second run compacts nothing more.
+        let states = try catted(ledger).flatMap { event in
+            ((event["sealed"] as? [[String: Any]]) ?? []).map { "\(event["call"]!) \($0["class"]!) \($0["state"]!)" }
+        }
+        #expect(states.filter { $0.hasSuffix(" compacted") }.count == erasedPayloads.count)
+        let again = try jsonObject(
+            try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json").stdout)
+        #expect((again["compaction"] as! [String: Any])["parts_compacted"] as? Int == 0)
+    }
+}
+
+/// The bytes of every file in `tree/`, by name.
+private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
+    let directory = ledger.directory + "/tree"
+    var files: [String: Data] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".hashes") {
+        files[name] = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+    }
+    return files
+}
+
+/// Every file under `directory` (segments decompressed with the real zstd CLI), concatenated.
+private func allBytes(under directory: String) throws -> Data {
+    var all = Data()
+    let enumerator = FileManager.default.enumerator(atPath: directory)
+    while let name = enumerator?.nextObject() as? String {
+        let path = directory + "/" + name
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            continue
+        }
+        all.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        if name.hasSuffix(".zst") {
+            let decompressed = NSTemporaryDirectory() + "/compaction-scan-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: decompressed) }
+            let result = try LedgerTestSupport.run("/usr/bin/zstd", ["-d", "-q", "-f", path, "-o", decompressed])
+            try #require(result.status == 0, "\(result.stderr)")
+            all.append(try Data(contentsOf: URL(fileURLWithPath: decompressed)))
+        }
+    }
+    return all
+}
+
+/// The bytes a lowercase hex string spells.
+private func hexBytes(_ hex: String) -> Data {
+    var bytes = Data()
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2)
+        bytes.append(UInt8(hex[index..<next], radix: 16)!)
+        index = next
+    }
+    return bytes
+}

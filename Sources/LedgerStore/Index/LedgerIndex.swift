@@ -124,6 +124,16 @@ final class LedgerIndex {
         return result
     }
 
+    /// The frames of segment `segment`, in file order.
+    func frames(inSegment segment: UInt64) throws(LedgerError) -> [FrameLocation] {
+        let statement = try database.statement(
+            "SELECT \(Self.frameColumns) FROM frames WHERE segment = ?1 ORDER BY offset")
+        try statement.bind(.integer(Int64(segment)))
+        var result: [FrameLocation] = []
+        while try statement.step() { result.append(frame(from: statement)) }
+        return result
+    }
+
     /// The frames that hold events of `call`, in order.
     func frames(ofCall call: String) throws(LedgerError) -> [FrameLocation] {
         let statement = try database.statement(

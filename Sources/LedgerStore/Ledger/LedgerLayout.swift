@@ -27,6 +27,8 @@ public struct LedgerLayout: Sendable {
     public var keys: String { FileSystem.join(directory, "keys.sqlite") }
     /// `projections/`: the projections' SQLite state, derived from the log and rebuildable.
     public var projections: String { FileSystem.join(directory, "projections") }
+    /// `segments/COMPACTING`: present while a compaction rewrites a segment; recovery then rebuilds the index.
+    public var compactionMarker: String { FileSystem.join(segments, "COMPACTING") }
     /// `LOCK`.
     public var lock: String { FileSystem.join(directory, "LOCK") }
 

@@ -65,6 +65,14 @@ final class LedgerStorage: RecordSource {
     func recover() throws(LedgerError) -> RecoveryReport {
         var report = RecoveryReport()
         if try index.schema() != LedgerIndex.schemaVersion { try index.clear() }
+        let compactionInterrupted = FileSystem.exists(layout.compactionMarker)
+        if compactionInterrupted {
+            // A compaction stopped between rewriting a segment and updating its frames' rows.
+            for name in try FileSystem.contents(of: layout.segments) where name.hasSuffix(".compacting") {
+                try FileSystem.remove(FileSystem.join(layout.segments, name))
+            }
+            try index.clear()
+        }
         var start = try resumePoint()
         if start == nil {
             try index.clear()
@@ -128,6 +136,7 @@ final class LedgerStorage: RecordSource {
         report.logSize = expected
         report.leavesRehashed = try catchUpTree()
         try syncCheckpointIndex()
+        if compactionInterrupted { try FileSystem.remove(layout.compactionMarker) }
         return report
     }
 
@@ -196,6 +205,16 @@ final class LedgerStorage: RecordSource {
     func reindex() throws(LedgerError) -> RecoveryReport {
         try index.clear()
         return try recover()
+    }
+
+    /// Records where a rewritten frame now is.
+    func relocate(_ location: FrameLocation) throws(LedgerError) {
+        try index.database.statement(
+            "UPDATE frames SET offset = ?2, stored_bytes = ?3, content_bytes = ?4 WHERE first_seq = ?1"
+        ).bind(
+            .integer(Int64(location.firstSeq)), .integer(Int64(location.offset)), .integer(Int64(location.storedBytes)),
+            .integer(Int64(location.contentBytes))
+        ).run()
     }
 
     // MARK: - Reading

@@ -54,7 +54,7 @@ struct FrameContent {
     let firstSeq: UInt64
     let count: Int
     let inputBytes: Int
-    private let recordsStart: Int
+    let recordsStart: Int
 
     /// Parses the header of `bytes`.
     init(_ bytes: UnsafeRawBufferPointer) throws(DecodingError) {
