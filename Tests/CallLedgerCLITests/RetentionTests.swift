@@ -295,3 +295,74 @@ private func hexBytes(_ hex: String) -> Data {
     }
     return bytes
 }
+
+@Suite(.serialized) struct RetentionCrashTests {
+    /// `retention run` killed with SIGKILL at 20 random moments, each on a fresh copy of the same ledger: the
+    /// next run completes the work, the log verifies, every `retention.purged` names keys that are really gone,
+    /// every due key is gone, and the held call keeps all of its keys.
+    @Test func killedRunIsCompletedByTheNextOne() throws {
+        let template = try CLILedger()
+        let day = simulatedLines(calls: 6, seed: 3).joined(separator: "\n") + "\n"
+        try #require(try template.callLedger("append", input: day).status == 0)
+        try #require(
+            try template.callLedger(
+                "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--tenant", "acme-bank"
+            ).status == 0)
+        let calls = try objects(try template.callLedger("calls", "--json").stdout)
+        let held = try #require(calls.first { $0["tenant"] as? String == "acme-bank" }?["call"] as? String)
+        try #require(
+            try template.callLedger("hold", "place", "--call", held, "--hold", "h", "--reason", "r").status == 0)
+        let now = "2027-03-01T00:00:00Z"
+        let due = Set(
+            try objects(
+                try template.callLedger("retention", "plan", "--policies", policies, "--now", now, "--json").stdout
+            )
+            .filter { $0["status"] as? String == "due" }.map { "\($0["call"]!) \($0["data_class"]!)" })
+        try #require(!due.isEmpty)
+        let heldKeys = try keyRows(template).filter { $0.hasPrefix(held + " ") }
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for run in 0..<20 {
+            let copy = try CLILedger.copy(of: template)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Repository.executable)
+            process.arguments = ["retention", "run", "--ledger", copy.directory, "--policies", policies, "--now", now]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 0...600_000, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal { killedMidway += 1 }
+
+            let finish = try copy.callLedger("retention", "run", "--policies", policies, "--now", now)
+            #expect(finish.status == 0, "run \(run): \(finish.stderr)")
+            _ = try copy.verified()
+            let keys = try keyRows(copy)
+            #expect(keys.isDisjoint(with: due), "run \(run): due keys left: \(due.intersection(keys))")
+            #expect(heldKeys.isSubset(of: keys), "run \(run): a held call lost a key")
+            let purged = try catted(copy).filter { $0["type"] as? String == "retention.purged" }
+            var named: Set<String> = []
+            for event in purged {
+                for dataClass in (event["body"] as! [String: Any])["classes"] as! [String] {
+                    named.insert("\(event["call"]!) \(dataClass)")
+                }
+            }
+            #expect(named == due, "run \(run): purged events name \(named.symmetricDifference(due))")
+            #expect(keys.isDisjoint(with: named))
+        }
+        #expect(killedMidway > 0)
+    }
+}
+
+extension CLILedger {
+    /// A copy of `ledger`'s directory and key file, in a new scratch directory.
+    static func copy(of ledger: CLILedger) throws -> CLILedger {
+        let copy = try CLILedger()
+        try FileManager.default.removeItem(atPath: copy.directory)
+        try FileManager.default.removeItem(atPath: copy.directory + ".key")
+        try FileManager.default.copyItem(atPath: ledger.directory, toPath: copy.directory)
+        try FileManager.default.copyItem(atPath: ledger.directory + ".key", toPath: copy.directory + ".key")
+        return copy
+    }
+}
