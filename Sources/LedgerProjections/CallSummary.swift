@@ -3,35 +3,20 @@
 // (built while rebuilding or catching up) and answers `--as-of` (rebuilt from the call's stored records).
 import LedgerCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// The event types the transcript projection folds, recognised from a record's type bytes without allocating.
+/// The event types the transcript projection folds.
 enum TranscriptRecordKind {
     case callStarted
     case callEnded
     case segment
     case enrichment
 
-    private static let callStartedName = Array(EventType.callStarted.rawValue.utf8)
-    private static let callEndedName = Array(EventType.callEnded.rawValue.utf8)
-    private static let segmentName = Array(EventType.transcriptSegment.rawValue.utf8)
-    private static let enrichmentName = Array(EventType.enrichmentResult.rawValue.utf8)
-
     /// The kind of `record`, or nil when the projection ignores it.
     init?(_ record: RecordView) {
-        let type = UnsafeRawBufferPointer(rebasing: record.bytes[record.typeRange])
-        func matches(_ name: [UInt8]) -> Bool {
-            name.withUnsafeBytes { memcmp($0.baseAddress!, type.baseAddress!, name.count) == 0 }
-        }
-        switch type.count {
-        case Self.callStartedName.count where matches(Self.callStartedName): self = .callStarted
-        case Self.callEndedName.count where matches(Self.callEndedName): self = .callEnded
-        case Self.segmentName.count where matches(Self.segmentName): self = .segment
-        case Self.enrichmentName.count where matches(Self.enrichmentName): self = .enrichment
+        switch record.eventType {
+        case .callStarted?: self = .callStarted
+        case .callEnded?: self = .callEnded
+        case .transcriptSegment?: self = .segment
+        case .enrichmentResult?: self = .enrichment
         default: return nil
         }
     }

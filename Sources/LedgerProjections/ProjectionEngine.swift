@@ -62,7 +62,7 @@ public final class ProjectionEngine {
         _ names: [String] = [], progress: (String, UInt64, UInt64) -> Void = { _, _, _ in }
     ) throws(LedgerError) -> [ProjectionRun] {
         var runs: [ProjectionRun] = []
-        for fold in try Self.folds(named: names) { runs.append(try catchUp(fold, progress: progress)) }
+        for fold in try Self.folds(named: names) { runs.append(try catchUp(fold, progress: progress).run) }
         return runs
     }
 
@@ -76,21 +76,27 @@ public final class ProjectionEngine {
         return runs
     }
 
+    /// Catches projection `Fold` up; returns the run and its state, open for reading.
     private func catchUp<Fold: ProjectionFold>(
         _: Fold.Type, progress: (String, UInt64, UInt64) -> Void
     )
-        throws(LedgerError) -> ProjectionRun
+        throws(LedgerError) -> (run: ProjectionRun, file: ProjectionStateFile)
     {
         guard let file = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory),
             try file.meta("version") == Fold.version,
             let checkpoint = try file.meta("seq").map(UInt64.init), checkpoint <= reader.size
         else {
-            return try rebuild(Fold.self, progress: progress)
+            let run = try rebuild(Fold.self, progress: progress)
+            guard let rebuilt = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory) else {
+                throw .invalidRequest("the \(Fold.projection) projection has no state in \(directory)")
+            }
+            return (run, rebuilt)
         }
-        return try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
+        let run = try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
             let from = UInt64(try file.meta("seq") ?? 0)
             return try fold(Fold.self, into: file, from: from, progress: progress)
         }
+        return (run, file)
     }
 
     private func rebuild<Fold: ProjectionFold>(
@@ -137,11 +143,7 @@ public final class ProjectionEngine {
 
     /// The state of projection `Fold`, caught up with the log.
     func current<Fold: ProjectionFold>(_: Fold.Type) throws(LedgerError) -> ProjectionStateFile {
-        _ = try catchUp(Fold.self) { _, _, _ in }
-        guard let file = try ProjectionStateFile.openCurrent(name: Fold.projection, in: directory) else {
-            throw .invalidRequest("the \(Fold.projection) projection has no state in \(directory)")
-        }
-        return file
+        try catchUp(Fold.self) { _, _, _ in }.file
     }
 
     /// The transcript state, caught up with the log.

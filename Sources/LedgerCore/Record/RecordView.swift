@@ -1,5 +1,11 @@
 // Reads a stored record in place: envelope fields, body bytes and sealed parts, and rebuilds its entry.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A parsed view of one record's bytes (FORMAT.md §3). It does not own the bytes.
 public struct RecordView {
     /// The record's bytes.
@@ -105,6 +111,28 @@ public struct RecordView {
 
     /// The event type's name.
     public var typeName: String { string(typeRange) }
+
+    /// The event type, recognised from the type bytes without allocating; nil for a name this build does not
+    /// know.
+    public var eventType: EventType? {
+        let type = UnsafeRawBufferPointer(rebasing: bytes[typeRange])
+        guard type.count < Self.typeNames.count else { return nil }
+        for (name, eventType) in Self.typeNames[type.count]
+        where name.withUnsafeBytes({ memcmp($0.baseAddress!, type.baseAddress!, name.count) == 0 }) {
+            return eventType
+        }
+        return nil
+    }
+
+    /// Every event type's name as bytes, by name length.
+    private static let typeNames: [[(name: [UInt8], type: EventType)]] = {
+        var byLength = Array(repeating: [(name: [UInt8], type: EventType)](), count: 64)
+        for type in EventType.allCases {
+            let name = Array(type.rawValue.utf8)
+            byLength[name.count].append((name, type))
+        }
+        return byLength
+    }()
     /// The call id.
     public var call: String { string(callRange) }
     /// The idempotency key.

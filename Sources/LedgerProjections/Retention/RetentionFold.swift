@@ -68,20 +68,13 @@ struct RetentionFold: ProjectionFold {
         ) WITHOUT ROWID;
         """
 
-    private static let kinds: [[UInt8]: EventType] = Dictionary(
-        uniqueKeysWithValues: [
-            EventType.callStarted, .callEnded, .crmWrite, .paymentAuthorized, .retentionPolicyAssigned,
-            .legalHoldPlaced, .legalHoldReleased, .retentionPurged, .projectionDefinitionChanged,
-        ].map { (Array($0.rawValue.utf8), $0) })
+    private static let kinds: Set<EventType> = [
+        .callStarted, .callEnded, .crmWrite, .paymentAuthorized, .retentionPolicyAssigned, .legalHoldPlaced,
+        .legalHoldReleased, .retentionPurged, .projectionDefinitionChanged,
+    ]
 
     static func wants(_ record: RecordView) -> Bool {
-        kind(of: record) != nil
-    }
-
-    private static func kind(of record: RecordView) -> EventType? {
-        let type = UnsafeRawBufferPointer(rebasing: record.bytes[record.typeRange])
-        guard type.count >= 8, type.count <= 29 else { return nil }
-        return kinds[Array(type)]
+        record.eventType.map(kinds.contains) ?? false
     }
 
     private let state: RetentionState
@@ -97,7 +90,7 @@ struct RetentionFold: ProjectionFold {
     var callCount: Int { facts.count }
 
     mutating func apply(_ record: RecordView) throws(LedgerError) {
-        guard let kind = Self.kind(of: record) else { return }
+        guard let kind = record.eventType, Self.kinds.contains(kind) else { return }
         let body: EventValue
         do {
             body = try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks", "fields"])
