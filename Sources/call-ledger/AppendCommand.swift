@@ -15,9 +15,16 @@ struct AppendCommand: ParsableCommand {
             the run with exit code 2 and a message naming the line, the field and the reason: every event before \
             it stays, nothing from it on is appended. With --atomic the whole input is validated first and \
             appended as one frame, all or nothing.
+
+            Zero retention: when a retention policy (--policies) keeps a data class of a call `zero`, its data \
+            key is never written to disk. It lives in this process until the class's trigger event (call.ended, \
+            crm.write, payment.authorized) is appended; then it is dropped and a retention.purged (method \
+            zero-retention, not acknowledged on standard output) is appended right after the trigger. If the \
+            process ends first, the key is lost with it and what it sealed reads as redacted.
             """)
 
     @OptionGroup var options: LedgerOptions
+    @OptionGroup var policyDirectory: PolicyDirectory
 
     @Argument(help: "A file of JSON lines, or - for standard input (the default).")
     var input: String = "-"
@@ -26,13 +33,13 @@ struct AppendCommand: ParsableCommand {
     var atomic = false
 
     func run() throws {
-        let directory = try options.directory()
+        _ = try options.directory()
         let descriptor: Int32 = input == "-" ? 0 : open(input, O_RDONLY)
         guard descriptor >= 0 else {
             Output.error("call-ledger: error: cannot open \(input): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
-        let writer = try reportingErrors { try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath) }
+        let writer = try reportingErrors { try policyDirectory.openWriter(options) }
         if let tail = writer.recovery.truncatedTail {
             Output.error(
                 "call-ledger: recovered: cut a torn last frame from \(tail.segment) at byte \(tail.offset) (\(tail.bytes) bytes): \(tail.reason)"

@@ -21,6 +21,7 @@ struct IngestCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: LedgerOptions
+    @OptionGroup var policyDirectory: PolicyDirectory
 
     @Option(name: .customLong("from"), help: "The adapter: \(InputAdapters.all.keys.sorted().joined(separator: ", ")).")
     var kind: String
@@ -163,7 +164,7 @@ struct IngestCommand: ParsableCommand {
             throw ExitCode(2)
         }
         try reportingErrors {
-            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+            let writer = try policyDirectory.openWriter(options)
             var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
             var events: [DecodedEvent] = []
             for (index, line) in lines.enumerated() {

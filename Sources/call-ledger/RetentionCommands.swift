@@ -162,10 +162,46 @@ struct PolicyDirectory: ParsableArguments {
             valueName: "dir"))
     var policies: String?
 
+    /// The directory given with `--policies` or `$CALL_LEDGER_POLICIES`, else nil.
+    private var explicitDirectory: String? {
+        policies ?? ProcessInfo.processInfo.environment["CALL_LEDGER_POLICIES"]
+    }
+
+    /// Opens `options`' ledger for appending with zero retention enforced: the data keys of classes a policy
+    /// keeps `zero` stay in this process's memory only (`ZeroRetentionPolicies`). Without `--policies` or
+    /// `$CALL_LEDGER_POLICIES` the default directory is used when it exists; when it does not, appending to a
+    /// ledger that assigns policies is refused, since zero retention could not be enforced.
+    func openWriter(_ options: LedgerOptions) throws -> LedgerWriter {
+        let directory = try options.directory()
+        let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+        do {
+            let loaded: [RetentionPolicy]
+            if explicitDirectory != nil || FileManager.default.fileExists(atPath: Self.defaultDirectory) {
+                loaded = try loadPolicies(self)
+            } else {
+                loaded = []
+            }
+            let engine = ProjectionEngine(
+                reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+            if let gate = try ZeroRetentionPolicies.gate(policies: loaded, engine: engine) {
+                writer.useZeroRetention(gate)
+            } else if loaded.isEmpty, try engine.retentionAssignmentCount() > 0 {
+                throw LedgerError.invalidRequest(
+                    "the ledger assigns retention policies but no policy directory is at hand (\(Self.defaultDirectory) does not exist): pass --policies DIR or set CALL_LEDGER_POLICIES, so that zero retention is enforced"
+                )
+            }
+        } catch {
+            try? writer.close()
+            throw error
+        }
+        return writer
+    }
+
+    private static let defaultDirectory = "Projections/retention"
+
     /// Every `*.yaml` policy in the directory, parsed; the first bad file is an error naming it.
     func load() throws -> [RetentionPolicy] {
-        let directory =
-            policies ?? ProcessInfo.processInfo.environment["CALL_LEDGER_POLICIES"] ?? "Projections/retention"
+        let directory = explicitDirectory ?? Self.defaultDirectory
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }
@@ -398,7 +434,7 @@ extension RetentionCommand {
                 if !changed.isEmpty { _ = try OwnEvents.append(changed, with: writer) }
                 guard !due.isEmpty else {
                     let compactionStart = Date()
-                    let compaction = try compact(Self.pairs(leftover), with: writer, directory: directory)
+                    let compaction = try compact(with: writer, directory: directory)
                     return Summary(
                         recoveredPurges: leftover.count, definitionsChanged: [], calls: 0, classes: 0, purgedEvents: 0,
                         compaction: compaction, compactionSeconds: Date().timeIntervalSince(compactionStart),
@@ -433,7 +469,7 @@ extension RetentionCommand {
                 }
                 bar.finish()
                 let compactionStart = Date()
-                let compaction = try compact(Self.pairs(leftover + purges), with: writer, directory: directory)
+                let compaction = try compact(with: writer, directory: directory)
                 let compactionSeconds = Date().timeIntervalSince(compactionStart)
                 let seconds = Date().timeIntervalSince(start)
                 let calls = Set(purges.map(\.call)).count
@@ -467,28 +503,36 @@ extension RetentionCommand {
             }
         }
 
-        /// Compacts the erased pairs away, with a progress bar, then rebuilds the transcript projection, whose
-        /// record copies held the same ciphertext.
-        private func compact(
-            _ erased: Set<String>, with writer: LedgerWriter, directory: String
-        ) throws
-            -> CompactionReport
-        {
+        /// Compacts away every erased (call, class) that the log does not yet record as compacted (this run's
+        /// purges and any an interrupted run left), with a progress bar; rebuilds the transcript projection,
+        /// whose record copies held the same ciphertext; then appends one `retention.compacted` per call.
+        /// Killed anywhere in between, the next run finds the same pairs uncompacted and does the rest.
+        private func compact(with writer: LedgerWriter, directory: String) throws -> CompactionReport {
+            let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+            let pending = try ProjectionEngine(reader: reader).retentionPurges().filter { $0.compactedSeq == nil }
+            guard !pending.isEmpty else { return CompactionReport() }
             var bar = ProgressBar(label: "compaction")
-            let compaction = try writer.compact(erased: erased) { done, total in
-                bar.update(done: UInt64(done), total: UInt64(total))
+            let compaction = try writer.compact(erased: Set(pending.map { $0.call + "\u{0}" + $0.dataClass })) {
+                done, total in bar.update(done: UInt64(done), total: UInt64(total))
             }
             bar.finish()
-            if compaction.partsCompacted > 0 {
-                let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                _ = try ProjectionEngine(reader: compacted).rebuild(["transcript"])
+            guard !compaction.calls.isEmpty else { return compaction }
+            let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+            _ = try ProjectionEngine(reader: compacted).rebuild(["transcript"])
+            var latest: [String: RetentionPurge] = [:]
+            for purge in pending where purge.seq >= latest[purge.call]?.seq ?? 0 { latest[purge.call] = purge }
+            let events = compaction.calls.keys.sorted().compactMap { call -> [String: Any]? in
+                guard let done = compaction.calls[call], let purge = latest[call] else { return nil }
+                return [
+                    "type": EventType.retentionCompacted.rawValue, "call": call, "tenant": purge.tenant,
+                    "source": OwnEvents.source, "idempotency": "compacted:\(call):\(purge.seq)",
+                    "body": ["classes": done.classes, "parts": done.parts, "segments": done.segments],
+                ]
+            }
+            for start in stride(from: 0, to: events.count, by: 500) {
+                _ = try OwnEvents.append(Array(events[start..<min(start + 500, events.count)]), with: writer)
             }
             return compaction
-        }
-
-        /// The (call, class) pairs of `purges`, as `LedgerWriter.compact(erased:)` takes them.
-        static func pairs(_ purges: [PendingPurge]) -> Set<String> {
-            Set(purges.flatMap { purge in purge.classes.map { purge.call + "\u{0}" + $0 } })
         }
 
         /// The `retention.purged` event of a purge.

@@ -246,6 +246,10 @@ private func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
             ((event["sealed"] as? [[String: Any]]) ?? []).map { "\(event["call"]!) \($0["class"]!) \($0["state"]!)" }
         }
         #expect(states.filter { $0.hasSuffix(" compacted") }.count == erasedPayloads.count)
+        #expect(try classesNamed(by: "retention.compacted", in: ledger) == erased)
+        let compactedParts = try catted(ledger).filter { $0["type"] as? String == "retention.compacted" }
+            .map { ($0["body"] as! [String: Any])["parts"] as! Int }
+        #expect(compactedParts.reduce(0, +) == erasedPayloads.count)
         let again = try jsonObject(
             try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json").stdout)
         #expect((again["compaction"] as! [String: Any])["parts_compacted"] as? Int == 0)
@@ -299,7 +303,8 @@ private func hexBytes(_ hex: String) -> Data {
 @Suite(.serialized) struct RetentionCrashTests {
     /// `retention run` killed with SIGKILL at 20 random moments, each on a fresh copy of the same ledger: the
     /// next run completes the work, the log verifies, every `retention.purged` names keys that are really gone,
-    /// every due key is gone, and the held call keeps all of its keys.
+    /// every due key is gone, the held call keeps all of its keys, no file holds the erased ciphertext any more
+    /// and `retention.compacted` events name exactly the erased pairs.
     @Test func killedRunIsCompletedByTheNextOne() throws {
         let template = try CLILedger()
         let day = simulatedLines(calls: 6, seed: 3).joined(separator: "\n") + "\n"
@@ -320,6 +325,10 @@ private func hexBytes(_ hex: String) -> Data {
             .filter { $0["status"] as? String == "due" }.map { "\($0["call"]!) \($0["data_class"]!)" })
         try #require(!due.isEmpty)
         let heldKeys = try keyRows(template).filter { $0.hasPrefix(held + " ") }
+        let erasedPayloads = try sealedPayloads(template).filter {
+            due.contains($0.split(separator: " ").prefix(2).joined(separator: " "))
+        }
+        try #require(!erasedPayloads.isEmpty)
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
         for run in 0..<20 {
@@ -341,18 +350,29 @@ private func hexBytes(_ hex: String) -> Data {
             let keys = try keyRows(copy)
             #expect(keys.isDisjoint(with: due), "run \(run): due keys left: \(due.intersection(keys))")
             #expect(heldKeys.isSubset(of: keys), "run \(run): a held call lost a key")
-            let purged = try catted(copy).filter { $0["type"] as? String == "retention.purged" }
-            var named: Set<String> = []
-            for event in purged {
-                for dataClass in (event["body"] as! [String: Any])["classes"] as! [String] {
-                    named.insert("\(event["call"]!) \(dataClass)")
-                }
-            }
+            let named = try classesNamed(by: "retention.purged", in: copy)
             #expect(named == due, "run \(run): purged events name \(named.symmetricDifference(due))")
             #expect(keys.isDisjoint(with: named))
+            #expect(try classesNamed(by: "retention.compacted", in: copy) == due, "run \(run)")
+            let everything = try allBytes(under: copy.directory)
+            for line in erasedPayloads {
+                let ciphertext = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+                #expect(!everything.contains(ciphertext), "run \(run): \(line.prefix(60)) still on disk")
+            }
         }
         #expect(killedMidway > 0)
     }
+}
+
+/// The "call class" pairs that events of `type` name in their `classes`.
+private func classesNamed(by type: String, in ledger: CLILedger) throws -> Set<String> {
+    var named: Set<String> = []
+    for event in try catted(ledger) where event["type"] as? String == type {
+        for dataClass in (event["body"] as! [String: Any])["classes"] as! [String] {
+            named.insert("\(event["call"]!) \(dataClass)")
+        }
+    }
+    return named
 }
 
 extension CLILedger {

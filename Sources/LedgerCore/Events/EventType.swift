@@ -25,6 +25,8 @@ public enum EventType: String, CaseIterable, Sendable {
     case legalHoldReleased = "legal.hold.released"
     /// Data classes of a call were erased.
     case retentionPurged = "retention.purged"
+    /// The ciphertext of a call's erased data classes was removed from the sealed segments (compaction).
+    case retentionCompacted = "retention.compacted"
     /// A projection definition (scorecard, mapping, policy) changed.
     case projectionDefinitionChanged = "projection.definition.changed"
     /// A streaming transcription session changed state (started, recording ended, ended, failed).
@@ -48,6 +50,7 @@ public enum EventType: String, CaseIterable, Sendable {
         case .retentionPolicyAssigned: EventSchemas.retentionPolicyAssigned
         case .legalHoldPlaced, .legalHoldReleased: EventSchemas.legalHold
         case .retentionPurged: EventSchemas.retentionPurged
+        case .retentionCompacted: EventSchemas.retentionCompacted
         case .projectionDefinitionChanged: EventSchemas.projectionDefinitionChanged
         case .transcriptionSession: EventSchemas.transcriptionSession
         case .paymentAuthorized: EventSchemas.paymentAuthorized
@@ -291,7 +294,14 @@ public enum EventSchemas {
                 ObjectSchema([
                     FieldSchema("tree_size", .integer(0...Int64.max), required: true),
                     FieldSchema("root", .sha256, required: true),
-                ])), required: true),
+                ]))),
+    ])
+
+    /// `retention.compacted`.
+    public static let retentionCompacted = ObjectSchema([
+        FieldSchema("classes", .array(shortText, maxCount: 256), required: true),
+        FieldSchema("parts", .integer(0...Int64.max), required: true),
+        FieldSchema("segments", .integer(0...Int64.max), required: true),
     ])
 
     /// `transcription.session`.

@@ -26,6 +26,7 @@ public struct RetentionCallFacts: Sendable, Equatable {
     public var authorizedAt: Int64?
     /// The seq of its first fact.
     public var firstSeq: UInt64
+    /// The `updated_at` of the newest `call.started` (`Int64.min` when it had none), nil before any.
     var startedVersion: Int64?
     var endedVersion: Int64?
 
@@ -42,7 +43,7 @@ public struct RetentionCallFacts: Sendable, Equatable {
 /// Folds retention facts into the retention projection's state.
 struct RetentionFold: ProjectionFold {
     static let projection = "retention"
-    static let version: Int64 = 1
+    static let version: Int64 = 2
     static let schema = """
         CREATE TABLE calls(
             call TEXT PRIMARY KEY, tenant TEXT NOT NULL, queue TEXT, channel TEXT, attributes TEXT NOT NULL,
@@ -59,8 +60,10 @@ struct RetentionFold: ProjectionFold {
             PRIMARY KEY(call, hold)
         ) WITHOUT ROWID;
         CREATE TABLE purges(
-            call TEXT NOT NULL, class TEXT NOT NULL, seq INTEGER NOT NULL, method TEXT NOT NULL,
-            policy TEXT NOT NULL, PRIMARY KEY(call, class)
+            call TEXT NOT NULL, class TEXT NOT NULL, tenant TEXT NOT NULL, seq INTEGER NOT NULL,
+            purged_at INTEGER NOT NULL,
+            method TEXT NOT NULL, policy TEXT NOT NULL, compacted_seq INTEGER, compacted_at INTEGER,
+            PRIMARY KEY(call, class)
         ) WITHOUT ROWID;
         CREATE TABLE definitions(
             projection TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT,
@@ -70,7 +73,7 @@ struct RetentionFold: ProjectionFold {
 
     private static let kinds: Set<EventType> = [
         .callStarted, .callEnded, .crmWrite, .paymentAuthorized, .retentionPolicyAssigned, .legalHoldPlaced,
-        .legalHoldReleased, .retentionPurged, .projectionDefinitionChanged,
+        .legalHoldReleased, .retentionPurged, .retentionCompacted, .projectionDefinitionChanged,
     ]
 
     static func wants(_ record: RecordView) -> Bool {
@@ -91,12 +94,7 @@ struct RetentionFold: ProjectionFold {
 
     mutating func apply(_ record: RecordView) throws(LedgerError) {
         guard let kind = record.eventType, Self.kinds.contains(kind) else { return }
-        let body: EventValue
-        do {
-            body = try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks", "fields"])
-        } catch {
-            throw .invalidRequest("event \(record.seq) (\(kind.rawValue)) cannot be folded into retention: \(error)")
-        }
+        let body = try Self.body(of: record, kind: kind)
         let start = DispatchTime.now().uptimeNanoseconds
         defer { applyNanos += DispatchTime.now().uptimeNanoseconds - start }
         let call = record.call
@@ -132,11 +130,21 @@ struct RetentionFold: ProjectionFold {
         case .retentionPurged:
             for dataClass in body["classes"]?.array ?? [] {
                 try state.database.statement(
-                    "INSERT OR REPLACE INTO purges(call, class, seq, method, policy) VALUES(?1, ?2, ?3, ?4, ?5)"
+                    """
+                    INSERT OR REPLACE INTO purges(
+                        call, class, tenant, seq, purged_at, method, policy, compacted_seq, compacted_at)
+                    VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)
+                    """
                 ).bind(
-                    .text(call), .text(dataClass.string ?? ""), .integer(seq), .text(body["method"]?.string ?? ""),
-                    .text(body["policy"]?["name"]?.string ?? "")
+                    .text(call), .text(dataClass.string ?? ""), .text(tenant), .integer(seq), .integer(record.time),
+                    .text(body["method"]?.string ?? ""), .text(body["policy"]?["name"]?.string ?? "")
                 ).run()
+            }
+        case .retentionCompacted:
+            for dataClass in body["classes"]?.array ?? [] {
+                try state.database.statement(
+                    "UPDATE purges SET compacted_seq = ?3, compacted_at = ?4 WHERE call = ?1 AND class = ?2"
+                ).bind(.text(call), .text(dataClass.string ?? ""), .integer(seq), .integer(record.time)).run()
             }
         case .projectionDefinitionChanged:
             let definition = body["definition"]
@@ -149,6 +157,15 @@ struct RetentionFold: ProjectionFold {
             ).run()
         default:
             break
+        }
+    }
+
+    /// The meta body of `record`, an event of a kind retention folds.
+    static func body(of record: RecordView, kind: EventType) throws(LedgerError) -> EventValue {
+        do {
+            return try EventValue.body(of: record, parts: [], skipping: ["customer_endpoint", "tracks", "fields"])
+        } catch {
+            throw .invalidRequest("event \(record.seq) (\(kind.rawValue)) cannot be folded into retention: \(error)")
         }
     }
 
@@ -174,7 +191,7 @@ extension EventValue {
 
 extension RetentionCallFacts {
     /// Folds one fact event of the call.
-    fileprivate mutating func update(with body: EventValue, kind: EventType, record: RecordView) {
+    mutating func update(with body: EventValue, kind: EventType, record: RecordView) {
         let happened = record.occurred?.micros ?? record.time
         switch kind {
         case .callStarted:
@@ -302,6 +319,26 @@ struct RetentionState {
         return try statement.step() ? UInt64(statement.integer(0)) : nil
     }
 
+    /// The erasures of `call` (every call when nil), by call and class.
+    func purges(call: String?) throws(LedgerError) -> [RetentionPurge] {
+        let statement = try database.statement(
+            """
+            SELECT call, class, tenant, seq, purged_at, method, policy, compacted_seq, compacted_at FROM purges
+            WHERE ?1 IS NULL OR call = ?1 ORDER BY call, class
+            """
+        ).bind(call.map { .text($0) } ?? .null)
+        var result: [RetentionPurge] = []
+        while try statement.step() {
+            result.append(
+                RetentionPurge(
+                    call: statement.text(0), dataClass: statement.text(1), tenant: statement.text(2),
+                    seq: UInt64(statement.integer(3)), purgedAt: statement.integer(4), method: statement.text(5),
+                    policy: statement.text(6), compactedSeq: statement.isNull(7) ? nil : UInt64(statement.integer(7)),
+                    compactedAt: statement.isNull(8) ? nil : statement.integer(8)))
+        }
+        return result
+    }
+
     /// The digest the log last recorded for definition `name` of `projection`, or nil.
     func recordedDigest(projection: String, name: String) throws(LedgerError) -> String? {
         let statement = try database.statement(
@@ -309,6 +346,28 @@ struct RetentionState {
         ).bind(.text(projection), .text(name))
         return try statement.step() && !statement.isNull(0) ? statement.text(0) : nil
     }
+}
+
+/// One erasure of a (call, data class) as the retention projection records it.
+public struct RetentionPurge: Sendable, Equatable {
+    /// The call.
+    public var call: String
+    /// The data class.
+    public var dataClass: String
+    /// The call's tenant.
+    public var tenant: String
+    /// The `retention.purged` event.
+    public var seq: UInt64
+    /// When the ledger accepted it (UTC µs).
+    public var purgedAt: Int64
+    /// `crypto-shred` or `zero-retention`.
+    public var method: String
+    /// The policy that erased it.
+    public var policy: String
+    /// The `retention.compacted` event that recorded its ciphertext gone from the segments, if any yet.
+    public var compactedSeq: UInt64?
+    /// When the ledger accepted that event (UTC µs).
+    public var compactedAt: Int64?
 }
 
 /// A policy assigned to a call, directly or through its tenant.

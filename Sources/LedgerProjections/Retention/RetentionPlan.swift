@@ -116,6 +116,18 @@ extension ProjectionEngine {
         return try statement.step() ? statement.text(0) : nil
     }
 
+    /// How many `retention.policy.assigned` the log holds (the latest per scope, target and policy).
+    public func retentionAssignmentCount() throws(LedgerError) -> Int {
+        let statement = try RetentionState(file: try current(RetentionFold.self)).database.statement(
+            "SELECT count(*) FROM assignments")
+        return try statement.step() ? Int(statement.integer(0)) : 0
+    }
+
+    /// The erasures the log records for `call` (every call when nil), with their compaction state.
+    public func retentionPurges(call: String? = nil) throws(LedgerError) -> [RetentionPurge] {
+        try RetentionState(file: try current(RetentionFold.self)).purges(call: call)
+    }
+
     /// The facts the retention projection holds about `call`, or nil.
     public func retentionFacts(call: String) throws(LedgerError) -> RetentionCallFacts? {
         try RetentionState(file: try current(RetentionFold.self)).facts(call: call)

@@ -176,6 +176,14 @@ public final class LedgerWriter: @unchecked Sendable {
 
     // MARK: - Appending
 
+    /// Keeps the data keys `gate` chooses in this process's memory only (zero retention): they are never
+    /// written to `keys.sqlite`; when the gate says so, the writer drops them and appends `retention.purged`
+    /// (method `zero-retention`) right after the event that triggered it. Keys still in memory when the process
+    /// ends are lost, and what they sealed can no longer be opened.
+    public func useZeroRetention(_ gate: any ZeroRetentionGate) {
+        stagingLock.withLock { staging.useZeroRetention(gate) }
+    }
+
     /// Appends `events` and returns once every one is durable (or known as a duplicate), in order.
     public func append(_ events: [DecodedEvent]) throws(LedgerError) -> [AppendResult] {
         var results: [AppendResult] = []
@@ -455,6 +463,23 @@ public struct CompactionReport: Sendable, Equatable, Codable {
     public var bytesBefore = 0
     /// Their bytes after.
     public var bytesAfter = 0
+    /// Per call whose erased pairs were compacted (key gone): its parts compacted now and the segments they
+    /// were in. A call whose parts an earlier compaction already removed has zeros.
+    public var calls: [String: CallCompaction] = [:]
+
+    /// What compaction did for one call.
+    public struct CallCompaction: Sendable, Equatable {
+        /// The call's erased classes that no sealed segment holds ciphertext of any more.
+        public var classes: [String] = []
+        /// Sealed parts whose ciphertext was removed.
+        public var parts = 0
+        /// Segments rewritten for them.
+        public var segments = 0
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case segments, partsCompacted, bytesBefore, bytesAfter
+    }
 
     /// An empty report.
     public init() {}
@@ -480,7 +505,9 @@ extension LedgerWriter {
             guard parts.count == 2, try keyWriter.key(call: parts[0], dataClass: parts[1]) == nil else { continue }
             gone.insert(pair)
             calls.insert(parts[0])
+            report.calls[parts[0], default: CompactionReport.CallCompaction()].classes.append(parts[1])
         }
+        for call in calls { report.calls[call]?.classes.sort() }
         guard !gone.isEmpty else { return report }
         var segmentIDs: Set<UInt64> = []
         for call in calls {
@@ -502,6 +529,7 @@ extension LedgerWriter {
         var output: [UInt8] = []
         var relocated: [FrameLocation] = []
         var compactedHere = 0
+        var compactedByCall: [String: Int] = [:]
         var content: [UInt8] = []
         let compressor = try makeFrameCompressor()
         let name = LedgerLayout.segmentName(firstSeq: segmentID)
@@ -523,7 +551,10 @@ extension LedgerWriter {
                     header = Array(raw[0..<frame.recordsStart])
                     try frame.forEachRecord { record in
                         let rewritten = Self.withoutCiphertext(record, gone: gone)
-                        compactedHere += rewritten.compacted
+                        if rewritten.compacted > 0 {
+                            compactedHere += rewritten.compacted
+                            compactedByCall[record.call, default: 0] += rewritten.compacted
+                        }
                         records.appendVarint(UInt64(rewritten.bytes.count))
                         records.append(contentsOf: rewritten.bytes)
                     }
@@ -569,6 +600,10 @@ extension LedgerWriter {
         report.segments += 1
         report.partsCompacted += compactedHere
         report.bytesAfter += output.count
+        for (call, parts) in compactedByCall {
+            report.calls[call]?.parts += parts
+            report.calls[call]?.segments += 1
+        }
     }
 
     /// `record`'s bytes with every sealed part of a pair in `gone` replaced by its compacted form (class, form

@@ -8,11 +8,18 @@ import Glibc
 import Darwin
 #endif
 
-/// Data keys: cached, looked up in keys.sqlite, or created (and queued for durable storage).
+/// Data keys: cached, looked up in keys.sqlite, or created (and queued for durable storage, unless a zero
+/// retention gate keeps them in memory only).
 struct DataKeyCache: DataKeyProvider {
     var cache: [CallClass: SymmetricKey] = [:]
     let store: KeyStore
     var created: [(call: String, dataClass: String, wrapped: [UInt8])] = []
+    /// Decides which new keys stay in memory only.
+    var gate: (any ZeroRetentionGate)? = nil
+    /// The tenant of the event being sealed, for the gate.
+    var tenant = ""
+    /// Per call, the classes whose key is in memory only.
+    var inMemory: [String: Set<String>] = [:]
 
     mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey {
         let cacheKey = CallClass(call: call, dataClass: dataClass)
@@ -23,9 +30,28 @@ struct DataKeyCache: DataKeyProvider {
             return stored
         }
         let key = try SymmetricKey.random()
-        created.append((call, name, try store.wrap(key, call: call, dataClass: name)))
+        if let gate, try gate.keepsInMemory(call: call, tenant: tenant, dataClass: name) {
+            inMemory[call, default: []].insert(name)
+        } else {
+            created.append((call, name, try store.wrap(key, call: call, dataClass: name)))
+        }
         cache[cacheKey] = key
         return key
+    }
+
+    /// Queues the in-memory key of (call, class) for durable storage after all.
+    mutating func persist(call: String, dataClass: String) throws(LedgerError) {
+        guard inMemory[call]?.remove(dataClass) != nil, let parsed = DataClass(name: dataClass),
+            let key = cache[CallClass(call: call, dataClass: parsed)]
+        else { return }
+        created.append((call, dataClass, try store.wrap(key, call: call, dataClass: dataClass)))
+    }
+
+    /// Forgets the in-memory key of (call, class): what it sealed can no longer be opened by anyone.
+    mutating func drop(call: String, dataClass: String) {
+        guard inMemory[call]?.remove(dataClass) != nil, let parsed = DataClass(name: dataClass) else { return }
+        cache[CallClass(call: call, dataClass: parsed)] = nil
+        if inMemory[call]?.isEmpty == true { inMemory[call] = nil }
     }
 }
 
@@ -124,7 +150,9 @@ struct Staging {
 
     /// Stages one event: a duplicate result, or a sealed record with the next seq. With `unlimitedBatch` the
     /// open batch grows past the batch limit (for atomic appends, which must be one frame).
-    mutating func stage(_ event: DecodedEvent, unlimitedBatch: Bool = false) throws(LedgerError) -> AppendResult {
+    mutating func stage(
+        _ event: DecodedEvent, unlimitedBatch: Bool = false, acknowledged: Bool = true
+    ) throws(LedgerError) -> AppendResult {
         let limit = unlimitedBatch ? Int.max : batchLimit
         var idempotency = event.idempotency
         let fingerprint = idempotency.withUTF8 { IdempotencyFingerprint.of(UnsafeRawBufferPointer($0)) }
@@ -138,6 +166,7 @@ struct Staging {
         clock_gettime(CLOCK_REALTIME, &clock)
         let time = max(Int64(clock.tv_sec) * 1_000_000 + Int64(clock.tv_nsec) / 1000, lastTime)
         record.removeAll(keepingCapacity: true)
+        if keys.gate != nil { keys.tenant = event.tenant }
         let leaf: SHA256Digest
         do {
             leaf = try encoder.encode(event, seq: seq, time: time, keys: &keys, appendingTo: &record)
@@ -152,6 +181,7 @@ struct Staging {
         if fingerprints.updateValue(seq, forKey: fingerprint) != nil {
             collisions[fingerprint, default: []].append(seq)
         }
+        let purges = try applyZeroRetention(call: event.call, type: event.type, seq: seq)
         let newKeys = keys.created
         keys.created.removeAll()
         let recordBytes = record
@@ -166,14 +196,63 @@ struct Staging {
                         tenant: event.tenant, firstSeq: seq, lastSeq: seq, count: 1, firstTime: time, lastTime: time)
                 }
             }
-            batch.results.append(AppendResult(seq: seq, idempotency: event.idempotency, status: .appended))
+            if acknowledged {
+                batch.results.append(AppendResult(seq: seq, idempotency: event.idempotency, status: .appended))
+            }
             batch.fingerprints.appendUInt64LE(fingerprint)
             batch.newKeys.append(contentsOf: newKeys)
             batch.endSeq = seq + 1
         }
         nextSeq += 1
         stagedRecords += 1
+        for purge in purges { _ = try stage(purge, unlimitedBatch: unlimitedBatch, acknowledged: false) }
         return AppendResult(seq: seq, idempotency: event.idempotency, status: .appended)
+    }
+
+    /// Installs the gate that keeps zero-retention keys in memory only.
+    mutating func useZeroRetention(_ gate: any ZeroRetentionGate) {
+        keys.gate = gate
+    }
+
+    /// Tells the zero-retention gate about the record just sealed (`record`, of `seq`) and carries out its
+    /// decision about the call's in-memory keys: drops keys, queues keys for storage after all, and returns the
+    /// `retention.purged` events to stage right after the record.
+    private mutating func applyZeroRetention(
+        call: String, type: EventType, seq: UInt64
+    ) throws(LedgerError) -> [DecodedEvent] {
+        guard let gate = keys.gate else { return [] }
+        if gate.observes(type) {
+            let observed = record.withUnsafeBytes { raw in
+                Result { () throws(LedgerError) in
+                    let view: RecordView
+                    do { view = try RecordView(raw) } catch {
+                        throw .invalidRequest("cannot read back record \(seq) for zero retention: \(error)")
+                    }
+                    try gate.observe(view)
+                }
+            }
+            try observed.get()
+        }
+        guard let classes = keys.inMemory[call], !classes.isEmpty else { return [] }
+        let decision = try gate.decide(call: call, classes: classes.sorted())
+        for dataClass in decision.persist { try keys.persist(call: call, dataClass: dataClass) }
+        var events: [DecodedEvent] = []
+        var decoder = EventDecoder(maximumEventBytes: 1 << 20)
+        for purge in decision.purges {
+            for dataClass in purge.classes { keys.drop(call: call, dataClass: dataClass) }
+            var line = purge.interchangeLine(call: call, triggeredBy: seq)
+            let decoded = line.withUnsafeMutableBytes { raw in
+                Result { () throws(EventDecodingError) in
+                    try decoder.decode(UnsafeRawBufferPointer(raw), lineNumber: 0)
+                }
+            }
+            switch decoded {
+            case .success(let event): events.append(event)
+            case .failure(let error):
+                throw .invalidRequest("the zero-retention purge of call \(call) does not validate: \(error)")
+            }
+        }
+        return events
     }
 
     /// Batches staged and not yet taken.
