@@ -60,7 +60,8 @@ struct AuditCommand: ParsableCommand {
                 do {
                     try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
                 } catch {
-                    throw LedgerError.invalidRequest("cannot write the bundle to \(output): \(error.localizedDescription)")
+                    throw LedgerError.invalidRequest(
+                        "cannot write the bundle to \(output): \(error.localizedDescription)")
                 }
                 Output.line(
                     "wrote \(output): \(bundle.events.count) events of call \(call) below seq \(bundle.bound), "

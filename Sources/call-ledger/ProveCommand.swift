@@ -91,7 +91,8 @@ struct ProveCommand: ParsableCommand {
                 }
                 Output.line(
                     "call \(proof.call): \(proof.purges.count) erasure\(proof.purges.count == 1 ? "" : "s"), proven "
-                        + "against the checkpoint of size \(proof.checkpoint.treeSize) (root \(proof.checkpoint.rootHash))")
+                        + "against the checkpoint of size \(proof.checkpoint.treeSize) (root \(proof.checkpoint.rootHash))"
+                )
                 for purge in proof.purges {
                     Output.line(
                         "  seq \(purge.seq) retention.purged \(purge.classes.joined(separator: ", ")) "

@@ -1,9 +1,9 @@
+import Foundation
 // audit export: one self-contained JSON file with a call's events (what the requester may read opened, the rest
 // compacted to digests), their inclusion proofs in a signed checkpoint, a signed statement listing exactly which
 // events the bundle holds, the data keys of the opened classes, and the redaction proof when the call has one.
 // FORMAT.md §12 describes the file; `tools/verify bundle` checks it without Swift.
 public import LedgerCore
-import Foundation
 
 /// The data classes of a bundle's call, by what the requester sees of them.
 public struct BundleClasses: Sendable, Codable, Equatable {
@@ -136,7 +136,9 @@ extension LedgerReader {
     /// their parts; and the redaction proof when the call has `retention.purged` events.
     ///
     /// `open` names the classes to open (default: every class whose data key still exists). Needs the key file.
-    public func auditBundle(call: String, bound: UInt64? = nil, open: Set<String>? = nil) throws(LedgerError)
+    public func auditBundle(
+        call: String, bound: UInt64? = nil, open: Set<String>? = nil
+    ) throws(LedgerError)
         -> AuditBundle
     {
         guard let signer else {
