@@ -71,7 +71,7 @@ struct AuditCommand: ParsableCommand {
                         + (bundle.classes.erased.isEmpty ? "none" : bundle.classes.erased.joined(separator: ", "))
                         + (bundle.classes.withheld.isEmpty
                             ? "" : "; withheld: " + bundle.classes.withheld.joined(separator: ", "))
-                        + (bundle.redaction.map { "; redaction proof of \($0.purges.count) erasures" } ?? ""))
+                        + (bundle.redaction.map { "; redaction proof of \($0.purges.count) erasure(s)" } ?? ""))
             }
         }
 
