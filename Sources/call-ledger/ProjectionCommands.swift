@@ -101,7 +101,7 @@ struct RebuildCommand: ParsableCommand {
 }
 
 /// Turns `--as-of` into a seq bound (events with seq below it count).
-private func seqBound(_ asOf: AsOf?, reader: LedgerReader) throws(LedgerError) -> UInt64? {
+func seqBound(_ asOf: AsOf?, reader: LedgerReader) throws(LedgerError) -> UInt64? {
     switch asOf {
     case .seq(let seq): seq == .max ? nil : seq + 1
     case .time(let time): try reader.sizeAsOf(time: time)

@@ -1,7 +1,7 @@
 """An independent verifier of CallLedger ledgers and proofs, written from FORMAT.md alone.
 
 It reads a ledger directory (or a proof printed by ``call-ledger prove``) with the Python standard
-library plus two PyPI packages, ``zstandard`` (zstd frames) and ``cryptography`` (Ed25519), and shares
+library plus two PyPI packages, ``zstandard`` (zstd frames) and ``cryptography`` (Ed25519, AES-GCM), and shares
 no code with the Swift implementation. Modules:
 
 - ``encoding``: varints, zigzag integers, length-prefixed strings (FORMAT.md conventions).
@@ -11,5 +11,9 @@ no code with the Swift implementation. Modules:
 - ``notes``: C2SP signed notes, verifier keys and tlog checkpoints (FORMAT.md §7).
 - ``ledger``: verifying a whole ledger directory (FORMAT.md §11).
 - ``proofs``: verifying one ``prove inclusion`` / ``prove consistency`` JSON document.
+- ``schemas``, ``values``: the field names of FORMAT.md §10; decoding §4 values and rendering events as
+  ``call-ledger cat`` does.
+- ``redaction``: verifying a ``prove redaction`` JSON document (FORMAT.md §12.1).
+- ``bundle``: verifying an ``audit export`` bundle, opening its sealed parts with AES-GCM (FORMAT.md §12.2).
 - ``__main__``: the command line (``tools/verify``).
 """

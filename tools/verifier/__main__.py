@@ -1,4 +1,5 @@
-"""The command line: ``tools/verify ledger DIR [--json]`` and ``tools/verify proof FILE [--key KEY] [--json]``.
+"""The command line: ``tools/verify ledger DIR [--json]``, ``tools/verify proof FILE [--key KEY] [--json]`` and
+``tools/verify bundle FILE [--key KEY] [--json]``.
 
 Exit status 0 when everything checks, 1 at the first fault (printed with its file, byte offset, seq and
 what differs), 2 on a usage error.
@@ -11,9 +12,11 @@ import json
 import sys
 from pathlib import Path
 
+from .bundle import BundleVerifier
 from .errors import Fault
 from .ledger import LedgerVerifier
 from .proofs import ProofVerifier
+from .redaction import RedactionVerifier
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -24,11 +27,19 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     ledger = commands.add_parser("ledger", help="verify every segment, tree file and checkpoint of a ledger")
     ledger.add_argument("directory", type=Path, help="the ledger directory")
     ledger.add_argument("--json", action="store_true", help="print the result as JSON")
-    proof = commands.add_parser("proof", help="verify a `call-ledger prove inclusion|consistency --json` output")
+    proof = commands.add_parser(
+        "proof", help="verify a `call-ledger prove inclusion|consistency|redaction --json` output")
     proof.add_argument("file", type=Path, help="the proof (JSON), or - for standard input")
     proof.add_argument("--key", help="the verifier key to trust (a key string or a verifier.key file) instead "
                        "of the one the proof carries")
     proof.add_argument("--json", action="store_true", help="print the result as JSON")
+    bundle = commands.add_parser(
+        "bundle", help="verify a `call-ledger audit export` bundle: every event, proof, opened part and the "
+        "redaction proof")
+    bundle.add_argument("file", type=Path, help="the bundle (JSON), or - for standard input")
+    bundle.add_argument("--key", help="the verifier key to trust (a key string or a verifier.key file) instead "
+                        "of the one the bundle carries")
+    bundle.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
 
@@ -60,7 +71,12 @@ def main(argv: list[str]) -> int:
                 document = json.loads(text)
             except ValueError as error:
                 raise Fault(name, f"is not JSON: {error}") from None
-            result = ProofVerifier(name, document, key).run()
+            if arguments.command == "bundle":
+                result = BundleVerifier(name, document, key).run()
+            elif isinstance(document, dict) and "purges" in document:
+                result = RedactionVerifier(name, document, key).run()
+            else:
+                result = ProofVerifier(name, document, key).run()
     except Fault as fault:
         if arguments.json:
             print(json.dumps({"ok": False, "fault": fault.to_json()}, indent=2))

@@ -43,14 +43,15 @@ class ProofSummary:
 class ProofVerifier:
     """Verifies one parsed proof document; faults name ``file`` and the JSON member at fault."""
 
-    def __init__(self, file: str, document: object, pinned_key: str | None) -> None:
+    def __init__(self, file: str, document: object, pinned_key: str | None, prefix: str = "") -> None:
         self.file = file
         self.document = document
         self.pinned_key = pinned_key
+        self.prefix = prefix
 
-    def fault(self, member: str, reason: str) -> Fault:
-        """A fault at ``member`` of the proof."""
-        return Fault(self.file, reason, member=member)
+    def fault(self, member: str, reason: str, seq: int | None = None) -> Fault:
+        """A fault at ``member`` of the proof (under ``prefix`` when the proof is part of a larger document)."""
+        return Fault(self.file, reason, seq=seq, member=self.prefix + member)
 
     def member(self, container: object, name: str, kind: type, path: str = "") -> object:
         """A required member of a JSON object, of the given Python type."""
@@ -68,10 +69,11 @@ class ProofVerifier:
             raise self.fault(member, f"{text!r} is not 64 lowercase hex digits")
         return bytes.fromhex(text)
 
-    def digests(self, container: object, name: str) -> list[bytes]:
+    def digests(self, container: object, name: str, path: str = "") -> list[bytes]:
         """A list of hex hashes."""
-        values = self.member(container, name, list)
-        return [self.digest(value, f"{name}[{index}]") for index, value in enumerate(values)]
+        where = f"{path}.{name}" if path else name
+        values = self.member(container, name, list, path)
+        return [self.digest(value, f"{where}[{index}]") for index, value in enumerate(values)]
 
     def run(self) -> ProofSummary:
         """Checks the proof; raises ``Fault`` at the first problem."""
@@ -84,23 +86,26 @@ class ProofVerifier:
             raise self.fault("", "is neither an inclusion proof (with entry) nor a consistency proof (with from)")
         return ProofSummary(kind, statement, size, root.hex(), f"{key.name}+{key.key_id.hex()}")
 
-    def checkpoint(self) -> tuple[int, bytes, notes.VerifierKey]:
-        """Verifies the anchoring checkpoint; returns its size, root and the key that signed it."""
-        anchor = self.member(self.document, "checkpoint", dict)
-        listed_key = self.member(anchor, "verifier_key", str, "checkpoint")
+    def checkpoint(self, container: object = None, where: str = "checkpoint") -> tuple[int, bytes, notes.VerifierKey]:
+        """Verifies the anchoring checkpoint (member ``checkpoint`` of the document, or ``container`` found at
+        ``where``); returns its size, root and the key that signed it."""
+        anchor = self.member(self.document, "checkpoint", dict) if container is None else container
+        if not isinstance(anchor, dict):
+            raise self.fault(where, "is not an object")
+        listed_key = self.member(anchor, "verifier_key", str, where)
         try:
             key = notes.VerifierKey.parse(self.pinned_key or listed_key)
         except notes.NoteError as error:
-            raise self.fault("checkpoint.verifier_key" if self.pinned_key is None else "--key", str(error)) from None
-        note = self.member(anchor, "note", str, "checkpoint")
+            raise self.fault(f"{where}.verifier_key" if self.pinned_key is None else "--key", str(error)) from None
+        note = self.member(anchor, "note", str, where)
         try:
             checkpoint = notes.Checkpoint.open(note, key)
         except notes.NoteError as error:
-            raise self.fault("checkpoint.note", f"signature check failed: {error}") from None
-        size = self.member(anchor, "tree_size", int, "checkpoint")
-        root = self.digest(self.member(anchor, "root_hash", str, "checkpoint"), "checkpoint.root_hash")
+            raise self.fault(f"{where}.note", f"signature check failed: {error}") from None
+        size = self.member(anchor, "tree_size", int, where)
+        root = self.digest(self.member(anchor, "root_hash", str, where), f"{where}.root_hash")
         if (size, root) != (checkpoint.size, checkpoint.root):
-            raise self.fault("checkpoint", f"tree size {size} and root {root.hex()} are not the signed "
+            raise self.fault(where, f"tree size {size} and root {root.hex()} are not the signed "
                              f"{checkpoint.size} and {checkpoint.root.hex()}")
         return size, root, key
 

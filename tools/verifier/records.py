@@ -37,6 +37,21 @@ class Part:
 
 
 @dataclass
+class Envelope:
+    """The members of a record's envelope and its body, as ``call-ledger cat`` shows them (FORMAT.md §3)."""
+
+    tenant: str
+    source: str
+    idempotency: str
+    occurred: tuple[int, int, int] | None
+    """``(µs since the epoch, layout byte, zone offset minutes)`` of the occurred timestamp, if any."""
+    envelope: memoryview
+    """The bytes from ``version`` through ``idempotency``: the sealed parts' associated data prefix."""
+    body: memoryview
+    """The encoded meta body (FORMAT.md §4)."""
+
+
+@dataclass
 class Record:
     """A parsed record (or entry). ``prefix`` is its bytes from ``version`` through ``part count``."""
 
@@ -46,6 +61,7 @@ class Record:
     call: str
     prefix: bytes
     parts: list[Part]
+    envelope: Envelope
 
     @property
     def entry(self) -> bytes:
@@ -62,20 +78,27 @@ class Record:
         return hashlib.sha256(b"\x00" + self.entry).digest()
 
 
-def _skip_timestamp(reader: Reader) -> None:
-    """Reads a timestamp (FORMAT.md §4 tag 0x08, without the tag) and checks its layout byte."""
-    reader.zigzag("occurred time")
+def read_timestamp(reader: Reader, what: str) -> tuple[int, int, int]:
+    """Reads a timestamp (FORMAT.md §4 tag 0x08, without the tag), checking its layout byte; returns µs since
+    the epoch, the layout byte and the zone offset in minutes (0 unless the zone is numeric)."""
+    micros = reader.zigzag(f"{what} time")
     at = reader.offset
-    layout = reader.byte("occurred layout")
+    layout = reader.byte(f"{what} layout")
     zone = layout >> 3
     if layout & 7 > 6 or zone > 2:
-        raise FormatError(at, f"occurred layout byte 0x{layout:02x} is not valid")
+        raise FormatError(at, f"{what} layout byte 0x{layout:02x} is not valid")
+    offset = 0
     if zone == 1:
-        reader.zigzag("occurred zone offset")
+        at = reader.offset
+        offset = reader.zigzag(f"{what} zone offset")
+        if abs(offset) >= 24 * 60:
+            raise FormatError(at, f"{what} zone offset {offset} minutes is not below a day")
+    return micros, layout, offset
 
 
-def _read_prefix(reader: Reader) -> tuple[int, int, str, str, int]:
-    """Reads a record's bytes from ``version`` through ``part count``; returns seq, time, type, call, count."""
+def _read_prefix(reader: Reader) -> tuple[int, int, str, str, int, Envelope]:
+    """Reads a record's bytes from ``version`` through ``part count``; returns seq, time, type, call, count
+    and the envelope."""
     at = reader.offset
     version = reader.byte("version")
     if version != RECORD_VERSION:
@@ -83,27 +106,28 @@ def _read_prefix(reader: Reader) -> tuple[int, int, str, str, int]:
     seq = reader.varint("seq")
     time = reader.zigzag("time")
     at = reader.offset
-    occurred = reader.byte("occurred flag")
-    if occurred == 1:
-        _skip_timestamp(reader)
-    elif occurred != 0:
-        raise FormatError(at, f"occurred flag {occurred}, expected 0 or 1")
+    flag = reader.byte("occurred flag")
+    occurred = None
+    if flag == 1:
+        occurred = read_timestamp(reader, "occurred")
+    elif flag != 0:
+        raise FormatError(at, f"occurred flag {flag}, expected 0 or 1")
     event_type = reader.string("type")
     call = reader.string("call")
-    for what in ("tenant", "source", "idempotency"):
-        reader.string(what)
-    reader.length_prefixed("body")
+    tenant, source, idempotency = (reader.string(what) for what in ("tenant", "source", "idempotency"))
+    envelope = reader.data[:reader.offset]
+    body = reader.length_prefixed("body")
     at = reader.offset
     count = reader.varint("part count")
     if count > MAXIMUM_PARTS:
         raise FormatError(at, f"part count {count} is above {MAXIMUM_PARTS}")
-    return seq, time, event_type, call, count
+    return seq, time, event_type, call, count, Envelope(tenant, source, idempotency, occurred, envelope, body)
 
 
 def parse_record(data: memoryview) -> Record:
     """Parses one stored record (FORMAT.md §3); every byte of ``data`` must belong to it."""
     reader = Reader(data)
-    seq, time, event_type, call, count = _read_prefix(reader)
+    seq, time, event_type, call, count, envelope = _read_prefix(reader)
     prefix = bytes(data[:reader.offset])
     parts = []
     for _ in range(count):
@@ -119,13 +143,13 @@ def parse_record(data: memoryview) -> Record:
         parts.append(Part(data_class, form, payload))
     if not reader.at_end:
         raise FormatError(reader.offset, "bytes after the last part of the record")
-    return Record(seq, time, event_type, call, prefix, parts)
+    return Record(seq, time, event_type, call, prefix, parts, envelope)
 
 
 def parse_entry(data: bytes) -> Record:
     """Parses an entry (FORMAT.md §5), as an inclusion proof carries it; parts come back compacted."""
     reader = Reader(data)
-    seq, time, event_type, call, count = _read_prefix(reader)
+    seq, time, event_type, call, count, envelope = _read_prefix(reader)
     prefix = bytes(data[:reader.offset])
     parts = []
     for _ in range(count):
@@ -133,7 +157,7 @@ def parse_entry(data: bytes) -> Record:
         parts.append(Part(data_class, PART_COMPACTED, bytes(reader.take(DIGEST_SIZE, "part digest"))))
     if not reader.at_end:
         raise FormatError(reader.offset, "bytes after the last part digest of the entry")
-    return Record(seq, time, event_type, call, prefix, parts)
+    return Record(seq, time, event_type, call, prefix, parts, envelope)
 
 
 @dataclass

@@ -76,7 +76,7 @@ public struct ConsistencyProof: Sendable, Codable, Equatable {
 
 extension LedgerReader {
     /// The latest checkpoint covering at least `size` events.
-    private func anchor(covering size: UInt64) throws(LedgerError) -> (Checkpoint, AnchorCheckpoint) {
+    func anchor(covering size: UInt64) throws(LedgerError) -> (Checkpoint, AnchorCheckpoint) {
         guard let found = try checkpoints().last, found.checkpoint.treeSize >= size else {
             throw .invalidRequest(
                 "no signed checkpoint covers \(size) events yet; run `call-ledger checkpoint` and try again")
@@ -89,7 +89,7 @@ extension LedgerReader {
         )
     }
 
-    private func proofTree() throws(LedgerError) -> MerkleTree<TreeStore> {
+    func proofTree() throws(LedgerError) -> MerkleTree<TreeStore> {
         MerkleTree(source: storage.tree)
     }
 

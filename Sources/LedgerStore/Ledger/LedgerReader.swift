@@ -66,6 +66,8 @@ public final class LedgerReader: RecordSource {
     public let recovery: RecoveryReport?
     let storage: LedgerStorage
     private let opener: SealedPartOpener
+    /// The checkpoint signer of the key file, when there is one.
+    let signer: NoteSignerKey?
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
     /// (default `<directory>.key`) when it exists; without it they are shown as locked.
@@ -82,10 +84,13 @@ public final class LedgerReader: RecordSource {
         storage = try LedgerStorage(layout: layout, writable: false)
         let keyPath = keyFilePath ?? layout.defaultKeyFile
         var keys: KeyStore?
+        var signer: NoteSignerKey?
         if FileSystem.exists(keyPath) || requireKeys {
             let keyFile = try KeyFile.load(from: keyPath)
             keys = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey, readOnly: true)
+            signer = keyFile.signer
         }
+        self.signer = signer
         opener = try SealedPartOpener(keys: keys)
     }
 
@@ -166,6 +171,12 @@ public final class LedgerReader: RecordSource {
         -> [EventRenderer.PartContent]
     {
         try opener.open(record, lookup: FallbackSource(first: lookup, then: storage))
+    }
+
+    /// The data key of (call, class) with this reader's key file: nil when there is no key file, or the key was
+    /// destroyed or never made.
+    func dataKey(call: String, dataClass: String) throws(LedgerError) -> SymmetricKey? {
+        try opener.dataKey(call: call, dataClass: dataClass)
     }
 
     /// The data classes that still have a data key, by call: what crypto-shredding can still erase. Needs no key

@@ -57,18 +57,11 @@ public final class SealedPartOpener {
         -> EventRenderer.PartContent
     {
         guard part.form == RecordEncoder.partSealed else { return .unavailable(state: "compacted") }
-        guard let keys else { return .unavailable(state: "locked") }
+        guard keys != nil else { return .unavailable(state: "locked") }
         let call = record.call
         let className = record.string(part.classRange)
         let cacheKey = call + "\u{0}" + className
-        let key: SymmetricKey?
-        if let cached = keyCache[cacheKey] {
-            key = cached
-        } else {
-            key = try keys.key(call: call, dataClass: className)
-            keyCache[cacheKey] = key
-        }
-        guard let key else { return .unavailable(state: "shredded") }
+        guard let key = try dataKey(call: call, dataClass: className) else { return .unavailable(state: "shredded") }
         var plaintext: [UInt8] = []
         let associatedData = record.associatedData(for: part)
         let sealed = UnsafeRawBufferPointer(rebasing: record.bytes[part.payloadRange])
@@ -99,6 +92,16 @@ public final class SealedPartOpener {
                 segment: "(seq \(record.seq))", offset: part.payloadRange.lowerBound, seq: record.seq,
                 reason: "sealed \(className) part: \(error)")
         }
+    }
+
+    /// The data key of (call, class): nil when there is no key file, or the key was destroyed or never made.
+    func dataKey(call: String, dataClass: String) throws(LedgerError) -> SymmetricKey? {
+        guard let keys else { return nil }
+        let cacheKey = call + "\u{0}" + dataClass
+        if let cached = keyCache[cacheKey] { return cached }
+        let key = try keys.key(call: call, dataClass: dataClass)
+        keyCache[cacheKey] = key
+        return key
     }
 
     /// The items of the `className` part of event `seq` (of `call`), for decoding a delta part against it.
