@@ -169,8 +169,8 @@ struct PolicyDirectory: ParsableArguments {
 
     /// Opens `options`' ledger for appending with zero retention enforced: the data keys of classes a policy
     /// keeps `zero` stay in this process's memory only (`ZeroRetentionPolicies`). Without `--policies` or
-    /// `$CALL_LEDGER_POLICIES` the default directory is used when it exists; when it does not, appending to a
-    /// ledger that assigns policies is refused, since zero retention could not be enforced.
+    /// `$CALL_LEDGER_POLICIES` the default directory is used when it exists. Appending to a ledger that assigns
+    /// a policy no file at hand defines is refused, since zero retention could not be enforced.
     func openWriter(_ options: LedgerOptions) throws -> LedgerWriter {
         let directory = try options.directory()
         let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
@@ -183,12 +183,14 @@ struct PolicyDirectory: ParsableArguments {
             }
             let engine = ProjectionEngine(
                 reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+            let known = Set(loaded.map(\.name))
+            if let missing = try engine.retentionAssignedPolicies().subtracting(known).sorted().first {
+                throw LedgerError.invalidRequest(
+                    "the ledger assigns retention policy '\(missing)' but no policy file at hand defines it (looked in \(explicitDirectory ?? Self.defaultDirectory)): pass --policies DIR or set CALL_LEDGER_POLICIES, so that zero retention is enforced"
+                )
+            }
             if let gate = try ZeroRetentionPolicies.gate(policies: loaded, engine: engine) {
                 writer.useZeroRetention(gate)
-            } else if loaded.isEmpty, try engine.retentionAssignmentCount() > 0 {
-                throw LedgerError.invalidRequest(
-                    "the ledger assigns retention policies but no policy directory is at hand (\(Self.defaultDirectory) does not exist): pass --policies DIR or set CALL_LEDGER_POLICIES, so that zero retention is enforced"
-                )
             }
         } catch {
             try? writer.close()
@@ -367,9 +369,11 @@ extension RetentionCommand {
                 projection.definition.changed for a policy file whose digest differs from the one the log last \
                 recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
                 and journals the purges in one key-store transaction, appends their retention.purged events \
-                (classes, policy with digest, the checkpoint) and clears the journal; then compacts: rewrites \
-                the segments that hold those parts without their ciphertext, keeping their digests, so every \
-                proof stays valid, and rebuilds the transcript projection, whose copies held them too. A held \
+                (classes, policy with digest, the checkpoint) and clears the journal; then compacts every erased \
+                (call, class) the log does not yet record as compacted: rewrites the segments that hold those \
+                parts without their ciphertext, keeping their digests, so every proof stays valid, rebuilds the \
+                transcript projection, whose copies held them too, and appends retention.compacted per call; \
+                finally signs another checkpoint, covering the purges (what prove redaction anchors to). A held \
                 call is never touched. Safe to kill at any point and run again.
                 """)
 
@@ -393,6 +397,7 @@ extension RetentionCommand {
             var compactionSeconds: Double
             var checkpointTreeSize: UInt64?
             var checkpointRoot: String?
+            var finalCheckpointTreeSize: UInt64?
             var seconds: Double
             var callsPerSecond: Double
         }
@@ -435,10 +440,13 @@ extension RetentionCommand {
                 guard !due.isEmpty else {
                     let compactionStart = Date()
                     let compaction = try compact(with: writer, directory: directory)
+                    let after =
+                        leftover.isEmpty && compaction.calls.isEmpty ? nil : try writer.checkpoint().checkpoint
                     return Summary(
                         recoveredPurges: leftover.count, definitionsChanged: [], calls: 0, classes: 0, purgedEvents: 0,
                         compaction: compaction, compactionSeconds: Date().timeIntervalSince(compactionStart),
-                        seconds: Date().timeIntervalSince(start), callsPerSecond: 0)
+                        finalCheckpointTreeSize: after?.treeSize, seconds: Date().timeIntervalSince(start),
+                        callsPerSecond: 0)
                 }
                 let checkpoint = try writer.checkpoint().checkpoint
                 var grouped: [String: PendingPurge] = [:]
@@ -471,6 +479,7 @@ extension RetentionCommand {
                 let compactionStart = Date()
                 let compaction = try compact(with: writer, directory: directory)
                 let compactionSeconds = Date().timeIntervalSince(compactionStart)
+                let after = try writer.checkpoint().checkpoint
                 let seconds = Date().timeIntervalSince(start)
                 let calls = Set(purges.map(\.call)).count
                 return Summary(
@@ -480,7 +489,7 @@ extension RetentionCommand {
                     },
                     calls: calls, classes: due.count, purgedEvents: purges.count, compaction: compaction,
                     compactionSeconds: compactionSeconds, checkpointTreeSize: checkpoint.treeSize,
-                    checkpointRoot: checkpoint.rootHash.hex, seconds: seconds,
+                    checkpointRoot: checkpoint.rootHash.hex, finalCheckpointTreeSize: after.treeSize, seconds: seconds,
                     callsPerSecond: seconds > 0 ? Double(calls) / seconds : 0)
             }
             if json {

@@ -9,12 +9,12 @@ import Testing
 private let policies = Repository.root.appendingPathComponent("Projections/retention").path
 
 /// A JSON array of objects.
-private func objects(_ text: String) throws -> [[String: Any]] {
+func objects(_ text: String) throws -> [[String: Any]] {
     try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [[String: Any]]
 }
 
 /// The (call, class) rows of a ledger's key store.
-private func keyRows(_ ledger: CLILedger) throws -> Set<String> {
+func keyRows(_ ledger: CLILedger) throws -> Set<String> {
     let result = try LedgerTestSupport.run(
         "/usr/bin/sqlite3", [ledger.directory + "/keys.sqlite", "SELECT call || ' ' || class FROM data_keys"])
     return Set(result.stdout.split(separator: "\n").map(String.init))
@@ -158,7 +158,7 @@ private func keyRows(_ ledger: CLILedger) throws -> Set<String> {
 
 /// Every sealed part's ciphertext in the ledger's segments, as "call class hex" lines, read by the Python
 /// verifier's parsers (no Swift code involved).
-private func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
+func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
     let script = """
         import sys, pathlib
         sys.path.insert(0, sys.argv[1])
@@ -267,7 +267,7 @@ private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
 }
 
 /// Every file under `directory` (segments decompressed with the real zstd CLI), concatenated.
-private func allBytes(under directory: String) throws -> Data {
+func allBytes(under directory: String) throws -> Data {
     var all = Data()
     let enumerator = FileManager.default.enumerator(atPath: directory)
     while let name = enumerator?.nextObject() as? String {
@@ -289,7 +289,7 @@ private func allBytes(under directory: String) throws -> Data {
 }
 
 /// The bytes a lowercase hex string spells.
-private func hexBytes(_ hex: String) -> Data {
+func hexBytes(_ hex: String) -> Data {
     var bytes = Data()
     var index = hex.startIndex
     while index < hex.endIndex {
@@ -365,7 +365,7 @@ private func hexBytes(_ hex: String) -> Data {
 }
 
 /// The "call class" pairs that events of `type` name in their `classes`.
-private func classesNamed(by type: String, in ledger: CLILedger) throws -> Set<String> {
+func classesNamed(by type: String, in ledger: CLILedger) throws -> Set<String> {
     var named: Set<String> = []
     for event in try catted(ledger) where event["type"] as? String == type {
         for dataClass in (event["body"] as! [String: Any])["classes"] as! [String] {

@@ -82,6 +82,9 @@ SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
         "body.policy": ("name", "version", "digest"),
         "body.checkpoint": ("tree_size", "root"),
     },
+    "retention.compacted": {
+        "body": ("classes", "parts", "segments"),
+    },
     "projection.definition.changed": {
         "body": ("projection", "definition", "path"),
         "body.definition": ("name", "version", "digest"),

@@ -116,11 +116,13 @@ extension ProjectionEngine {
         return try statement.step() ? statement.text(0) : nil
     }
 
-    /// How many `retention.policy.assigned` the log holds (the latest per scope, target and policy).
-    public func retentionAssignmentCount() throws(LedgerError) -> Int {
+    /// The names of the policies the log assigns to calls or tenants.
+    public func retentionAssignedPolicies() throws(LedgerError) -> Set<String> {
         let statement = try RetentionState(file: try current(RetentionFold.self)).database.statement(
-            "SELECT count(*) FROM assignments")
-        return try statement.step() ? Int(statement.integer(0)) : 0
+            "SELECT DISTINCT policy FROM assignments")
+        var names: Set<String> = []
+        while try statement.step() { names.insert(statement.text(0)) }
+        return names
     }
 
     /// The erasures the log records for `call` (every call when nil), with their compaction state.

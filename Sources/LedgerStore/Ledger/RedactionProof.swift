@@ -170,10 +170,13 @@ extension LedgerReader {
         latest: Checkpoint, signed: [(checkpoint: Checkpoint, note: String)], tree: inout MerkleTree<TreeStore>
     ) throws(LedgerError) -> PurgeProof {
         let body = purge.body
+        // A zero-retention purge names no checkpoint: its keys never reached the disk and were dropped while the
+        // call was appended, so the call's leaves are proven in the latest checkpoint.
+        let zeroRetention = body["checkpoint"] == nil && body["method"]?.string == "zero-retention"
         let named = body["checkpoint"]
         guard let classes = body["classes"]?.array?.compactMap(\.string),
-            let size = named?["tree_size"]?.integer, size >= 0,
-            let rootText = named?["root"]?.string ?? named?["root"]?.digestText,
+            let size = zeroRetention ? Int64(latest.treeSize) : named?["tree_size"]?.integer, size >= 0,
+            let rootText = zeroRetention ? latest.rootHash.hex : named?["root"]?.string ?? named?["root"]?.digestText,
             let root = SHA256Digest(hex: rootText)
         else {
             throw .corrupt(
