@@ -231,7 +231,7 @@ struct RetentionCommand: ParsableCommand {
         commandName: "retention",
         abstract: "Assign retention policies and see what is due.",
         discussion: "Policy files and their format: Projections/retention/README.md.",
-        subcommands: [Assign.self, Plan.self, Run.self])
+        subcommands: [Assign.self, Plan.self, Run.self, Status.self])
 
     struct Assign: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -555,6 +555,93 @@ extension RetentionCommand {
                     "method": purge.method, "checkpoint": ["tree_size": purge.treeSize, "root": purge.root],
                 ],
             ]
+        }
+    }
+}
+
+extension RetentionCommand {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show, per call and data class, where retention stands: planned, held, shredded, compacted.",
+            discussion: """
+                For every (call, class) that still has a data key and that a policy governs: the policy, trigger \
+                time, due time and hold state (as `retention plan --all` shows them). For every erased one: when \
+                and by which retention.purged event (method crypto-shred or zero-retention, and the policy), and \
+                when and by which retention.compacted event its ciphertext left the segments.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var policyDirectory: PolicyDirectory
+
+        @Option(name: .customLong("call"), help: ArgumentHelp("Only this call (repeatable).", valueName: "id"))
+        var calls: [String] = []
+
+        @Option(help: ArgumentHelp("Evaluate due times as of this RFC 3339 time (default: now).", valueName: "time"))
+        var now: String?
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        /// One (call, class) row.
+        struct Row: Encodable {
+            var call: String
+            var dataClass: String
+            var status: String
+            var policy: String
+            var triggerAt: String?
+            var dueAt: String?
+            var holds: [String]
+            var purgedAt: String?
+            var purgedSeq: UInt64?
+            var method: String?
+            var compactedAt: String?
+            var compactedSeq: UInt64?
+        }
+
+        func run() throws {
+            let directory = try options.directory()
+            let at = try planTime(now)
+            let policies = try loadPolicies(policyDirectory)
+            try reportingErrors {
+                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+                let engine = ProjectionEngine(reader: reader)
+                let wanted = Set(calls)
+                var rows = try engine.retentionPlan(
+                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
+                )
+                .filter { wanted.isEmpty || wanted.contains($0.call) }
+                .map { item in
+                    Row(
+                        call: item.call, dataClass: item.dataClass, status: item.status.rawValue,
+                        policy: "\(item.policy)@\(item.policyVersion)", triggerAt: item.triggerAt,
+                        dueAt: item.dueAt, holds: item.holds)
+                }
+                for purge in try engine.retentionPurges() where wanted.isEmpty || wanted.contains(purge.call) {
+                    rows.append(
+                        Row(
+                            call: purge.call, dataClass: purge.dataClass,
+                            status: purge.compactedSeq == nil ? "shredded" : "compacted", policy: purge.policy,
+                            holds: [], purgedAt: Timestamp.format(micros: purge.purgedAt), purgedSeq: purge.seq,
+                            method: purge.method, compactedAt: purge.compactedAt.map(Timestamp.format(micros:)),
+                            compactedSeq: purge.compactedSeq))
+                }
+                rows.sort { ($0.call, $0.dataClass) < ($1.call, $1.dataClass) }
+                if json {
+                    try Output.json(rows, snakeCase: true)
+                    return
+                }
+                Output.line("CALL\tCLASS\tSTATUS\tPOLICY\tDUE\tPURGED\tCOMPACTED")
+                for row in rows {
+                    Output.line(
+                        [
+                            row.call, row.dataClass,
+                            row.status + (row.holds.isEmpty ? "" : " (" + row.holds.joined(separator: ",") + ")"),
+                            row.policy, row.dueAt ?? "-",
+                            row.purgedAt.map { "\($0) seq \(row.purgedSeq!) \(row.method ?? "")" } ?? "-",
+                            row.compactedAt.map { "\($0) seq \(row.compactedSeq!)" } ?? "-",
+                        ].joined(separator: "\t"))
+                }
+            }
         }
     }
 }

@@ -18,6 +18,12 @@ struct CLILedger {
 
     @discardableResult
     func callLedger(_ arguments: String..., input: String? = nil) throws -> ProcessResult {
+        try callLedger(arguments: arguments, input: input)
+    }
+
+    /// Runs the CLI with an argument array, `--ledger` and `input` on standard input.
+    @discardableResult
+    func callLedger(arguments: [String], input: String? = nil) throws -> ProcessResult {
         try LedgerTestSupport.callLedger(
             arguments: arguments + ["--ledger", directory], input: input.map { Data($0.utf8) })
     }

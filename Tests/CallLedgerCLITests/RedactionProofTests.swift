@@ -296,10 +296,3 @@ private func exportBundle(
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
     }
 }
-
-extension CLILedger {
-    /// Runs the CLI with an argument array and `--ledger`.
-    fileprivate func callLedger(arguments: [String]) throws -> ProcessResult {
-        try LedgerTestSupport.callLedger(arguments: arguments + ["--ledger", directory])
-    }
-}

@@ -5,6 +5,10 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The shipped policies' directory.
 private let policies = Repository.root.appendingPathComponent("Projections/retention").path
 
@@ -250,6 +254,20 @@ func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
         let compactedParts = try catted(ledger).filter { $0["type"] as? String == "retention.compacted" }
             .map { ($0["body"] as! [String: Any])["parts"] as! Int }
         #expect(compactedParts.reduce(0, +) == erasedPayloads.count)
+
+        // retention status shows, per (call, class), the purge and the compaction with their events, and the
+        // held call's classes as held.
+        let status = try objects(
+            try ledger.callLedger("retention", "status", "--policies", policies, "--now", now, "--json").stdout)
+        let compactedRows = status.filter { $0["status"] as? String == "compacted" }
+        #expect(Set(compactedRows.map { "\($0["call"]!) \($0["data_class"]!)" }) == erased)
+        #expect(
+            compactedRows.allSatisfy {
+                ($0["purged_seq"] as? Int ?? 0) > 0
+                    && ($0["compacted_seq"] as? Int ?? 0) > ($0["purged_seq"] as? Int ?? 0)
+                    && $0["method"] as? String == "crypto-shred" && $0["compacted_at"] != nil
+            })
+        #expect(status.contains { $0["call"] as? String == held && $0["status"] as? String == "held" })
         let again = try jsonObject(
             try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json").stdout)
         #expect((again["compaction"] as! [String: Any])["parts_compacted"] as? Int == 0)
@@ -266,9 +284,36 @@ private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
     return files
 }
 
+/// Bytes to search for byte strings (with memchr and memcmp: the generic `Collection.contains` is far too slow
+/// for megabytes).
+struct ScannedBytes {
+    var bytes = Data()
+
+    /// Whether `needle` occurs anywhere in the bytes.
+    func contains(_ needle: some DataProtocol) -> Bool {
+        let wanted = Data(needle)
+        guard !wanted.isEmpty else { return true }
+        return bytes.withUnsafeBytes { haystack in
+            wanted.withUnsafeBytes { needle in
+                guard let start = haystack.baseAddress, let pattern = needle.baseAddress else { return false }
+                var offset = 0
+                while offset + needle.count <= haystack.count {
+                    guard
+                        let hit = memchr(
+                            start + offset, Int32(needle[0]), haystack.count - offset - needle.count + 1)
+                    else { return false }
+                    if memcmp(hit, pattern, needle.count) == 0 { return true }
+                    offset = UnsafeRawPointer(hit) - start + 1
+                }
+                return false
+            }
+        }
+    }
+}
+
 /// Every file under `directory` (segments decompressed with the real zstd CLI), concatenated.
-func allBytes(under directory: String) throws -> Data {
-    var all = Data()
+func allBytes(under directory: String) throws -> ScannedBytes {
+    var all = ScannedBytes()
     let enumerator = FileManager.default.enumerator(atPath: directory)
     while let name = enumerator?.nextObject() as? String {
         let path = directory + "/" + name
@@ -276,13 +321,13 @@ func allBytes(under directory: String) throws -> Data {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             continue
         }
-        all.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        all.bytes.append(try Data(contentsOf: URL(fileURLWithPath: path)))
         if name.hasSuffix(".zst") {
             let decompressed = NSTemporaryDirectory() + "/compaction-scan-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: decompressed) }
             let result = try LedgerTestSupport.run("/usr/bin/zstd", ["-d", "-q", "-f", path, "-o", decompressed])
             try #require(result.status == 0, "\(result.stderr)")
-            all.append(try Data(contentsOf: URL(fileURLWithPath: decompressed)))
+            all.bytes.append(try Data(contentsOf: URL(fileURLWithPath: decompressed)))
         }
     }
     return all
