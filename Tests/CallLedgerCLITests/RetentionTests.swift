@@ -108,7 +108,10 @@ func keyRows(_ ledger: CLILedger) throws -> Set<String> {
             #expect((checkpoint["tree_size"] as! Int) >= verifiedBefore.events)
             #expect((checkpoint["tree_size"] as! Int) < (event["seq"] as! Int) + 1)
         }
-        #expect(try ledger.verified().events == verifiedBefore.events + purged.count)
+        // Then one retention.compacted per purged call: nothing else was appended.
+        let compacted = try catted(ledger).filter { $0["type"] as? String == "retention.compacted" }
+        #expect(Set(compacted.map { $0["call"] as! String }) == Set(purged.map { $0["call"] as! String }))
+        #expect(try ledger.verified().events == verifiedBefore.events + purged.count + compacted.count)
 
         // The erased spans read as redacted; the held call's still open.
         let erasedCall = due[0]["call"] as! String
