@@ -233,7 +233,7 @@ struct Staging {
             }
             try observed.get()
         }
-        guard let classes = keys.inMemory[call], !classes.isEmpty else { return [] }
+        guard !keys.inMemory.isEmpty, let classes = keys.inMemory[call], !classes.isEmpty else { return [] }
         let decision = try gate.decide(call: call, classes: classes.sorted())
         for dataClass in decision.persist { try keys.persist(call: call, dataClass: dataClass) }
         var events: [DecodedEvent] = []
