@@ -609,30 +609,11 @@ extension LedgerWriter {
     /// `record`'s bytes with every sealed part of a pair in `gone` replaced by its compacted form (class, form
     /// `0x02`, the 32-byte digest), and how many parts were.
     private static func withoutCiphertext(_ record: RecordView, gone: Set<String>) -> (bytes: [UInt8], compacted: Int) {
-        var compacted = 0
-        let parts = record.parts
         let call = record.call
-        for part in parts
-        where part.form == RecordEncoder.partSealed && gone.contains(call + "\u{0}" + record.string(part.classRange)) {
-            compacted += 1
+        let compacted = record.parts.count { part in
+            part.form == RecordEncoder.partSealed && gone.contains(call + "\u{0}" + record.string(part.classRange))
         }
         guard compacted > 0 else { return (Array(record.bytes), 0) }
-        var bytes = Array(record.bytes[0..<record.bodyRange.upperBound])
-        bytes.appendVarint(UInt64(parts.count))
-        for part in parts {
-            let className = record.string(part.classRange)
-            bytes.appendString(className)
-            if part.form == RecordEncoder.partSealed && gone.contains(call + "\u{0}" + className) {
-                bytes.append(RecordEncoder.partCompacted)
-                record.digest(of: part).append(to: &bytes)
-            } else {
-                bytes.append(part.form)
-                if part.form == RecordEncoder.partSealed {
-                    bytes.appendVarint(UInt64(part.payloadRange.count))
-                }
-                bytes.append(contentsOf: record.bytes[part.payloadRange])
-            }
-        }
-        return (bytes, compacted)
+        return (record.compacted { gone.contains(call + "\u{0}" + $0) }, compacted)
     }
 }
