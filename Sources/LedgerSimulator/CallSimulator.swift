@@ -33,13 +33,26 @@ public struct SimulationOptions: Sendable {
     public var agents: Int
     /// When the day starts (UTC µs).
     public var dayStart: Int64
+    /// The whole seconds a call lasts are drawn from this range (plus up to 999 ms); its lower bound should be at
+    /// least `shortestCallSeconds`.
+    public var callSeconds: ClosedRange<Int>
+
+    /// The default call durations: 2 to 15 minutes.
+    public static let defaultCallSeconds = 120...900
+    /// The shortest call with room for a transcript: the first utterance starts up to 2.5 s in, and none starts
+    /// in a call's last 4 s.
+    public static let shortestCallSeconds = 10
 
     /// `calls` calls from `seed`.
-    public init(calls: Int, seed: UInt64 = 1, agents: Int = 40, dayStart: Int64 = 1_795_683_600_000_000) {
+    public init(
+        calls: Int, seed: UInt64 = 1, agents: Int = 40, dayStart: Int64 = 1_795_683_600_000_000,
+        callSeconds: ClosedRange<Int> = SimulationOptions.defaultCallSeconds
+    ) {
         self.calls = calls
         self.seed = seed
         self.agents = agents
         self.dayStart = dayStart
+        self.callSeconds = callSeconds
     }
 }
 
@@ -143,7 +156,7 @@ public struct CallSimulator {
         let tenant = pick(Self.tenants)
         let queue = pick(Self.queues)
         let agentID = "agent-" + String(agent + 1000)
-        let durationMs = random(120...900) * 1000 + random(0...999)
+        let durationMs = random(options.callSeconds) * 1000 + random(0...999)
         let end = start + Int64(durationMs) * 1000
         let source = "simulator/1"
         func emit(_ time: Int64, _ type: String, _ key: String, _ body: String, source: String = source) {

@@ -1,5 +1,5 @@
 // The call-ledger executable end to end: init, append, cat, verify, checkpoint, prove, stats; bad input;
-// the real zstd and openssl CLIs reading what the ledger wrote.
+// simulate --call-seconds; the real zstd and openssl CLIs reading what the ledger wrote.
 import Foundation
 import LedgerCore
 import LedgerTestSupport
@@ -109,6 +109,41 @@ struct CLILedger {
         #expect(!locked.contains("4111") && !locked.contains("Jane Roe"))
         #expect(locked.contains(#"{"redacted":"pii.credit_card_number","digest":""#))
         #expect(locked.contains(#""state":"locked""#))
+    }
+}
+
+@Suite struct SimulateCommandTests {
+    @Test func callSecondsBoundsCallDurationsAndKeepsEveryEventKind() throws {
+        let result = try callLedger(arguments: ["simulate", "--calls", "40", "--seed", "9", "--call-seconds", "10-20"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let events = try result.stdout.split(separator: "\n").map { try jsonObject($0) }
+        let ended = events.filter { $0["type"] as? String == "call.ended" }
+        #expect(ended.count == 40)
+        for event in ended {
+            let duration = (event["body"] as! [String: Any])["duration_ms"] as! Int
+            #expect((10_000...20_999).contains(duration))
+        }
+        let kinds = Set(
+            events.map { event in
+                let body = event["body"] as! [String: Any]
+                let type = event["type"] as! String
+                if type == "transcript.segment" { return type + ((body["final"] as! Bool) ? " final" : " partial") }
+                return (body["kind"] as? String).map { type + " " + $0 } ?? type
+            })
+        #expect(
+            kinds == [
+                "call.started", "audio.fragment.received", "transcript.segment partial", "transcript.segment final",
+                "enrichment.result sentiment", "enrichment.result pii", "enrichment.result entities", "crm.write",
+                "call.ended",
+            ])
+    }
+
+    @Test(arguments: ["20-10", "5-20", "10", "ten-20", "10-100000"])
+    func badCallSecondsAreRejected(_ value: String) throws {
+        let result = try callLedger(arguments: ["simulate", "--calls", "1", "--call-seconds", value])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--call-seconds"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
     }
 }
 
