@@ -11,6 +11,10 @@ enum OwnEvents {
     /// The source every event the CLI makes carries.
     static let source = "call-ledger/0.1"
 
+    /// How many of its own events the CLI appends in one atomic batch (and, in `retention run`, how many
+    /// purges one key-store transaction journals).
+    static let batchSize = 500
+
     /// Appends `events` (interchange objects) in one durable batch through `writer`.
     static func append(_ events: [[String: Any]], with writer: LedgerWriter) throws -> [AppendResult] {
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
@@ -466,9 +470,7 @@ extension RetentionCommand {
                 let purges = order.compactMap { grouped[$0] }
                 var bar = ProgressBar(label: "retention")
                 var done = 0
-                for chunk in stride(from: 0, to: purges.count, by: 500).map({
-                    Array(purges[$0..<min($0 + 500, purges.count)])
-                }) {
+                for chunk in purges.chunked(by: OwnEvents.batchSize) {
                     try writer.shred(chunk)
                     _ = try OwnEvents.append(chunk.map(Self.purgedEvent), with: writer)
                     try writer.clearPendingPurges(chunk)
@@ -538,9 +540,7 @@ extension RetentionCommand {
                     "body": ["classes": done.classes, "parts": done.parts, "segments": done.segments],
                 ]
             }
-            for start in stride(from: 0, to: events.count, by: 500) {
-                _ = try OwnEvents.append(Array(events[start..<min(start + 500, events.count)]), with: writer)
-            }
+            for chunk in events.chunked(by: OwnEvents.batchSize) { _ = try OwnEvents.append(chunk, with: writer) }
             return compaction
         }
 
@@ -643,6 +643,13 @@ extension RetentionCommand {
                 }
             }
         }
+    }
+}
+
+extension Array {
+    /// The elements in consecutive slices of at most `size`, in order.
+    func chunked(by size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 

@@ -60,7 +60,8 @@ public final class ZeroRetentionPolicies: ZeroRetentionGate {
 
     /// Whether a zero rule of an assigned policy may govern `dataClass` of `call`.
     public func keepsInMemory(call: String, tenant: String, dataClass: String) throws(LedgerError) -> Bool {
-        try zeroRetention(call: call, tenant: tenant, dataClass: dataClass) != nil
+        tenants[call] = tenant
+        return try zeroRetention(call: call, tenant: tenant, dataClass: dataClass) != nil
     }
 
     /// Follows call facts, assignments and holds as the writer appends them.
@@ -130,7 +131,6 @@ public final class ZeroRetentionPolicies: ZeroRetentionGate {
     private func zeroRetention(
         call: String, tenant: String, dataClass: String
     ) throws(LedgerError) -> (RetentionPolicy, RetentionPolicy.ClassRetention)? {
-        tenants[call] = tenant
         let names = (callPolicies[call] ?? []).union(tenantPolicies[tenant] ?? [])
         guard !names.isEmpty else { return nil }
         let known = try knownFacts(call: call)
