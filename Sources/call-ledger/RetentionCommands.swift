@@ -267,7 +267,7 @@ struct RetentionCommand: ParsableCommand {
             do {
                 parsed = try RetentionPolicy.parse(
                     Array(try Data(contentsOf: URL(fileURLWithPath: policy))), file: policy)
-            } catch let error as RetentionPolicyError {
+            } catch let error as DefinitionError {
                 Output.error("call-ledger: rejected \(error)")
                 throw ExitCode(2)
             }
@@ -666,7 +666,7 @@ func planTime(_ text: String?) throws -> Int64 {
 func loadPolicies(_ directory: PolicyDirectory) throws -> [RetentionPolicy] {
     do {
         return try directory.load()
-    } catch let error as RetentionPolicyError {
+    } catch let error as DefinitionError {
         Output.error("call-ledger: rejected \(error)")
         throw ExitCode(2)
     } catch let error as LedgerError {

@@ -12,7 +12,7 @@ private func shipped(_ name: String) throws -> [UInt8] {
 }
 
 /// Parses YAML text as a policy file called `test.yaml`.
-private func parse(_ text: String) throws(RetentionPolicyError) -> RetentionPolicy {
+private func parse(_ text: String) throws(DefinitionError) -> RetentionPolicy {
     try RetentionPolicy.parse(Array(text.utf8), file: "test.yaml")
 }
 

@@ -132,17 +132,17 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 
     /// Parses and validates the policy in `bytes`, read from `file` (named in errors).
-    public static func parse(_ bytes: [UInt8], file: String) throws(RetentionPolicyError) -> RetentionPolicy {
+    public static func parse(_ bytes: [UInt8], file: String) throws(DefinitionError) -> RetentionPolicy {
         let raw: RawPolicy
         do {
             raw = try YAMLDecoder().decode(RawPolicy.self, from: Data(bytes))
         } catch let error as Swift.DecodingError {
-            throw RetentionPolicyError(file: file, path: error.path, reason: error.reason)
+            throw DefinitionError(file: file, path: error.path, reason: error.reason)
         } catch {
-            throw RetentionPolicyError(file: file, path: "", reason: "not YAML: \(error)")
+            throw DefinitionError(file: file, path: "", reason: "not YAML: \(error)")
         }
-        func fail(_ path: String, _ reason: String) -> RetentionPolicyError {
-            RetentionPolicyError(file: file, path: path, reason: reason)
+        func fail(_ path: String, _ reason: String) -> DefinitionError {
+            DefinitionError(file: file, path: path, reason: reason)
         }
         guard raw.format == 1 else {
             throw fail("format", "unsupported policy format \(raw.format); this build reads 1")
@@ -257,7 +257,7 @@ public struct RetentionPolicy: Sendable, Equatable {
         }
     }
 
-    private static func isName(_ name: String) -> Bool {
+    static func isName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (1...64).contains(bytes.count), let first = bytes.first,
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first)
@@ -276,14 +276,21 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
-/// A policy file that cannot be used: which file, which member, why.
-public struct RetentionPolicyError: Error, CustomStringConvertible, Equatable {
+/// A projection definition file (retention policy, QA scorecard) that cannot be used: which file, which member, why.
+public struct DefinitionError: Error, CustomStringConvertible, Equatable {
     /// The file.
     public var file: String
     /// The member's path (`rules[0].classes.content.retain`), empty for the whole file.
     public var path: String
     /// Why it was refused.
     public var reason: String
+
+    /// An error about `path` of `file` (empty for the whole file).
+    public init(file: String, path: String, reason: String) {
+        self.file = file
+        self.path = path
+        self.reason = reason
+    }
 
     /// A message a person can act on.
     public var description: String {
@@ -320,7 +327,7 @@ private struct RawPolicy: Decodable {
 
 extension Swift.DecodingError {
     /// The path of the member the error is about, as `rules[0].classes.content`.
-    fileprivate var path: String {
+    var path: String {
         let codingPath: [any CodingKey]
         switch self {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
@@ -342,7 +349,7 @@ extension Swift.DecodingError {
     }
 
     /// Why decoding failed, in words.
-    fileprivate var reason: String {
+    var reason: String {
         switch self {
         case .typeMismatch(let type, _): return "expected \(type == String.self ? "a string" : "\(type)")"
         case .valueNotFound: return "a value is required"
