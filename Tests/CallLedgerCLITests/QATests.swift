@@ -72,6 +72,93 @@ private func answers(_ evaluation: [String: Any]) -> [String: [String: Any]] {
         #expect(!(try ledger.callLedger("qa", "cl-1", "--scorecard", shipped, "--json").stdout.contains("Peter")))
     }
 
+    @Test func orderInterruptionsAndDetectionsAreReadFromThePublishedSamples() throws {
+        let ledger = try CLILedger()
+        let bank = "transcribe-call-analytics/tca-output-bank-redacted.json"
+        for (kind, call, file) in [("contact-lens", "cl-1", contactLens), ("transcribe-ca", "bank-1", bank)] {
+            let ingest = try ledger.callLedger(
+                "ingest", "--from", kind, "--call", call, Repository.fixture(file).path)
+            try #require(ingest.status == 0, "\(ingest.stderr)")
+        }
+        let file = ledger.scratch.file("conversation.yaml")
+        try """
+        format: 1
+        name: conversation
+        version: "1"
+        scoring: question_only
+        sections:
+          - id: all
+            title: All
+            questions:
+              - id: order
+                title: Offers help before changing the account
+                weight: 20
+                check: { phrase_before: { role: agent, first: ["how can i help"], then: ["changes to the account"] } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+                not_applicable: true
+              - id: agent-interruptions
+                title: Agent interruptions
+                weight: 20
+                check: { interruptions: { role: agent, max: 0 } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+              - id: greeting-category
+                title: Greeting category
+                weight: 20
+                check: { detected: { kind: category, any: ["greeting"] } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+              - id: outcome
+                title: Account changed
+                weight: 20
+                check: { detected: { kind: outcome, any: ["changes to the account"] } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+              - id: escalation
+                title: Escalation category
+                weight: 20
+                check: { detected: { kind: category, any: ["escalation"] } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+
+        // What the samples say: consecutive turns, sorted by start, where the agent starts before the customer's
+        // turn ends; the categories Call Analytics matched; the outcome Contact Lens detected.
+        func agentInterruptions(_ turns: [[String: Any]], role: String, begin: String, end: String) -> Int {
+            let sorted = turns.sorted { ($0[begin] as! Int) < ($1[begin] as! Int) }
+            return zip(sorted, sorted.dropFirst()).count { previous, turn in
+                (turn[role] as! String) == "AGENT" && (previous[role] as! String) != "AGENT"
+                    && (turn[begin] as! Int) < (previous[end] as! Int)
+            }
+        }
+        let lensTurns = try fixtureJSON(contactLens)["Transcript"] as! [[String: Any]]
+        let bankSource = try fixtureJSON(bank)
+        let bankTurns = bankSource["Transcript"] as! [[String: Any]]
+        let bankCategories = (bankSource["Categories"] as! [String: Any])["MatchedCategories"] as! [String]
+        let expected: [String: (interruptions: Int, answers: [String: String])] = [
+            "cl-1": (
+                agentInterruptions(
+                    lensTurns, role: "ParticipantId", begin: "BeginOffsetMillis", end: "EndOffsetMillis"),
+                ["order": "yes", "greeting-category": "no", "outcome": "yes", "escalation": "no"]
+            ),
+            "bank-1": (
+                agentInterruptions(
+                    bankTurns, role: "ParticipantRole", begin: "BeginOffsetMillis", end: "EndOffsetMillis"),
+                [
+                    "order": "not_applicable",
+                    "greeting-category": bankCategories.contains("Greeting") ? "yes" : "no",
+                    "outcome": "no", "escalation": "no",
+                ]
+            ),
+        ]
+        #expect(expected["cl-1"]?.interruptions == 1 && bankCategories.contains("Greeting"))
+        for (call, want) in expected {
+            let evaluation = try #require(
+                try evaluations(try ledger.callLedger("qa", call, "--scorecard", file, "--json")).first)
+            let byQuestion = answers(evaluation)
+            #expect(byQuestion["agent-interruptions"]?["measured"] as? Double == Double(want.interruptions), "\(call)")
+            for (question, answer) in want.answers {
+                #expect(byQuestion[question]?["answer"] as? String == answer, "\(call) \(question)")
+            }
+        }
+    }
+
     @Test func notApplicableWeightsAreSharedOutAndAnAutomaticFailScoresZero() throws {
         let ledger = try CLILedger()
         let quiet =

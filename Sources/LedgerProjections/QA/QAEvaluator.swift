@@ -80,7 +80,7 @@ extension QAScorecard {
             var answers: [QAEvaluation.Answer] = []
             var sectionWeighted: [(weight: Double, score: Double)] = []
             for question in section.questions {
-                let outcome = Self.outcome(of: question.check, lines: lines, summary: transcript.summary)
+                let outcome = Self.outcome(of: question.check, transcript: transcript, lines: lines)
                 let answer: String
                 var option: Option?
                 switch outcome.passed {
@@ -138,8 +138,15 @@ extension QAScorecard {
             utterance: line.utterance, seq: line.seq, role: line.role, startMs: line.startMs, endMs: line.endMs)
     }
 
-    private static func outcome(of check: Check, lines: [TranscriptLine], summary: CallSummary) -> Outcome {
+    private static func outcome(of check: Check, transcript: CallTranscript, lines: [TranscriptLine]) -> Outcome {
+        let summary = transcript.summary
         switch check {
+        case .phraseBefore(let role, let first, let then):
+            return orderOutcome(role: role, first: first, then: then, lines: lines)
+        case .interruptions(let role, let maximum):
+            return interruptionOutcome(role: role, maximum: maximum, lines: lines)
+        case .detected(let kind, let names):
+            return detectionOutcome(kind: kind, names: names, transcript: transcript)
         case .phrase(let role, let phrases, let firstSeconds, let lastSeconds):
             let end = lines.map(\.endMs).max() ?? 0
             let hits = lines.filter { line in
@@ -202,6 +209,47 @@ extension QAScorecard {
                 reason: "the \(role)'s sentiment goes from rank \(first.1) to \(last.1) (0 negative, 2 positive)",
                 evidence: [evidence(first.0), evidence(last.0)])
         }
+    }
+
+    /// `role` says one of `first` before one of `then`.
+    private static func orderOutcome(role: String, first: [String], then: [String], lines: [TranscriptLine]) -> Outcome
+    {
+        let own = lines.filter { $0.role == role }.sorted { $0.startMs < $1.startMs }
+        guard let later = own.first(where: { says($0, then) }) else {
+            return Outcome(passed: nil, reason: "the \(role) never says the later phrases")
+        }
+        guard let earlier = own.first(where: { says($0, first) }), earlier.startMs <= later.startMs else {
+            return Outcome(
+                passed: false, reason: "the \(role) says the later phrases first", evidence: [evidence(later)])
+        }
+        return Outcome(
+            passed: true, reason: "the \(role) says them in order", evidence: [evidence(earlier), evidence(later)])
+    }
+
+    /// The lines of `role` that start before the other side's previous line ends.
+    private static func interruptionOutcome(role: String, maximum: Int, lines: [TranscriptLine]) -> Outcome {
+        let sorted = lines.sorted { $0.startMs < $1.startMs }
+        var cut: [TranscriptLine] = []
+        for (previous, line) in zip(sorted, sorted.dropFirst())
+        where line.role == role && previous.role != role && line.startMs < previous.endMs {
+            cut.append(line)
+        }
+        return Outcome(
+            passed: cut.count <= maximum, measured: Double(cut.count),
+            reason: "the \(role) interrupts \(cut.count) time(s) (at most \(maximum) wanted)",
+            evidence: cut.prefix(5).map(evidence))
+    }
+
+    /// Whether the source detected one of `names` as an enrichment of `kind`, on the call or a line.
+    private static func detectionOutcome(kind: String, names: [String], transcript: CallTranscript) -> Outcome {
+        let notes = transcript.callEnrichments + transcript.lines.filter(\.isFinal).flatMap(\.enrichments)
+        let found = notes.filter { $0.kind == kind }.flatMap { note in
+            note.names + note.entities.compactMap { $0.text?.text }
+        }.filter { name in names.contains { name.lowercased().contains($0) } }
+        return Outcome(
+            passed: !found.isEmpty, measured: Double(found.count),
+            reason: found.isEmpty
+                ? "no \(kind) of those detected" : "detected \(kind): \(found.joined(separator: ", "))")
     }
 
     /// Whether `line`'s text (sealed spans it cannot open stay placeholders) contains one of `phrases`.

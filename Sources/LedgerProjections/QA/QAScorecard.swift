@@ -85,6 +85,14 @@ public struct QAScorecard: Sendable, Equatable {
         case duration(minSeconds: Double, maxSeconds: Double)
         /// `role`'s sentiment on its last line is no worse than on its first (N/A without sentiment).
         case sentimentNotWorse(role: String)
+        /// `role` says one of `first` before it first says one of `then` (N/A when `then` is never said): identity
+        /// verification before account details.
+        case phraseBefore(role: String, first: [String], then: [String])
+        /// `role` interrupts (starts speaking before the other side's line ends) at most `max` times.
+        case interruptions(role: String, max: Int)
+        /// The source detected one of `names` as an enrichment of `kind` (`category`: Call Analytics or Contact
+        /// Lens categories; `outcome`, `issue`, `action_item`: Contact Lens detections, matched on their text).
+        case detected(kind: String, names: [String])
     }
 
     /// Parses and validates the scorecard in `bytes`, read from `file` (named in errors).
@@ -227,9 +235,13 @@ private struct RawScorecard: Decodable {
         var longestSilence: RawSilence?
         var duration: RawRange?
         var sentimentNotWorse: RawRole?
+        var phraseBefore: RawOrder?
+        var interruptions: RawInterruptions?
+        var detected: RawDetected?
 
         enum CodingKeys: String, CodingKey {
-            case phrase, duration
+            case phrase, duration, interruptions, detected
+            case phraseBefore = "phrase_before"
             case absentPhrase = "absent_phrase"
             case talkShare = "talk_share"
             case longestSilence = "longest_silence"
@@ -240,12 +252,12 @@ private struct RawScorecard: Decodable {
         {
             let given = [
                 phrase != nil, absentPhrase != nil, talkShare != nil, longestSilence != nil, duration != nil,
-                sentimentNotWorse != nil,
+                sentimentNotWorse != nil, phraseBefore != nil, interruptions != nil, detected != nil,
             ].count { $0 }
             guard given == 1 else {
                 throw fail(
                     path,
-                    "give exactly one of phrase, absent_phrase, talk_share, longest_silence, duration, sentiment_not_worse"
+                    "give exactly one of phrase, absent_phrase, phrase_before, talk_share, longest_silence, interruptions, duration, sentiment_not_worse, detected"
                 )
             }
             func role(_ value: String?, _ member: String) throws(DefinitionError) -> String {
@@ -254,23 +266,42 @@ private struct RawScorecard: Decodable {
                 }
                 return value
             }
-            func phrases(_ raw: RawPhrase, _ member: String) throws(DefinitionError) -> [String] {
-                let cleaned = raw.any.map { $0.lowercased() }.filter { !$0.isEmpty }
-                guard !cleaned.isEmpty, cleaned.count == raw.any.count else {
-                    throw fail(member + ".any", "list one or more non-empty phrases")
+            func phrases(_ list: [String], _ member: String) throws(DefinitionError) -> [String] {
+                let cleaned = list.map { $0.lowercased() }.filter { !$0.isEmpty }
+                guard !cleaned.isEmpty, cleaned.count == list.count else {
+                    throw fail(member, "list one or more non-empty phrases")
                 }
                 return cleaned
             }
+            if let phraseBefore {
+                let member = path + ".phrase_before"
+                return .phraseBefore(
+                    role: try role(phraseBefore.role, member),
+                    first: try phrases(phraseBefore.first, member + ".first"),
+                    then: try phrases(phraseBefore.then, member + ".then"))
+            }
+            if let interruptions {
+                guard interruptions.max >= 0 else { throw fail(path + ".interruptions.max", "must not be negative") }
+                return .interruptions(
+                    role: try role(interruptions.role, path + ".interruptions"), max: interruptions.max)
+            }
+            if let detected {
+                guard ["category", "outcome", "issue", "action_item"].contains(detected.kind) else {
+                    throw fail(path + ".detected.kind", "must be category, outcome, issue or action_item")
+                }
+                return .detected(kind: detected.kind, names: try phrases(detected.any, path + ".detected.any"))
+            }
             if let phrase {
                 return .phrase(
-                    role: try role(phrase.role, path + ".phrase"), phrases: try phrases(phrase, path + ".phrase"),
+                    role: try role(phrase.role, path + ".phrase"),
+                    phrases: try phrases(phrase.any, path + ".phrase.any"),
                     firstSeconds: phrase.withinFirstSeconds, lastSeconds: phrase.withinLastSeconds)
             }
             if let absentPhrase {
                 return .absentPhrase(
                     role: try absentPhrase.role.map { value throws(DefinitionError) in
                         try role(value, path + ".absent_phrase")
-                    }, phrases: try phrases(absentPhrase, path + ".absent_phrase"))
+                    }, phrases: try phrases(absentPhrase.any, path + ".absent_phrase.any"))
             }
             if let talkShare {
                 let member = path + ".talk_share"
@@ -335,5 +366,21 @@ private struct RawScorecard: Decodable {
 
     struct RawRole: Decodable {
         var role: String
+    }
+
+    struct RawOrder: Decodable {
+        var role: String
+        var first: [String]
+        var then: [String]
+    }
+
+    struct RawInterruptions: Decodable {
+        var role: String
+        var max: Int
+    }
+
+    struct RawDetected: Decodable {
+        var kind: String
+        var any: [String]
     }
 }
