@@ -27,7 +27,7 @@ import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from . import merkle, notes, records, values
+from . import notes, records, values
 from .encoding import Reader
 from .errors import FormatError
 from .proofs import ProofVerifier
@@ -199,15 +199,7 @@ class BundleVerifier(ProofVerifier):
             raise self.fault(f"{where}.entry", f"is not base64: {error}", seq) from None
         if entry != record.entry:
             raise self.fault(f"{where}.entry", "is not the entry of the record (FORMAT.md §5)", seq)
-        leaf = self.digest(self.member(event, "leaf_hash", str, where), f"{where}.leaf_hash")
-        if merkle.leaf_hash(entry) != leaf:
-            raise self.fault(f"{where}.leaf_hash", f"is not SHA-256(0x00 || entry) = "
-                             f"{merkle.leaf_hash(entry).hex()}", seq)
-        try:
-            merkle.verify_inclusion(seq, size, leaf, self.digests(event, "inclusion_proof", where), root)
-        except merkle.ProofError as error:
-            raise self.fault(f"{where}.inclusion_proof", f"does not prove seq {seq} in the checkpoint's tree: "
-                             f"{error}", seq) from None
+        leaf = self.included(event, entry, where, seq, size, root, "the checkpoint's tree")
         parts, states = [], []
         for index, part in enumerate(record.parts):
             name, at = part.data_class, f"{where}.record part {index} ({part.data_class})"

@@ -123,6 +123,22 @@ class ProofVerifier:
         except merkle.ProofError as error:
             raise self.fault(member, f"does not prove size {size} consistent with the checkpoint: {error}") from None
 
+    def included(self, container: dict, entry: bytes, where: str, seq: int, size: int, root: bytes,
+                 tree: str) -> bytes:
+        """Checks that ``container``'s ``leaf_hash`` is that of ``entry`` and that its ``inclusion_proof`` leads
+        from it, as leaf ``seq``, to ``root`` of the tree of ``size`` leaves (``tree`` names that tree); returns
+        the leaf hash."""
+        leaf = self.digest(self.member(container, "leaf_hash", str, where), f"{where}.leaf_hash")
+        if merkle.leaf_hash(entry) != leaf:
+            raise self.fault(f"{where}.leaf_hash", f"is not SHA-256(0x00 || entry) = "
+                             f"{merkle.leaf_hash(entry).hex()}", seq)
+        try:
+            merkle.verify_inclusion(seq, size, leaf, self.digests(container, "inclusion_proof", where), root)
+        except merkle.ProofError as error:
+            raise self.fault(f"{where}.inclusion_proof", f"does not prove seq {seq} in {tree}: {error}",
+                             seq) from None
+        return leaf
+
     def inclusion(self, checkpoint_size: int, checkpoint_root: bytes) -> str:
         """Checks an inclusion proof; returns what it shows."""
         seq = self.member(self.document, "seq", int)

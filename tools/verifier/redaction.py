@@ -126,15 +126,7 @@ class RedactionVerifier(ProofVerifier):
             raise self.fault(f"{where}.entry", f"holds seq {record.seq}, not {seq}", seq)
         if record.call != call:
             raise self.fault(f"{where}.entry", f"is an event of call {record.call!r}, not {call!r}", seq)
-        leaf = self.digest(self.member(proof, "leaf_hash", str, where), f"{where}.leaf_hash")
-        if merkle.leaf_hash(entry) != leaf:
-            raise self.fault(f"{where}.leaf_hash", f"is not SHA-256(0x00 || entry) = "
-                             f"{merkle.leaf_hash(entry).hex()}", seq)
-        try:
-            merkle.verify_inclusion(seq, size, leaf, self.digests(proof, "inclusion_proof", where), root)
-        except merkle.ProofError as error:
-            raise self.fault(f"{where}.inclusion_proof", f"does not prove seq {seq} in the tree of size {size}: "
-                             f"{error}", seq) from None
+        self.included(proof, entry, where, seq, size, root, f"the tree of size {size}")
         return record
 
     def purge(self, purge: object, where: str, call: str, size: int, root: bytes) -> ErasureSummary:

@@ -2,9 +2,7 @@
 // (sections of questions, weights summing to 100 per scoring mode, answer options with scores from 0 to 10 and an
 // automatic-fail flag, not-applicable handling), each question answered automatically by a check on the ledger.
 // Parsing checks every member and names the file, the member's path and the reason for anything it refuses.
-import Foundation
 public import LedgerCore
-import Yams
 
 /// A parsed, validated QA scorecard.
 public struct QAScorecard: Sendable, Equatable {
@@ -97,22 +95,9 @@ public struct QAScorecard: Sendable, Equatable {
 
     /// Parses and validates the scorecard in `bytes`, read from `file` (named in errors).
     public static func parse(_ bytes: [UInt8], file: String) throws(DefinitionError) -> QAScorecard {
-        let raw: RawScorecard
-        do {
-            raw = try YAMLDecoder().decode(RawScorecard.self, from: Data(bytes))
-        } catch let error as Swift.DecodingError {
-            throw DefinitionError(file: file, path: error.path, reason: error.reason)
-        } catch {
-            throw DefinitionError(file: file, path: "", reason: "not YAML: \(error)")
-        }
+        let raw = try DefinitionFile.decode(RawScorecard.self, from: bytes, file: file, kind: "scorecard")
         func fail(_ path: String, _ reason: String) -> DefinitionError {
             DefinitionError(file: file, path: path, reason: reason)
-        }
-        guard raw.format == 1 else {
-            throw fail("format", "unsupported scorecard format \(raw.format); this build reads 1")
-        }
-        guard RetentionPolicy.isName(raw.name) else {
-            throw fail("name", "must be 1 to 64 lowercase letters, digits, '-' or '.', starting with a letter")
         }
         guard !raw.version.isEmpty else { throw fail("version", "must not be empty") }
         guard let scoring = ScoringMode(rawValue: raw.scoring) else {
@@ -123,14 +108,14 @@ public struct QAScorecard: Sendable, Equatable {
         var sections: [Section] = []
         for (index, rawSection) in raw.sections.enumerated() {
             let path = "sections[\(index)]"
-            guard RetentionPolicy.isName(rawSection.id), ids.insert(rawSection.id).inserted else {
+            guard DefinitionFile.isName(rawSection.id), ids.insert(rawSection.id).inserted else {
                 throw fail(path + ".id", "'\(rawSection.id)' is not a unique lowercase id")
             }
             guard !rawSection.questions.isEmpty else { throw fail(path + ".questions", "a section needs questions") }
             var questions: [Question] = []
             for (number, rawQuestion) in rawSection.questions.enumerated() {
                 let questionPath = path + ".questions[\(number)]"
-                guard RetentionPolicy.isName(rawQuestion.id), ids.insert(rawQuestion.id).inserted else {
+                guard DefinitionFile.isName(rawQuestion.id), ids.insert(rawQuestion.id).inserted else {
                     throw fail(questionPath + ".id", "'\(rawQuestion.id)' is not a unique lowercase id")
                 }
                 guard rawQuestion.weight >= 0 else { throw fail(questionPath + ".weight", "must not be negative") }
@@ -168,7 +153,7 @@ public struct QAScorecard: Sendable, Equatable {
 }
 
 /// The file as written, before validation.
-private struct RawScorecard: Decodable {
+private struct RawScorecard: DefinitionHeader {
     var format: Int
     var name: String
     var version: String

@@ -1,9 +1,7 @@
 // Retention policies: the versioned YAML files under Projections/retention/ that say, for the calls their rules
 // select, how long each data class is kept and from which trigger the period counts. Parsing checks every
 // member and names the file, the member's path and the reason for anything it refuses.
-import Foundation
 public import LedgerCore
-import Yams
 
 /// A parsed, validated retention policy.
 public struct RetentionPolicy: Sendable, Equatable {
@@ -133,22 +131,9 @@ public struct RetentionPolicy: Sendable, Equatable {
 
     /// Parses and validates the policy in `bytes`, read from `file` (named in errors).
     public static func parse(_ bytes: [UInt8], file: String) throws(DefinitionError) -> RetentionPolicy {
-        let raw: RawPolicy
-        do {
-            raw = try YAMLDecoder().decode(RawPolicy.self, from: Data(bytes))
-        } catch let error as Swift.DecodingError {
-            throw DefinitionError(file: file, path: error.path, reason: error.reason)
-        } catch {
-            throw DefinitionError(file: file, path: "", reason: "not YAML: \(error)")
-        }
+        let raw = try DefinitionFile.decode(RawPolicy.self, from: bytes, file: file, kind: "policy")
         func fail(_ path: String, _ reason: String) -> DefinitionError {
             DefinitionError(file: file, path: path, reason: reason)
-        }
-        guard raw.format == 1 else {
-            throw fail("format", "unsupported policy format \(raw.format); this build reads 1")
-        }
-        guard Self.isName(raw.name) else {
-            throw fail("name", "must be 1 to 64 lowercase letters, digits, '-' or '.', starting with a letter")
         }
         guard !raw.version.isEmpty, raw.version.utf8.count <= 64 else { throw fail("version", "must be 1 to 64 bytes") }
         guard !raw.rules.isEmpty else { throw fail("rules", "a policy needs at least one rule") }
@@ -257,17 +242,6 @@ public struct RetentionPolicy: Sendable, Equatable {
         }
     }
 
-    static func isName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard (1...64).contains(bytes.count), let first = bytes.first,
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first)
-        else { return false }
-        return bytes.allSatisfy {
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
-                || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
-        }
-    }
-
     private static func isDataClass(_ name: String) -> Bool {
         if ["audio", "content", "crm.values", "meta", "pii.*"].contains(name) { return true }
         guard name.hasPrefix("pii.") else { return false }
@@ -276,30 +250,8 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
-/// A projection definition file (retention policy, QA scorecard) that cannot be used: which file, which member, why.
-public struct DefinitionError: Error, CustomStringConvertible, Equatable {
-    /// The file.
-    public var file: String
-    /// The member's path (`rules[0].classes.content.retain`), empty for the whole file.
-    public var path: String
-    /// Why it was refused.
-    public var reason: String
-
-    /// An error about `path` of `file` (empty for the whole file).
-    public init(file: String, path: String, reason: String) {
-        self.file = file
-        self.path = path
-        self.reason = reason
-    }
-
-    /// A message a person can act on.
-    public var description: String {
-        path.isEmpty ? "\(file): \(reason)" : "\(file): \(path): \(reason)"
-    }
-}
-
 /// The file as written, before validation.
-private struct RawPolicy: Decodable {
+private struct RawPolicy: DefinitionHeader {
     var format: Int
     var name: String
     var version: String
@@ -322,40 +274,5 @@ private struct RawPolicy: Decodable {
     struct RawRetention: Decodable {
         var retain: String
         var from: String?
-    }
-}
-
-extension Swift.DecodingError {
-    /// The path of the member the error is about, as `rules[0].classes.content`.
-    var path: String {
-        let codingPath: [any CodingKey]
-        switch self {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            codingPath = context.codingPath
-        case .keyNotFound(let key, let context):
-            codingPath = context.codingPath + [key]
-        @unknown default:
-            return ""
-        }
-        var path = ""
-        for key in codingPath {
-            if let index = key.intValue {
-                path += "[\(index)]"
-            } else {
-                path += path.isEmpty ? key.stringValue : "." + key.stringValue
-            }
-        }
-        return path
-    }
-
-    /// Why decoding failed, in words.
-    var reason: String {
-        switch self {
-        case .typeMismatch(let type, _): return "expected \(type == String.self ? "a string" : "\(type)")"
-        case .valueNotFound: return "a value is required"
-        case .keyNotFound: return "required member is missing"
-        case .dataCorrupted(let context): return context.debugDescription
-        @unknown default: return "\(self)"
-        }
     }
 }
