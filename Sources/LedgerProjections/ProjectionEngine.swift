@@ -34,12 +34,17 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
 /// The projections of one ledger, whose state lives in `<ledger>/projections/`.
 public final class ProjectionEngine {
     /// The projections this engine maintains.
-    public static let projections = folds.map { $0.projection }
+    public static let projections = folds.map { $0.projection } + [QAState.projection]
 
     private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self]
 
-    private let reader: LedgerReader
-    private let directory: String
+    /// The ledger this engine reads.
+    public let reader: LedgerReader
+    let directory: String
+
+    /// The QA scorecards `catchUp` and `rebuild` score calls with; the log must record each one's digest
+    /// (`projection.definition.changed`, projection `qa`) before it is used.
+    public var scorecards: [QAScorecard] = []
 
     /// An engine over `reader`'s ledger.
     public init(reader: LedgerReader) {
@@ -55,6 +60,12 @@ public final class ProjectionEngine {
         return folds.filter { names.isEmpty || names.contains($0.projection) }
     }
 
+    /// Whether a run over projections `names` includes QA: when asked for by name, or for all projections when
+    /// scorecards are set.
+    private func includesQA(_ names: [String]) -> Bool {
+        names.contains(QAState.projection) || (names.isEmpty && !scorecards.isEmpty)
+    }
+
     /// Folds, for each projection named (all when `names` is empty), the events appended since its checkpoint;
     /// rebuilds one that has no state yet or state of another version. `progress` is called with the
     /// projection, events done and events to do.
@@ -63,6 +74,7 @@ public final class ProjectionEngine {
     ) throws(LedgerError) -> [ProjectionRun] {
         var runs: [ProjectionRun] = []
         for fold in try Self.folds(named: names) { runs.append(try catchUp(fold, progress: progress).run) }
+        if includesQA(names) { runs.append(try scoreQA(fresh: false, progress: progress)) }
         return runs
     }
 
@@ -73,6 +85,7 @@ public final class ProjectionEngine {
     ) throws(LedgerError) -> [ProjectionRun] {
         var runs: [ProjectionRun] = []
         for fold in try Self.folds(named: names) { runs.append(try rebuild(fold, progress: progress)) }
+        if includesQA(names) { runs.append(try scoreQA(fresh: true, progress: progress)) }
         return runs
     }
 
@@ -147,7 +160,7 @@ public final class ProjectionEngine {
     }
 
     /// The transcript state, caught up with the log.
-    private func currentState() throws(LedgerError) -> TranscriptState {
+    func currentState() throws(LedgerError) -> TranscriptState {
         TranscriptState(file: try current(TranscriptFold.self))
     }
 
@@ -202,8 +215,11 @@ public final class ProjectionEngine {
     /// The transcript of `call` as known once every event below `asOf` (a seq bound; nil for the whole log) was
     /// appended, or nil when the call had no transcript event by then.
     public func transcript(call: String, asOf: UInt64? = nil) throws(LedgerError) -> CallTranscript? {
-        let state = try currentState()
-        let bound = bound(asOf: asOf)
+        try transcript(call: call, bound: bound(asOf: asOf), state: try currentState())
+    }
+
+    /// The transcript of `call` from the events below `bound`, read from `state`.
+    func transcript(call: String, bound: UInt64, state: TranscriptState) throws(LedgerError) -> CallTranscript? {
         guard bound > 0 else { return nil }
         let rows = try state.rows(call: call, lastBucket: (bound - 1) / TranscriptState.bucketSize)
         var builder = CallTranscript.Builder(asOf: bound)

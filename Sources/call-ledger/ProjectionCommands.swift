@@ -14,6 +14,8 @@ struct ProjectionRunOptions: ParsableArguments {
             valueName: "name"))
     var names: [String] = []
 
+    @OptionGroup var scorecards: ScorecardOptions
+
     @Flag(help: "Print JSON.")
     var json = false
 
@@ -30,9 +32,9 @@ struct ProjectionRunOptions: ParsableArguments {
         _ work: (ProjectionEngine, [String], (String, UInt64, UInt64) -> Void) throws(LedgerError) -> [ProjectionRun]
     ) throws {
         let directory = try options.directory()
+        let qa = names.isEmpty || names.contains("qa") ? try scorecards.load(required: !names.isEmpty) : []
         try reportingErrors {
-            let engine = ProjectionEngine(
-                reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+            let engine = try QAProjection.engine(recording: qa, directory: directory, options: options)
             var bar: ProgressBar?
             let runs = try work(engine, names) { projection, done, total in
                 if bar?.label != projection {
@@ -67,7 +69,12 @@ struct ProjectCommand: ParsableCommand {
         abstract: "Bring projections up to date with the log.",
         discussion: """
             Each projection keeps a checkpoint seq in its state under DIR/projections/ and folds only the events \
-            appended since. A projection with no state yet, or state from another version of its fold, is rebuilt.
+            appended since. A projection with no state yet, or state from another version of its fold, is rebuilt. \
+            The qa projection scores, with each scorecard, the calls whose transcript events arrived since that \
+            scorecard version last scored; a scorecard whose file digest the log does not record first gets a \
+            projection.definition.changed event and then scores every call, keeping the results of earlier \
+            versions. Without scorecards (no --scorecard, no $CALL_LEDGER_SCORECARDS, no Projections/qa) qa is \
+            skipped unless named.
             """)
 
     @OptionGroup var options: LedgerOptions

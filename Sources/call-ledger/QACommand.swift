@@ -1,74 +1,29 @@
-// call-ledger qa: a call scored against QA scorecards, each answer with its evidence.
+// call-ledger qa: a call scored against QA scorecards, each answer with its evidence; the QA projection's stored
+// results per call and scorecard version; per-agent and per-question reports.
 import ArgumentParser
 import Foundation
 import LedgerCore
 import LedgerProjections
 import LedgerStore
 
-struct QACommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "qa",
-        abstract: "Score a call against QA scorecards: every answer with its reason and evidence.",
-        discussion: """
-            Each question of a scorecard (Projections/qa/README.md) is answered yes, no or not applicable by a \
-            check on the call's final transcript lines; evidence names utterances, seqs and times, never text. \
-            Scores follow Amazon Connect evaluation forms: an option's score as a share of the question's best, \
-            weights of not-applicable items shared out among the others, and any automatic-fail answer making \
-            the evaluation 0.
-            """)
-
-    @OptionGroup var options: LedgerOptions
-
-    @Argument(help: "The call id.")
-    var call: String
-
+/// Where scorecards come from: `--scorecard FILE`..., else every `*.yaml` in `$CALL_LEDGER_SCORECARDS`, else in
+/// `Projections/qa`.
+struct ScorecardOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "A scorecard file (repeatable; default: every *.yaml in $CALL_LEDGER_SCORECARDS, else Projections/qa).",
+            "A QA scorecard file (repeatable; default: every *.yaml in $CALL_LEDGER_SCORECARDS, else Projections/qa).",
             valueName: "file"))
     var scorecard: [String] = []
 
-    @Option(help: ArgumentHelp("Score the call as of this seq or RFC 3339 time.", valueName: "seq|time"))
-    var asOf: AsOf?
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func run() throws {
-        let directory = try options.directory()
-        let scorecards = try loadScorecards()
-        try reportingErrors {
-            let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            let engine = ProjectionEngine(reader: reader)
-            guard let transcript = try engine.transcript(call: call, asOf: try seqBound(asOf, reader: reader)) else {
-                throw LedgerError.invalidRequest("the log holds no transcript events for call '\(call)'")
-            }
-            let evaluations = scorecards.map { $0.evaluate(transcript) }
-            if json {
-                try Output.json(evaluations, snakeCase: true)
-                return
-            }
-            for evaluation in evaluations {
-                let score = evaluation.score.map { String(format: "%.1f", $0) } ?? "n/a"
-                Output.line(
-                    "\(evaluation.scorecard)@\(evaluation.scorecardVersion): \(score)"
-                        + (evaluation.automaticFail ? " (automatic fail)" : ""))
-                for section in evaluation.sections {
-                    Output.line("  \(section.title): \(section.score.map { String(format: "%.1f", $0) } ?? "n/a")")
-                    for answer in section.answers {
-                        Output.line("    \(answer.answer)\t\(answer.title): \(answer.reason)")
-                    }
-                }
-            }
-        }
-    }
-
-    /// The scorecards to apply, or exit 2 naming the file, member and reason of the first bad one.
-    private func loadScorecards() throws -> [QAScorecard] {
+    /// The scorecards with their files, or exit 2 naming the file, member and reason of the first bad one (or a
+    /// name two files share). Without `--scorecard`, a missing directory is an error when `required`, else gives
+    /// none.
+    func load(required: Bool = true) throws -> [(file: String, scorecard: QAScorecard)] {
         var files = scorecard
         if files.isEmpty {
             let folder = ProcessInfo.processInfo.environment["CALL_LEDGER_SCORECARDS"] ?? "Projections/qa"
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+                guard required else { return [] }
                 Output.error("call-ledger: error: cannot read the scorecard directory \(folder): pass --scorecard FILE")
                 throw ExitCode(1)
             }
@@ -77,15 +32,242 @@ struct QACommand: ParsableCommand {
             }
         }
         do {
-            return try files.map { file in
+            var loaded: [(file: String, scorecard: QAScorecard)] = []
+            for file in files {
                 guard let data = FileManager.default.contents(atPath: file) else {
                     throw DefinitionError(file: file, path: "", reason: "cannot be read")
                 }
-                return try QAScorecard.parse(Array(data), file: file)
+                let parsed = try QAScorecard.parse(Array(data), file: file)
+                if loaded.contains(where: { $0.scorecard.name == parsed.name }) {
+                    throw DefinitionError(
+                        file: file, path: "name", reason: "scorecard name '\(parsed.name)' is used by another file")
+                }
+                loaded.append((file, parsed))
             }
+            return loaded
         } catch let error as DefinitionError {
             Output.error("call-ledger: rejected \(error)")
             throw ExitCode(2)
+        }
+    }
+}
+
+/// Keeping the QA projection's scorecards recorded in the log.
+enum QAProjection {
+    /// Appends one `projection.definition.changed` (projection `qa`, tenant `*`) per scorecard whose digest is
+    /// not the one the log last recorded for its name, then returns an engine whose reader sees them, set up to
+    /// score with `scorecards`.
+    static func engine(
+        recording scorecards: [(file: String, scorecard: QAScorecard)], directory: String, options: LedgerOptions
+    ) throws -> ProjectionEngine {
+        var engine = ProjectionEngine(reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+        var events: [[String: Any]] = []
+        for (file, scorecard) in scorecards
+        where try engine.recordedScorecardDigest(scorecard.name) != scorecard.digest.hex {
+            events.append(
+                OwnEvents.definitionChanged(
+                    projection: "qa", name: scorecard.name, version: scorecard.version, digest: scorecard.digest.hex,
+                    path: file, tenant: "*", logSize: engine.reader.size))
+        }
+        if !events.isEmpty {
+            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+            defer { try? writer.close() }
+            _ = try OwnEvents.append(events, with: writer)
+            try writer.close()
+            engine = ProjectionEngine(reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+        }
+        engine.scorecards = scorecards.map(\.scorecard)
+        return engine
+    }
+}
+
+struct QACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qa",
+        abstract: "Score calls against QA scorecards; read the QA projection's results and reports.",
+        discussion: """
+            Scorecards and their format: Projections/qa/README.md. `call-ledger qa CALL` is `qa score CALL`.
+            """,
+        subcommands: [Score.self, Results.self, Report.self],
+        defaultSubcommand: Score.self)
+
+    struct Score: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Score a call against QA scorecards: every answer with its reason and evidence.",
+            discussion: """
+                Each question of a scorecard is answered yes, no or not applicable by a check on the call's final \
+                transcript lines; evidence names utterances, seqs and times, never text. Scores follow Amazon \
+                Connect evaluation forms: an option's score as a share of the question's best, weights of \
+                not-applicable items shared out among the others, and any automatic-fail answer making the \
+                evaluation 0. Computed on the spot (nothing is stored or appended), so --as-of and scorecard files \
+                not yet in use work too.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+
+        @Argument(help: "The call id.")
+        var call: String
+
+        @OptionGroup var scorecards: ScorecardOptions
+
+        @Option(help: ArgumentHelp("Score the call as of this seq or RFC 3339 time.", valueName: "seq|time"))
+        var asOf: AsOf?
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let directory = try options.directory()
+            let scorecards = try scorecards.load()
+            try reportingErrors {
+                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+                let engine = ProjectionEngine(reader: reader)
+                guard let transcript = try engine.transcript(call: call, asOf: try seqBound(asOf, reader: reader))
+                else {
+                    throw LedgerError.invalidRequest("the log holds no transcript events for call '\(call)'")
+                }
+                try printEvaluations(scorecards.map { $0.scorecard.evaluate(transcript) }, json: json)
+            }
+        }
+    }
+
+    struct Results: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A call's stored QA results: one evaluation per scorecard version that scored it.",
+            discussion: """
+                Brings the QA projection up to date first (as `call-ledger project qa` does: a scorecard whose \
+                digest the log does not record gets a projection.definition.changed, and the calls it has not \
+                scored are scored). Results of earlier versions of a scorecard stay, oldest first.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+
+        @Argument(help: "The call id.")
+        var call: String
+
+        @OptionGroup var scorecards: ScorecardOptions
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let directory = try options.directory()
+            let loaded = try scorecards.load()
+            try reportingErrors {
+                let engine = try QAProjection.engine(recording: loaded, directory: directory, options: options)
+                _ = try engine.catchUp(["qa"])
+                let evaluations = try engine.qaEvaluations(call: call)
+                guard !evaluations.isEmpty else {
+                    throw LedgerError.invalidRequest("the qa projection holds no results for call '\(call)'")
+                }
+                try printEvaluations(evaluations, json: json)
+            }
+        }
+    }
+
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-agent and per-question aggregates of the QA projection's results.",
+            discussion: """
+                Brings the QA projection up to date first, then reports the newest version of each scorecard \
+                (or --scorecard-name and --version) over the calls started in [--since, --until) (calls without \
+                a call.started count only when neither is given). Per agent: calls, calls scored, mean, lowest \
+                and highest score, automatic fails; per question: yes, no and not-applicable counts and mean \
+                points.
+                """)
+
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var scorecards: ScorecardOptions
+
+        @Option(help: "Report only this scorecard (by name).")
+        var scorecardName: String?
+
+        @Option(help: "Report this version of the scorecard(s) instead of the newest.")
+        var version: String?
+
+        @Option(help: ArgumentHelp("Only calls started at or after this RFC 3339 time.", valueName: "time"))
+        var since: String?
+
+        @Option(help: ArgumentHelp("Only calls started before this RFC 3339 time.", valueName: "time"))
+        var until: String?
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let directory = try options.directory()
+            let started = try startedRange()
+            let loaded = try scorecards.load()
+            try reportingErrors {
+                let engine = try QAProjection.engine(recording: loaded, directory: directory, options: options)
+                _ = try engine.catchUp(["qa"])
+                let reports = try engine.qaReports(name: scorecardName, version: version, started: started)
+                if json {
+                    try Output.json(reports, snakeCase: true)
+                    return
+                }
+                for report in reports { printReport(report) }
+            }
+        }
+
+        private func startedRange() throws -> Range<Int64>? {
+            guard since != nil || until != nil else { return nil }
+            func parse(_ text: String?, _ name: String) throws -> Int64? {
+                guard let text else { return nil }
+                guard let time = Timestamp.parse(text) else {
+                    throw ValidationError("--\(name) '\(text)' is not an RFC 3339 date-time (2026-11-26T09:00:00Z)")
+                }
+                return time.micros
+            }
+            let from = try parse(since, "since") ?? .min
+            let to = try parse(until, "until") ?? .max
+            guard from < to else { throw ValidationError("--since must be before --until") }
+            return from..<to
+        }
+
+        private func printReport(_ report: QAReport) {
+            func score(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+            let overall = report.overall
+            Output.line(
+                "\(report.scorecard.name)@\(report.scorecard.version) (digest \(report.scorecard.digest.prefix(12))): "
+                    + "\(overall.calls) calls, mean \(score(overall.meanScore)), "
+                    + "\(overall.automaticFails) automatic fails")
+            Output.line("AGENT\tCALLS\tSCORED\tMEAN\tMIN\tMAX\tAUTO-FAIL")
+            for agent in report.agents {
+                Output.line(
+                    [
+                        agent.agent ?? "-", "\(agent.calls)", "\(agent.scored)", score(agent.meanScore),
+                        score(agent.minimumScore), score(agent.maximumScore), "\(agent.automaticFails)",
+                    ].joined(separator: "\t"))
+            }
+            Output.line("SECTION\tQUESTION\tYES\tNO\tN/A\tMEAN POINTS")
+            for question in report.questions {
+                Output.line(
+                    [
+                        question.section, question.question, "\(question.yes)", "\(question.no)",
+                        "\(question.notApplicable)", score(question.meanPoints),
+                    ].joined(separator: "\t"))
+            }
+        }
+    }
+}
+
+/// Prints evaluations as JSON, or per scorecard its score, each section's and every answer with its reason.
+private func printEvaluations(_ evaluations: [QAEvaluation], json: Bool) throws {
+    if json {
+        try Output.json(evaluations, snakeCase: true)
+        return
+    }
+    for evaluation in evaluations {
+        let score = evaluation.score.map { String(format: "%.1f", $0) } ?? "n/a"
+        Output.line(
+            "\(evaluation.scorecard)@\(evaluation.scorecardVersion): \(score)"
+                + (evaluation.automaticFail ? " (automatic fail)" : ""))
+        for section in evaluation.sections {
+            Output.line("  \(section.title): \(section.score.map { String(format: "%.1f", $0) } ?? "n/a")")
+            for answer in section.answers {
+                Output.line("    \(answer.answer)\t\(answer.title): \(answer.reason)")
+            }
         }
     }
 }

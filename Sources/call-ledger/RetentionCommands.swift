@@ -30,6 +30,23 @@ enum OwnEvents {
         }
         return try writer.appendAtomically(decoded)
     }
+
+    /// A `projection.definition.changed` recording that `projection` now uses definition `name` at `version`
+    /// with file `digest` (hex), read from `path`. Its idempotency key names the log's size, so returning to an
+    /// earlier definition is recorded again while a retried run appends nothing twice.
+    static func definitionChanged(
+        projection: String, name: String, version: String, digest: String, path: String?, tenant: String,
+        logSize: UInt64
+    ) -> [String: Any] {
+        var body: [String: Any] = [
+            "projection": projection, "definition": ["name": name, "version": version, "digest": digest],
+        ]
+        if let path { body["path"] = path }
+        return [
+            "type": EventType.projectionDefinitionChanged.rawValue, "tenant": tenant, "source": source,
+            "idempotency": "definition:\(projection):\(name):\(digest):\(logSize)", "body": body,
+        ]
+    }
 }
 
 /// The calls a hold names: `--call` ids, or the calls a `--query` selects from the transcript projection.
@@ -286,12 +303,11 @@ struct RetentionCommand: ParsableCommand {
                 var events: [[String: Any]] = []
                 let recorded = try engine.recordedPolicyDigest(parsed.name)
                 if let recorded, recorded != parsed.digest.hex {
-                    events.append([
-                        "type": EventType.projectionDefinitionChanged.rawValue, "tenant": targets[0].tenant,
-                        "source": OwnEvents.source,
-                        "idempotency": "definition:retention:\(parsed.name):\(parsed.digest.hex)",
-                        "body": ["projection": "retention", "definition": reference, "path": policy],
-                    ])
+                    events.append(
+                        OwnEvents.definitionChanged(
+                            projection: "retention", name: parsed.name, version: parsed.version,
+                            digest: parsed.digest.hex, path: policy, tenant: targets[0].tenant,
+                            logSize: engine.reader.size))
                 }
                 for target in targets {
                     var event: [String: Any] = [
@@ -428,17 +444,11 @@ extension RetentionCommand {
                 for policy in policies where due.contains(where: { $0.policy == policy.name }) {
                     guard let recorded = try engine.recordedPolicyDigest(policy.name), recorded != policy.digest.hex
                     else { continue }
-                    changed.append([
-                        "type": EventType.projectionDefinitionChanged.rawValue,
-                        "tenant": due.first { $0.policy == policy.name }!.tenant, "source": OwnEvents.source,
-                        "idempotency": "definition:retention:\(policy.name):\(policy.digest.hex)",
-                        "body": [
-                            "projection": "retention",
-                            "definition": [
-                                "name": policy.name, "version": policy.version, "digest": policy.digest.hex,
-                            ],
-                        ],
-                    ])
+                    changed.append(
+                        OwnEvents.definitionChanged(
+                            projection: "retention", name: policy.name, version: policy.version,
+                            digest: policy.digest.hex, path: nil,
+                            tenant: due.first { $0.policy == policy.name }!.tenant, logSize: reader.size))
                 }
                 if !changed.isEmpty { _ = try OwnEvents.append(changed, with: writer) }
                 guard !due.isEmpty else {

@@ -255,7 +255,7 @@ private func answers(_ evaluation: [String: Any]) -> [String: [String: Any]] {
 }
 
 /// The SHA-256 of a file, hex, from the openssl CLI.
-private func sha256Hex(of path: String) throws -> String {
+func sha256Hex(of path: String) throws -> String {
     let result = try LedgerTestSupport.run("/usr/bin/openssl", ["dgst", "-sha256", "-r", path])
     return String(result.stdout.split(separator: " ")[0])
 }

@@ -42,9 +42,13 @@ public enum Repository {
     }
 }
 
-/// Simulated interchange lines.
-public func simulatedLines(calls: Int, seed: UInt64, agents: Int = 4) -> [String] {
-    var simulator = CallSimulator(options: SimulationOptions(calls: calls, seed: seed, agents: agents))
+/// Simulated interchange lines; call durations from `callSeconds`, else the simulator's default.
+public func simulatedLines(
+    calls: Int, seed: UInt64, agents: Int = 4, callSeconds: ClosedRange<Int>? = nil
+) -> [String] {
+    var options = SimulationOptions(calls: calls, seed: seed, agents: agents)
+    if let callSeconds { options.callSeconds = callSeconds }
+    var simulator = CallSimulator(options: options)
     var lines: [String] = []
     simulator.run { lines.append($0) }
     return lines

@@ -4,7 +4,7 @@
 // shared out among the others, and any automatic-fail answer making the whole evaluation 0.
 
 /// A call's evaluation under one scorecard.
-public struct QAEvaluation: Sendable, Equatable, Encodable {
+public struct QAEvaluation: Sendable, Equatable, Codable {
     /// The scorecard's name, version and file digest (hex).
     public var scorecard: String
     /// Its version.
@@ -23,7 +23,7 @@ public struct QAEvaluation: Sendable, Equatable, Encodable {
     public var sections: [SectionResult]
 
     /// A section's result.
-    public struct SectionResult: Sendable, Equatable, Encodable {
+    public struct SectionResult: Sendable, Equatable, Codable {
         /// The section id.
         public var id: String
         /// Its title.
@@ -35,7 +35,7 @@ public struct QAEvaluation: Sendable, Equatable, Encodable {
     }
 
     /// One question's answer.
-    public struct Answer: Sendable, Equatable, Encodable {
+    public struct Answer: Sendable, Equatable, Codable {
         /// The question id.
         public var question: String
         /// Its title.
@@ -55,7 +55,7 @@ public struct QAEvaluation: Sendable, Equatable, Encodable {
     }
 
     /// A transcript line cited as evidence.
-    public struct Evidence: Sendable, Equatable, Encodable {
+    public struct Evidence: Sendable, Equatable, Codable {
         /// The utterance id.
         public var utterance: String
         /// The seq of the segment event.

@@ -114,6 +114,7 @@ package final class SQLiteStatement {
                     call_ledger_sqlite3_bind_blob_copy(
                         handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count))
                 }
+            case .real(let v): status = sqlite3_bind_double(handle, index, v)
             case .null: status = sqlite3_bind_null(handle, index)
             }
             guard status == SQLITE_OK else { throw database.error(status, sql) }
@@ -138,6 +139,9 @@ package final class SQLiteStatement {
 
     /// The integer in column `index` of the current row.
     package func integer(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+
+    /// The floating-point number in column `index` of the current row.
+    package func real(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
 
     /// Whether column `index` of the current row is NULL.
     package func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
@@ -177,6 +181,7 @@ package enum SQLiteColumnKind {
 /// A value bound to a statement parameter.
 package enum SQLiteValue {
     case integer(Int64)
+    case real(Double)
     case text(String)
     case blob([UInt8])
     case null

@@ -1,0 +1,106 @@
+// The QA projection kept in step with the log: each scorecard version scores every call whose transcript
+// events arrived since that version last scored, a version met for the first time scores every call, and the
+// stored results answer per-call lookups and per-agent and per-question reports.
+import Dispatch
+import LedgerCore
+public import LedgerStore
+
+extension ProjectionEngine {
+    /// Scores, with each of `scorecards`, the calls with final transcript lines whose events arrived since the
+    /// scorecard version last scored (every such call for a version not met before); with `fresh`, drops the
+    /// stored results first. One run covers all scorecards; `progress` counts calls.
+    func scoreQA(fresh: Bool, progress: (String, UInt64, UInt64) -> Void) throws(LedgerError) -> ProjectionRun {
+        guard !scorecards.isEmpty else {
+            throw .invalidRequest(
+                "the qa projection needs scorecards: pass --scorecard FILE, set $CALL_LEDGER_SCORECARDS, or run "
+                    + "from a directory with Projections/qa")
+        }
+        let retention = RetentionState(file: try current(RetentionFold.self))
+        for scorecard in scorecards {
+            let recorded = try retention.recordedDigest(projection: QAState.projection, name: scorecard.name)
+            guard recorded == scorecard.digest.hex else {
+                throw .invalidRequest(
+                    "scorecard \(scorecard.name) version \(scorecard.version) (digest \(scorecard.digest.hex)) is "
+                        + "not the one the log records (\(recorded ?? "none")): `call-ledger project qa` appends "
+                        + "projection.definition.changed for it first")
+            }
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let qa = try QAState.open(in: directory, fresh: fresh)
+        let transcripts = try currentState()
+        let end = reader.size
+        return try qa.database.transaction { () throws(LedgerError) -> ProjectionRun in
+            var scoredThrough: [UInt64] = []
+            for scorecard in scorecards { scoredThrough.append(try qa.register(scorecard) ?? 0) }
+            let from = scoredThrough.min() ?? end
+            let due = try transcripts.summaries().filter { $0.finalSegments > 0 && $0.lastSeq >= from }
+            progress(QAState.projection, 0, UInt64(due.count))
+            var readNanos: UInt64 = 0
+            var applyNanos: UInt64 = 0
+            for (index, summary) in due.enumerated() {
+                let readStart = DispatchTime.now().uptimeNanoseconds
+                let transcript = try transcript(call: summary.call, bound: end, state: transcripts)
+                let applyStart = DispatchTime.now().uptimeNanoseconds
+                readNanos += applyStart - readStart
+                if let transcript {
+                    for (scorecard, since) in zip(scorecards, scoredThrough) where summary.lastSeq >= since {
+                        try qa.store(scorecard.evaluate(transcript), summary: summary)
+                    }
+                }
+                applyNanos += DispatchTime.now().uptimeNanoseconds - applyStart
+                if index % 1024 == 1023 { progress(QAState.projection, UInt64(index + 1), UInt64(due.count)) }
+            }
+            for scorecard in scorecards { try qa.setScoredThrough(end, digest: scorecard.digest.hex) }
+            progress(QAState.projection, UInt64(due.count), UInt64(due.count))
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return ProjectionRun(
+                projection: QAState.projection, rebuilt: fresh || scoredThrough.contains(0), fromSeq: from,
+                toSeq: end, events: end - from, calls: due.count, seconds: seconds,
+                readSeconds: Double(readNanos) / 1e9, decodeSeconds: 0, applySeconds: Double(applyNanos) / 1e9,
+                eventsPerSecond: seconds > 0 ? Double(end - from) / seconds : 0)
+        }
+    }
+
+    /// The digest the log last recorded for QA scorecard `name` through `projection.definition.changed`, hex,
+    /// or nil when it never named it.
+    public func recordedScorecardDigest(_ name: String) throws(LedgerError) -> String? {
+        try RetentionState(file: try current(RetentionFold.self)).recordedDigest(
+            projection: QAState.projection, name: name)
+    }
+
+    /// Every scorecard version the QA projection holds results of, oldest first (as last scored: run
+    /// `catchUp` first for results covering the whole log).
+    public func qaScorecardVersions() throws(LedgerError) -> [QAScorecardVersion] {
+        try QAState.open(in: directory).versions()
+    }
+
+    /// The stored evaluations of `call`, one per scorecard version that scored it, oldest version first.
+    public func qaEvaluations(call: String) throws(LedgerError) -> [QAEvaluation] {
+        try QAState.open(in: directory).evaluations(call: call)
+    }
+
+    /// Per-agent and per-question aggregates of one scorecard version per report: the versions named `version`
+    /// (the newest of each scorecard when nil) of the scorecard named `name` (every scorecard when nil), over
+    /// the calls started in `started` (UTC µs; every call when nil).
+    public func qaReports(
+        name: String? = nil, version: String? = nil, started: Range<Int64>? = nil
+    ) throws(LedgerError) -> [QAReport] {
+        let state = try QAState.open(in: directory)
+        let versions = try state.versions().filter { name == nil || $0.name == name }
+        var chosen: [String: QAScorecardVersion] = [:]
+        for candidate in versions where version == nil || candidate.version == version {
+            chosen[candidate.name] = candidate
+        }
+        guard !chosen.isEmpty else {
+            let known = versions.map { "\($0.name)@\($0.version)" }.joined(separator: ", ")
+            throw .invalidRequest(
+                "the qa projection holds no results for \(name ?? "any scorecard")"
+                    + (version.map { " version \($0)" } ?? "") + (known.isEmpty ? "" : "; it holds \(known)"))
+        }
+        var reports: [QAReport] = []
+        for (_, chosenVersion) in chosen.sorted(by: { $0.key < $1.key }) {
+            reports.append(try state.report(chosenVersion, started: started))
+        }
+        return reports
+    }
+}
