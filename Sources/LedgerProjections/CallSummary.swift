@@ -76,6 +76,10 @@ public struct CallSummary: Sendable, Equatable {
     public var channel: String?
     /// Why the call ended.
     public var disconnectReason: String?
+    /// How long the customer was on hold in all, as `call.ended` recorded it.
+    public var holdMs: Int64?
+    /// How many times the customer was put on hold, as `call.ended` recorded it.
+    public var holdCount: Int64?
     /// Final transcript segments in the log.
     public var finalSegments: Int = 0
     /// Partial transcript segments in the log.
@@ -136,6 +140,8 @@ public struct CallSummary: Sendable, Equatable {
             endedAt = body["disconnected_at"]?.timestamp?.micros
             disconnectReason = body["disconnect_reason"]?.string
             durationMs = body["duration_ms"]?.integer
+            holdMs = body["hold_ms"]?.integer
+            holdCount = body["hold_count"]?.integer
         case .segment:
             let segment: SegmentHead
             if let head { segment = head } else { segment = try SegmentHead(record) }

@@ -11,7 +11,7 @@ struct TranscriptState {
     /// The projection's name.
     static let projection = "transcript"
     /// The version of the fold and of this schema; a state of another version is rebuilt.
-    static let version: Int64 = 3
+    static let version: Int64 = 4
     /// Records of one call whose seqs fall in the same bucket of this many seqs share one stored row.
     static let bucketSize: UInt64 = 16_384
     /// The tables.
@@ -19,7 +19,8 @@ struct TranscriptState {
         CREATE TABLE calls(
             call TEXT PRIMARY KEY, tenant TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
             started_at INTEGER, connected_to_agent_at INTEGER, ended_at INTEGER, duration_ms INTEGER,
-            agent TEXT, queue TEXT, channel TEXT, disconnect_reason TEXT, final_segments INTEGER NOT NULL,
+            agent TEXT, queue TEXT, channel TEXT, disconnect_reason TEXT, hold_ms INTEGER, hold_count INTEGER,
+            final_segments INTEGER NOT NULL,
             partial_segments INTEGER NOT NULL, enrichments INTEGER NOT NULL, transcript_end_ms INTEGER NOT NULL,
             started_version INTEGER, ended_version INTEGER
         ) WITHOUT ROWID;
@@ -55,8 +56,8 @@ struct TranscriptState {
 
     private static let summaryColumns = """
         call, tenant, first_seq, last_seq, started_at, connected_to_agent_at, ended_at, duration_ms, agent, queue, \
-        channel, disconnect_reason, final_segments, partial_segments, enrichments, transcript_end_ms, \
-        started_version, ended_version
+        channel, disconnect_reason, hold_ms, hold_count, final_segments, partial_segments, enrichments, \
+        transcript_end_ms, started_version, ended_version
         """
 
     /// Stores `summary`, replacing the call's previous one.
@@ -64,12 +65,13 @@ struct TranscriptState {
         func optional(_ value: Int64?) -> SQLiteValue { value.map { .integer($0) } ?? .null }
         func optional(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
         try database.statement(
-            "INSERT OR REPLACE INTO calls(\(Self.summaryColumns)) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+            "INSERT OR REPLACE INTO calls(\(Self.summaryColumns)) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
         ).bind(
             .text(summary.call), .text(summary.tenant), .integer(Int64(summary.firstSeq)),
             .integer(Int64(summary.lastSeq)), optional(summary.startedAt), optional(summary.connectedToAgentAt),
             optional(summary.endedAt), optional(summary.durationMs), optional(summary.agent), optional(summary.queue),
-            optional(summary.channel), optional(summary.disconnectReason), .integer(Int64(summary.finalSegments)),
+            optional(summary.channel), optional(summary.disconnectReason), optional(summary.holdMs),
+            optional(summary.holdCount), .integer(Int64(summary.finalSegments)),
             .integer(Int64(summary.partialSegments)), .integer(Int64(summary.enrichments)),
             .integer(summary.transcriptEndMs), optional(summary.startedVersion), optional(summary.endedVersion)
         ).run()
@@ -103,12 +105,14 @@ struct TranscriptState {
         summary.queue = optionalText(9)
         summary.channel = optionalText(10)
         summary.disconnectReason = optionalText(11)
-        summary.finalSegments = Int(row.integer(12))
-        summary.partialSegments = Int(row.integer(13))
-        summary.enrichments = Int(row.integer(14))
-        summary.transcriptEndMs = row.integer(15)
-        summary.startedVersion = optionalInteger(16)
-        summary.endedVersion = optionalInteger(17)
+        summary.holdMs = optionalInteger(12)
+        summary.holdCount = optionalInteger(13)
+        summary.finalSegments = Int(row.integer(14))
+        summary.partialSegments = Int(row.integer(15))
+        summary.enrichments = Int(row.integer(16))
+        summary.transcriptEndMs = row.integer(17)
+        summary.startedVersion = optionalInteger(18)
+        summary.endedVersion = optionalInteger(19)
         return summary
     }
 }

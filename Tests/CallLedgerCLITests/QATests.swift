@@ -159,6 +159,57 @@ private func answers(_ evaluation: [String: Any]) -> [String: [String: Any]] {
         }
     }
 
+    @Test func holdsAreReadFromThePublishedContactRecords() throws {
+        let ledger = try CLILedger()
+        let stream = "connect/ctr-stream.jsonl"
+        let ingest = try ledger.callLedger("ingest", "--from", "connect-ctr", Repository.fixture(stream).path)
+        try #require(ingest.status == 0, "\(ingest.stderr)")
+        let strict = ledger.scratch.file("holds.yaml")
+        try """
+        format: 1
+        name: holds
+        version: "1"
+        scoring: question_only
+        sections:
+          - id: all
+            title: All
+            questions:
+              - id: holds
+                title: At most one hold of at most 120 s in all
+                weight: 100
+                check: { holds: { max_count: 1, max_seconds: 120 } }
+                answers: { yes: { score: 10 }, no: { score: 0 } }
+                not_applicable: true
+        """.write(toFile: strict, atomically: true, encoding: .utf8)
+        // Each contact's newest record (by LastUpdateTimestamp) decides; a contact no agent took has no figures.
+        var newest: [String: [String: Any]] = [:]
+        for line in try String(contentsOf: Repository.fixture(stream), encoding: .utf8).split(separator: "\n") {
+            let record = try jsonObject(line)
+            let contact = record["ContactId"] as! String
+            let updated = record["LastUpdateTimestamp"] as! String
+            if (newest[contact]?["LastUpdateTimestamp"] as? String ?? "") <= updated { newest[contact] = record }
+        }
+        #expect(newest.count == 3)
+        for (contact, record) in newest {
+            let agent = record["Agent"] as? [String: Any]
+            let count = agent?["NumberOfHolds"] as? Int
+            let seconds = agent?["CustomerHoldDuration"] as? Int
+            for (file, maxCount) in [(shipped, 2), (strict, 1)] {
+                let evaluation = try #require(
+                    try evaluations(try ledger.callLedger("qa", contact, "--scorecard", file, "--json")).first)
+                let answer = answers(evaluation)["holds"]
+                guard let count, let seconds else {
+                    #expect(answer?["answer"] as? String == "not_applicable", "\(contact)")
+                    continue
+                }
+                let expected = count <= maxCount && seconds <= 120 ? "yes" : "no"
+                #expect(answer?["answer"] as? String == expected, "\(contact) \(file)")
+                #expect(answer?["measured"] as? Double == Double(seconds), "\(contact)")
+            }
+        }
+        #expect(newest.values.contains { ($0["Agent"] as? [String: Any])?["NumberOfHolds"] as? Int == 2 })
+    }
+
     @Test func notApplicableWeightsAreSharedOutAndAnAutomaticFailScoresZero() throws {
         let ledger = try CLILedger()
         let quiet =

@@ -194,6 +194,19 @@ extension QAScorecard {
             return Outcome(
                 passed: (minimum...maximum).contains(seconds), measured: seconds,
                 reason: "the call lasts \(seconds) s (\(minimum)-\(maximum) s wanted)")
+        case .holds(let maxCount, let maxSeconds):
+            let seconds = summary.holdMs.map { Double($0) / 1000 }
+            guard maxCount == nil || summary.holdCount != nil, maxSeconds == nil || seconds != nil else {
+                return Outcome(passed: nil, reason: "the contact record gives no hold figures")
+            }
+            let countOK = maxCount.map { Int64($0) >= summary.holdCount! } ?? true
+            let timeOK = maxSeconds.map { $0 >= seconds! } ?? true
+            let count = summary.holdCount.map { "\($0) holds" } ?? "holds not counted"
+            let time = seconds.map { "\($0) s on hold" } ?? "hold time unknown"
+            return Outcome(
+                passed: countOK && timeOK, measured: maxSeconds == nil ? summary.holdCount.map(Double.init) : seconds,
+                reason: "\(count), \(time) (at most \(maxCount.map(String.init) ?? "any") holds and "
+                    + "\(maxSeconds.map { "\($0) s" } ?? "any time") wanted)")
         case .sentimentNotWorse(let role):
             let rated = lines.filter { $0.role == role }.compactMap { line -> (TranscriptLine, Int)? in
                 guard let label = line.enrichments.last(where: { $0.kind == "sentiment" })?.label,

@@ -81,6 +81,9 @@ public struct QAScorecard: Sendable, Equatable {
         case longestSilence(maxSeconds: Double, ignoreBelow: Double)
         /// The call lasted between `minSeconds` and `maxSeconds`.
         case duration(minSeconds: Double, maxSeconds: Double)
+        /// The customer was put on hold at most `maxCount` times and for at most `maxSeconds` in all, as the
+        /// contact record (`call.ended`) says (N/A when it does not say); a nil bound is not checked.
+        case holds(maxCount: Int?, maxSeconds: Double?)
         /// `role`'s sentiment on its last line is no worse than on its first (N/A without sentiment).
         case sentimentNotWorse(role: String)
         /// `role` says one of `first` before it first says one of `then` (N/A when `then` is never said): identity
@@ -219,13 +222,14 @@ private struct RawScorecard: DefinitionHeader {
         var talkShare: RawRange?
         var longestSilence: RawSilence?
         var duration: RawRange?
+        var holds: RawHolds?
         var sentimentNotWorse: RawRole?
         var phraseBefore: RawOrder?
         var interruptions: RawInterruptions?
         var detected: RawDetected?
 
         enum CodingKeys: String, CodingKey {
-            case phrase, duration, interruptions, detected
+            case phrase, duration, holds, interruptions, detected
             case phraseBefore = "phrase_before"
             case absentPhrase = "absent_phrase"
             case talkShare = "talk_share"
@@ -237,12 +241,12 @@ private struct RawScorecard: DefinitionHeader {
         {
             let given = [
                 phrase != nil, absentPhrase != nil, talkShare != nil, longestSilence != nil, duration != nil,
-                sentimentNotWorse != nil, phraseBefore != nil, interruptions != nil, detected != nil,
+                holds != nil, sentimentNotWorse != nil, phraseBefore != nil, interruptions != nil, detected != nil,
             ].count { $0 }
             guard given == 1 else {
                 throw fail(
                     path,
-                    "give exactly one of phrase, absent_phrase, phrase_before, talk_share, longest_silence, interruptions, duration, sentiment_not_worse, detected"
+                    "give exactly one of phrase, absent_phrase, phrase_before, talk_share, longest_silence, interruptions, duration, holds, sentiment_not_worse, detected"
                 )
             }
             func role(_ value: String?, _ member: String) throws(DefinitionError) -> String {
@@ -308,7 +312,26 @@ private struct RawScorecard: DefinitionHeader {
                 else { throw fail(path + ".duration", "needs min_seconds <= max_seconds") }
                 return .duration(minSeconds: minimum, maxSeconds: maximum)
             }
+            if let holds {
+                guard holds.maxCount != nil || holds.maxSeconds != nil else {
+                    throw fail(path + ".holds", "give max_count, max_seconds or both")
+                }
+                guard (holds.maxCount ?? 0) >= 0, (holds.maxSeconds ?? 0) >= 0 else {
+                    throw fail(path + ".holds", "max_count and max_seconds must not be negative")
+                }
+                return .holds(maxCount: holds.maxCount, maxSeconds: holds.maxSeconds)
+            }
             return .sentimentNotWorse(role: try role(sentimentNotWorse?.role, path + ".sentiment_not_worse"))
+        }
+    }
+
+    struct RawHolds: Decodable {
+        var maxCount: Int?
+        var maxSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case maxCount = "max_count"
+            case maxSeconds = "max_seconds"
         }
     }
 
