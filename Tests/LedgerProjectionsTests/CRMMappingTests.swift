@@ -12,6 +12,8 @@ import Testing
 
 private let ctrFile = "connect/ctr-inbound-voice.json"
 private let contactLensFile = "connect/docs-contact-lens-postcall-analysis-original.json"
+private let piiIdentifiedFile = "transcribe/docs-streaming-event-pii-identified.json"
+private let piiRedactedFile = "transcribe/docs-streaming-event-pii-redacted.json"
 private let examplesCall = "c2a8d3f1-5e6b-4a7c-9d0e-1f2a3b4c5d6e"
 /// An account number the examples call's customer gives (constructed: no published sample carries one).
 private let accountNumber = "GB82 WEST 1234 5698 7654 32"
@@ -29,8 +31,8 @@ private func shipped(_ name: String) throws -> CRMMapping {
     try CRMMapping.parse(try shippedBytes(name), file: name)
 }
 
-/// A ledger holding the Connect contact (CTR and Contact Lens), FORMAT.md's examples and an account number
-/// entity for the examples call.
+/// A ledger holding the Connect contact (CTR and Contact Lens), the two Transcribe streaming PII samples (calls
+/// `pii-identified` and `pii-redacted`), FORMAT.md's examples and an account number entity for the examples call.
 private struct FixtureLedger {
     let scratch = ScratchDirectory()
     var directory: String { scratch.file("ledger") }
@@ -43,6 +45,8 @@ private struct FixtureLedger {
         for arguments in [
             ["--from", "connect-ctr", Repository.fixture(ctrFile).path],
             ["--from", "contact-lens", "--call", contact, Repository.fixture(contactLensFile).path],
+            ["--from", "transcribe-stream", "--call", "pii-identified", Repository.fixture(piiIdentifiedFile).path],
+            ["--from", "transcribe-stream", "--call", "pii-redacted", Repository.fixture(piiRedactedFile).path],
         ] {
             let ingest = try callLedger(arguments: ["ingest", "--ledger", directory] + arguments)
             try #require(ingest.status == 0, "\(ingest.stderr)")
@@ -236,6 +240,28 @@ private func prevailing(_ labels: [String]) -> String? {
         #expect(
             try CRMTemplate.parse("Name: {entity.name}").evaluate(facts)
                 == .unavailable(.unreadable(because: "shredded")))
+    }
+
+    @Test func anEntityTheSourceRedactedIsUnreadableNotItsPlaceholder() throws {
+        let ledger = try FixtureLedger()
+        var names: [String: String] = [:]
+        for (call, file) in [
+            ("pii-identified", piiIdentifiedFile), ("pii-redacted", piiRedactedFile),
+        ] {
+            let result = try fixtureJSON(file)["TranscriptResultStream"] as! [String: Any]
+            let transcript = (result["TranscriptEvent"] as! [String: Any])["Transcript"] as! [String: Any]
+            let alternative = ((transcript["Results"] as! [[String: Any]])[0]["Alternatives"] as! [[String: Any]])[0]
+            let entity = (alternative["Entities"] as! [[String: Any]]).first { $0["Type"] as? String == "NAME" }
+            names[call] = try #require(entity?["Content"] as? String)
+        }
+        #expect(names["pii-redacted"] == "[NAME]")
+        let identified = try ledger.facts("pii-identified")
+        #expect(identified.value(of: "entity.name") == .known(.string(names["pii-identified"]!)))
+        let redacted = try ledger.facts("pii-redacted")
+        #expect(redacted.value(of: "entity.name") == .unavailable(.unreadable(because: "redacted")))
+        let values = try record("VoiceCall", try shipped("voicecall-v1.yaml").records(for: redacted))
+        #expect(values.fields["Customer_Name__c"] == nil)
+        #expect(values.unavailable["Customer_Name__c"] == .unreadable(because: "redacted"))
     }
 
     @Test func templatesAreTypedAndTotal() throws {

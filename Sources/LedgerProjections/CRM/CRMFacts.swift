@@ -209,10 +209,21 @@ public struct CRMFacts: Sendable {
             for entity in note.entities
             where entity.type.lowercased() == type || entity.text?.piiKind?.lowercased() == type {
                 guard let span = entity.text else { return .unavailable(.absent) }
+                if let text = span.text, Self.isRedactionPlaceholder(text) {
+                    return .unavailable(.unreadable(because: "redacted"))
+                }
                 return Self.value(of: span)
             }
         }
         return .unavailable(.absent)
+    }
+
+    /// Whether `text` is what a source writes in place of redacted PII: an upper-case name in brackets, such as
+    /// Transcribe's `[NAME]` or Contact Lens' `[PII]`.
+    static func isRedactionPlaceholder(_ text: String) -> Bool {
+        let inner = text.utf8.dropFirst().dropLast()
+        return text.utf8.count > 2 && text.hasPrefix("[") && text.hasSuffix("]")
+            && inner.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || $0 == UInt8(ascii: "_") }
     }
 
     /// The score of the last evaluation under `scorecard`.

@@ -59,8 +59,8 @@ public enum CRMValue: Sendable, Equatable, Hashable, Codable, CustomStringConver
 public enum CRMUnavailable: Sendable, Equatable, Hashable, Encodable, CustomStringConvertible {
     /// The ledger does not say it (no such event, member or entity, or empty text).
     case absent
-    /// The ledger holds it sealed but it cannot be read: `shredded`, `compacted` (erased) or `locked` (no key
-    /// file), as `TextSpan.unavailableBecause` says.
+    /// The ledger holds it but it cannot be read: sealed and `shredded`, `compacted` (erased) or `locked` (no key
+    /// file), as `TextSpan.unavailableBecause` says; or `redacted` by the source (an entity's text such as `[NAME]`).
     case unreadable(because: String)
 
     /// `absent`, or the reason the text cannot be read.
