@@ -219,6 +219,13 @@ private func prevailing(_ labels: [String]) -> String? {
         let (before, after) = (templates(try shipped("voicecall-v1.yaml")), templates(try shipped("voicecall-v2.yaml")))
         #expect(Set(before.keys).union(after.keys).filter { before[$0] != after[$0] } == expected)
         #expect(changedFields(old, new) == expected)
+        let changes = try shipped("voicecall-v2.yaml").changes(from: try shipped("voicecall-v1.yaml"))
+        #expect(changes.allSatisfy { $0.object == "VoiceCall" && $0.externalIdField == "VendorCallKey" })
+        #expect(
+            changes.map { "\($0.field) \($0.kind.rawValue)" } == [
+                "Account_Number__c changed", "Customer_Sentiment__c added", "QueueName added", "Queue__c removed",
+            ])
+        #expect(try shipped("voicecall-v1.yaml").changes(from: try shipped("voicecall-v1.yaml")).isEmpty)
         #expect(try record("Task", v1) == record("Task", v2))
     }
 

@@ -253,3 +253,71 @@ private struct RawMapping: DefinitionHeader {
         }
     }
 }
+
+/// How one field's definition differs between two versions of a mapping.
+public struct CRMFieldChange: Sendable, Equatable, Encodable {
+    /// What happened to the field.
+    public enum Kind: String, Sendable, Equatable, Encodable {
+        /// Only the new version has it.
+        case added
+        /// Only the old version has it.
+        case removed
+        /// Both have it, with another template or personal flag.
+        case changed
+    }
+
+    /// The record's CRM object.
+    public var object: String
+    /// The field the record is upserted by.
+    public var externalIdField: String
+    /// The field (the external id field when its template changed).
+    public var field: String
+    /// What happened to it.
+    public var kind: Kind
+
+    private enum CodingKeys: String, CodingKey {
+        case object, field, kind
+        case externalIdField = "external_id_field"
+    }
+}
+
+extension CRMMapping {
+    /// The field definitions that differ from `old`'s, records matched by object and external id field: every
+    /// field of a record only one version has, each field added, removed or given another template or personal
+    /// flag, and the external id field when its template changed. In this mapping's record order (then the
+    /// removed records'), fields by name.
+    public func changes(from old: CRMMapping) -> [CRMFieldChange] {
+        func key(_ record: Record) -> String { record.object + "\u{0}" + record.externalIdField }
+        let before = Dictionary(old.records.map { (key($0), $0) }) { first, _ in first }
+        let after = Set(records.map(key))
+        var changes: [CRMFieldChange] = []
+        for record in records + old.records.filter({ !after.contains(key($0)) }) {
+            func change(_ field: String, _ kind: CRMFieldChange.Kind) {
+                changes.append(
+                    CRMFieldChange(
+                        object: record.object, externalIdField: record.externalIdField, field: field, kind: kind))
+            }
+            guard let previous = before[key(record)] else {
+                for field in record.fields { change(field.name, .added) }
+                continue
+            }
+            guard after.contains(key(record)) else {
+                for field in record.fields { change(field.name, .removed) }
+                continue
+            }
+            if previous.externalId != record.externalId { change(record.externalIdField, .changed) }
+            let oldFields = Dictionary(previous.fields.map { ($0.name, $0) }) { first, _ in first }
+            let newFields = Dictionary(record.fields.map { ($0.name, $0) }) { first, _ in first }
+            for name in Set(oldFields.keys).union(newFields.keys).sorted() {
+                switch (oldFields[name], newFields[name]) {
+                case (nil, _?): change(name, .added)
+                case (_?, nil): change(name, .removed)
+                case (let was?, let now?) where was.template != now.template || was.personal != now.personal:
+                    change(name, .changed)
+                default: break
+                }
+            }
+        }
+        return changes
+    }
+}
