@@ -282,6 +282,9 @@ private func prevailing(_ labels: [String]) -> String? {
         #expect(try value("{entity.product|digits}") == .unavailable(.absent))
         #expect(try value("{call.tenant}") == .known(.string("acme-bank")))
         #expect(try value("{call.started_at}") == .known(.string("2026-11-26T09:00:00Z")))
+        for unknown in ["qa.score", "qa..score", "qa.support-call-basics.total", "entity.", "entity.Name", "call"] {
+            #expect(throws: CRMTemplateError.self, "\(unknown)") { try CRMTemplate.parse("{\(unknown)}") }
+        }
 
         let encoded = try JSONEncoder().encode([CRMValue.string("a"), .integer(3), .double(2.5), .bool(true), .null])
         #expect(String(decoding: encoded, as: UTF8.self) == #"["a",3,2.5,true,null]"#)

@@ -1,7 +1,8 @@
 // The facts a CRM mapping can read about a call, each with a stable name, a static type and whether it is
 // personal data: call metadata from the call summary, counts and talk time from the final transcript lines,
 // sentiment, categories and the summary from enrichments, the first entity of a type, and QA scores. A fact the
-// ledger does not hold is `absent`; text it holds sealed but cannot read (erased, or no key file) is `unreadable`.
+// ledger does not hold is `absent`; text it holds sealed but cannot read (erased, or no key file), or an entity
+// the source redacted, is `unreadable`.
 import LedgerCore
 
 /// The type of a fact or template result.
@@ -36,11 +37,10 @@ struct CRMFact: Sendable, Equatable {
             let type = String(name.dropFirst(7))
             return CRMFact(name: name, type: .string, personal: true) { $0.entity(type) }
         }
-        if name.hasPrefix("qa."), let dot = name.lastIndex(of: "."),
-            DefinitionFile.isName(String(name[name.index(name.startIndex, offsetBy: 3)..<dot]))
-        {
-            let scorecard = String(name[name.index(name.startIndex, offsetBy: 3)..<dot])
-            switch name[name.index(after: dot)...] {
+        let rest = name.dropFirst(3)
+        if name.hasPrefix("qa."), let dot = rest.lastIndex(of: "."), DefinitionFile.isName(String(rest[..<dot])) {
+            let scorecard = String(rest[..<dot])
+            switch rest[rest.index(after: dot)...] {
             case "score": return CRMFact(name: name, type: .double, personal: false) { $0.qaScore(scorecard) }
             case "automatic_fail":
                 return CRMFact(name: name, type: .bool, personal: false) { $0.qaAutomaticFail(scorecard) }
