@@ -102,7 +102,12 @@ extension Swift.DecodingError {
         case .typeMismatch(let type, _): return "expected \(type == String.self ? "a string" : "\(type)")"
         case .valueNotFound: return "a value is required"
         case .keyNotFound: return "required member is missing"
-        case .dataCorrupted(let context): return context.debugDescription
+        case .dataCorrupted(let context):
+            if case .duplicatedKeysInMapping(let duplicates, let yaml)? = context.underlyingError as? YamlError {
+                let names = duplicates.map { "'\($0)'" }.joined(separator: ", ")
+                return "duplicate member \(names) at line \(yaml.mark.line)"
+            }
+            return context.debugDescription
         @unknown default: return "\(self)"
         }
     }
