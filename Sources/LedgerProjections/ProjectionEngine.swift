@@ -36,7 +36,7 @@ public final class ProjectionEngine {
     /// The projections this engine maintains.
     public static let projections = folds.map { $0.projection } + [QAState.projection]
 
-    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self]
+    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self, CRMFold.self]
 
     /// The ledger this engine reads.
     public let reader: LedgerReader

@@ -18,7 +18,7 @@ struct CallLedgerCommand: ParsableCommand {
             InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
             ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
             ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self, HoldCommand.self,
-            RetentionCommand.self, AuditCommand.self, QACommand.self,
+            RetentionCommand.self, AuditCommand.self, QACommand.self, CRMCommand.self,
         ]
     )
 }

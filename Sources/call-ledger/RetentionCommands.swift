@@ -539,7 +539,7 @@ extension RetentionCommand {
             bar.finish()
             guard !compaction.calls.isEmpty else { return compaction }
             let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            _ = try ProjectionEngine(reader: compacted).rebuild(["transcript"])
+            _ = try ProjectionEngine(reader: compacted).rebuild(["transcript", "crm"])
             var latest: [String: RetentionPurge] = [:]
             for purge in pending where purge.seq >= latest[purge.call]?.seq ?? 0 { latest[purge.call] = purge }
             let events = compaction.calls.keys.sorted().compactMap { call -> [String: Any]? in

@@ -11,7 +11,7 @@ struct QAState {
     /// The projection's name.
     static let projection = "qa"
     /// The version of the schema; a state of another version is rebuilt.
-    static let version: Int64 = 1
+    static let version: Int64 = 2
     /// The tables.
     static let schema = """
         CREATE TABLE scorecards(
@@ -21,6 +21,7 @@ struct QAState {
             digest TEXT NOT NULL, call TEXT NOT NULL, tenant TEXT NOT NULL, agent TEXT, queue TEXT,
             started_at INTEGER, as_of INTEGER NOT NULL, score REAL, automatic_fail INTEGER NOT NULL,
             sections BLOB NOT NULL, PRIMARY KEY(digest, call)) WITHOUT ROWID;
+        CREATE INDEX evaluations_by_call ON evaluations(call);
         CREATE TABLE answers(
             digest TEXT NOT NULL, call TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, points INTEGER,
             PRIMARY KEY(digest, call, question)) WITHOUT ROWID;

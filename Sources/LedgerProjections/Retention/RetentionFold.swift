@@ -183,7 +183,7 @@ struct RetentionFold: ProjectionFold {
 
 extension EventValue {
     /// The digest as lowercase hex, or nil.
-    fileprivate var digestHex: String? {
+    var digestHex: String? {
         if case .digest(let hex) = self { return hex }
         return nil
     }

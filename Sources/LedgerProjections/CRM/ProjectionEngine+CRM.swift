@@ -1,0 +1,206 @@
+// Planning CRM writes: per call, the records a mapping produces from its transcript, QA results and metadata,
+// compared field by field with what the log shows was last written to each record (every `crm.write`, merged
+// oldest first, as an upsert leaves it). A field differs when it was never written, was written with another
+// value, or its written value can no longer be read. After any erasure of a call's data, its personal fields are
+// never planned again.
+import Dispatch
+import LedgerCore
+public import LedgerStore
+
+/// A field whose produced value differs from the last one written.
+public struct CRMFieldDiff: Sendable, Equatable, Encodable {
+    /// The CRM field.
+    public var field: String
+    /// The value last written; nil when never written or unreadable.
+    public var old: CRMValue?
+    /// Why the old value is not known: `never written`, or the state of its erased data (`shredded`...).
+    public var oldUnknown: String?
+    /// The value the mapping produces.
+    public var new: CRMValue
+    /// Whether the field is personal (`crm.values`).
+    public var personal: Bool
+}
+
+/// One record a plan writes.
+public struct CRMPlannedRecord: Sendable, Equatable, Encodable {
+    /// The call it describes.
+    public var call: String
+    /// The call's tenant.
+    public var tenant: String
+    /// The record.
+    public var key: CRMRecordKey
+    /// `create` (the log shows no write to it) or `update`.
+    public var action: String
+    /// The fields to write, in name order.
+    public var changes: [CRMFieldDiff]
+    /// Fields the mapping names but cannot fill, and why (never written, never cleared).
+    public var unavailable: [String: String]
+}
+
+/// What a mapping would write: the records that differ from what was written, and counts of the rest.
+public struct CRMPlan: Sendable, Equatable, Encodable {
+    /// The mapping's name.
+    public var mapping: String
+    /// Its version.
+    public var version: String
+    /// Its file's SHA-256, hex.
+    public var digest: String
+    /// Calls considered.
+    public var calls: Int
+    /// Records the mapping produced.
+    public var records: Int
+    /// Records whose every produced field equals what was last written.
+    public var unchanged: Int
+    /// Records not writable because their external id is unavailable.
+    public var withoutExternalId: Int
+    /// The records to write, by call then object.
+    public var writes: [CRMPlannedRecord]
+    /// Field changes in all.
+    public var fieldChanges: Int { writes.reduce(0) { $0 + $1.changes.count } }
+    /// Wall-clock seconds the plan took.
+    public var seconds: Double
+}
+
+extension ProjectionEngine {
+    /// The plan of `mapping` over every call the transcript projection knows (or only `calls`), against the
+    /// writes the log records; brings the transcript, retention and CRM projections up to date first and reads
+    /// the QA projection's stored results for `qa.*` facts.
+    public func crmPlan(_ mapping: CRMMapping, calls only: Set<String>? = nil) throws(LedgerError) -> CRMPlan {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let transcripts = try currentState()
+        let written = CRMState(file: try current(CRMFold.self))
+        let retention = RetentionState(file: try current(RetentionFold.self))
+        let erasedCalls = Set(try retention.purges(call: nil).map(\.call))
+        let qa = try QAState.open(in: directory)
+        let end = reader.size
+        var plan = CRMPlan(
+            mapping: mapping.name, version: mapping.version, digest: mapping.digest.hex, calls: 0, records: 0,
+            unchanged: 0, withoutExternalId: 0, writes: [], seconds: 0)
+        for summary in try transcripts.summaries() where only?.contains(summary.call) ?? true {
+            guard let transcript = try transcript(call: summary.call, bound: end, state: transcripts) else { continue }
+            plan.calls += 1
+            let facts = CRMFacts(transcript: transcript, evaluations: try qa.evaluations(call: summary.call))
+            for produced in mapping.records(for: facts) {
+                plan.records += 1
+                guard let externalId = produced.externalId else {
+                    plan.withoutExternalId += 1
+                    continue
+                }
+                let key = CRMRecordKey(
+                    object: produced.object, externalIdField: produced.externalIdField, externalId: externalId)
+                let record = planned(
+                    produced, key: key, call: summary, written: try lastWritten(try written.writes(to: key)),
+                    erased: erasedCalls.contains(summary.call))
+                if let record { plan.writes.append(record) } else { plan.unchanged += 1 }
+            }
+        }
+        plan.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return plan
+    }
+
+    /// The record to write for `produced`, or nil when nothing differs.
+    private func planned(
+        _ produced: CRMRecordValues, key: CRMRecordKey, call: CallSummary, written: WrittenFields?, erased: Bool
+    ) -> CRMPlannedRecord? {
+        let personal = Set(produced.personalFields)
+        var unavailable = produced.unavailable.mapValues(\.description)
+        var changes: [CRMFieldDiff] = []
+        for field in produced.sortedFieldNames {
+            let value = produced.fields[field]!
+            if erased, personal.contains(field) {
+                unavailable[field] = "not written again: the call's data was erased"
+                continue
+            }
+            let old = written?.field(field)
+            if let old, case .written(let previous) = old, previous == value { continue }
+            let unknown: String?
+            switch old {
+            case .written?: unknown = nil
+            case .unreadable(let state)?: unknown = state
+            case nil: unknown = "never written"
+            }
+            var oldValue: CRMValue?
+            if case .written(let previous)? = old { oldValue = previous }
+            changes.append(
+                CRMFieldDiff(
+                    field: field, old: oldValue, oldUnknown: unknown, new: value, personal: personal.contains(field)))
+        }
+        guard !changes.isEmpty else { return nil }
+        return CRMPlannedRecord(
+            call: call.call, tenant: call.tenant, key: key, action: written == nil ? "create" : "update",
+            changes: changes, unavailable: unavailable)
+    }
+
+    /// What the log shows a record holds after `writes` (copies of `crm.write` events, oldest first), each
+    /// upsert setting the fields it names; nil when there was none.
+    private func lastWritten(_ writes: [(copy: [UInt8], mappingDigest: String?)]) throws(LedgerError) -> WrittenFields?
+    {
+        guard !writes.isEmpty else { return nil }
+        var result = WrittenFields()
+        for write in writes {
+            var failure: LedgerError?
+            write.copy.withUnsafeBytes { raw in
+                do throws(LedgerError) {
+                    let record: RecordView
+                    do { record = try RecordView(raw) } catch {
+                        throw .invalidRequest(
+                            "a copied crm.write no longer parses: \(error); run `call-ledger rebuild crm`")
+                    }
+                    let body: EventValue
+                    do {
+                        body = try EventValue.body(of: record, parts: try reader.openParts(of: record))
+                    } catch let error as LedgerError {
+                        throw error
+                    } catch {
+                        throw .invalidRequest("event \(record.seq) (crm.write) cannot be read: \(error)")
+                    }
+                    switch body["fields"] {
+                    case .object(let fields)?:
+                        for (name, value) in fields {
+                            if let field = WrittenFields.Field(value) { result.values[name] = field }
+                        }
+                    case .unavailable(_, let state)?:
+                        result.unreadable = state
+                    default:
+                        break
+                    }
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
+        }
+        return result
+    }
+}
+
+/// A record's fields as the log's writes left them.
+private struct WrittenFields {
+    enum Field: Equatable {
+        case written(CRMValue)
+        case unreadable(String)
+
+        /// A written value from an event body, unreadable when sealed out of reach.
+        init?(_ value: EventValue) {
+            switch value {
+            case .string(let text): self = .written(.string(text))
+            case .integer(let number): self = .written(.integer(number))
+            case .number(let number): self = .written(.double(number))
+            case .boolean(let flag): self = .written(.bool(flag))
+            case .null: self = .written(.null)
+            case .unavailable(_, let state): self = .unreadable(state)
+            default: return nil
+            }
+        }
+    }
+
+    /// The fields written, by name.
+    var values: [String: Field] = [:]
+    /// Set when a write's fields could not be opened at all (their names unknown too): why.
+    var unreadable: String?
+
+    /// What is known of `name`: written, unreadable, or (nil) never written.
+    func field(_ name: String) -> Field? {
+        values[name] ?? unreadable.map { .unreadable($0) }
+    }
+}
