@@ -85,22 +85,38 @@ import Testing
 
     @Test func slowAnswerIsATimeoutAndRetryAfterIsRead() throws {
         let standIn = try StandIn()
-        try standIn.faults(["delay_ms": 1000, "delay_next": 1, "fail_next": 1, "fail_status": 429, "retry_after": 5])
+        try standIn.faults(["delay_ms": 3000, "delay_next": 1, "fail_next": 1, "fail_status": 429, "retry_after": 5])
         let client = try HTTPClient()
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: .patch, url: standIn.baseURL + "/services/data/v62.0/sobjects/Case/Call_Id__c/h",
-            headers: [HTTPHeader("Authorization", "Bearer \(StandIn.token)")], body: Array("{}".utf8),
-            timeout: .milliseconds(300))
+            headers: [HTTPHeader("Authorization", "Bearer \(StandIn.token)")], body: Array("{}".utf8))
         let throttled = try client.send(request)
         #expect(throttled.status == 429 && throttled.retryAfterSeconds == 5)
         #expect(throttled.header("content-type")?.hasPrefix("application/json") == true)
+        request.timeout = .milliseconds(300)
         let error = #expect(throws: HTTPError.self) { try client.send(request) }
         guard case .timeout(let url, let message) = error else {
             Issue.record("expected a timeout, got \(String(describing: error))")
             return
         }
         #expect(url == request.url && !message.isEmpty)
+        request.timeout = .seconds(10)
         let created = try client.send(request)
         #expect(created.status == 200 && created.bodyText.contains("\"created\": false"))
+    }
+}
+
+@Suite struct HTTPMethodTests {
+    @Test func emptyBodyHeadAndGet() throws {
+        let standIn = try StandIn()
+        let client = try HTTPClient()
+        let url = standIn.baseURL + "/services/data/v62.0/sobjects/Case/Call_Id__c/m"
+        let auth = [HTTPHeader("Authorization", "Bearer \(StandIn.token)")]
+        let created = try client.send(HTTPRequest(method: .patch, url: url, headers: auth))
+        #expect(created.status == 201 && created.bodyText.contains("\"created\": true"))
+        let head = try client.send(HTTPRequest(method: .head, url: standIn.baseURL + "/__stats"))
+        #expect(head.status == 501 && head.body.isEmpty)
+        let record = try client.send(HTTPRequest(method: .get, url: url, headers: auth))
+        #expect(record.status == 200 && record.bodyText.contains("\"Call_Id__c\": \"m\""))
     }
 }

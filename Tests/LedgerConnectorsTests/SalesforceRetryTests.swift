@@ -56,9 +56,9 @@ import Testing
 
     @Test func slowResponseTimesOutThenTheRetryUpdates() throws {
         let standIn = try StandIn()
-        try standIn.faults(["delay_ms": 1500, "delay_next": 1])
+        try standIn.faults(["delay_ms": 5000, "delay_next": 1])
         let recorder = SleepRecorder()
-        let client = try standIn.client(timeout: .milliseconds(400), recorder: recorder)
+        let client = try standIn.client(timeout: .seconds(1), recorder: recorder)
         let outcome = try client.upsert(
             object: "Case", externalIdField: "Call_Id__c", externalId: "slow", fields: ["Subject": .string("x")])
         // The stand-in applied the first request before its late answer, so the retry finds the record: the

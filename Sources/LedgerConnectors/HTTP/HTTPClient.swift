@@ -86,18 +86,14 @@ public final class HTTPClient {
         case .post, .put, .patch, .delete:
             codes.append(
                 call_ledger_curl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
-            // COPYPOSTFIELDS copies the bytes at once, so the buffer need not outlive this call.
-            let empty: [CChar] = [0]
+            // COPYPOSTFIELDS copies the bytes at once, so the buffer need not outlive this call; an empty body still
+            // needs a non-null pointer, and the size set above keeps the placeholder byte from being sent.
+            let bytes = request.body.isEmpty ? [0] : request.body
             codes.append(
-                request.body.isEmpty
-                    ? empty.withUnsafeBufferPointer {
-                        call_ledger_curl_setopt_pointer(
-                            handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
-                    }
-                    : request.body.withUnsafeBytes {
-                        call_ledger_curl_setopt_pointer(
-                            handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
-                    })
+                bytes.withUnsafeBytes {
+                    call_ledger_curl_setopt_pointer(
+                        handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress))
+                })
             if request.method != .post {
                 codes.append(call_ledger_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method.rawValue))
             }
