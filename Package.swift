@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "LedgerStore", targets: ["LedgerStore"]),
         .library(name: "LedgerAdapters", targets: ["LedgerAdapters"]),
         .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
+        .library(name: "LedgerConnectors", targets: ["LedgerConnectors"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -25,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "LedgerCore", dependencies: ["CCrypto", "CZstd"], swiftSettings: strictSettings),
         .target(
             name: "LedgerStore",
@@ -37,6 +39,7 @@ let package = Package(
             name: "LedgerProjections",
             dependencies: ["LedgerCore", "LedgerStore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings),
+        .target(name: "LedgerConnectors", dependencies: ["CCurl"], swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
@@ -66,6 +69,7 @@ let package = Package(
             dependencies: ["LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "LedgerConnectorsTests", dependencies: ["LedgerConnectors"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )
