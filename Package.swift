@@ -44,7 +44,7 @@ let package = Package(
             name: "call-ledger",
             dependencies: [
                 "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LedgerConnectors", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),

@@ -2,6 +2,7 @@
 // the log shows was last written.
 import ArgumentParser
 import Foundation
+import LedgerConnectors
 import LedgerCore
 import LedgerProjections
 import LedgerStore
@@ -66,7 +67,7 @@ struct CRMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crm",
         abstract: "Plan and apply CRM writes from a mapping (Projections/crm/README.md).",
-        subcommands: [Plan.self])
+        subcommands: [Plan.self, Apply.self])
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -106,6 +107,209 @@ struct CRMCommand: ParsableCommand {
                 }
                 printPlan(plan)
             }
+        }
+    }
+}
+
+extension CRMCommand {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write what `crm plan` lists to Salesforce, recording every outcome in the log.",
+            discussion: """
+                Sends the changed fields of each planned record by sObject Collections upsert on its external id \
+                (PATCH /services/data/vNN.N/composite/sobjects/{Object}/{ExternalIdField}, up to 200 records a \
+                request, allOrNone false), retrying 429, 5xx, timeouts and dropped connections with exponential \
+                backoff and jitter. Each record's outcome is appended as crm.write (written) or crm.write.failed \
+                (refused: 300 when the external id matches several records, 400...; or the request failed after \
+                its retries, status 0 when no HTTP answer came), with the mapping's name, version and digest, the \
+                HTTP status, attempts and the Salesforce id; a batch's events are appended together once its \
+                answer is in. When the log does not record the mapping's digest, projection.definition.changed is \
+                appended first. Run again, apply writes only what still differs. Configuration: \
+                CALL_LEDGER_CRM_URL (instance URL), CALL_LEDGER_CRM_TOKEN (bearer token), optional \
+                CALL_LEDGER_CRM_API_VERSION (default 62.0).
+                """)
+
+        @OptionGroup var options: LedgerOptions
+        @OptionGroup var mapping: MappingOptions
+        @OptionGroup var scorecards: ScorecardOptions
+
+        @Option(name: .customLong("call"), help: ArgumentHelp("Only this call (repeatable).", valueName: "id"))
+        var calls: [String] = []
+
+        @Option(help: "Records per collection request (1 to 200).")
+        var batchSize = 200
+
+        @Flag(help: "Print a JSON summary.")
+        var json = false
+
+        func validate() throws {
+            guard (1...SalesforceClient.collectionLimit).contains(batchSize) else {
+                throw ValidationError("--batch-size must be between 1 and \(SalesforceClient.collectionLimit)")
+            }
+        }
+
+        /// What an apply did.
+        struct Summary: Encodable {
+            var mapping: String
+            var version: String
+            var digest: String
+            var planned: Int
+            var written: Int
+            var created: Int
+            var failed: Int
+            var requests: Int
+            var attempts: Int
+            var failures: [String]
+            var seconds: Double
+        }
+
+        func run() throws {
+            let directory = try options.directory()
+            let (file, loaded) = try mapping.load()
+            let qa = try scorecards.load(required: false)
+            let configuration: SalesforceClient.Configuration
+            do { configuration = try SalesforceClient.Configuration.fromEnvironment() } catch {
+                Output.error("call-ledger: error: \(error)")
+                throw ExitCode(1)
+            }
+            let start = Date()
+            let summary = try reportingErrors { () throws -> Summary in
+                var engine = try QAProjection.engine(recording: qa, directory: directory, options: options)
+                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                defer { try? writer.close() }
+                if try engine.recordedDefinitionDigest(projection: "crm", name: loaded.name) != loaded.digest.hex {
+                    _ = try OwnEvents.append(
+                        [
+                            OwnEvents.definitionChanged(
+                                projection: "crm", name: loaded.name, version: loaded.version,
+                                digest: loaded.digest.hex, path: file, tenant: "*", logSize: engine.reader.size)
+                        ], with: writer)
+                    let scorecards = engine.scorecards
+                    engine = ProjectionEngine(
+                        reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
+                    engine.scorecards = scorecards
+                }
+                _ = try engine.catchUp(qa.isEmpty ? ["transcript", "retention", "crm"] : [])
+                let plan = try engine.crmPlan(loaded, calls: calls.isEmpty ? nil : Set(calls))
+                let client = try SalesforceClient(configuration: configuration)
+                var summary = Summary(
+                    mapping: loaded.name, version: loaded.version, digest: loaded.digest.hex,
+                    planned: plan.writes.count, written: 0, created: 0, failed: 0, requests: 0, attempts: 0,
+                    failures: [], seconds: 0)
+                var bar = ProgressBar(label: "crm apply")
+                let groups = Dictionary(grouping: plan.writes) { "\($0.key.object)\u{0}\($0.key.externalIdField)" }
+                for groupKey in groups.keys.sorted() {
+                    for batch in groups[groupKey]!.chunked(by: batchSize) {
+                        let outcomes = try send(batch, with: client)
+                        summary.requests += 1
+                        var events: [[String: Any]] = []
+                        for (record, outcome) in zip(batch, outcomes) {
+                            events.append(
+                                Self.event(record, outcome: outcome, mapping: loaded, logSize: engine.reader.size))
+                            summary.attempts = max(summary.attempts, outcome.attempts)
+                            if outcome.succeeded {
+                                summary.written += 1
+                                if outcome.created == true { summary.created += 1 }
+                            } else {
+                                summary.failed += 1
+                                summary.failures.append(
+                                    "\(record.key.object) \(record.key.externalId): \(outcome.errorText ?? "failed")")
+                            }
+                        }
+                        _ = try OwnEvents.append(events, with: writer)
+                        bar.update(done: UInt64(summary.written + summary.failed), total: UInt64(plan.writes.count))
+                    }
+                }
+                bar.finish()
+                summary.seconds = Date().timeIntervalSince(start)
+                return summary
+            }
+            if json {
+                try Output.json(summary, snakeCase: true)
+            } else {
+                Output.line(
+                    "\(summary.mapping)@\(summary.version): \(summary.planned) records planned, \(summary.written) "
+                        + "written (\(summary.created) created), \(summary.failed) failed, \(summary.requests) requests, "
+                        + String(format: "%.2f s", summary.seconds))
+                for failure in summary.failures { Output.line("  failed: \(failure)") }
+            }
+            if summary.failed > 0 { throw ExitCode(1) }
+        }
+
+        /// Upserts `batch` (records of one object and external-id field); a request that fails as a whole
+        /// (after its retries) becomes a failed outcome for each record, status 0 when no HTTP answer came.
+        private func send(_ batch: [CRMPlannedRecord], with client: SalesforceClient) throws -> [UpsertOutcome] {
+            let records = batch.map { record in
+                CRMRecord(
+                    externalId: record.key.externalId,
+                    fields: Dictionary(uniqueKeysWithValues: record.changes.map { ($0.field, CRMFieldValue($0.new)) }))
+            }
+            do {
+                return try client.upsertCollection(
+                    object: batch[0].key.object, externalIdField: batch[0].key.externalIdField, records: records)
+            } catch {
+                let status: Int
+                switch error {
+                case .requestRejected(let code, _), .unauthorized(let code, _): status = code
+                default: status = 0
+                }
+                if case .unauthorized = error { throw LedgerError.invalidRequest("Salesforce refused: \(error)") }
+                return records.map {
+                    UpsertOutcome(
+                        externalId: $0.externalId, succeeded: false, status: status, attempts: 0, id: nil,
+                        created: nil,
+                        errors: [SalesforceRecordError(code: "REQUEST_FAILED", message: "\(error)", fields: [])])
+                }
+            }
+        }
+
+        /// The `crm.write` or `crm.write.failed` recording `outcome` of `record`.
+        private static func event(
+            _ record: CRMPlannedRecord, outcome: UpsertOutcome, mapping: CRMMapping, logSize: UInt64
+        ) -> [String: Any] {
+            var fields: [String: Any] = [:]
+            for change in record.changes { fields[change.field] = change.new.jsonObject }
+            let requestKey = "\(mapping.digest.hex.prefix(16)):\(logSize)"
+            var body: [String: Any] = [
+                "system": mapping.system, "object": record.key.object,
+                "external_id_field": record.key.externalIdField, "external_id": record.key.externalId,
+                "fields": fields,
+                "mapping": ["name": mapping.name, "version": mapping.version, "digest": mapping.digest.hex],
+                "request_key": requestKey, "status": outcome.status, "attempts": outcome.attempts,
+            ]
+            if let id = outcome.id { body["record_id"] = id }
+            if let error = outcome.errorText { body["error"] = error }
+            return [
+                "type": outcome.succeeded ? EventType.crmWrite.rawValue : EventType.crmWriteFailed.rawValue,
+                "call": record.call, "tenant": record.tenant, "source": "crm/\(mapping.system)",
+                "idempotency": "crm:\(record.key.object):\(record.key.externalId):\(requestKey)", "body": body,
+            ]
+        }
+    }
+}
+
+extension CRMFieldValue {
+    /// The connector's form of a mapping's value.
+    init(_ value: CRMValue) {
+        switch value {
+        case .string(let text): self = .string(text)
+        case .integer(let number): self = .integer(number)
+        case .double(let number): self = .double(number)
+        case .bool(let flag): self = .bool(flag)
+        case .null: self = .null
+        }
+    }
+}
+
+extension CRMValue {
+    /// The value as `JSONSerialization` takes it.
+    var jsonObject: Any {
+        switch self {
+        case .string(let text): text
+        case .integer(let number): number
+        case .double(let number): number
+        case .bool(let flag): flag
+        case .null: NSNull()
         }
     }
 }

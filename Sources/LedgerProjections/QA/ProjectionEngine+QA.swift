@@ -64,8 +64,13 @@ extension ProjectionEngine {
     /// The digest the log last recorded for QA scorecard `name` through `projection.definition.changed`, hex,
     /// or nil when it never named it.
     public func recordedScorecardDigest(_ name: String) throws(LedgerError) -> String? {
-        try RetentionState(file: try current(RetentionFold.self)).recordedDigest(
-            projection: QAState.projection, name: name)
+        try recordedDefinitionDigest(projection: QAState.projection, name: name)
+    }
+
+    /// The digest the log last recorded for definition `name` of `projection` through
+    /// `projection.definition.changed`, hex, or nil when it never named it.
+    public func recordedDefinitionDigest(projection: String, name: String) throws(LedgerError) -> String? {
+        try RetentionState(file: try current(RetentionFold.self)).recordedDigest(projection: projection, name: name)
     }
 
     /// Every scorecard version the QA projection holds results of, oldest first (as last scored: run
