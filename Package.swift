@@ -51,7 +51,8 @@ let package = Package(
         .executableTarget(
             name: "ledger-bench", dependencies: ["LedgerStore", "LedgerProjections"], swiftSettings: strictSettings),
         .target(
-            name: "LedgerTestSupport", dependencies: ["LedgerCore", "LedgerStore", "LedgerSimulator"],
+            name: "LedgerTestSupport",
+            dependencies: ["LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerConnectors"],
             path: "Tests/LedgerTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], swiftSettings: strictSettings),
         .testTarget(
@@ -69,7 +70,9 @@ let package = Package(
             dependencies: ["LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "LedgerConnectorsTests", dependencies: ["LedgerConnectors"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerConnectorsTests", dependencies: ["LedgerConnectors", "LedgerTestSupport"],
+            swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -78,7 +78,7 @@ struct CRMCommand: ParsableCommand {
                 what the log's crm.write events last wrote to the same record (object and external id). A field is \
                 listed when it was never written, was written with another value, or its written value can no \
                 longer be read. Fields the mapping cannot fill (absent, or erased) are never written or cleared; \
-                after a call's data was erased, its personal fields are not written again. Brings the \
+                once a call's crm.values were erased, its personal fields are not written again. Brings the \
                 projections up to date first (and the QA projection when scorecards are found); appends nothing \
                 else.
                 """)

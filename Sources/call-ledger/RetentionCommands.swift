@@ -298,7 +298,9 @@ struct RetentionCommand: ParsableCommand {
                 if let tenant {
                     targets = [(nil, tenant)]
                 } else {
-                    targets = try CallSelection(calls: calls).resolve(engine).map { ($0.call, $0.tenant) }
+                    targets = try CallSelection.parse(calls.flatMap { ["--call", $0] }).resolve(engine).map {
+                        ($0.call, $0.tenant)
+                    }
                 }
                 var events: [[String: Any]] = []
                 let recorded = try engine.recordedPolicyDigest(parsed.name)

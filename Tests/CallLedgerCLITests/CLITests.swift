@@ -21,11 +21,14 @@ struct CLILedger {
         try callLedger(arguments: arguments, input: input)
     }
 
-    /// Runs the CLI with an argument array, `--ledger` and `input` on standard input.
+    /// Runs the CLI with an argument array, `--ledger`, `input` on standard input and `environment` added.
     @discardableResult
-    func callLedger(arguments: [String], input: String? = nil) throws -> ProcessResult {
+    func callLedger(
+        arguments: [String], input: String? = nil, environment: [String: String] = [:]
+    ) throws -> ProcessResult {
         try LedgerTestSupport.callLedger(
-            arguments: arguments + ["--ledger", directory], input: input.map { Data($0.utf8) })
+            arguments: arguments + ["--ledger", directory], input: input.map { Data($0.utf8) },
+            environment: environment)
     }
 
     /// Events and root from `verify --json`.

@@ -2,6 +2,7 @@
 // mapping of libcurl failures (invalid URL, timeout) to HTTPError.
 import Foundation
 import LedgerConnectors
+import LedgerTestSupport
 import Testing
 
 @Suite struct ConfigurationTests {

@@ -2,6 +2,7 @@
 // connections and slow responses are retried with the waits the policy gives; 401 and exhausted retries are thrown.
 import Foundation
 import LedgerConnectors
+import LedgerTestSupport
 import Testing
 
 @Suite struct SalesforceRetryTests {

@@ -2,6 +2,7 @@
 // and Salesforce's per-record refusals (300 on duplicated external ids, DUPLICATE_EXTERNAL_ID in collections).
 import Foundation
 import LedgerConnectors
+import LedgerTestSupport
 import Testing
 
 @Suite struct SalesforceUpsertTests {

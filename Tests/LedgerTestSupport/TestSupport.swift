@@ -133,8 +133,10 @@ public func callLedger(_ arguments: String..., input: Data? = nil) throws -> Pro
 
 /// Runs the `call-ledger` CLI with an argument array.
 @discardableResult
-public func callLedger(arguments: [String], input: Data? = nil) throws -> ProcessResult {
-    try run(Repository.executable, arguments, input: input)
+public func callLedger(
+    arguments: [String], input: Data? = nil, environment: [String: String] = [:]
+) throws -> ProcessResult {
+    try run(Repository.executable, arguments, input: input, environment: environment)
 }
 
 /// Parses one JSON object.

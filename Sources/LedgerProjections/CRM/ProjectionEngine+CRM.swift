@@ -1,8 +1,8 @@
 // Planning CRM writes: per call, the records a mapping produces from its transcript, QA results and metadata,
 // compared field by field with what the log shows was last written to each record (every `crm.write`, merged
 // oldest first, as an upsert leaves it). A field differs when it was never written, was written with another
-// value, or its written value can no longer be read. After any erasure of a call's data, its personal fields are
-// never planned again.
+// value, or its written value can no longer be read. Once a call's `crm.values` (what was written to the CRM) are
+// erased, its personal fields are never planned again, even where their sources are still readable.
 import Dispatch
 import LedgerCore
 public import LedgerStore
@@ -70,7 +70,7 @@ extension ProjectionEngine {
         let transcripts = try currentState()
         let written = CRMState(file: try current(CRMFold.self))
         let retention = RetentionState(file: try current(RetentionFold.self))
-        let erasedCalls = Set(try retention.purges(call: nil).map(\.call))
+        let erasedCalls = Set(try retention.purges(call: nil).filter { $0.dataClass == "crm.values" }.map(\.call))
         let qa = try QAState.open(in: directory)
         let end = reader.size
         var plan = CRMPlan(
@@ -108,11 +108,11 @@ extension ProjectionEngine {
         for field in produced.sortedFieldNames {
             let value = produced.fields[field]!
             if erased, personal.contains(field) {
-                unavailable[field] = "not written again: the call's data was erased"
+                unavailable[field] = "not written again: the call's crm.values were erased"
                 continue
             }
             let old = written?.field(field)
-            if let old, case .written(let previous) = old, previous == value { continue }
+            if let old, case .written(let previous) = old, Self.same(previous, value) { continue }
             let unknown: String?
             switch old {
             case .written?: unknown = nil
@@ -129,6 +129,16 @@ extension ProjectionEngine {
         return CRMPlannedRecord(
             call: call.call, tenant: call.tenant, key: key, action: written == nil ? "create" : "update",
             changes: changes, unavailable: unavailable)
+    }
+
+    /// Whether a written value equals a produced one; fractions are compared to 12 significant digits, since the
+    /// log keeps a decimal as received and reading it back may differ in the last binary digit.
+    private static func same(_ written: CRMValue, _ produced: CRMValue) -> Bool {
+        switch (written, produced) {
+        case (.double(let a), .double(let b)): abs(a - b) <= 1e-12 * max(1, abs(a), abs(b))
+        case (.integer(let a), .double(let b)), (.double(let b), .integer(let a)): Double(a) == b
+        default: written == produced
+        }
     }
 
     /// What the log shows a record holds after `writes` (copies of `crm.write` events, oldest first), each
