@@ -48,7 +48,7 @@ private func engine(_ directory: String) throws -> ProjectionEngine {
         let directory = try ledger(scratch, name: "ledger", events: events, slice: 997) { directory in
             runs.append(contentsOf: try engine(directory).catchUp())
         }
-        for projection in ["transcript", "retention"] {
+        for projection in ["transcript", "retention", "crm"] {
             let ofProjection = runs.filter { $0.projection == projection }
             #expect(ofProjection.count > 5)
             #expect(ofProjection.first?.rebuilt == true && ofProjection.dropFirst().allSatisfy { !$0.rebuilt })
@@ -58,7 +58,7 @@ private func engine(_ directory: String) throws -> ProjectionEngine {
         let incrementalTranscripts = try calls.map { try engine(directory).transcript(call: $0) }
 
         let rebuilds = try engine(directory).rebuild()
-        #expect(rebuilds.map(\.projection) == ["transcript", "retention"])
+        #expect(rebuilds.map(\.projection) == ["transcript", "retention", "crm"])
         let rebuild = try #require(rebuilds.first)
         #expect(rebuild.rebuilt && rebuild.events == UInt64(events.count) && rebuild.calls == calls.count)
         let rebuiltDump = try engine(directory).stateDump()
