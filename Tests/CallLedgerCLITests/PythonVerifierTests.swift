@@ -122,11 +122,28 @@ struct VerifierLedger {
         segments = try FileManager.default.contentsOfDirectory(atPath: ledger.directory + "/segments").sorted()
     }
 
-    /// A copy of the ledger directory (and its key file beside it) that a test may alter.
+    /// A copy of the ledger directory (and its key file beside it) that a test may alter. Tests running at the
+    /// same time may open the shared ledger's SQLite files, whose `-wal` and `-shm` files come and go: one that
+    /// vanishes while being copied is left out (SQLite opens the copy without it).
     func copy() throws -> LedgerCopy {
         let copy = LedgerCopy()
-        try FileManager.default.copyItem(atPath: ledger.directory, toPath: copy.directory)
-        try FileManager.default.copyItem(atPath: ledger.directory + ".key", toPath: copy.directory + ".key")
+        let files = FileManager.default
+        try files.createDirectory(atPath: copy.directory, withIntermediateDirectories: true)
+        for path in try files.subpathsOfDirectory(atPath: ledger.directory).sorted() {
+            let source = ledger.directory + "/" + path
+            var isDirectory: ObjCBool = false
+            guard files.fileExists(atPath: source, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                try files.createDirectory(atPath: copy.directory + "/" + path, withIntermediateDirectories: true)
+                continue
+            }
+            do {
+                try files.copyItem(atPath: source, toPath: copy.directory + "/" + path)
+            } catch  where path.hasSuffix("-wal") || path.hasSuffix("-shm") {
+                continue
+            }
+        }
+        try files.copyItem(atPath: ledger.directory + ".key", toPath: copy.directory + ".key")
         return copy
     }
 
