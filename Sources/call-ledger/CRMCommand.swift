@@ -123,8 +123,12 @@ extension CRMCommand {
                 (refused: 300 when the external id matches several records, 400...; or the request failed after \
                 its retries, status 0 when no HTTP answer came), with the mapping's name, version and digest, the \
                 HTTP status, attempts and the Salesforce id; a batch's events are appended together once its \
-                answer is in. When the log does not record the mapping's digest, projection.definition.changed is \
-                appended first. Run again, apply writes only what still differs. Configuration: \
+                answer is in, and a crm.write.started per record is appended durably before it is sent. When the \
+                log does not record the mapping's digest, projection.definition.changed is appended first. Run \
+                again, apply writes only what still differs. Killed between sending and recording, the next apply \
+                finds the unanswered crm.write.started, reads the record back and, when it already holds the \
+                values, records crm.write (read_back) instead of sending them again; a record it cannot read back \
+                is reported failed and not sent. Configuration: \
                 CALL_LEDGER_CRM_URL (instance URL), CALL_LEDGER_CRM_TOKEN (bearer token), optional \
                 CALL_LEDGER_CRM_API_VERSION (default 62.0).
                 """)
@@ -156,10 +160,14 @@ extension CRMCommand {
             var planned: Int
             var written: Int
             var created: Int
+            /// Interrupted writes found already applied on read-back, recorded without being sent again.
+            var confirmed: Int
             var failed: Int
             var requests: Int
             var attempts: Int
             var failures: [String]
+            /// Interrupted writes to records the plan no longer writes, left unconfirmed.
+            var unanswered: Int
             var seconds: Double
         }
 
@@ -194,18 +202,22 @@ extension CRMCommand {
                 let client = try SalesforceClient(configuration: configuration)
                 var summary = Summary(
                     mapping: loaded.name, version: loaded.version, digest: loaded.digest.hex,
-                    planned: plan.writes.count, written: 0, created: 0, failed: 0, requests: 0, attempts: 0,
-                    failures: [], seconds: 0)
+                    planned: plan.writes.count, written: 0, created: 0, confirmed: 0, failed: 0, requests: 0,
+                    attempts: 0, failures: [], unanswered: plan.unanswered.count, seconds: 0)
+                let pending = try confirmInterrupted(
+                    plan.writes, mapping: loaded, with: client, writer: writer, summary: &summary)
+                let requestKey = "\(loaded.digest.hex.prefix(16)):\(engine.reader.size)"
                 var bar = ProgressBar(label: "crm apply")
-                let groups = Dictionary(grouping: plan.writes) { "\($0.key.object)\u{0}\($0.key.externalIdField)" }
+                let groups = Dictionary(grouping: pending) { "\($0.key.object)\u{0}\($0.key.externalIdField)" }
                 for groupKey in groups.keys.sorted() {
                     for batch in groups[groupKey]!.chunked(by: batchSize) {
+                        _ = try OwnEvents.append(
+                            batch.map { Self.startedEvent($0, mapping: loaded, requestKey: requestKey) }, with: writer)
                         let outcomes = try send(batch, with: client)
                         summary.requests += 1
                         var events: [[String: Any]] = []
                         for (record, outcome) in zip(batch, outcomes) {
-                            events.append(
-                                Self.event(record, outcome: outcome, mapping: loaded, logSize: engine.reader.size))
+                            events.append(Self.event(record, outcome: outcome, mapping: loaded, requestKey: requestKey))
                             summary.attempts = max(summary.attempts, outcome.attempts)
                             if outcome.succeeded {
                                 summary.written += 1
@@ -217,7 +229,8 @@ extension CRMCommand {
                             }
                         }
                         _ = try OwnEvents.append(events, with: writer)
-                        bar.update(done: UInt64(summary.written + summary.failed), total: UInt64(plan.writes.count))
+                        bar.update(
+                            done: UInt64(summary.written + summary.failed), total: UInt64(pending.count))
                     }
                 }
                 bar.finish()
@@ -229,9 +242,15 @@ extension CRMCommand {
             } else {
                 Output.line(
                     "\(summary.mapping)@\(summary.version): \(summary.planned) records planned, \(summary.written) "
-                        + "written (\(summary.created) created), \(summary.failed) failed, \(summary.requests) requests, "
+                        + "written (\(summary.created) created), \(summary.confirmed) confirmed by read-back, "
+                        + "\(summary.failed) failed, \(summary.requests) requests, "
                         + String(format: "%.2f s", summary.seconds))
                 for failure in summary.failures { Output.line("  failed: \(failure)") }
+                if summary.unanswered > 0 {
+                    Output.line(
+                        "  \(summary.unanswered) earlier writes have no recorded outcome and this mapping no longer "
+                            + "changes their records (`crm plan --json` lists them under unanswered)")
+                }
             }
             if summary.failed > 0 { throw ExitCode(1) }
         }
@@ -248,28 +267,98 @@ extension CRMCommand {
                 return try client.upsertCollection(
                     object: batch[0].key.object, externalIdField: batch[0].key.externalIdField, records: records)
             } catch {
-                let status: Int
+                var status = 0
+                var attempts = 1
                 switch error {
                 case .requestRejected(let code, _), .unauthorized(let code, _): status = code
-                default: status = 0
+                case .retriesExhausted(let count, _): attempts = count
+                default: break
                 }
                 if case .unauthorized = error { throw LedgerError.invalidRequest("Salesforce refused: \(error)") }
                 return records.map {
                     UpsertOutcome(
-                        externalId: $0.externalId, succeeded: false, status: status, attempts: 0, id: nil,
+                        externalId: $0.externalId, succeeded: false, status: status, attempts: attempts, id: nil,
                         created: nil,
                         errors: [SalesforceRecordError(code: "REQUEST_FAILED", message: "\(error)", fields: [])])
                 }
             }
         }
 
-        /// The `crm.write` or `crm.write.failed` recording `outcome` of `record`.
+        /// Reads back every planned record whose last write has no recorded outcome (an apply killed between
+        /// sending and recording): when the CRM already holds every changed value, records `crm.write` with
+        /// `read_back` under the interrupted write's request key instead of sending it again. Returns the records
+        /// still to send; a record that cannot be read back is reported failed and not sent, since it may have been
+        /// written.
+        private func confirmInterrupted(
+            _ writes: [CRMPlannedRecord], mapping loaded: CRMMapping, with client: SalesforceClient,
+            writer: LedgerWriter, summary: inout Summary
+        ) throws -> [CRMPlannedRecord] {
+            var pending: [CRMPlannedRecord] = []
+            var events: [[String: Any]] = []
+            for record in writes {
+                guard let interrupted = record.interrupted else {
+                    pending.append(record)
+                    continue
+                }
+                let fetched: FetchedRecord?
+                do {
+                    fetched = try client.record(
+                        object: record.key.object, externalIdField: record.key.externalIdField,
+                        externalId: record.key.externalId, fields: record.changes.map(\.field))
+                } catch {
+                    if case .unauthorized = error { throw LedgerError.invalidRequest("Salesforce refused: \(error)") }
+                    summary.failed += 1
+                    summary.failures.append(
+                        "\(record.key.object) \(record.key.externalId): its write of seq \(interrupted.seq) has no "
+                            + "recorded outcome and reading it back failed (\(error)); not sent again, run apply later")
+                    continue
+                }
+                guard let fetched,
+                    record.changes.allSatisfy({ change in
+                        fetched.fields[change.field].map { CRMFieldValue(change.new).isHeld(by: $0) } ?? false
+                    })
+                else {
+                    pending.append(record)
+                    continue
+                }
+                let outcome = UpsertOutcome(
+                    externalId: record.key.externalId, succeeded: true, status: fetched.status,
+                    attempts: fetched.attempts, id: fetched.id, created: nil, errors: [])
+                events.append(
+                    Self.event(
+                        record, outcome: outcome, mapping: loaded, requestKey: interrupted.requestKey, readBack: true))
+                summary.confirmed += 1
+            }
+            if !events.isEmpty { _ = try OwnEvents.append(events, with: writer) }
+            return pending
+        }
+
+        /// The `crm.write.started` appended before `record` is sent under `requestKey`.
+        private static func startedEvent(
+            _ record: CRMPlannedRecord, mapping: CRMMapping, requestKey: String
+        ) -> [String: Any] {
+            [
+                "type": EventType.crmWriteStarted.rawValue, "call": record.call, "tenant": record.tenant,
+                "source": "crm/\(mapping.system)",
+                "idempotency": "crm-started:\(record.key.object):\(record.key.externalId):\(requestKey)",
+                "body": [
+                    "system": mapping.system, "object": record.key.object,
+                    "external_id_field": record.key.externalIdField, "external_id": record.key.externalId,
+                    "field_names": record.changes.map(\.field),
+                    "mapping": ["name": mapping.name, "version": mapping.version, "digest": mapping.digest.hex],
+                    "request_key": requestKey,
+                ] as [String: Any],
+            ]
+        }
+
+        /// The `crm.write` or `crm.write.failed` recording `outcome` of `record`, sent under `requestKey`;
+        /// `readBack` when the outcome was read back after an interrupted apply rather than answered.
         private static func event(
-            _ record: CRMPlannedRecord, outcome: UpsertOutcome, mapping: CRMMapping, logSize: UInt64
+            _ record: CRMPlannedRecord, outcome: UpsertOutcome, mapping: CRMMapping, requestKey: String,
+            readBack: Bool = false
         ) -> [String: Any] {
             var fields: [String: Any] = [:]
             for change in record.changes { fields[change.field] = change.new.jsonObject }
-            let requestKey = "\(mapping.digest.hex.prefix(16)):\(logSize)"
             var body: [String: Any] = [
                 "system": mapping.system, "object": record.key.object,
                 "external_id_field": record.key.externalIdField, "external_id": record.key.externalId,
@@ -279,6 +368,7 @@ extension CRMCommand {
             ]
             if let id = outcome.id { body["record_id"] = id }
             if let error = outcome.errorText { body["error"] = error }
+            if readBack { body["read_back"] = true }
             return [
                 "type": outcome.succeeded ? EventType.crmWrite.rawValue : EventType.crmWriteFailed.rawValue,
                 "call": record.call, "tenant": record.tenant, "source": "crm/\(mapping.system)",
@@ -325,7 +415,8 @@ func printPlan(_ plan: CRMPlan) {
     for record in plan.writes {
         Output.line(
             "\(record.action) \(record.key.object) \(record.key.externalIdField)=\(record.key.externalId)"
-                + " (call \(record.call))")
+                + " (call \(record.call))"
+                + (record.interrupted.map { " [interrupted write, seq \($0.seq): read back before sending]" } ?? ""))
         for change in record.changes {
             let old = change.old.map(quoted) ?? "(\(change.oldUnknown ?? "unknown"))"
             Output.line("  \(change.field): \(old) -> \(quoted(change.new))" + (change.personal ? " [personal]" : ""))
@@ -333,6 +424,11 @@ func printPlan(_ plan: CRMPlan) {
         for (field, reason) in record.unavailable.sorted(by: { $0.key < $1.key }) {
             Output.line("  \(field): not written (\(reason))")
         }
+    }
+    for write in plan.unanswered {
+        Output.line(
+            "unanswered \(write.key.object) \(write.key.externalIdField)=\(write.key.externalId) (call \(write.call)):"
+                + " the write of seq \(write.seq) has no recorded outcome; the mapping no longer changes this record")
     }
 }
 

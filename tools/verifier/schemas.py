@@ -56,14 +56,20 @@ SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
     "crm.write": {
         "body": (
             "system", "object", "external_id_field", "external_id", "record_id", "fields", "mapping", "request_key",
-            "status", "attempts", "error",
+            "status", "attempts", "error", "read_back",
         ),
         "body.mapping": ("name", "version", "digest"),
     },
     "crm.write.failed": {
         "body": (
             "system", "object", "external_id_field", "external_id", "record_id", "fields", "mapping", "request_key",
-            "status", "attempts", "error",
+            "status", "attempts", "error", "read_back",
+        ),
+        "body.mapping": ("name", "version", "digest"),
+    },
+    "crm.write.started": {
+        "body": (
+            "system", "object", "external_id_field", "external_id", "field_names", "mapping", "request_key",
         ),
         "body.mapping": ("name", "version", "digest"),
     },

@@ -150,7 +150,7 @@ public final class SalesforceClient {
     }
 
     /// Sends a request until it gets a non-retryable answer or the policy's attempts run out.
-    private func send(
+    func send(
         _ method: HTTPMethod, url: String, body: [UInt8]
     ) throws(SalesforceError) -> (response: HTTPResponse, attempts: Int) {
         let request = HTTPRequest(
@@ -186,7 +186,7 @@ public final class SalesforceClient {
     }
 
     /// Throws unless `name` is a Salesforce API name (a letter, then letters, digits and underscores).
-    private static func checkName(_ name: String, kind: String) throws(SalesforceError) {
+    static func checkName(_ name: String, kind: String) throws(SalesforceError) {
         guard let first = name.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII,
             name.unicodeScalars.allSatisfy({
                 $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0))
@@ -212,7 +212,7 @@ public final class SalesforceClient {
     }
 
     /// Salesforce's errors in an error response, or one `HTTP_<status>` error quoting the body.
-    private static func errors(in response: HTTPResponse) -> [SalesforceRecordError] {
+    static func errors(in response: HTTPResponse) -> [SalesforceRecordError] {
         if let items = try? JSONDecoder().decode([ErrorItem].self, from: Data(response.body)), !items.isEmpty {
             return items.map(\.recordError)
         }
@@ -228,7 +228,7 @@ public final class SalesforceClient {
     }
 
     /// The first 500 characters of the body.
-    private static func excerpt(_ response: HTTPResponse) -> String {
+    static func excerpt(_ response: HTTPResponse) -> String {
         String(response.bodyText.prefix(500))
     }
 }

@@ -17,6 +17,10 @@ public enum EventType: String, CaseIterable, Sendable {
     case crmWrite = "crm.write"
     /// A CRM write that failed.
     case crmWriteFailed = "crm.write.failed"
+    /// A CRM write about to be sent: appended durably before the request, and answered by the `crm.write` or
+    /// `crm.write.failed` that records its outcome. One left unanswered marks a write whose outcome is unknown
+    /// (the process was killed in between), which the next apply reads back from the CRM instead of resending.
+    case crmWriteStarted = "crm.write.started"
     /// A retention policy was assigned to a call.
     case retentionPolicyAssigned = "retention.policy.assigned"
     /// A legal hold was placed on a call.
@@ -47,6 +51,7 @@ public enum EventType: String, CaseIterable, Sendable {
         case .transcriptSegment: EventSchemas.transcriptSegment
         case .enrichmentResult: EventSchemas.enrichmentResult
         case .crmWrite, .crmWriteFailed: EventSchemas.crmWrite
+        case .crmWriteStarted: EventSchemas.crmWriteStarted
         case .retentionPolicyAssigned: EventSchemas.retentionPolicyAssigned
         case .legalHoldPlaced, .legalHoldReleased: EventSchemas.legalHold
         case .retentionPurged: EventSchemas.retentionPurged
@@ -268,6 +273,18 @@ public enum EventSchemas {
         FieldSchema("status", .integer(0...999), required: true),
         FieldSchema("attempts", .integer(1...1000)),
         FieldSchema("error", .sealed(.crmValues, .string(maxBytes: 16_384))),
+        FieldSchema("read_back", .boolean),
+    ])
+
+    /// `crm.write.started`: names the fields, never their values.
+    public static let crmWriteStarted = ObjectSchema([
+        FieldSchema("system", shortText, required: true),
+        FieldSchema("object", shortText, required: true),
+        FieldSchema("external_id_field", shortText, required: true),
+        FieldSchema("external_id", identifier, required: true),
+        FieldSchema("field_names", .array(shortText, maxCount: 1000), required: true),
+        FieldSchema("mapping", definitionReference, required: true),
+        FieldSchema("request_key", identifier, required: true),
     ])
 
     /// `retention.policy.assigned`.

@@ -1,7 +1,8 @@
 // The CRM projection's fold and state: per CRM record (object, external-id field, external id) every
 // `crm.write` the log holds, with a byte-exact copy of the event so the values written (sealed as `crm.values`)
-// are opened only when a plan reads them, and read as unavailable once their key is erased. The values a mapping
-// produces are never stored: they hold personal data and are computed from the transcript when planning.
+// are opened only when a plan reads them, and read as unavailable once their key is erased; and the records whose
+// last `crm.write.started` no outcome answers yet. The values a mapping produces are never stored: they hold
+// personal data and are computed from the transcript when planning.
 import Dispatch
 import LedgerCore
 import LedgerStore
@@ -11,7 +12,7 @@ struct CRMState {
     /// The projection's name.
     static let projection = "crm"
     /// The version of the fold and of this schema; a state of another version is rebuilt.
-    static let version: Int64 = 1
+    static let version: Int64 = 2
     /// The tables.
     static let schema = """
         CREATE TABLE writes(
@@ -20,6 +21,9 @@ struct CRMState {
             mapping_version TEXT NOT NULL, mapping_digest TEXT, status INTEGER NOT NULL, time INTEGER NOT NULL,
             copy BLOB NOT NULL, PRIMARY KEY(object, id_field, external_id, seq)) WITHOUT ROWID;
         CREATE INDEX writes_by_call ON writes(call, seq);
+        CREATE TABLE unanswered(
+            object TEXT NOT NULL, id_field TEXT NOT NULL, external_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            call TEXT NOT NULL, request_key TEXT NOT NULL, PRIMARY KEY(object, id_field, external_id)) WITHOUT ROWID;
         """
 
     let file: ProjectionStateFile
@@ -37,6 +41,34 @@ struct CRMState {
         while try statement.step() { result.append((statement.blob(0), statement.isNull(1) ? nil : statement.text(1))) }
         return result
     }
+
+    /// The records whose last `crm.write.started` has no `crm.write` or `crm.write.failed` after it, with that
+    /// event's seq, call and request key.
+    func unanswered() throws(LedgerError) -> [CRMRecordKey: CRMUnansweredWrite] {
+        let statement = try database.statement(
+            "SELECT object, id_field, external_id, seq, call, request_key FROM unanswered")
+        var result: [CRMRecordKey: CRMUnansweredWrite] = [:]
+        while try statement.step() {
+            let key = CRMRecordKey(
+                object: statement.text(0), externalIdField: statement.text(1), externalId: statement.text(2))
+            result[key] = CRMUnansweredWrite(
+                key: key, seq: UInt64(statement.integer(3)), call: statement.text(4), requestKey: statement.text(5))
+        }
+        return result
+    }
+}
+
+/// A CRM write whose request was sent (or about to be) but whose outcome the log does not record: the apply
+/// that sent it was killed in between.
+public struct CRMUnansweredWrite: Sendable, Equatable, Encodable {
+    /// The record.
+    public var key: CRMRecordKey
+    /// The seq of its `crm.write.started`.
+    public var seq: UInt64
+    /// The call.
+    public var call: String
+    /// The request key the write was sent under.
+    public var requestKey: String
 }
 
 /// A CRM record's identity: its object and the external id it is upserted by.
@@ -56,14 +88,17 @@ public struct CRMRecordKey: Sendable, Hashable, Codable {
     }
 }
 
-/// Folds `crm.write` records, in seq order, into a `CRMState`.
+/// Folds `crm.write`, `crm.write.failed` and `crm.write.started` records, in seq order, into a `CRMState`.
 struct CRMFold: ProjectionFold {
     static let projection = CRMState.projection
     static let version = CRMState.version
     static let schema = CRMState.schema
 
     static func wants(_ record: RecordView) -> Bool {
-        record.eventType == .crmWrite
+        switch record.eventType {
+        case .crmWrite?, .crmWriteFailed?, .crmWriteStarted?: true
+        default: false
+        }
     }
 
     private let state: CRMState
@@ -77,16 +112,36 @@ struct CRMFold: ProjectionFold {
     var callCount: Int { calls.count }
 
     mutating func apply(_ record: RecordView) throws(LedgerError) {
-        guard record.eventType == .crmWrite else { return }
+        guard let type = record.eventType, Self.wants(record) else { return }
         let body: EventValue
         do {
             body = try EventValue.body(
-                of: record, parts: [], skipping: ["fields", "error", "record_id", "request_key"])
+                of: record, parts: [], skipping: ["fields", "error", "record_id", "field_names"])
         } catch {
-            throw .invalidRequest("event \(record.seq) (crm.write) cannot be folded into crm: \(error)")
+            throw .invalidRequest("event \(record.seq) (\(type.rawValue)) cannot be folded into crm: \(error)")
         }
         let start = DispatchTime.now().uptimeNanoseconds
         defer { applyNanos += DispatchTime.now().uptimeNanoseconds - start }
+        let key: [SQLiteValue] = [
+            .text(body["object"]?.string ?? ""), .text(body["external_id_field"]?.string ?? ""),
+            .text(body["external_id"]?.string ?? ""),
+        ]
+        calls.insert(record.call)
+        if type == .crmWriteStarted {
+            try state.database.statement(
+                """
+                INSERT OR REPLACE INTO unanswered(object, id_field, external_id, seq, call, request_key)
+                VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                """
+            ).bind(
+                key + [.integer(Int64(record.seq)), .text(record.call), .text(body["request_key"]?.string ?? "")]
+            ).run()
+            return
+        }
+        try state.database.statement(
+            "DELETE FROM unanswered WHERE object = ?1 AND id_field = ?2 AND external_id = ?3"
+        ).bind(key).run()
+        guard type == .crmWrite else { return }
         let mapping = body["mapping"]
         try state.database.statement(
             """
@@ -96,14 +151,13 @@ struct CRMFold: ProjectionFold {
             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
             """
         ).bind(
-            .text(body["object"]?.string ?? ""), .text(body["external_id_field"]?.string ?? ""),
-            .text(body["external_id"]?.string ?? ""), .integer(Int64(record.seq)),
-            .text(body["system"]?.string ?? ""), .text(record.call), .text(record.string(record.tenantRange)),
-            .text(mapping?["name"]?.string ?? ""), .text(mapping?["version"]?.string ?? ""),
-            mapping?["digest"]?.digestHex.map { .text($0) } ?? .null, .integer(body["status"]?.integer ?? 0),
-            .integer(record.time), .blob(Array(record.bytes))
+            key + [
+                .integer(Int64(record.seq)), .text(body["system"]?.string ?? ""), .text(record.call),
+                .text(record.string(record.tenantRange)), .text(mapping?["name"]?.string ?? ""),
+                .text(mapping?["version"]?.string ?? ""), mapping?["digest"]?.digestHex.map { .text($0) } ?? .null,
+                .integer(body["status"]?.integer ?? 0), .integer(record.time), .blob(Array(record.bytes)),
+            ]
         ).run()
-        calls.insert(record.call)
     }
 
     mutating func finish(checkpoint seq: UInt64) throws(LedgerError) {

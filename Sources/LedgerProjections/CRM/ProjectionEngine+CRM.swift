@@ -2,7 +2,9 @@
 // compared field by field with what the log shows was last written to each record (every `crm.write`, merged
 // oldest first, as an upsert leaves it). A field differs when it was never written, was written with another
 // value, or its written value can no longer be read. Once a call's `crm.values` (what was written to the CRM) are
-// erased, its personal fields are never planned again, even where their sources are still readable.
+// erased, its personal fields are never planned again, even where their sources are still readable. A record whose
+// last write was sent without its outcome being recorded (the apply was killed) is marked, so apply reads it back
+// before sending it again.
 import Dispatch
 import LedgerCore
 public import LedgerStore
@@ -35,6 +37,9 @@ public struct CRMPlannedRecord: Sendable, Equatable, Encodable {
     public var changes: [CRMFieldDiff]
     /// Fields the mapping names but cannot fill, and why (never written, never cleared).
     public var unavailable: [String: String]
+    /// The last write sent to this record when the log records no outcome for it; apply reads the record back
+    /// and, when it already holds every changed value, records that instead of sending the write again.
+    public var interrupted: CRMUnansweredWrite?
 }
 
 /// What a mapping would write: the records that differ from what was written, and counts of the rest.
@@ -55,6 +60,9 @@ public struct CRMPlan: Sendable, Equatable, Encodable {
     public var withoutExternalId: Int
     /// The records to write, by call then object.
     public var writes: [CRMPlannedRecord]
+    /// Writes sent without a recorded outcome to records this plan does not write (the mapping no longer
+    /// changes them): what they left in the CRM is unknown to the log.
+    public var unanswered: [CRMUnansweredWrite]
     /// Field changes in all.
     public var fieldChanges: Int { writes.reduce(0) { $0 + $1.changes.count } }
     /// Wall-clock seconds the plan took.
@@ -75,7 +83,8 @@ extension ProjectionEngine {
         let end = reader.size
         var plan = CRMPlan(
             mapping: mapping.name, version: mapping.version, digest: mapping.digest.hex, calls: 0, records: 0,
-            unchanged: 0, withoutExternalId: 0, writes: [], seconds: 0)
+            unchanged: 0, withoutExternalId: 0, writes: [], unanswered: [], seconds: 0)
+        var unanswered = try written.unanswered()
         for summary in try transcripts.summaries() where only?.contains(summary.call) ?? true {
             guard let transcript = try transcript(call: summary.call, bound: end, state: transcripts) else { continue }
             plan.calls += 1
@@ -88,12 +97,18 @@ extension ProjectionEngine {
                 }
                 let key = CRMRecordKey(
                     object: produced.object, externalIdField: produced.externalIdField, externalId: externalId)
-                let record = planned(
+                let candidate = planned(
                     produced, key: key, call: summary, written: try lastWritten(try written.writes(to: key)),
                     erased: erasedCalls.contains(summary.call))
-                if let record { plan.writes.append(record) } else { plan.unchanged += 1 }
+                guard var record = candidate else {
+                    plan.unchanged += 1
+                    continue
+                }
+                record.interrupted = unanswered.removeValue(forKey: key)
+                plan.writes.append(record)
             }
         }
+        plan.unanswered = unanswered.values.filter { only?.contains($0.call) ?? true }.sorted { $0.seq < $1.seq }
         plan.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return plan
     }
@@ -128,7 +143,7 @@ extension ProjectionEngine {
         guard !changes.isEmpty else { return nil }
         return CRMPlannedRecord(
             call: call.call, tenant: call.tenant, key: key, action: written == nil ? "create" : "update",
-            changes: changes, unavailable: unavailable)
+            changes: changes, unavailable: unavailable, interrupted: nil)
     }
 
     /// Whether a written value equals a produced one; fractions are compared to 12 significant digits, since the

@@ -97,6 +97,12 @@ package final class SQLiteStatement {
     /// Binds values to `?1`, `?2`... in order.
     @discardableResult
     package func bind(_ values: SQLiteValue...) throws(LedgerError) -> SQLiteStatement {
+        try bind(values)
+    }
+
+    /// Binds the values of an array to `?1`, `?2`... in order.
+    @discardableResult
+    package func bind(_ values: [SQLiteValue]) throws(LedgerError) -> SQLiteStatement {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let status: Int32
