@@ -229,6 +229,9 @@ extension CRMCommand {
                             }
                         }
                         _ = try OwnEvents.append(events, with: writer)
+                        if let refused = outcomes.first(where: { $0.status == 401 }) {
+                            throw LedgerError.invalidRequest(refused.errorText ?? "Salesforce refused the token")
+                        }
                         bar.update(
                             done: UInt64(summary.written + summary.failed), total: UInt64(pending.count))
                     }
@@ -256,7 +259,8 @@ extension CRMCommand {
         }
 
         /// Upserts `batch` (records of one object and external-id field); a request that fails as a whole
-        /// (after its retries) becomes a failed outcome for each record, status 0 when no HTTP answer came.
+        /// (after its retries, or refused with 401) becomes a failed outcome for each record, status 0 when no HTTP
+        /// answer came.
         private func send(_ batch: [CRMPlannedRecord], with client: SalesforceClient) throws -> [UpsertOutcome] {
             let records = batch.map { record in
                 CRMRecord(
@@ -274,7 +278,6 @@ extension CRMCommand {
                 case .retriesExhausted(let count, _): attempts = count
                 default: break
                 }
-                if case .unauthorized = error { throw LedgerError.invalidRequest("Salesforce refused: \(error)") }
                 return records.map {
                     UpsertOutcome(
                         externalId: $0.externalId, succeeded: false, status: status, attempts: attempts, id: nil,
@@ -286,7 +289,8 @@ extension CRMCommand {
 
         /// Reads back every planned record whose last write has no recorded outcome (an apply killed between
         /// sending and recording): when the CRM already holds every changed value, records `crm.write` with
-        /// `read_back` under the interrupted write's request key instead of sending it again. Returns the records
+        /// `read_back` under the interrupted write's request key instead of sending it again; otherwise records
+        /// `crm.write.failed` (`read_back`, `NOT_CONFIRMED`) under that key and sends it again. Returns the records
         /// still to send; a record that cannot be read back is reported failed and not sent, since it may have been
         /// written.
         private func confirmInterrupted(
@@ -318,6 +322,21 @@ extension CRMCommand {
                         fetched.fields[change.field].map { CRMFieldValue(change.new).isHeld(by: $0) } ?? false
                     })
                 else {
+                    let status = fetched?.status ?? 404
+                    let lost = UpsertOutcome(
+                        externalId: record.key.externalId, succeeded: false, status: status,
+                        attempts: fetched?.attempts ?? 1, id: fetched?.id, created: nil,
+                        errors: [
+                            SalesforceRecordError(
+                                code: "NOT_CONFIRMED",
+                                message:
+                                    "apply was interrupted before recording an outcome; read back (HTTP \(status)), "
+                                    + "the record does not hold the values planned now, so this write did not land "
+                                    + "or wrote other values; sent again")
+                        ])
+                    events.append(
+                        Self.event(
+                            record, outcome: lost, mapping: loaded, requestKey: interrupted.requestKey, readBack: true))
                     pending.append(record)
                     continue
                 }

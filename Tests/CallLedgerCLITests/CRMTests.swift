@@ -7,8 +7,8 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
-private let mappings = Repository.root.appendingPathComponent("Projections/crm")
-private let v1 = mappings.appendingPathComponent("voicecall-v1.yaml").path
+let mappings = Repository.root.appendingPathComponent("Projections/crm")
+let v1 = mappings.appendingPathComponent("voicecall-v1.yaml").path
 private let v2 = mappings.appendingPathComponent("voicecall-v2.yaml").path
 private let scorecard = Repository.root.appendingPathComponent("Projections/qa/support-call-basics.yaml").path
 private let examplesCall = "c2a8d3f1-5e6b-4a7c-9d0e-1f2a3b4c5d6e"
@@ -22,13 +22,13 @@ private func array(_ result: ProcessResult) throws -> [[String: Any]] {
 }
 
 /// The JSON object a successful command printed.
-private func object(_ result: ProcessResult) throws -> [String: Any] {
+func object(_ result: ProcessResult) throws -> [String: Any] {
     try #require(result.status == 0, "\(result.stderr)")
     return try jsonObject(result.stdout)
 }
 
 /// Per record key (`object external_id`), the names of the fields a plan writes.
-private func changedFields(_ plan: [String: Any]) -> [String: Set<String>] {
+func changedFields(_ plan: [String: Any]) -> [String: Set<String>] {
     var result: [String: Set<String>] = [:]
     for write in plan["writes"] as! [[String: Any]] {
         let key = write["key"] as! [String: Any]
@@ -39,7 +39,7 @@ private func changedFields(_ plan: [String: Any]) -> [String: Set<String>] {
 }
 
 /// The fields the stand-in holds for the `object` record with external id `externalId`.
-private func stored(_ crm: StandIn, _ object: String, _ externalId: String) throws -> [String: Any]? {
+func stored(_ crm: StandIn, _ object: String, _ externalId: String) throws -> [String: Any]? {
     try crm.records(object: object).first { $0["externalId"] as? String == externalId }?["fields"] as? [String: Any]
 }
 

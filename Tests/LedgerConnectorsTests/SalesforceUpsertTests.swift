@@ -1,5 +1,6 @@
 // SalesforceClient against the stand-in: single and collection upserts by external id, what the stand-in stored,
-// and Salesforce's per-record refusals (300 on duplicated external ids, DUPLICATE_EXTERNAL_ID in collections).
+// Salesforce's per-record refusals (300 on duplicated external ids, DUPLICATE_EXTERNAL_ID in collections), and
+// reading a record back by external id.
 import Foundation
 import LedgerConnectors
 import LedgerTestSupport
@@ -49,6 +50,35 @@ import Testing
         #expect(try standIn.records(object: "Case").count == 1)
         #expect(try standIn.counts("Case/Call_Id__c/\(externalId)") == (2, 2))
         #expect(recorder.delays.isEmpty)
+    }
+
+    @Test func readBackReturnsTheStoredScalarsOrNilWhenAbsent() throws {
+        let standIn = try StandIn()
+        let client = try standIn.client(recorder: SleepRecorder())
+        #expect(try client.record(object: "Case", externalIdField: "Call_Id__c", externalId: "absent") == nil)
+        let fields: [String: CRMFieldValue] = [
+            "Subject": .string("Card ordered"), "Duration__c": .integer(312), "Score__c": .double(87.25),
+            "Escalated__c": .bool(true), "Notes__c": .null,
+        ]
+        let written = try client.upsert(
+            object: "Case", externalIdField: "Call_Id__c", externalId: "call/1", fields: fields)
+        let fetched = try #require(
+            try client.record(
+                object: "Case", externalIdField: "Call_Id__c", externalId: "call/1", fields: fields.keys.sorted()))
+        #expect(fetched.id == written.id && fetched.status == 200 && fetched.attempts == 1)
+        for (name, value) in fields {
+            let stored = try #require(fetched.fields[name], "\(name)")
+            #expect(value.isHeld(by: stored), "\(name): \(stored)")
+        }
+        #expect(fetched.fields["attributes"] == nil && fetched.fields["Id"] == nil)
+        #expect(CRMFieldValue.integer(312).isHeld(by: .double(312)))
+        #expect(!CRMFieldValue.string("312").isHeld(by: .integer(312)))
+        #expect(!CRMFieldValue.double(87.25).isHeld(by: .double(87.26)))
+
+        try standIn.seed(object: "Case", field: "Call_Id__c", value: "twice", copies: 2)
+        #expect(throws: SalesforceError.self) {
+            try client.record(object: "Case", externalIdField: "Call_Id__c", externalId: "twice")
+        }
     }
 
     @Test func collectionAbove200IsRefusedBeforeSending() throws {

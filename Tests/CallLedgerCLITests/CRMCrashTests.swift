@@ -1,0 +1,215 @@
+// Kill-safety of `crm apply`: a child apply is killed with SIGKILL while the stand-in CRM holds back its answers;
+// the next apply completes the work without any record written twice (the stand-in counts every upsert applied
+// per record), reading back the records whose writes were sent without a recorded outcome.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+/// A ledger of simulated calls that mapping v1 has never been applied to.
+private func simulatedLedger(calls: Int, seed: UInt64) throws -> CLILedger {
+    let ledger = try CLILedger()
+    let day = simulatedLines(calls: calls, seed: seed, callSeconds: 20...60).joined(separator: "\n") + "\n"
+    try #require(try ledger.callLedger("append", input: day).status == 0)
+    return ledger
+}
+
+/// The environment pointing `crm` commands at `crm`.
+private func environment(_ crm: StandIn) -> [String: String] {
+    ["CALL_LEDGER_CRM_URL": crm.baseURL, "CALL_LEDGER_CRM_TOKEN": StandIn.token, "CALL_LEDGER_MAPPINGS": mappings.path]
+}
+
+/// Starts `call-ledger crm apply` on `ledger` as a child process.
+private func startApply(_ ledger: CLILedger, _ crm: StandIn, batchSize: Int) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Repository.executable)
+    process.arguments = ["crm", "apply", "--ledger", ledger.directory, "--mapping", v1, "--batch-size", "\(batchSize)"]
+    process.environment = ProcessInfo.processInfo.environment.merging(environment(crm)) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// Upserts the stand-in applied, per record key (`Object/Field/value`).
+private func writes(_ crm: StandIn) throws -> [String: Int] {
+    try crm.stats()["writes"] as! [String: Int]
+}
+
+/// The events of `type` in the log.
+private func events(_ type: String, _ ledger: CLILedger) throws -> [[String: Any]] {
+    try catted(ledger).filter { $0["type"] as? String == type }
+}
+
+/// Checks that every `crm.write.started` is answered by one outcome under its request key, and that the
+/// stand-in holds, for every planned record, the values v1 plans, each record written exactly once.
+private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[String: Any]], run: Int) throws {
+    /// `Object/external id request-key` of the events of `types` sent by `crm apply` (with a request key).
+    func sent(_ types: String...) throws -> [String] {
+        try types.flatMap { try events($0, ledger) }.compactMap { event in
+            let body = event["body"] as? [String: Any] ?? [:]
+            guard let requestKey = body["request_key"] as? String else { return nil }
+            return "\(body["object"] ?? "")/\(body["external_id"] ?? "") \(requestKey)"
+        }
+    }
+    let started = try sent("crm.write.started")
+    let answered = try sent("crm.write", "crm.write.failed")
+    #expect(Set(started).isSubset(of: Set(answered)), "run \(run): unanswered \(Set(started).subtracting(answered))")
+    #expect(answered.count == Set(answered).count, "run \(run): an outcome recorded twice")
+    let applied = try writes(crm)
+    #expect(applied.count == planned.count, "run \(run): \(applied.count) records written of \(planned.count)")
+    #expect(applied.values.allSatisfy { $0 == 1 }, "run \(run): written twice: \(applied.filter { $0.value > 1 })")
+    for write in planned {
+        let key = write["key"] as! [String: Any]
+        let fields = try #require(try stored(crm, key["object"] as! String, key["external_id"] as! String))
+        for change in write["changes"] as! [[String: Any]] {
+            let field = change["field"] as! String
+            #expect((fields[field] as? NSObject) == (change["new"] as? NSObject), "run \(run): \(field)")
+        }
+    }
+}
+
+@Suite(.serialized) struct CRMApplyCrashTests {
+    /// Killed while the CRM holds back the answer to a batch it has applied: the next apply reads those records
+    /// back, records them as written (`read_back`) without sending them again, and writes the rest.
+    @Test func writesAnsweredAfterTheKillAreConfirmedByReadBackNotSentAgain() throws {
+        let ledger = try simulatedLedger(calls: 8, seed: 61)
+        let crm = try StandIn()
+        let planned =
+            try object(
+                try ledger.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))["writes"]
+            as! [[String: Any]]
+        try #require(planned.count > 4)
+        try crm.faults(["delay_ms": 30_000, "delay_next": 1])
+        let process = try startApply(ledger, crm, batchSize: 3)
+        let deadline = Date().addingTimeInterval(60)
+        while try writes(crm).isEmpty, Date() < deadline { usleep(20_000) }
+        try #require(try writes(crm).count == 3, "the first batch never reached the stand-in")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try #require(process.terminationReason == .uncaughtSignal)
+
+        let interrupted =
+            try object(
+                try ledger.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))["writes"]
+            as! [[String: Any]]
+        #expect(interrupted.count == planned.count)
+        #expect(interrupted.filter { $0["interrupted"] != nil }.count == 3)
+
+        let rerun = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "apply", "--mapping", v1, "--batch-size", "3", "--json"],
+                environment: environment(crm)))
+        #expect(rerun["confirmed"] as? Int == 3)
+        #expect(rerun["written"] as? Int == planned.count - 3)
+        #expect(rerun["failed"] as? Int == 0)
+        let requests = try crm.stats()["requests"] as! [String: Int]
+        #expect(requests.values.allSatisfy { $0 == 1 }, "sent twice: \(requests.filter { $0.value > 1 })")
+        try expectComplete(ledger, crm, planned: planned, run: 0)
+        let readBack = try events("crm.write", ledger).filter { ($0["body"] as! [String: Any])["read_back"] != nil }
+        #expect(readBack.count == 3)
+        let again = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        #expect((again["writes"] as! [Any]).isEmpty)
+        _ = try ledger.verified()
+    }
+
+    /// A write the log shows sent without an outcome, which never reached the CRM: apply reads the record back,
+    /// records that it was not confirmed (`crm.write.failed`, `read_back`, under the unanswered request key) and
+    /// sends it once.
+    @Test func unansweredWriteThatNeverLandedIsRecordedAndSentOnce() throws {
+        let ledger = try simulatedLedger(calls: 3, seed: 63)
+        let crm = try StandIn()
+        let plan = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let planned = plan["writes"] as! [[String: Any]]
+        let first = try #require(planned.first)
+        let key = first["key"] as! [String: Any]
+        let started: [String: Any] = [
+            "type": "crm.write.started", "call": first["call"]!, "tenant": first["tenant"]!,
+            "source": "crm/salesforce", "idempotency": "test:started",
+            "body": [
+                "system": "salesforce", "object": key["object"]!, "external_id_field": key["external_id_field"]!,
+                "external_id": key["external_id"]!, "field_names": ["Subject"],
+                "mapping": ["name": plan["mapping"]!, "version": plan["version"]!, "digest": plan["digest"]!],
+                "request_key": "feedfacefeedface:1",
+            ] as [String: Any],
+        ]
+        let line = String(decoding: try JSONSerialization.data(withJSONObject: started), as: UTF8.self)
+        try #require(try ledger.callLedger("append", input: line).status == 0)
+        let replanned = try object(
+            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let marked = (replanned["writes"] as! [[String: Any]]).compactMap { $0["interrupted"] as? [String: Any] }
+        #expect(marked.map { $0["request_key"] as? String } == ["feedfacefeedface:1"])
+
+        let apply = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "apply", "--mapping", v1, "--json"], environment: environment(crm)))
+        #expect(apply["confirmed"] as? Int == 0)
+        #expect(apply["written"] as? Int == planned.count)
+        let notConfirmed = try events("crm.write.failed", ledger).filter {
+            ($0["body"] as! [String: Any])["request_key"] as? String == "feedfacefeedface:1"
+        }
+        #expect(notConfirmed.count == 1)
+        let body = try #require(notConfirmed.first?["body"] as? [String: Any])
+        #expect(body["read_back"] as? Bool == true)
+        #expect(body["status"] as? Int == 404)
+        #expect((body["error"] as? String)?.hasPrefix("NOT_CONFIRMED") == true, "\(body["error"] ?? "")")
+        try expectComplete(ledger, crm, planned: planned, run: 0)
+    }
+
+    /// A refused token stops apply with exit 1 after recording the batch it refused as `crm.write.failed` (401),
+    /// so no `crm.write.started` is left unanswered.
+    @Test func refusedTokenIsRecordedAndStopsApply() throws {
+        let ledger = try simulatedLedger(calls: 2, seed: 64)
+        let crm = try StandIn()
+        var wrongToken = environment(crm)
+        wrongToken["CALL_LEDGER_CRM_TOKEN"] = "expired"
+        let refused = try ledger.callLedger(
+            arguments: ["crm", "apply", "--mapping", v1, "--batch-size", "2"], environment: wrongToken)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("CALL_LEDGER_CRM_TOKEN"), "\(refused.stderr)")
+        let failed = try events("crm.write.failed", ledger)
+        #expect(failed.count == 2)
+        #expect(failed.allSatisfy { ($0["body"] as! [String: Any])["status"] as? Int == 401 })
+        #expect(try events("crm.write.started", ledger).count == 2)
+        let plan = try object(
+            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        #expect((plan["writes"] as! [[String: Any]]).allSatisfy { $0["interrupted"] == nil })
+        #expect(try writes(crm).isEmpty)
+    }
+
+    /// Killed at 8 random moments, each on a fresh copy of the same ledger against a fresh stand-in that answers
+    /// every request 40 ms late: one more apply completes the work and no record is written twice.
+    @Test func killedApplyIsCompletedByTheNextWithoutWritingAnyRecordTwice() throws {
+        let template = try simulatedLedger(calls: 10, seed: 62)
+        let planned =
+            try object(
+                try template.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(try StandIn())))[
+                "writes"] as! [[String: Any]]
+        try #require(planned.count > 6)
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for run in 0..<8 {
+            let copy = try CLILedger.copy(of: template)
+            let crm = try StandIn()
+            try crm.faults(["delay_ms": 40, "delay_next": -1])
+            let process = try startApply(copy, crm, batchSize: 2)
+            usleep(UInt32.random(in: 0...1_500_000, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal, try !writes(crm).isEmpty { killedMidway += 1 }
+
+            let finish = try copy.callLedger(
+                arguments: ["crm", "apply", "--mapping", v1, "--batch-size", "2"], environment: environment(crm))
+            #expect(finish.status == 0, "run \(run): \(finish.stderr)")
+            try expectComplete(copy, crm, planned: planned, run: run)
+            _ = try copy.verified()
+        }
+        #expect(killedMidway > 0)
+    }
+}
