@@ -93,7 +93,8 @@ struct RebuildCommand: ParsableCommand {
         abstract: "Drop projections' state and fold the whole log again.",
         discussion: """
             The new state is written beside the old one and replaces it only when complete, so an interrupted \
-            rebuild leaves the previous state in use. Prints events/s and where the time went: reading and \
+            rebuild leaves the previous state in use. The qa projection scores every call again with the \
+            scorecards given, keeping the results of other scorecard versions. Prints events/s and where the time went: reading and \
             decompressing frames (a separate thread, overlapping the rest), decoding records, applying them.
             """)
 

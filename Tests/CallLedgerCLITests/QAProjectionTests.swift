@@ -103,6 +103,14 @@ private func qaRun(_ result: ProcessResult) throws -> [String: Any] {
         let oldYes = try #require(old.first.flatMap(greetingYes))
         #expect(new.first.flatMap(greetingYes) == oldYes - 1)
 
+        // Rebuilding with the current version scores every call again and keeps the first version's results.
+        let rebuilt = try qaRun(try ledger.callLedger("rebuild", "qa", "--scorecard", changed, "--json"))
+        #expect(rebuilt["calls"] as? Int == 31)
+        let afterRebuild = try array(
+            try ledger.callLedger("qa", "results", "cl-1", "--scorecard", changed, "--json"))
+        #expect(afterRebuild.map { $0["scorecard_version"] as? String } == ["2026.1", "2026.2"])
+        #expect(afterRebuild.map(greeting) == ["yes", "no"])
+
         // Returning to the first version is a change too, recorded again.
         #expect(try ledger.callLedger("project", "qa", "--scorecard", shipped).status == 0)
         #expect(try qaDefinitions(ledger).count == 3)

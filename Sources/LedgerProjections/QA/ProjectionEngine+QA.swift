@@ -7,8 +7,10 @@ public import LedgerStore
 
 extension ProjectionEngine {
     /// Scores, with each of `scorecards`, the calls with final transcript lines whose events arrived since the
-    /// scorecard version last scored (every such call for a version not met before); with `fresh`, drops the
-    /// stored results first. One run covers all scorecards; `progress` counts calls.
+    /// scorecard version last scored (every such call for a version not met before); with `fresh`, drops their
+    /// stored results first and scores every call, keeping the results of other versions (which the log no longer
+    /// names as current, so they could not be scored again). One run covers all scorecards; `progress` counts
+    /// calls.
     func scoreQA(fresh: Bool, progress: (String, UInt64, UInt64) -> Void) throws(LedgerError) -> ProjectionRun {
         guard !scorecards.isEmpty else {
             throw .invalidRequest(
@@ -26,10 +28,11 @@ extension ProjectionEngine {
             }
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        let qa = try QAState.open(in: directory, fresh: fresh)
+        let qa = try QAState.open(in: directory)
         let transcripts = try currentState()
         let end = reader.size
         return try qa.database.transaction { () throws(LedgerError) -> ProjectionRun in
+            if fresh { for scorecard in scorecards { try qa.forget(digest: scorecard.digest.hex) } }
             var scoredThrough: [UInt64] = []
             for scorecard in scorecards { scoredThrough.append(try qa.register(scorecard) ?? 0) }
             let from = scoredThrough.min() ?? end

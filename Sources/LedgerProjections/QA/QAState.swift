@@ -42,10 +42,9 @@ struct QAState {
         }
     }
 
-    /// Opens the current state in `directory`, creating it when there is none or it has another version; with
-    /// `fresh`, replaces it by an empty one.
-    static func open(in directory: String, fresh: Bool = false) throws(LedgerError) -> QAState {
-        if !fresh, let file = try ProjectionStateFile.openCurrent(name: projection, in: directory),
+    /// Opens the current state in `directory`, creating it when there is none or it has another version.
+    static func open(in directory: String) throws(LedgerError) -> QAState {
+        if let file = try ProjectionStateFile.openCurrent(name: projection, in: directory),
             try file.meta("version") == version
         {
             return try QAState(file: file)
@@ -81,6 +80,17 @@ struct QAState {
         )
         .run()
         return nil
+    }
+
+    /// Drops the results of scorecard `digest`, keeping its registration (and so its place among the versions),
+    /// so that it scores every call again.
+    func forget(digest: String) throws(LedgerError) {
+        for sql in [
+            "DELETE FROM evaluations WHERE digest = ?1", "DELETE FROM answers WHERE digest = ?1",
+            "UPDATE scorecards SET scored_through = 0 WHERE digest = ?1",
+        ] {
+            try database.statement(sql).bind(.text(digest)).run()
+        }
     }
 
     /// Records that every call with an event below `seq` is scored with scorecard `digest`.
