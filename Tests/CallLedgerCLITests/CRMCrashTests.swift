@@ -1,6 +1,7 @@
-// Kill-safety of `crm apply`: a child apply is killed with SIGKILL while the stand-in CRM holds back its answers;
-// the next apply completes the work without any record written twice (the stand-in counts every upsert applied
-// per record), reading back the records whose writes were sent without a recorded outcome.
+// Kill-safety and refusals of `crm apply`: a child apply is killed with SIGKILL while the stand-in CRM holds back
+// its answers, and the next apply completes the work without any record written twice (the stand-in counts every
+// upsert applied per record), reading back the records whose writes were sent without a recorded outcome; a
+// record the CRM refuses fails alone.
 import Foundation
 import LedgerTestSupport
 import Testing
@@ -211,5 +212,44 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
             _ = try copy.verified()
         }
         #expect(killedMidway > 0)
+    }
+}
+
+@Suite struct CRMApplyRefusalTests {
+    /// An external id that matches two CRM records is a hard error for that record only: recorded as
+    /// `crm.write.failed` with Salesforce's code, exit 1, every other record written; a second apply tries that
+    /// record again and nothing else.
+    @Test func aDuplicatedExternalIdFailsThatRecordOnly() throws {
+        let ledger = try simulatedLedger(calls: 3, seed: 65)
+        let crm = try StandIn()
+        let planned =
+            try object(
+                try ledger.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
+                "writes"] as! [[String: Any]]
+        let duplicated = try #require(
+            planned.first { ($0["key"] as! [String: Any])["object"] as? String == "VoiceCall" }?["key"]
+                as? [String: Any])
+        let externalId = duplicated["external_id"] as! String
+        try crm.seed(object: "VoiceCall", field: "VendorCallKey", value: externalId, copies: 2)
+
+        let apply = try ledger.callLedger(
+            arguments: ["crm", "apply", "--mapping", v1, "--json"], environment: environment(crm))
+        #expect(apply.status == 1)
+        let summary = try jsonObject(apply.stdout)
+        #expect(summary["failed"] as? Int == 1)
+        #expect(summary["written"] as? Int == planned.count - 1)
+        let failures = summary["failures"] as? [String] ?? []
+        #expect(
+            failures.count == 1 && failures[0].contains(externalId) && failures[0].contains("DUPLICATE_EXTERNAL_ID"))
+        let failed = try events("crm.write.failed", ledger)
+        #expect(failed.count == 1)
+        #expect((failed.first?["body"] as? [String: Any])?["external_id"] as? String == externalId)
+
+        let again = try ledger.callLedger(
+            arguments: ["crm", "apply", "--mapping", v1, "--json"], environment: environment(crm))
+        #expect(again.status == 1)
+        #expect(try jsonObject(again.stdout)["planned"] as? Int == 1)
+        #expect(try writes(crm).count == planned.count - 1)
     }
 }
