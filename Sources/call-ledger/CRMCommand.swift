@@ -120,8 +120,9 @@ extension CRMCommand {
                 (PATCH /services/data/vNN.N/composite/sobjects/{Object}/{ExternalIdField}, up to 200 records a \
                 request, allOrNone false), retrying 429, 5xx, timeouts and dropped connections with exponential \
                 backoff and jitter. Each record's outcome is appended as crm.write (written) or crm.write.failed \
-                (refused: 300 when the external id matches several records, 400...; or the request failed after \
-                its retries, status 0 when no HTTP answer came), with the mapping's name, version and digest, the \
+                (refused by Salesforce, with its code: DUPLICATE_EXTERNAL_ID when the external id matches several \
+                records, INVALID_FIELD...; or the request failed after its retries, status 0 when no HTTP answer \
+                came), with the mapping's name, version and digest, the \
                 HTTP status, attempts and the Salesforce id; a batch's events are appended together once its \
                 answer is in, and a crm.write.started per record is appended durably before it is sent. When the \
                 log does not record the mapping's digest, projection.definition.changed is appended first. Run \
