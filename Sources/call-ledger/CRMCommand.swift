@@ -129,7 +129,9 @@ extension CRMCommand {
                 again, apply writes only what still differs. Killed between sending and recording, the next apply \
                 finds the unanswered crm.write.started, reads the record back and, when it already holds the \
                 values, records crm.write (read_back) instead of sending them again; a record it cannot read back \
-                is reported failed and not sent. Configuration: \
+                is reported failed and not sent. When a whole request goes unanswered after its retries (timeouts, \
+                dropped connections, 429 or 5xx to the end), its records are recorded as failed and apply stops \
+                there with exit code 1, leaving the rest for the next run. Configuration: \
                 CALL_LEDGER_CRM_URL (instance URL), CALL_LEDGER_CRM_TOKEN (bearer token), optional \
                 CALL_LEDGER_CRM_API_VERSION (default 62.0).
                 """)
@@ -169,6 +171,8 @@ extension CRMCommand {
             var failures: [String]
             /// Interrupted writes to records the plan no longer writes, left unconfirmed.
             var unanswered: Int
+            /// Planned records not sent because apply stopped: a whole request went unanswered after its retries.
+            var notAttempted: Int
             var seconds: Double
         }
 
@@ -204,17 +208,17 @@ extension CRMCommand {
                 var summary = Summary(
                     mapping: loaded.name, version: loaded.version, digest: loaded.digest.hex,
                     planned: plan.writes.count, written: 0, created: 0, confirmed: 0, failed: 0, requests: 0,
-                    attempts: 0, failures: [], unanswered: plan.unanswered.count, seconds: 0)
+                    attempts: 0, failures: [], unanswered: plan.unanswered.count, notAttempted: 0, seconds: 0)
                 let pending = try confirmInterrupted(
                     plan.writes, mapping: loaded, with: client, writer: writer, summary: &summary)
                 let requestKey = "\(loaded.digest.hex.prefix(16)):\(engine.reader.size)"
                 var bar = ProgressBar(label: "crm apply")
                 let groups = Dictionary(grouping: pending) { "\($0.key.object)\u{0}\($0.key.externalIdField)" }
-                for groupKey in groups.keys.sorted() {
+                sending: for groupKey in groups.keys.sorted() {
                     for batch in groups[groupKey]!.chunked(by: batchSize) {
                         _ = try OwnEvents.append(
                             batch.map { Self.startedEvent($0, mapping: loaded, requestKey: requestKey) }, with: writer)
-                        let outcomes = try send(batch, with: client)
+                        let (outcomes, unanswered) = try send(batch, with: client)
                         summary.requests += 1
                         var events: [[String: Any]] = []
                         for (record, outcome) in zip(batch, outcomes) {
@@ -235,6 +239,10 @@ extension CRMCommand {
                         }
                         bar.update(
                             done: UInt64(summary.written + summary.failed), total: UInt64(pending.count))
+                        if unanswered {
+                            summary.notAttempted = pending.count - summary.written - summary.failed
+                            break sending
+                        }
                     }
                 }
                 bar.finish()
@@ -250,6 +258,11 @@ extension CRMCommand {
                         + "\(summary.failed) failed, \(summary.requests) requests, "
                         + String(format: "%.2f s", summary.seconds))
                 for failure in summary.failures { Output.line("  failed: \(failure)") }
+                if summary.notAttempted > 0 {
+                    Output.line(
+                        "  stopped: a request went unanswered after its retries; \(summary.notAttempted) records "
+                            + "not sent, run apply again once the CRM answers")
+                }
                 if summary.unanswered > 0 {
                     Output.line(
                         "  \(summary.unanswered) earlier writes have no recorded outcome and this mapping no longer "
@@ -261,30 +274,40 @@ extension CRMCommand {
 
         /// Upserts `batch` (records of one object and external-id field); a request that fails as a whole
         /// (after its retries, or refused with 401) becomes a failed outcome for each record, status 0 when no HTTP
-        /// answer came.
-        private func send(_ batch: [CRMPlannedRecord], with client: SalesforceClient) throws -> [UpsertOutcome] {
+        /// answer came. `unanswered` is true when the request got no usable answer after its retries (timeouts,
+        /// dropped connections, 429 or 5xx to the end): the CRM is unavailable, and sending more batches would only
+        /// wait through their retries too.
+        private func send(
+            _ batch: [CRMPlannedRecord], with client: SalesforceClient
+        ) throws -> (outcomes: [UpsertOutcome], unanswered: Bool) {
             let records = batch.map { record in
                 CRMRecord(
                     externalId: record.key.externalId,
                     fields: Dictionary(uniqueKeysWithValues: record.changes.map { ($0.field, CRMFieldValue($0.new)) }))
             }
             do {
-                return try client.upsertCollection(
+                let outcomes = try client.upsertCollection(
                     object: batch[0].key.object, externalIdField: batch[0].key.externalIdField, records: records)
+                return (outcomes, false)
             } catch {
                 var status = 0
                 var attempts = 1
+                var unanswered = false
                 switch error {
                 case .requestRejected(let code, _), .unauthorized(let code, _): status = code
-                case .retriesExhausted(let count, _): attempts = count
+                case .retriesExhausted(let count, _):
+                    attempts = count
+                    unanswered = true
+                case .transport: unanswered = true
                 default: break
                 }
-                return records.map {
+                let outcomes = records.map {
                     UpsertOutcome(
                         externalId: $0.externalId, succeeded: false, status: status, attempts: attempts, id: nil,
                         created: nil,
                         errors: [SalesforceRecordError(code: "REQUEST_FAILED", message: "\(error)", fields: [])])
                 }
+                return (outcomes, unanswered)
             }
         }
 

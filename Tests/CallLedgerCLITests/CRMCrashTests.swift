@@ -252,4 +252,35 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         #expect(try jsonObject(again.stdout)["planned"] as? Int == 1)
         #expect(try writes(crm).count == planned.count - 1)
     }
+
+    /// A CRM that answers nothing but 503: the first batch is retried to the end and recorded as failed, apply
+    /// stops there (exit 1) instead of waiting through every batch's retries, and the next apply writes all.
+    @Test func anUnavailableCRMStopsApplyAfterOneBatch() throws {
+        let ledger = try simulatedLedger(calls: 3, seed: 66)
+        let crm = try StandIn()
+        let planned =
+            try object(
+                try ledger.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
+                "writes"] as! [[String: Any]]
+        try #require(planned.count > 2)
+        try crm.faults(["fail_next": 1000, "fail_status": 503, "retry_after": 0])
+        let stopped = try ledger.callLedger(
+            arguments: ["crm", "apply", "--mapping", v1, "--batch-size", "2", "--json"], environment: environment(crm))
+        #expect(stopped.status == 1)
+        let summary = try jsonObject(stopped.stdout)
+        #expect(summary["requests"] as? Int == 1)
+        #expect(summary["failed"] as? Int == 2)
+        #expect(summary["not_attempted"] as? Int == planned.count - 2)
+        #expect(try events("crm.write.started", ledger).count == 2)
+        #expect(try events("crm.write.failed", ledger).count == 2)
+
+        try crm.faults(["fail_next": 0])
+        let rerun = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "apply", "--mapping", v1, "--batch-size", "2", "--json"],
+                environment: environment(crm)))
+        #expect(rerun["written"] as? Int == planned.count)
+        try expectComplete(ledger, crm, planned: planned, run: 0)
+    }
 }
