@@ -67,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallLedgerCLITests",
-            dependencies: ["LedgerCore", "LedgerStore", "LedgerTestSupport"],
+            dependencies: ["LedgerConnectors", "LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -211,6 +211,8 @@ extension CRMCommand {
                     attempts: 0, failures: [], unanswered: plan.unanswered.count, notAttempted: 0, seconds: 0)
                 let pending = try confirmInterrupted(
                     plan.writes, mapping: loaded, with: client, writer: writer, summary: &summary)
+                try closeUnplanned(
+                    plan.unanswered, engine: engine, mapping: loaded, with: client, writer: writer, summary: &summary)
                 let requestKey = "\(loaded.digest.hex.prefix(16)):\(engine.reader.size)"
                 var bar = ProgressBar(label: "crm apply")
                 let groups = Dictionary(grouping: pending) { "\($0.key.object)\u{0}\($0.key.externalIdField)" }
@@ -374,6 +376,59 @@ extension CRMCommand {
             }
             if !events.isEmpty { _ = try OwnEvents.append(events, with: writer) }
             return pending
+        }
+
+        /// Reads back each unanswered write to a record the plan no longer writes. When the record holds, for
+        /// every field that write named, the value the log last recorded (or neither the CRM nor the log has the
+        /// record), records `crm.write.failed` (`read_back`, `NOT_CONFIRMED`) under its request key: the CRM agrees
+        /// with the log whatever became of that write. Otherwise the CRM holds values the log does not record (the
+        /// write probably landed); it stays unanswered and is counted in `unanswered`.
+        private func closeUnplanned(
+            _ writes: [CRMUnansweredWrite], engine: ProjectionEngine, mapping loaded: CRMMapping,
+            with client: SalesforceClient, writer: LedgerWriter, summary: inout Summary
+        ) throws {
+            var events: [[String: Any]] = []
+            for write in writes {
+                let fetched: FetchedRecord?
+                do {
+                    fetched = try client.record(
+                        object: write.key.object, externalIdField: write.key.externalIdField,
+                        externalId: write.key.externalId, fields: write.fieldNames)
+                } catch {
+                    if case .unauthorized = error { throw LedgerError.invalidRequest("Salesforce refused: \(error)") }
+                    continue
+                }
+                let recorded = try engine.crmWrittenValues(of: write.key)
+                let agrees: Bool
+                switch (fetched, recorded) {
+                case (nil, nil): agrees = true
+                case (let fetched?, let recorded?):
+                    agrees = write.fieldNames.allSatisfy { name in
+                        guard let value = recorded[name], let stored = fetched.fields[name] else { return false }
+                        return CRMFieldValue(value).isHeld(by: stored)
+                    }
+                default: agrees = false
+                }
+                guard agrees else { continue }
+                let status = fetched?.status ?? 404
+                let record = CRMPlannedRecord(
+                    call: write.call, tenant: write.tenant, key: write.key, action: "update", changes: [],
+                    unavailable: [:], interrupted: write)
+                let outcome = UpsertOutcome(
+                    externalId: write.key.externalId, succeeded: false, status: status,
+                    attempts: fetched?.attempts ?? 1, id: fetched?.id, created: nil,
+                    errors: [
+                        SalesforceRecordError(
+                            code: "NOT_CONFIRMED",
+                            message: "apply was interrupted before recording an outcome; read back (HTTP \(status)), "
+                                + "the record holds the values the log last recorded and the mapping no longer "
+                                + "changes it; not sent again")
+                    ])
+                events.append(
+                    Self.event(record, outcome: outcome, mapping: loaded, requestKey: write.requestKey, readBack: true))
+                summary.unanswered -= 1
+            }
+            if !events.isEmpty { _ = try OwnEvents.append(events, with: writer) }
         }
 
         /// The `crm.write.started` appended before `record` is sent under `requestKey`.

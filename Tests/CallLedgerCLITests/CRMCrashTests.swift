@@ -3,6 +3,7 @@
 // upsert applied per record), reading back the records whose writes were sent without a recorded outcome; a
 // record the CRM refuses fails alone.
 import Foundation
+import LedgerConnectors
 import LedgerTestSupport
 import Testing
 
@@ -160,6 +161,61 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         #expect(body["status"] as? Int == 404)
         #expect((body["error"] as? String)?.hasPrefix("NOT_CONFIRMED") == true, "\(body["error"] ?? "")")
         try expectComplete(ledger, crm, planned: planned, run: 0)
+    }
+
+    /// Unanswered writes to records the mapping no longer changes: read back, the one whose record holds what the
+    /// log last recorded is closed (`crm.write.failed`, `NOT_CONFIRMED`); the one whose record holds another value
+    /// stays unanswered and is reported. Nothing is sent.
+    @Test func unansweredWritesToUnplannedRecordsAreClosedWhenTheCRMAgrees() throws {
+        let ledger = try simulatedLedger(calls: 3, seed: 67)
+        let crm = try StandIn()
+        let planned =
+            try object(
+                try ledger.callLedger(
+                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
+                "writes"] as! [[String: Any]]
+        try #require(
+            try ledger.callLedger(arguments: ["crm", "apply", "--mapping", v1], environment: environment(crm))
+                .status == 0)
+        let voiceCalls = planned.filter { ($0["key"] as! [String: Any])["object"] as? String == "VoiceCall" }
+        try #require(voiceCalls.count >= 2)
+        var lines: [String] = []
+        for (index, write) in voiceCalls.prefix(2).enumerated() {
+            let key = write["key"] as! [String: Any]
+            let event: [String: Any] = [
+                "type": "crm.write.started", "call": write["call"]!, "tenant": write["tenant"]!,
+                "source": "crm/salesforce", "idempotency": "test:started:\(index)",
+                "body": [
+                    "system": "salesforce", "object": "VoiceCall", "external_id_field": "VendorCallKey",
+                    "external_id": key["external_id"]!, "field_names": ["CallDisposition"],
+                    "mapping": ["name": "voicecall", "version": "1", "digest": String(repeating: "0", count: 64)],
+                    "request_key": "feedfacefeedface:\(index)",
+                ] as [String: Any],
+            ]
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self))
+        }
+        try #require(try ledger.callLedger("append", input: lines.joined(separator: "\n")).status == 0)
+        let changedElsewhere = ((voiceCalls[1]["key"] as! [String: Any])["external_id"] as! String)
+        let client = try SalesforceClient(configuration: try crm.configuration())
+        _ = try client.upsert(
+            object: "VoiceCall", externalIdField: "VendorCallKey", externalId: changedElsewhere,
+            fields: ["CallDisposition": .string("changed elsewhere")])
+        let requestsBefore = try crm.stats()["total"] as! Int
+
+        let apply = try object(
+            try ledger.callLedger(
+                arguments: ["crm", "apply", "--mapping", v1, "--json"], environment: environment(crm)))
+        #expect(apply["planned"] as? Int == 0)
+        #expect(apply["unanswered"] as? Int == 1)
+        let closed = try events("crm.write.failed", ledger).compactMap {
+            ($0["body"] as? [String: Any])?["request_key"] as? String
+        }
+        #expect(closed == ["feedfacefeedface:0"])
+        #expect(try crm.stats()["total"] as! Int == requestsBefore + 2)
+        let plan = try object(
+            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let left = (plan["unanswered"] as! [[String: Any]]).map { $0["request_key"] as? String }
+        #expect(left == ["feedfacefeedface:1"])
     }
 
     /// A refused token stops apply with exit 1 after recording the batch it refused as `crm.write.failed` (401),

@@ -23,7 +23,8 @@ struct CRMState {
         CREATE INDEX writes_by_call ON writes(call, seq);
         CREATE TABLE unanswered(
             object TEXT NOT NULL, id_field TEXT NOT NULL, external_id TEXT NOT NULL, seq INTEGER NOT NULL,
-            call TEXT NOT NULL, request_key TEXT NOT NULL, PRIMARY KEY(object, id_field, external_id)) WITHOUT ROWID;
+            call TEXT NOT NULL, tenant TEXT NOT NULL, request_key TEXT NOT NULL, field_names TEXT NOT NULL,
+            PRIMARY KEY(object, id_field, external_id)) WITHOUT ROWID;
         """
 
     let file: ProjectionStateFile
@@ -46,13 +47,14 @@ struct CRMState {
     /// event's seq, call and request key.
     func unanswered() throws(LedgerError) -> [CRMRecordKey: CRMUnansweredWrite] {
         let statement = try database.statement(
-            "SELECT object, id_field, external_id, seq, call, request_key FROM unanswered")
+            "SELECT object, id_field, external_id, seq, call, tenant, request_key, field_names FROM unanswered")
         var result: [CRMRecordKey: CRMUnansweredWrite] = [:]
         while try statement.step() {
             let key = CRMRecordKey(
                 object: statement.text(0), externalIdField: statement.text(1), externalId: statement.text(2))
             result[key] = CRMUnansweredWrite(
-                key: key, seq: UInt64(statement.integer(3)), call: statement.text(4), requestKey: statement.text(5))
+                key: key, seq: UInt64(statement.integer(3)), call: statement.text(4), tenant: statement.text(5),
+                requestKey: statement.text(6), fieldNames: statement.text(7).split(separator: "\n").map(String.init))
         }
         return result
     }
@@ -67,8 +69,12 @@ public struct CRMUnansweredWrite: Sendable, Equatable, Encodable {
     public var seq: UInt64
     /// The call.
     public var call: String
+    /// The call's tenant.
+    public var tenant: String
     /// The request key the write was sent under.
     public var requestKey: String
+    /// The fields it wrote.
+    public var fieldNames: [String]
 }
 
 /// A CRM record's identity: its object and the external id it is upserted by.
@@ -115,8 +121,7 @@ struct CRMFold: ProjectionFold {
         guard let type = record.eventType, Self.wants(record) else { return }
         let body: EventValue
         do {
-            body = try EventValue.body(
-                of: record, parts: [], skipping: ["fields", "error", "record_id", "field_names"])
+            body = try EventValue.body(of: record, parts: [], skipping: ["fields", "error", "record_id"])
         } catch {
             throw .invalidRequest("event \(record.seq) (\(type.rawValue)) cannot be folded into crm: \(error)")
         }
@@ -130,11 +135,16 @@ struct CRMFold: ProjectionFold {
         if type == .crmWriteStarted {
             try state.database.statement(
                 """
-                INSERT OR REPLACE INTO unanswered(object, id_field, external_id, seq, call, request_key)
-                VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT OR REPLACE INTO unanswered(
+                    object, id_field, external_id, seq, call, tenant, request_key, field_names)
+                VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                 """
             ).bind(
-                key + [.integer(Int64(record.seq)), .text(record.call), .text(body["request_key"]?.string ?? "")]
+                key + [
+                    .integer(Int64(record.seq)), .text(record.call), .text(record.string(record.tenantRange)),
+                    .text(body["request_key"]?.string ?? ""),
+                    .text((body["field_names"]?.array ?? []).compactMap(\.string).joined(separator: "\n")),
+                ]
             ).run()
             return
         }

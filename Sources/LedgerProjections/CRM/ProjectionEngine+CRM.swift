@@ -40,6 +40,20 @@ public struct CRMPlannedRecord: Sendable, Equatable, Encodable {
     /// The last write sent to this record when the log records no outcome for it; apply reads the record back
     /// and, when it already holds every changed value, records that instead of sending the write again.
     public var interrupted: CRMUnansweredWrite?
+
+    /// A record with every property given.
+    public init(
+        call: String, tenant: String, key: CRMRecordKey, action: String, changes: [CRMFieldDiff],
+        unavailable: [String: String], interrupted: CRMUnansweredWrite?
+    ) {
+        self.call = call
+        self.tenant = tenant
+        self.key = key
+        self.action = action
+        self.changes = changes
+        self.unavailable = unavailable
+        self.interrupted = interrupted
+    }
 }
 
 /// What a mapping would write: the records that differ from what was written, and counts of the rest.
@@ -111,6 +125,16 @@ extension ProjectionEngine {
         plan.unanswered = unanswered.values.filter { only?.contains($0.call) ?? true }.sorted { $0.seq < $1.seq }
         plan.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return plan
+    }
+
+    /// The values the log shows `key` holds after its writes, by field: only those still readable (a value whose
+    /// `crm.values` were erased is left out); nil when the log shows no write to it.
+    public func crmWrittenValues(of key: CRMRecordKey) throws(LedgerError) -> [String: CRMValue]? {
+        let written = CRMState(file: try current(CRMFold.self))
+        guard let fields = try lastWritten(try written.writes(to: key)) else { return nil }
+        var values: [String: CRMValue] = [:]
+        for (name, field) in fields.values { if case .written(let value) = field { values[name] = value } }
+        return values
     }
 
     /// The record to write for `produced`, or nil when nothing differs.
