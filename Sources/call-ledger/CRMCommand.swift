@@ -348,18 +348,10 @@ extension CRMCommand {
                         fetched.fields[change.field].map { CRMFieldValue(change.new).isHeld(by: $0) } ?? false
                     })
                 else {
-                    let status = fetched?.status ?? 404
-                    let lost = UpsertOutcome(
-                        externalId: record.key.externalId, succeeded: false, status: status,
-                        attempts: fetched?.attempts ?? 1, id: fetched?.id, created: nil,
-                        errors: [
-                            SalesforceRecordError(
-                                code: "NOT_CONFIRMED",
-                                message:
-                                    "apply was interrupted before recording an outcome; read back (HTTP \(status)), "
-                                    + "the record does not hold the values planned now, so this write did not land "
-                                    + "or wrote other values; sent again")
-                        ])
+                    let lost = Self.notConfirmed(
+                        record.key, fetched: fetched,
+                        "the record does not hold the values planned now, so this write did not land or wrote "
+                            + "other values; sent again")
                     events.append(
                         Self.event(
                             record, outcome: lost, mapping: loaded, requestKey: interrupted.requestKey, readBack: true))
@@ -410,25 +402,35 @@ extension CRMCommand {
                 default: agrees = false
                 }
                 guard agrees else { continue }
-                let status = fetched?.status ?? 404
                 let record = CRMPlannedRecord(
                     call: write.call, tenant: write.tenant, key: write.key, action: "update", changes: [],
                     unavailable: [:], interrupted: write)
-                let outcome = UpsertOutcome(
-                    externalId: write.key.externalId, succeeded: false, status: status,
-                    attempts: fetched?.attempts ?? 1, id: fetched?.id, created: nil,
-                    errors: [
-                        SalesforceRecordError(
-                            code: "NOT_CONFIRMED",
-                            message: "apply was interrupted before recording an outcome; read back (HTTP \(status)), "
-                                + "the record holds the values the log last recorded and the mapping no longer "
-                                + "changes it; not sent again")
-                    ])
+                let outcome = Self.notConfirmed(
+                    write.key, fetched: fetched,
+                    "the record holds the values the log last recorded and the mapping no longer changes it; not "
+                        + "sent again")
                 events.append(
                     Self.event(record, outcome: outcome, mapping: loaded, requestKey: write.requestKey, readBack: true))
                 summary.unanswered -= 1
             }
             if !events.isEmpty { _ = try OwnEvents.append(events, with: writer) }
+        }
+
+        /// The outcome recorded for an interrupted write to `key` that a read-back (`fetched`, nil for 404) does
+        /// not confirm: `NOT_CONFIRMED`, with the read's status and `conclusion`.
+        private static func notConfirmed(
+            _ key: CRMRecordKey, fetched: FetchedRecord?, _ conclusion: String
+        ) -> UpsertOutcome {
+            let status = fetched?.status ?? 404
+            return UpsertOutcome(
+                externalId: key.externalId, succeeded: false, status: status, attempts: fetched?.attempts ?? 1,
+                id: fetched?.id, created: nil,
+                errors: [
+                    SalesforceRecordError(
+                        code: "NOT_CONFIRMED",
+                        message: "apply was interrupted before recording an outcome; read back (HTTP \(status)), "
+                            + conclusion)
+                ])
         }
 
         /// The `crm.write.started` appended before `record` is sent under `requestKey`.

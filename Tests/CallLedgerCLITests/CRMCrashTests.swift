@@ -32,6 +32,12 @@ private func startApply(_ ledger: CLILedger, _ crm: StandIn, batchSize: Int) thr
     return process
 }
 
+/// What `crm plan --mapping v1 --json` prints for `ledger`.
+private func planV1(_ ledger: CLILedger, _ crm: StandIn) throws -> [String: Any] {
+    try object(
+        try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+}
+
 /// Upserts the stand-in applied, per record key (`Object/Field/value`).
 private func writes(_ crm: StandIn) throws -> [String: Int] {
     try crm.stats()["writes"] as! [String: Int]
@@ -76,11 +82,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     @Test func writesAnsweredAfterTheKillAreConfirmedByReadBackNotSentAgain() throws {
         let ledger = try simulatedLedger(calls: 8, seed: 61)
         let crm = try StandIn()
-        let planned =
-            try object(
-                try ledger.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))["writes"]
-            as! [[String: Any]]
+        let planned = try planV1(ledger, crm)["writes"] as! [[String: Any]]
         try #require(planned.count > 4)
         try crm.faults(["delay_ms": 30_000, "delay_next": 1])
         let process = try startApply(ledger, crm, batchSize: 3)
@@ -91,11 +93,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         process.waitUntilExit()
         try #require(process.terminationReason == .uncaughtSignal)
 
-        let interrupted =
-            try object(
-                try ledger.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))["writes"]
-            as! [[String: Any]]
+        let interrupted = try planV1(ledger, crm)["writes"] as! [[String: Any]]
         #expect(interrupted.count == planned.count)
         #expect(interrupted.filter { $0["interrupted"] != nil }.count == 3)
 
@@ -111,9 +109,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         try expectComplete(ledger, crm, planned: planned, run: 0)
         let readBack = try events("crm.write", ledger).filter { ($0["body"] as! [String: Any])["read_back"] != nil }
         #expect(readBack.count == 3)
-        let again = try object(
-            try ledger.callLedger(
-                arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let again = try planV1(ledger, crm)
         #expect((again["writes"] as! [Any]).isEmpty)
         _ = try ledger.verified()
     }
@@ -124,9 +120,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     @Test func unansweredWriteThatNeverLandedIsRecordedAndSentOnce() throws {
         let ledger = try simulatedLedger(calls: 3, seed: 63)
         let crm = try StandIn()
-        let plan = try object(
-            try ledger.callLedger(
-                arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let plan = try planV1(ledger, crm)
         let planned = plan["writes"] as! [[String: Any]]
         let first = try #require(planned.first)
         let key = first["key"] as! [String: Any]
@@ -142,8 +136,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         ]
         let line = String(decoding: try JSONSerialization.data(withJSONObject: started), as: UTF8.self)
         try #require(try ledger.callLedger("append", input: line).status == 0)
-        let replanned = try object(
-            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let replanned = try planV1(ledger, crm)
         let marked = (replanned["writes"] as! [[String: Any]]).compactMap { $0["interrupted"] as? [String: Any] }
         #expect(marked.map { $0["request_key"] as? String } == ["feedfacefeedface:1"])
 
@@ -169,11 +162,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     @Test func unansweredWritesToUnplannedRecordsAreClosedWhenTheCRMAgrees() throws {
         let ledger = try simulatedLedger(calls: 3, seed: 67)
         let crm = try StandIn()
-        let planned =
-            try object(
-                try ledger.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
-                "writes"] as! [[String: Any]]
+        let planned = try planV1(ledger, crm)["writes"] as! [[String: Any]]
         try #require(
             try ledger.callLedger(arguments: ["crm", "apply", "--mapping", v1], environment: environment(crm))
                 .status == 0)
@@ -212,8 +201,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         }
         #expect(closed == ["feedfacefeedface:0"])
         #expect(try crm.stats()["total"] as! Int == requestsBefore + 2)
-        let plan = try object(
-            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let plan = try planV1(ledger, crm)
         let left = (plan["unanswered"] as! [[String: Any]]).map { $0["request_key"] as? String }
         #expect(left == ["feedfacefeedface:1"])
     }
@@ -233,8 +221,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
         #expect(failed.count == 2)
         #expect(failed.allSatisfy { ($0["body"] as! [String: Any])["status"] as? Int == 401 })
         #expect(try events("crm.write.started", ledger).count == 2)
-        let plan = try object(
-            try ledger.callLedger(arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))
+        let plan = try planV1(ledger, crm)
         #expect((plan["writes"] as! [[String: Any]]).allSatisfy { $0["interrupted"] == nil })
         #expect(try writes(crm).isEmpty)
     }
@@ -243,11 +230,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     /// every request 40 ms late: one more apply completes the work and no record is written twice.
     @Test func killedApplyIsCompletedByTheNextWithoutWritingAnyRecordTwice() throws {
         let template = try simulatedLedger(calls: 10, seed: 62)
-        let planned =
-            try object(
-                try template.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(try StandIn())))[
-                "writes"] as! [[String: Any]]
+        let planned = try planV1(template, try StandIn())["writes"] as! [[String: Any]]
         try #require(planned.count > 6)
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
@@ -278,11 +261,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     @Test func aDuplicatedExternalIdFailsThatRecordOnly() throws {
         let ledger = try simulatedLedger(calls: 3, seed: 65)
         let crm = try StandIn()
-        let planned =
-            try object(
-                try ledger.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
-                "writes"] as! [[String: Any]]
+        let planned = try planV1(ledger, crm)["writes"] as! [[String: Any]]
         let duplicated = try #require(
             planned.first { ($0["key"] as! [String: Any])["object"] as? String == "VoiceCall" }?["key"]
                 as? [String: Any])
@@ -314,11 +293,7 @@ private func expectComplete(_ ledger: CLILedger, _ crm: StandIn, planned: [[Stri
     @Test func anUnavailableCRMStopsApplyAfterOneBatch() throws {
         let ledger = try simulatedLedger(calls: 3, seed: 66)
         let crm = try StandIn()
-        let planned =
-            try object(
-                try ledger.callLedger(
-                    arguments: ["crm", "plan", "--mapping", v1, "--json"], environment: environment(crm)))[
-                "writes"] as! [[String: Any]]
+        let planned = try planV1(ledger, crm)["writes"] as! [[String: Any]]
         try #require(planned.count > 2)
         try crm.faults(["fail_next": 1000, "fail_status": 503, "retry_after": 0])
         let stopped = try ledger.callLedger(
