@@ -17,10 +17,13 @@ public struct TextSpan: Sendable, Equatable {
         dataClass.hasPrefix("pii.") ? String(dataClass.dropFirst(4)) : nil
     }
 
-    /// The text to show: PII as `[REDACTED:<kind>]` when `redacted`, and anything unreadable redacted always.
+    /// The text to show: PII as `[REDACTED:<kind>]` when `redacted`; text whose key is erased (or whose
+    /// ciphertext is compacted) as `[REDACTED:<kind>]` always; text that exists but cannot be opened because this
+    /// reader has no key file as `[LOCKED:<kind>]`, so that a missing key file is never mistaken for erasure.
     public func rendered(redacted: Bool) -> String {
         if let text, !(redacted && piiKind != nil) { return text }
-        return "[REDACTED:\(piiKind ?? dataClass)]"
+        let marker = text == nil && unavailableBecause == "locked" ? "LOCKED" : "REDACTED"
+        return "[\(marker):\(piiKind ?? dataClass)]"
     }
 }
 

@@ -68,7 +68,11 @@ public enum TranscriptRenderer {
         if !note.names.isEmpty { parts.append(note.names.joined(separator: ", ")) }
         if let text = note.text { parts.append("\"\(text.rendered(redacted: redacted))\"") }
         for entity in note.entities {
-            parts.append("\(entity.type): \(entity.text?.rendered(redacted: redacted) ?? "-")")
+            if let text = entity.text {
+                parts.append("\(entity.type): \(text.rendered(redacted: redacted))")
+            } else if !note.names.contains(entity.type) {
+                parts.append(entity.type)
+            }
         }
         for name in note.metrics.keys.sorted() { parts.append("\(name) \(note.metrics[name] ?? 0)") }
         return parts.joined(separator: " | ")

@@ -36,7 +36,7 @@ struct AppendCommand: ParsableCommand {
         _ = try options.directory()
         let descriptor: Int32 = input == "-" ? 0 : open(input, O_RDONLY)
         guard descriptor >= 0 else {
-            Output.error("call-ledger: error: cannot open \(input): \(String(cString: strerror(errno)))")
+            Output.error("call-ledger: error: cannot read \(input): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
         let writer = try reportingErrors { try policyDirectory.openWriter(options) }

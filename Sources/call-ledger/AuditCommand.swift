@@ -35,7 +35,8 @@ struct AuditCommand: ParsableCommand {
 
         @Option(
             help: ArgumentHelp(
-                "Only the events known as of this seq (inclusive) or RFC 3339 acceptance time.", valueName: "seq|time"))
+                "Only the events known as of this seq (inclusive) or RFC 3339 acceptance time.", valueName: "seq|time"),
+            transform: AsOf.parse)
         var asOf: AsOf?
 
         @Option(

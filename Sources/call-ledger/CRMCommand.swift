@@ -20,14 +20,11 @@ struct MappingOptions: ParsableArguments {
     /// The mapping and its file, or exit 2 naming the file, member and reason when it is refused, or 1 when
     /// none matches.
     func load() throws -> (file: String, mapping: CRMMapping) {
-        func parse(_ file: String) throws(DefinitionError) -> CRMMapping {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw DefinitionError(file: file, path: "", reason: "cannot be read")
-            }
-            return try CRMMapping.parse(Array(data), file: file)
+        func parse(_ file: String) throws -> CRMMapping {
+            try CRMMapping.parse(Array(try InputFile.read(file)), file: file)
         }
         do {
-            if let mapping, FileManager.default.fileExists(atPath: mapping) { return (mapping, try parse(mapping)) }
+            if let mapping, InputFile.looksLikePath(mapping) { return (mapping, try parse(mapping)) }
             let folder = ProcessInfo.processInfo.environment["CALL_LEDGER_MAPPINGS"] ?? "Projections/crm"
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
                 Output.error("call-ledger: error: cannot read the mapping directory \(folder): pass --mapping FILE")

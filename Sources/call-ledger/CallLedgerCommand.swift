@@ -46,6 +46,16 @@ struct LedgerOptions: ParsableArguments {
     var keyFilePath: String? {
         keyFile ?? ProcessInfo.processInfo.environment["CALL_LEDGER_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
     }
+
+    /// Says on standard error that sealed text will show as `[LOCKED:<class>]` when the key file is absent, so a
+    /// reader without keys never takes locked text for erased text.
+    func warnIfKeyFileIsMissing(directory: String) {
+        let path = keyFilePath ?? LedgerLayout(directory: directory).defaultKeyFile
+        guard !FileManager.default.fileExists(atPath: path) else { return }
+        Output.error(
+            "call-ledger: warning: no key file at \(path): sealed text is locked, not erased, and shows as "
+                + "[LOCKED:<class>] (pass --key-file or set CALL_LEDGER_KEY_FILE)")
+    }
 }
 
 /// Writes to standard output and standard error without Foundation's line buffering surprises.
@@ -113,6 +123,33 @@ struct ProgressBar {
 
     func finish() {
         if enabled && lastDrawn >= 0 { Output.write(Array("\n".utf8), to: 2) }
+    }
+}
+
+/// Input files named on the command line.
+enum InputFile {
+    /// The bytes of `path` (standard input for `-`). A file that cannot be read is not rejected input: it ends the
+    /// command with status 1 and a message naming the file and the system's reason.
+    static func read(_ path: String) throws -> Data {
+        if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            Output.error("call-ledger: error: cannot read \(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        do {
+            return try handle.readToEnd() ?? Data()
+        } catch {
+            Output.error("call-ledger: error: cannot read \(path): \(String(cString: strerror(EIO)))")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Whether `argument` names a file rather than a version or name: it exists, has a directory part or ends
+    /// in `.yaml`.
+    static func looksLikePath(_ argument: String) -> Bool {
+        FileManager.default.fileExists(atPath: argument) || argument.contains("/") || argument.hasSuffix(".yaml")
     }
 }
 

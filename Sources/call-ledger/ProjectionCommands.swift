@@ -130,8 +130,9 @@ struct TranscriptCommand: ParsableCommand {
             Final segments of both tracks in time order; a final supersedes the partials of its utterance, and an \
             utterance with no final yet shows its latest partial, marked [partial]. Sentiment, entities and \
             categories are attached to the utterances they name; the rest is listed for the call. PII spans are \
-            opened with their keys; --redacted shows them as [REDACTED:<kind>], and a span whose key is erased or \
-            unavailable is shown that way regardless. --as-of SEQ answers what was known once event SEQ was \
+            opened with their keys; --redacted shows them as [REDACTED:<kind>], and a span whose key is erased is \
+            shown that way regardless; without the key file, sealed text shows as [LOCKED:<class>] and a warning \
+            goes to standard error. --as-of SEQ answers what was known once event SEQ was \
             appended; --as-of TIME what had been accepted by TIME. Brings the transcript projection up to date \
             first.
             """)
@@ -141,7 +142,7 @@ struct TranscriptCommand: ParsableCommand {
     @Argument(help: "The call id.")
     var call: String
 
-    @Option(help: ArgumentHelp("Answer as of this seq or RFC 3339 time.", valueName: "seq|time"))
+    @Option(help: ArgumentHelp("Answer as of this seq or RFC 3339 time.", valueName: "seq|time"), transform: AsOf.parse)
     var asOf: AsOf?
 
     @Option(help: "Output format: text, json or vtt.")
@@ -153,6 +154,7 @@ struct TranscriptCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
+            options.warnIfKeyFileIsMissing(directory: directory)
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             let engine = ProjectionEngine(reader: reader)
             guard let transcript = try engine.transcript(call: call, asOf: try seqBound(asOf, reader: reader)) else {
@@ -179,7 +181,7 @@ struct CallsCommand: ParsableCommand {
 
     @OptionGroup var options: LedgerOptions
 
-    @Option(help: ArgumentHelp("Answer as of this seq or RFC 3339 time.", valueName: "seq|time"))
+    @Option(help: ArgumentHelp("Answer as of this seq or RFC 3339 time.", valueName: "seq|time"), transform: AsOf.parse)
     var asOf: AsOf?
 
     @Flag(help: "Print JSON.")

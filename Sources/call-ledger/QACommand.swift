@@ -34,10 +34,7 @@ struct ScorecardOptions: ParsableArguments {
         do {
             var loaded: [(file: String, scorecard: QAScorecard)] = []
             for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    throw DefinitionError(file: file, path: "", reason: "cannot be read")
-                }
-                let parsed = try QAScorecard.parse(Array(data), file: file)
+                let parsed = try QAScorecard.parse(Array(try InputFile.read(file)), file: file)
                 if loaded.contains(where: { $0.scorecard.name == parsed.name }) {
                     throw DefinitionError(
                         file: file, path: "name", reason: "scorecard name '\(parsed.name)' is used by another file")
@@ -110,7 +107,9 @@ struct QACommand: ParsableCommand {
 
         @OptionGroup var scorecards: ScorecardOptions
 
-        @Option(help: ArgumentHelp("Score the call as of this seq or RFC 3339 time.", valueName: "seq|time"))
+        @Option(
+            help: ArgumentHelp("Score the call as of this seq or RFC 3339 time.", valueName: "seq|time"),
+            transform: AsOf.parse)
         var asOf: AsOf?
 
         @Flag(help: "Print JSON.")
@@ -172,8 +171,9 @@ struct QACommand: ParsableCommand {
                 Brings the QA projection up to date first, then reports the newest version of each scorecard \
                 (or --scorecard-name and --version) over the calls started in [--since, --until) (calls without \
                 a call.started count only when neither is given). Per agent: calls, calls scored, mean, lowest \
-                and highest score, automatic fails; per question: yes, no and not-applicable counts and mean \
-                points.
+                and highest score, automatic fails (calls whose log names no agent, such as a transcript ingested without \
+                its contact record, are grouped as "(no agent recorded)"); per question: yes, no and \
+                not-applicable counts and mean points.
                 """)
 
         @OptionGroup var options: LedgerOptions
@@ -236,7 +236,8 @@ struct QACommand: ParsableCommand {
             for agent in report.agents {
                 Output.line(
                     [
-                        agent.agent ?? "-", "\(agent.calls)", "\(agent.scored)", score(agent.meanScore),
+                        agent.agent ?? "(no agent recorded)", "\(agent.calls)", "\(agent.scored)",
+                        score(agent.meanScore),
                         score(agent.minimumScore), score(agent.maximumScore), "\(agent.automaticFails)",
                     ].joined(separator: "\t"))
             }

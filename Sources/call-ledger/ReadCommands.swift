@@ -5,18 +5,18 @@ import LedgerCore
 import LedgerStore
 
 /// A `--as-of` bound: a seq, or an RFC 3339 time.
-enum AsOf: ExpressibleByArgument {
+enum AsOf {
     case seq(UInt64)
     case time(Int64)
 
-    init?(argument: String) {
-        if let seq = UInt64(argument) {
-            self = .seq(seq)
-        } else if let time = Timestamp.parse(argument) {
-            self = .time(time.micros)
-        } else {
-            return nil
-        }
+    /// Parses `--as-of`; an argument that is neither a seq nor an RFC 3339 time is a usage error (exit 64) that
+    /// shows both forms.
+    static func parse(_ argument: String) throws -> AsOf {
+        if let seq = UInt64(argument) { return .seq(seq) }
+        if let time = Timestamp.parse(argument) { return .time(time.micros) }
+        throw ValidationError(
+            "'\(argument)' is neither a seq (a whole number such as 4200) nor an RFC 3339 time with Z or an "
+                + "offset (2026-11-26T10:00:00Z, 2026-11-26T11:00:00.5+01:00)")
     }
 }
 
@@ -39,24 +39,29 @@ struct CatCommand: ParsableCommand {
     @Option(help: "First seq (inclusive).")
     var from: UInt64 = 0
 
-    @Option(help: "Last seq (inclusive).")
-    var to: UInt64 = .max
+    @Option(help: "Last seq (inclusive; default: the last event).")
+    var to: UInt64?
 
-    @Option(help: ArgumentHelp("Only events known as of this seq or RFC 3339 time.", valueName: "seq|time"))
+    @Option(
+        help: ArgumentHelp("Only events known as of this seq or RFC 3339 time.", valueName: "seq|time"),
+        transform: AsOf.parse)
     var asOf: AsOf?
 
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
+            options.warnIfKeyFileIsMissing(directory: directory)
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            var selection = EventSelection(call: call, from: from, to: to)
+            var selection = EventSelection(call: call, from: from, to: to ?? .max)
             switch asOf {
             case .seq(let seq): selection.to = min(selection.to, seq)
             case .time(let time): selection.asOfTime = time
             case nil: break
             }
             var buffer: [UInt8] = []
+            var printed = 0
             try reader.events(selection) { line in
+                printed += 1
                 buffer.append(contentsOf: line)
                 buffer.append(0x0A)
                 if buffer.count > 1 << 16 {
@@ -65,6 +70,11 @@ struct CatCommand: ParsableCommand {
                 }
             }
             Output.write(buffer)
+            if let call, printed == 0 {
+                let bounded = asOf != nil || from > 0 || to != nil
+                throw LedgerError.invalidRequest(
+                    "call '\(call)' has no events in the ledger\(bounded ? " within the given bounds" : "")")
+            }
         }
     }
 }

@@ -235,7 +235,7 @@ struct PolicyDirectory: ParsableArguments {
         var loaded: [RetentionPolicy] = []
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let bytes = Array(try InputFile.read(path))
             let policy = try RetentionPolicy.parse(bytes, file: path)
             if let other = loaded.first(where: { $0.name == policy.name }) {
                 throw LedgerError.invalidRequest(
@@ -282,8 +282,7 @@ struct RetentionCommand: ParsableCommand {
             let directory = try options.directory()
             let parsed: RetentionPolicy
             do {
-                parsed = try RetentionPolicy.parse(
-                    Array(try Data(contentsOf: URL(fileURLWithPath: policy))), file: policy)
+                parsed = try RetentionPolicy.parse(Array(try InputFile.read(policy)), file: policy)
             } catch let error as DefinitionError {
                 Output.error("call-ledger: rejected \(error)")
                 throw ExitCode(2)

@@ -206,11 +206,14 @@ struct PythonVerifierTests {
         #expect(result.stderr.contains("OK"), "\(result.stderr)")
     }
 
-    @Test func usageErrorsExitWithStatus2() throws {
-        #expect(try PythonVerifier.verify().status == 2)
-        #expect(try PythonVerifier.verify("ledger").status == 2)
-        #expect(try PythonVerifier.verify("ledger", "/nonexistent/ledger").status == 2)
-        #expect(try PythonVerifier.verify("proof", "/nonexistent/proof.json").status == 2)
+    @Test func exitStatusesFollowTheREADMETable() throws {
+        #expect(try PythonVerifier.verify().status == 64)
+        #expect(try PythonVerifier.verify("ledger").status == 64)
+        #expect(try PythonVerifier.verify("proof", "--no-such-flag", "x").status == 64)
+        let missingLedger = try PythonVerifier.verify("ledger", "/nonexistent/ledger")
+        #expect(missingLedger.status == 1 && missingLedger.stderr.contains("cannot read /nonexistent/ledger"))
+        let missingProof = try PythonVerifier.verify("proof", "/nonexistent/proof.json")
+        #expect(missingProof.status == 1 && missingProof.stderr.contains("cannot read /nonexistent/proof.json"))
     }
 
     @Test func aLedgerVerifiesWithTheSameCountsAndRootAsTheSwiftVerifier() throws {

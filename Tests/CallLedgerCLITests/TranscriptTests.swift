@@ -126,7 +126,7 @@ private func ingest(_ ledger: CLILedger, _ kind: String, _ fixture: String, _ ex
         #expect(!redacted.contains(name) && redacted.contains("[REDACTED:person]"))
         try FileManager.default.moveItem(atPath: ledger.directory + ".key", toPath: ledger.scratch.file("away.key"))
         let locked = try ledger.callLedger("transcript", "live").stdout
-        #expect(!locked.contains(name) && locked.contains("[REDACTED:person]"))
+        #expect(!locked.contains(name) && locked.contains("[LOCKED:person]") && !locked.contains("[REDACTED:person]"))
     }
 
     @Test func contactRecordsGiveTheCallListTheirNewestVersion() throws {

@@ -380,6 +380,21 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(404, {"error": f"no control endpoint {method} {url.path}"})
 
 
+class StandInServer(ThreadingHTTPServer):
+    """A threading HTTP server that treats a client hanging up mid-answer (a test killing its client, a timeout)
+    as the ordinary event it is: one line with --verbose, never a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            if self.verbose:
+                print(f"stand-in: {client_address[0]}:{client_address[1]} hung up: {error}", file=sys.stderr)
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser(
         description="A stand-in for the Salesforce REST upsert subset CallLedger's CRM connector uses, backed by "
@@ -409,8 +424,7 @@ def main():
     if args.exit_with_stdin:
         threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
 
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    server = StandInServer((args.host, args.port), Handler)
     server.store = Store(args.db)
     server.token = args.token
     server.verbose = args.verbose

@@ -1,8 +1,9 @@
 """The command line: ``tools/verify ledger DIR [--json]``, ``tools/verify proof FILE [--key KEY] [--json]`` and
 ``tools/verify bundle FILE [--key KEY] [--json]``.
 
-Exit status 0 when everything checks, 1 at the first fault (printed with its file, byte offset, seq and
-what differs), 2 on a usage error.
+Exit status (the same table as call-ledger's, README "Exit codes"): 0 when everything checks, 1 at the first
+fault (printed with its file, byte offset, seq and what differs) or when an input file cannot be read, 64 on a
+usage error.
 """
 
 from __future__ import annotations
@@ -19,16 +20,29 @@ from .proofs import ProofVerifier
 from .redaction import RedactionVerifier
 
 
+USAGE_ERROR = 64
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's exit status for a usage error (64, EX_USAGE) instead of argparse's 2."""
+
+    def error(self, message: str) -> None:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    """The parsed command line (argparse exits with status 2 on a usage error)."""
-    parser = argparse.ArgumentParser(
+    """The parsed command line (exits with status 64 on a usage error)."""
+    parser = ArgumentParser(
         prog="tools/verify", description="Verify a CallLedger ledger directory or proof without any Swift code.")
     commands = parser.add_subparsers(dest="command", required=True)
     ledger = commands.add_parser("ledger", help="verify every segment, tree file and checkpoint of a ledger")
     ledger.add_argument("directory", type=Path, help="the ledger directory")
     ledger.add_argument("--json", action="store_true", help="print the result as JSON")
     proof = commands.add_parser(
-        "proof", help="verify a `call-ledger prove inclusion|consistency|redaction --json` output")
+        "proof", help="verify the JSON that `call-ledger prove inclusion`, `prove consistency` or "
+        "`prove redaction --json` prints")
     proof.add_argument("file", type=Path, help="the proof (JSON), or - for standard input")
     proof.add_argument("--key", help="the verifier key to trust (a key string or a verifier.key file) instead "
                        "of the one the proof carries")
@@ -56,8 +70,8 @@ def main(argv: list[str]) -> int:
     try:
         if arguments.command == "ledger":
             if not arguments.directory.is_dir():
-                print(f"tools/verify: {arguments.directory} is not a directory", file=sys.stderr)
-                return 2
+                print(f"tools/verify: cannot read {arguments.directory}: not a directory", file=sys.stderr)
+                return 1
             result = LedgerVerifier(arguments.directory, lambda line: print(line, file=sys.stderr)).run()
         else:
             name = str(arguments.file)
@@ -65,8 +79,8 @@ def main(argv: list[str]) -> int:
                 text = sys.stdin.read() if name == "-" else arguments.file.read_text(encoding="utf-8")
                 key = pinned_key(arguments.key)
             except OSError as error:
-                print(f"tools/verify: {error}", file=sys.stderr)
-                return 2
+                print(f"tools/verify: cannot read {error.filename or name}: {error.strerror or error}", file=sys.stderr)
+                return 1
             try:
                 document = json.loads(text)
             except ValueError as error:
