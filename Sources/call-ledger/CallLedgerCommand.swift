@@ -47,14 +47,14 @@ struct LedgerOptions: ParsableArguments {
         keyFile ?? ProcessInfo.processInfo.environment["CALL_LEDGER_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// Says on standard error that sealed text will show as `[LOCKED:<class>]` when the key file is absent, so a
-    /// reader without keys never takes locked text for erased text.
-    func warnIfKeyFileIsMissing(directory: String) {
+    /// Says on standard error, when the key file is absent, that sealed text is locked and how it is shown
+    /// (`shownAs`), so a reader without keys never takes locked text for erased text.
+    func warnIfKeyFileIsMissing(directory: String, shownAs: String) {
         let path = keyFilePath ?? LedgerLayout(directory: directory).defaultKeyFile
         guard !FileManager.default.fileExists(atPath: path) else { return }
         Output.error(
             "call-ledger: warning: no key file at \(path): sealed text is locked, not erased, and shows as "
-                + "[LOCKED:<class>] (pass --key-file or set CALL_LEDGER_KEY_FILE)")
+                + "\(shownAs) (pass --key-file or set CALL_LEDGER_KEY_FILE)")
     }
 }
 

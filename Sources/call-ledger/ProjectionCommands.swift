@@ -154,7 +154,7 @@ struct TranscriptCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            options.warnIfKeyFileIsMissing(directory: directory)
+            options.warnIfKeyFileIsMissing(directory: directory, shownAs: "[LOCKED:<class>]")
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             let engine = ProjectionEngine(reader: reader)
             guard let transcript = try engine.transcript(call: call, asOf: try seqBound(asOf, reader: reader)) else {

@@ -50,7 +50,7 @@ struct CatCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            options.warnIfKeyFileIsMissing(directory: directory)
+            options.warnIfKeyFileIsMissing(directory: directory, shownAs: #"its digest with "state":"locked""#)
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             var selection = EventSelection(call: call, from: from, to: to ?? .max)
             switch asOf {
