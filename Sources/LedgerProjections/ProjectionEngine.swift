@@ -46,6 +46,9 @@ public final class ProjectionEngine {
     /// (`projection.definition.changed`, projection `qa`) before it is used.
     public var scorecards: [QAScorecard] = []
 
+    /// How many threads per-call work (QA scoring, CRM plans) uses; the results do not depend on it.
+    public var workers = ProjectionWorkers.defaultCount
+
     /// An engine over `reader`'s ledger.
     public init(reader: LedgerReader) {
         self.reader = reader

@@ -99,32 +99,63 @@ extension ProjectionEngine {
             mapping: mapping.name, version: mapping.version, digest: mapping.digest.hex, calls: 0, records: 0,
             unchanged: 0, withoutExternalId: 0, writes: [], unanswered: [], seconds: 0)
         var unanswered = try written.unanswered()
-        for summary in try transcripts.summaries() where only?.contains(summary.call) ?? true {
-            guard let transcript = try transcript(call: summary.call, bound: end, state: transcripts) else { continue }
+        var contexts: [PlanWorker] = []
+        for base in try workerContexts(transcripts) {
+            let isOwn = base.engine === self
+            contexts.append(
+                PlanWorker(
+                    base: base, written: isOwn ? written : CRMState(file: try base.engine.current(CRMFold.self)),
+                    qa: isOwn ? qa : try QAState.open(in: directory)))
+        }
+        let summaries = try transcripts.summaries().filter { only?.contains($0.call) ?? true }
+        try forEachInOrder(summaries, contexts: contexts) {
+            (worker, summary) throws(LedgerError) -> [PlannedOutcome]? in
+            try worker.base.engine.outcomes(
+                of: summary, mapping: mapping, bound: end, erased: erasedCalls.contains(summary.call), worker: worker)
+        } consume: { (_, outcomes) throws(LedgerError) in
+            guard let outcomes else { return }
             plan.calls += 1
-            let facts = CRMFacts(transcript: transcript, evaluations: try qa.evaluations(call: summary.call))
-            for produced in mapping.records(for: facts) {
-                plan.records += 1
-                guard let externalId = produced.externalId else {
-                    plan.withoutExternalId += 1
-                    continue
+            plan.records += outcomes.count
+            for outcome in outcomes {
+                switch outcome {
+                case .withoutExternalId: plan.withoutExternalId += 1
+                case .unchanged: plan.unchanged += 1
+                case .write(var record):
+                    record.interrupted = unanswered.removeValue(forKey: record.key)
+                    plan.writes.append(record)
                 }
-                let key = CRMRecordKey(
-                    object: produced.object, externalIdField: produced.externalIdField, externalId: externalId)
-                let candidate = planned(
-                    produced, key: key, call: summary, written: try lastWritten(try written.writes(to: key)),
-                    erased: erasedCalls.contains(summary.call))
-                guard var record = candidate else {
-                    plan.unchanged += 1
-                    continue
-                }
-                record.interrupted = unanswered.removeValue(forKey: key)
-                plan.writes.append(record)
             }
         }
         plan.unanswered = unanswered.values.filter { only?.contains($0.call) ?? true }.sorted { $0.seq < $1.seq }
         plan.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return plan
+    }
+
+    /// What `mapping` makes of one call's records against the writes the log records, read through `worker`'s
+    /// connections; nil when the call has no transcript.
+    private func outcomes(
+        of summary: CallSummary, mapping: CRMMapping, bound: UInt64, erased: Bool, worker: PlanWorker
+    ) throws(LedgerError) -> [PlannedOutcome]? {
+        guard let transcript = try transcript(call: summary.call, bound: bound, state: worker.base.state) else {
+            return nil
+        }
+        let facts = CRMFacts(transcript: transcript, evaluations: try worker.qa.evaluations(call: summary.call))
+        var outcomes: [PlannedOutcome] = []
+        for produced in mapping.records(for: facts) {
+            guard let externalId = produced.externalId else {
+                outcomes.append(.withoutExternalId)
+                continue
+            }
+            let key = CRMRecordKey(
+                object: produced.object, externalIdField: produced.externalIdField, externalId: externalId)
+            let written = try lastWritten(try worker.written.writes(to: key))
+            if let record = planned(produced, key: key, call: summary, written: written, erased: erased) {
+                outcomes.append(.write(record))
+            } else {
+                outcomes.append(.unchanged)
+            }
+        }
+        return outcomes
     }
 
     /// The values the log shows `key` holds after its writes, by field: only those still readable (a value whose
@@ -252,4 +283,21 @@ private struct WrittenFields {
     func field(_ name: String) -> Field? {
         values[name] ?? unreadable.map { .unreadable($0) }
     }
+}
+
+/// A plan worker's connections: its reader and transcript state, the CRM state and the QA results.
+private struct PlanWorker {
+    let base: WorkerContext
+    let written: CRMState
+    let qa: QAState
+}
+
+/// What the plan makes of one produced record.
+private enum PlannedOutcome {
+    /// The mapping gave it no external id.
+    case withoutExternalId
+    /// The log shows the CRM already holds every value.
+    case unchanged
+    /// Values differ: the record to write.
+    case write(CRMPlannedRecord)
 }

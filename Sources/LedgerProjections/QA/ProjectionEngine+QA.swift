@@ -40,18 +40,29 @@ extension ProjectionEngine {
             progress(QAState.projection, 0, UInt64(due.count))
             var readNanos: UInt64 = 0
             var applyNanos: UInt64 = 0
-            for (index, summary) in due.enumerated() {
+            var done = 0
+            let scorecards = scorecards
+            try forEachInOrder(due, contexts: try workerContexts(transcripts)) {
+                (worker, summary) throws(LedgerError) -> Scored in
                 let readStart = DispatchTime.now().uptimeNanoseconds
-                let transcript = try transcript(call: summary.call, bound: end, state: transcripts)
-                let applyStart = DispatchTime.now().uptimeNanoseconds
-                readNanos += applyStart - readStart
+                let transcript = try worker.engine.transcript(call: summary.call, bound: end, state: worker.state)
+                let scoreStart = DispatchTime.now().uptimeNanoseconds
+                var evaluations: [QAEvaluation] = []
                 if let transcript {
                     for (scorecard, since) in zip(scorecards, scoredThrough) where summary.lastSeq >= since {
-                        try qa.store(scorecard.evaluate(transcript), summary: summary)
+                        evaluations.append(scorecard.evaluate(transcript))
                     }
                 }
-                applyNanos += DispatchTime.now().uptimeNanoseconds - applyStart
-                if index % 1024 == 1023 { progress(QAState.projection, UInt64(index + 1), UInt64(due.count)) }
+                let scoreEnd = DispatchTime.now().uptimeNanoseconds
+                return Scored(
+                    evaluations: evaluations, readNanos: scoreStart - readStart, scoreNanos: scoreEnd - scoreStart)
+            } consume: { (summary, scored) throws(LedgerError) in
+                let storeStart = DispatchTime.now().uptimeNanoseconds
+                for evaluation in scored.evaluations { try qa.store(evaluation, summary: summary) }
+                readNanos += scored.readNanos
+                applyNanos += scored.scoreNanos + DispatchTime.now().uptimeNanoseconds - storeStart
+                done += 1
+                if done % 1024 == 0 { progress(QAState.projection, UInt64(done), UInt64(due.count)) }
             }
             for scorecard in scorecards { try qa.setScoredThrough(end, digest: scorecard.digest.hex) }
             progress(QAState.projection, UInt64(due.count), UInt64(due.count))
@@ -62,6 +73,17 @@ extension ProjectionEngine {
                 readSeconds: Double(readNanos) / 1e9, decodeSeconds: 0, applySeconds: Double(applyNanos) / 1e9,
                 eventsPerSecond: seconds > 0 ? Double(end - from) / seconds : 0)
         }
+    }
+
+    /// One reader and transcript state per worker thread: this engine's own for the first, fresh ones for the
+    /// rest (`ProjectionWorkers.defaultCount` in all).
+    func workerContexts(_ transcripts: TranscriptState) throws(LedgerError) -> [WorkerContext] {
+        var contexts = [WorkerContext(engine: self, state: transcripts)]
+        while contexts.count < workers {
+            let engine = ProjectionEngine(reader: try reader.reopened())
+            contexts.append(WorkerContext(engine: engine, state: try engine.currentState()))
+        }
+        return contexts
     }
 
     /// The digest the log last recorded for QA scorecard `name` through `projection.definition.changed`, hex,
@@ -111,4 +133,20 @@ extension ProjectionEngine {
         }
         return reports
     }
+}
+
+/// What a worker thread needs to read transcripts: an engine over its own reader, and its own connection to the
+/// transcript state.
+struct WorkerContext {
+    /// The engine whose reader the worker uses.
+    let engine: ProjectionEngine
+    /// The worker's connection to the transcript state.
+    let state: TranscriptState
+}
+
+/// One call's evaluations, scored on a worker thread, and where that worker's time went.
+private struct Scored {
+    var evaluations: [QAEvaluation]
+    var readNanos: UInt64
+    var scoreNanos: UInt64
 }

@@ -68,11 +68,14 @@ public final class LedgerReader: RecordSource {
     private let opener: SealedPartOpener
     /// The checkpoint signer of the key file, when there is one.
     let signer: NoteSignerKey?
+    /// The key file this reader was opened with, and whether it had to exist, for `reopened()`.
+    private let keyFileRequest: (path: String?, required: Bool)
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
     /// (default `<directory>.key`) when it exists; without it they are shown as locked.
     public init(directory: String, keyFilePath: String? = nil, requireKeys: Bool = false) throws(LedgerError) {
         layout = LedgerLayout(directory: directory)
+        keyFileRequest = (keyFilePath, requireKeys)
         _ = try LedgerConfiguration.load(layout)
         var recovered: RecoveryReport?
         if let lock = try? LedgerWriter.takeLock(layout) {
@@ -92,6 +95,13 @@ public final class LedgerReader: RecordSource {
         }
         self.signer = signer
         opener = try SealedPartOpener(keys: keys)
+    }
+
+    /// Another reader of the same ledger with the same key file: readers are not shared between threads, so a
+    /// worker thread opens its own.
+    public func reopened() throws(LedgerError) -> LedgerReader {
+        try LedgerReader(
+            directory: layout.directory, keyFilePath: keyFileRequest.path, requireKeys: keyFileRequest.required)
     }
 
     /// Events in the log.
