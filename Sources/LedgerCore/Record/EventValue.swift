@@ -177,7 +177,9 @@ public indirect enum EventValue: Sendable, Equatable {
             case .decimal:
                 let mantissa = try reader.readZigzag()
                 let scale = try reader.readVarint()
-                guard scale <= 18 else { throw .invalidByte(offset: offset, what: "decimal scale") }
+                guard scale <= UInt64(RecordLimits.maximumDecimalScale) else {
+                    throw .invalidByte(offset: offset, what: "decimal scale \(scale)")
+                }
                 var divisor = 1.0
                 for _ in 0..<scale { divisor *= 10 }
                 return .number(Double(mantissa) / divisor)
@@ -230,8 +232,8 @@ public indirect enum EventValue: Sendable, Equatable {
                 }
                 return .object(members)
             case .sealed:
-                let partIndex = Int(try reader.readVarint())
-                let itemIndex = Int(try reader.readVarint())
+                let partIndex = Int(clamping: try reader.readVarint())
+                let itemIndex = Int(clamping: try reader.readVarint())
                 let parts = record.parts
                 guard sealedAllowed, partIndex < parts.count else {
                     throw .invalidByte(offset: offset, what: "sealed reference to a missing part")
