@@ -20,6 +20,9 @@ private indirect enum Model {
     /// A number that is not a JSON integer token: its exact text.
     case number(String)
     case string(String)
+    /// A string whose serialization never uses optional escapes (digests, base64, enumerations, timestamps,
+    /// which the validator takes only unescaped).
+    case plain(String)
     case array([Model])
     case object([(String, Model)])
 }
@@ -141,7 +144,12 @@ private struct EventFactory {
                         "-1.7976931348623157E+308",
                         "9223372036854775807", "-9223372036854775808", "18446744073709551616", "1E2", "0e0",
                     ]))
-            case 3: candidate = .number("\(Double.random(in: range, using: &rng))")
+            case 3:
+                // Any binary64 (its shortest form) when the range is too wide to draw from uniformly.
+                let value =
+                    (range.upperBound - range.lowerBound).isFinite
+                    ? Double.random(in: range, using: &rng) : Double(bitPattern: rng.next())
+                candidate = .number("\(value)")
             default:
                 candidate = .number(
                     decimalText(
@@ -162,7 +170,7 @@ private struct EventFactory {
 
     mutating func timestamp() -> Model {
         if chance(invalidRate) {
-            return .string(
+            return .plain(
                 pick([
                     "2026-01-01T00:00:00.1234567Z", "2026-01-01T00:00:60Z", "2026-13-01T00:00:00Z",
                     "2026-01-01t00:00:00z",
@@ -191,7 +199,7 @@ private struct EventFactory {
             let minutes = chance(0.3) ? pick([1, 23 * 60 + 59, 60]) : int(0...(23 * 60 + 59))
             text += (chance(0.5) ? "+" : "-") + two(minutes / 60) + ":" + two(minutes % 60)
         }
-        return .string(text)
+        return .plain(text)
     }
 
     // MARK: Schema walk
@@ -208,18 +216,18 @@ private struct EventFactory {
     mutating func value(_ type: FieldType) -> Model {
         switch type {
         case .string(let maxBytes): return string(maxBytes: maxBytes)
-        case .enumeration(let values): return .string(chance(invalidRate) ? "NOT_ALLOWED" : pick(values))
+        case .enumeration(let values): return .plain(chance(invalidRate) ? "NOT_ALLOWED" : pick(values))
         case .integer(let range): return integer(range)
         case .number(let range): return number(range)
         case .boolean: return .boolean(chance(0.5))
         case .timestamp: return timestamp()
         case .sha256:
             let digits = (0..<64).map { _ in pick(Array("0123456789abcdef")) }
-            return .string(String(chance(invalidRate) ? digits.map { Character($0.uppercased()) } : digits))
+            return .plain(String(chance(invalidRate) ? digits.map { Character($0.uppercased()) } : digits))
         case .bytes(let maxBytes):
             let count = chance(0.02) ? min(maxBytes, 700_000) : int(0...min(maxBytes, chance(0.1) ? 3000 : 40))
-            return .string(Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }).base64EncodedString())
-        case .piiKind: return .string(piiKind())
+            return .plain(Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }).base64EncodedString())
+        case .piiKind: return .plain(piiKind())
         case .scalar(let maxBytes):
             switch int(0...3) {
             case 0: return chance(0.5) ? .null : .boolean(chance(0.5))
@@ -265,7 +273,7 @@ private struct EventFactory {
         envelope.append(("tenant", chance(0.1) ? text(maxBytes: 128, exact: true, controls: false) : "tenant"))
         envelope.append(("source", "generated/1"))
         envelope.append(("idempotency", "event-\(number)-" + text(maxBytes: 40, controls: false)))
-        if chance(0.3), case .string(let occurred) = timestamp() { envelope.append(("occurred", occurred)) }
+        if chance(0.3), case .plain(let occurred) = timestamp() { envelope.append(("occurred", occurred)) }
         var line = "{"
         for (index, (name, value)) in envelope.enumerated() {
             line += (index > 0 ? "," : "") + Self.quoted(name) + ":" + quoted(value)
@@ -283,7 +291,8 @@ private struct EventFactory {
 
     mutating func quoted(_ text: String) -> String { Self.quoted(text, escapeNonASCII: chance(0.3), rng: &rng) }
 
-    static func quoted(_ text: String, escapeNonASCII: Bool, rng: inout SplitMix) -> String {
+    static func quoted(_ text: String, escapeNonASCII: Bool, rng: inout SplitMix, escapeSolidus: Bool = true) -> String
+    {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -291,7 +300,7 @@ private struct EventFactory {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
-            case "/" where Bool.random(using: &rng): out += "\\/"
+            case "/" where escapeSolidus && Bool.random(using: &rng): out += "\\/"
             default:
                 if scalar.value < 0x20 || (escapeNonASCII && scalar.value > 0x7E) {
                     for unit in String(scalar).utf16 {
@@ -313,6 +322,7 @@ private struct EventFactory {
         case .integer(let value): return "\(value)"
         case .number(let text): return text
         case .string(let text): return quoted(text)
+        case .plain(let text): return Self.quoted(text, escapeNonASCII: false, rng: &rng, escapeSolidus: false)
         case .array(let elements): return "[" + elements.map { serialize($0) }.joined(separator: ",") + "]"
         case .object(let members):
             return "{" + members.map { quoted($0.0) + ":" + serialize($0.1) }.joined(separator: ",") + "}"
@@ -320,42 +330,176 @@ private struct EventFactory {
     }
 }
 
-/// Why `actual` (as `JSONSerialization` read the ledger's output) differs from `expected`, or nil.
-private func difference(_ expected: Model, _ actual: Any, at path: String) -> String? {
-    switch expected {
-    case .null:
-        return actual is NSNull ? nil : "\(path): expected null, got \(actual)"
-    case .boolean(let value):
-        return (actual as? NSNumber)?.boolValue == value ? nil : "\(path): expected \(value), got \(actual)"
-    case .integer(let value):
-        return (actual as? NSNumber)?.int64Value == value ? nil : "\(path): expected \(value), got \(actual)"
-    case .number(let text):
-        guard let value = Double(text), let number = actual as? NSNumber, number.doubleValue == value else {
-            return "\(path): expected \(text), got \(actual)"
+/// A JSON value as the ledger rendered it, numbers kept as their text: `JSONSerialization` does not round
+/// every decimal text to the nearest binary64 on Linux, so numbers are converted with `Double(_:)`.
+private indirect enum Rendered {
+    case null
+    case boolean(Bool)
+    case number(String)
+    case string([UInt8])
+    case array([Rendered])
+    case object([String: Rendered])
+
+    subscript(name: String) -> Rendered? {
+        if case .object(let members) = self { return members[name] }
+        return nil
+    }
+
+    var text: String? {
+        if case .string(let bytes) = self { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }
+}
+
+/// A strict reader of one rendered JSON text (RFC 8259); nil when the text is not valid JSON.
+private struct RenderedParser {
+    let bytes: [UInt8]
+    var position = 0
+
+    static func parse(_ bytes: [UInt8]) -> Rendered? {
+        var parser = RenderedParser(bytes: bytes)
+        guard let value = parser.value(), parser.position == bytes.count else { return nil }
+        return value
+    }
+
+    mutating func skipSpace() {
+        while position < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[position]) { position += 1 }
+    }
+
+    mutating func literal(_ word: String) -> Bool {
+        let word = Array(word.utf8)
+        guard bytes.count - position >= word.count, Array(bytes[position..<position + word.count]) == word else {
+            return false
+        }
+        position += word.count
+        return true
+    }
+
+    mutating func value() -> Rendered? {
+        skipSpace()
+        guard position < bytes.count else { return nil }
+        switch bytes[position] {
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        case UInt8(ascii: "t"): return literal("true") ? .boolean(true) : nil
+        case UInt8(ascii: "f"): return literal("false") ? .boolean(false) : nil
+        case UInt8(ascii: "\""): return string().map { .string($0) }
+        case UInt8(ascii: "["):
+            position += 1
+            var elements: [Rendered] = []
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            while true {
+                guard let element = value() else { return nil }
+                elements.append(element)
+                skipSpace()
+                guard position < bytes.count else { return nil }
+                position += 1
+                if bytes[position - 1] == UInt8(ascii: "]") { return .array(elements) }
+                guard bytes[position - 1] == UInt8(ascii: ",") else { return nil }
+            }
+        case UInt8(ascii: "{"):
+            position += 1
+            var members: [String: Rendered] = [:]
+            skipSpace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
+            while true {
+                skipSpace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\""), let key = string() else {
+                    return nil
+                }
+                skipSpace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
+                position += 1
+                guard let member = value() else { return nil }
+                let name = String(decoding: key, as: UTF8.self)
+                guard members.updateValue(member, forKey: name) == nil else { return nil }
+                skipSpace()
+                guard position < bytes.count else { return nil }
+                position += 1
+                if bytes[position - 1] == UInt8(ascii: "}") { return .object(members) }
+                guard bytes[position - 1] == UInt8(ascii: ",") else { return nil }
+            }
+        default:
+            let start = position
+            while position < bytes.count, Array("+-.eE0123456789".utf8).contains(bytes[position]) { position += 1 }
+            let text = String(decoding: bytes[start..<position], as: UTF8.self)
+            guard let number = Double(text), number.isFinite, text.first != "+", text.first != "." else { return nil }
+            return .number(text)
+        }
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard bytes.count - position >= 4,
+            let value = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16)
+        else { return nil }
+        position += 4
+        return value
+    }
+
+    /// The decoded UTF-8 bytes of the string at `position`.
+    mutating func string() -> [UInt8]? {
+        position += 1
+        var out: [UInt8] = []
+        while position < bytes.count {
+            let byte = bytes[position]
+            position += 1
+            switch byte {
+            case UInt8(ascii: "\""): return String(validating: out, as: UTF8.self) == nil ? nil : out
+            case 0..<0x20: return nil
+            case UInt8(ascii: "\\"):
+                guard position < bytes.count else { return nil }
+                let escape = bytes[position]
+                position += 1
+                let simple: [UInt8: UInt8] = [
+                    UInt8(ascii: "\""): 0x22, UInt8(ascii: "\\"): 0x5C, UInt8(ascii: "/"): 0x2F,
+                    UInt8(ascii: "b"): 0x08,
+                    UInt8(ascii: "f"): 0x0C, UInt8(ascii: "n"): 0x0A, UInt8(ascii: "r"): 0x0D, UInt8(ascii: "t"): 0x09,
+                ]
+                if let replacement = simple[escape] {
+                    out.append(replacement)
+                    continue
+                }
+                guard escape == UInt8(ascii: "u"), var scalar = hex4() else { return nil }
+                if (0xD800..<0xDC00).contains(scalar) {
+                    guard literal("\\u"), let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                out.append(contentsOf: Array(String(Character(unicode)).utf8))
+            default: out.append(byte)
+            }
         }
         return nil
-    case .string(let text):
-        guard let string = actual as? String, Array(string.utf8) == Array(text.utf8) else {
-            return "\(path): expected \(text.debugDescription), got \(actual)"
-        }
-        return nil
-    case .array(let elements):
-        guard let array = actual as? [Any], array.count == elements.count else {
-            return "\(path): expected \(elements.count) elements, got \(actual)"
-        }
-        for (index, (element, value)) in zip(elements, array).enumerated() {
+    }
+}
+
+/// Why `actual` (what the ledger rendered) differs from `expected`, or nil.
+private func difference(_ expected: Model, _ actual: Rendered, at path: String) -> String? {
+    switch (expected, actual) {
+    case (.null, .null): return nil
+    case (.boolean(let value), .boolean(let rendered)) where value == rendered: return nil
+    case (.integer(let value), .number(let text)) where Int64(text) == value: return nil
+    case (.number(let text), .number(let rendered)) where Double(text) == Double(rendered): return nil
+    case (.string(let text), .string(let bytes)) where Array(text.utf8) == bytes: return nil
+    case (.plain(let text), .string(let bytes)) where Array(text.utf8) == bytes: return nil
+    case (.array(let elements), .array(let values)) where elements.count == values.count:
+        for (index, (element, value)) in zip(elements, values).enumerated() {
             if let found = difference(element, value, at: "\(path)[\(index)]") { return found }
         }
         return nil
-    case .object(let members):
-        guard let object = actual as? [String: Any], object.count == members.count else {
-            return "\(path): expected members \(members.map(\.0)), got \(actual)"
-        }
+    case (.object(let members), .object(let values)) where members.count == values.count:
         for (name, value) in members {
-            guard let found = object[name] else { return "\(path): member \(name.debugDescription) missing" }
+            guard let found = values[name] else { return "\(path): member \(name.debugDescription) missing" }
             if let problem = difference(value, found, at: "\(path).\(name)") { return problem }
         }
         return nil
+    default: return "\(path): expected \(expected), got \(actual)"
     }
 }
 
@@ -428,14 +572,14 @@ private final class Tally: @unchecked Sendable {
         try #require(lines.count == accepted.count, "read \(lines.count) events back, \(accepted.count) were accepted")
         for (seq, (event, line)) in zip(accepted, lines).enumerated() {
             let rendered = try #require(
-                try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                RenderedParser.parse(line),
                 "seq \(seq) rendered as invalid JSON: \(String(decoding: line, as: UTF8.self))")
-            #expect(rendered["seq"] as? Int == seq)
+            #expect(rendered["seq"].flatMap { if case .number(let text) = $0 { Int(text) } else { nil } } == seq)
             for (name, value) in event.envelope {
-                #expect(rendered[name] as? String == value, "seq \(seq) \(name) of \(event)")
+                #expect(rendered[name]?.text == value, "seq \(seq) \(name) of \(event)")
             }
-            if let sealed = rendered["sealed"] as? [[String: Any]] {
-                #expect(sealed.allSatisfy { $0["state"] as? String == "opened" })
+            if case .array(let sealed) = rendered["sealed"] {
+                #expect(sealed.allSatisfy { $0["state"]?.text == "opened" })
             }
             let body = try #require(rendered["body"], "seq \(seq) has no body")
             let problem = difference(event.body, body, at: "body")
