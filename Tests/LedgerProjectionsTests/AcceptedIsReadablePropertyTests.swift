@@ -516,6 +516,16 @@ private func difference(_ expected: Model, _ actual: Rendered, at path: String) 
     }
 }
 
+/// The strings of `model` that are RFC 3339 date-times.
+private func timestamps(in model: Model) -> [String] {
+    switch model {
+    case .plain(let text): Timestamp.parse(text) == nil ? [] : [text]
+    case .array(let elements): elements.flatMap(timestamps(in:))
+    case .object(let members): members.flatMap { timestamps(in: $0.1) }
+    default: []
+    }
+}
+
 /// Every file under `directory` with its bytes, to tell whether a refused line changed the log.
 private func snapshot(_ directory: String) throws -> [String: Data] {
     var files: [String: Data] = [:]
@@ -543,7 +553,12 @@ private final class Tally: @unchecked Sendable {
             return (0..<factory.int(1...10)).map { factory.event(number: $0) }
         }
         await propertyCheck(count: 200, input: batches) { events in
-            try checkBatch(events, tally: tally)
+            // propertyCheck counts recorded issues but drops errors thrown by its body: record them.
+            do {
+                try checkBatch(events, tally: tally)
+            } catch {
+                Issue.record("\(error)")
+            }
         }
         print(
             "accepted \(tally.accepted.values.reduce(0, +)) events (\(tally.accepted.count) types, up to "
@@ -607,6 +622,11 @@ private final class Tally: @unchecked Sendable {
             let body = try #require(rendered["body"], "seq \(seq) has no body")
             let problem = difference(event.body, body, at: "body")
             #expect(problem == nil, "seq \(seq): \(problem ?? "") in \(event)")
+            // Every timestamp accepted has a UTC form (what `calls`, `crm plan` and `transcript` print).
+            for text in timestamps(in: event.body) + event.envelope.filter({ $0.0 == "occurred" }).map(\.1) {
+                let parsed = try #require(Timestamp.parse(text), "seq \(seq): \(text) was accepted")
+                #expect(Timestamp.parse(Timestamp.format(micros: parsed.micros))?.micros == parsed.micros)
+            }
         }
         #expect(try reader.verify().events == UInt64(accepted.count))
 
