@@ -320,7 +320,35 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
         #expect(record.isEmpty)
     }
 
-    /// A decimal with more fraction digits than the reader takes is stored as a float and reads back.
+    /// A record stored before the writer kept to the limits (65 sealed parts, a decimal of scale 19) still
+    /// reads back: readers accept more than the writer makes.
+    @Test func recordsBeyondTheWriterLimitsStoredEarlierStillRead() throws {
+        var record: [UInt8] = [RecordEncoder.formatVersion]
+        record.appendVarint(0)
+        record.appendZigzag(0)
+        record.append(0)
+        for field in ["enrichment.result", "c", "t", "s/1", "i"] { record.appendString(field) }
+        let body: [UInt8] = [ValueTag.decimal.rawValue, 0x0A, 19]
+        record.appendVarint(UInt64(body.count))
+        record.append(contentsOf: body)
+        record.appendVarint(65)
+        for index in 0..<65 {
+            record.appendString("pii.k\(index)")
+            record.append(RecordEncoder.partCompacted)
+            record.append(contentsOf: repeatElement(0, count: 32))
+        }
+        try record.withUnsafeBytes { raw in
+            let view = try RecordView(raw)
+            #expect(view.partCount == 65)
+            var out: [UInt8] = []
+            let parts = Array(repeating: EventRenderer.PartContent.unavailable(state: "compacted"), count: 65)
+            try EventRenderer.render(view, parts: parts, into: &out)
+            #expect(String(decoding: out, as: UTF8.self).contains(#""body":0.0000000000000000005,"#))
+            #expect(try EventValue.body(of: view, parts: parts) == .number(5e-19))
+        }
+    }
+
+    /// A decimal with more fraction digits than a decimal value holds is stored as a float and reads back.
     @Test func longDecimalsAreStoredAsFloats() throws {
         let line =
             #"{"type":"enrichment.result","call":"c","tenant":"t","source":"s/1","idempotency":"i","body":{"kind":"sentiment","provider":"p","result":{"score":0.0000000000000000000,"confidence":0.000000000000000001}}}"#

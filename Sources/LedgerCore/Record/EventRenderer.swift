@@ -168,7 +168,7 @@ public enum EventRenderer {
         case .decimal:
             let mantissa = try reader.readZigzag()
             let scale = try reader.readVarint()
-            guard scale <= UInt64(RecordLimits.maximumDecimalScale) else {
+            guard scale <= UInt64(RecordLimits.readableDecimalScale) else {
                 throw .invalidByte(offset: offset, what: "decimal scale \(scale)")
             }
             out.appendJSONDecimal(mantissa: mantissa, scale: Int(scale))

@@ -177,8 +177,12 @@ public indirect enum EventValue: Sendable, Equatable {
             case .decimal:
                 let mantissa = try reader.readZigzag()
                 let scale = try reader.readVarint()
-                guard scale <= UInt64(RecordLimits.maximumDecimalScale) else {
+                guard scale <= UInt64(RecordLimits.readableDecimalScale) else {
                     throw .invalidByte(offset: offset, what: "decimal scale \(scale)")
+                }
+                guard scale <= UInt64(RecordLimits.maximumDecimalScale) else {
+                    // Only records stored before the writer checked the scale get here.
+                    return .number(Double("\(mantissa)e-\(scale)") ?? 0)
                 }
                 var divisor = 1.0
                 for _ in 0..<scale { divisor *= 10 }

@@ -10,8 +10,16 @@ public enum RecordLimits {
     /// `crm.values`, each `pii.<kind>`).
     public static let maximumParts = 64
 
+    /// Most sealed parts a reader accepts in one record: more than the writer makes, so that records stored
+    /// before the writer checked `maximumParts` (events with more than 64 pii kinds) still read back.
+    public static let readableParts = 1 << 16
+
     /// Most fraction digits of a decimal (tag `0x0C`). A number written with more is stored as a float.
     public static let maximumDecimalScale = 18
+
+    /// Most fraction digits of a decimal a reader accepts: more than the writer makes, so that decimals stored
+    /// before the writer checked `maximumDecimalScale` (`0.0000000000000000000`) still read back.
+    public static let readableDecimalScale = 1 << 16
 
     /// Most significant digits of a decimal's mantissa, so that it fits in a 64-bit integer. A number written
     /// with more is stored as a float.

@@ -67,9 +67,9 @@ public struct RecordView {
         envelopeRange = 0..<reader.offset
         bodyRange = try reader.readLengthPrefixedRange()
         let count = try reader.readVarint()
-        guard count <= UInt64(RecordLimits.maximumParts) else {
+        guard count <= UInt64(RecordLimits.readableParts) else {
             throw .invalidByte(
-                offset: reader.offset, what: "part count \(count) (at most \(RecordLimits.maximumParts))")
+                offset: reader.offset, what: "part count \(count) (at most \(RecordLimits.readableParts))")
         }
         partCount = Int(count)
         partsStart = reader.offset
