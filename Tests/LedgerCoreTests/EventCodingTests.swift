@@ -249,6 +249,113 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
         #expect(Timestamp.parse("2023-02-28t00:00:00z") == nil)
         #expect(Timestamp.format(micros: -1) == "1969-12-31T23:59:59.999999Z")
     }
+
+    /// Only instants whose UTC form has a year 0000-9999 are accepted, whatever the offset.
+    @Test func refusesInstantsOutsideYears0000To9999InUTC() {
+        #expect(Timestamp.parse(Array("0000-01-01T00:00:00+00:01".utf8)) == .failure(.instantOutOfRange))
+        #expect(Timestamp.parse(Array("9999-12-31T23:59:59.999999-00:01".utf8)) == .failure(.instantOutOfRange))
+        #expect(Timestamp.parse("0000-01-01T00:00:00Z")?.micros == RecordLimits.timestampMicros.lowerBound)
+        #expect(Timestamp.parse("9999-12-31T23:59:59.999999Z")?.micros == RecordLimits.timestampMicros.upperBound)
+        #expect(Timestamp.parse("0000-01-01T00:00:00-23:59")?.formatted == "0000-01-01T00:00:00-23:59")
+    }
+
+    /// Formatting never traps: a year outside 0000-9999 (a record stored before the writer checked the UTC
+    /// instant, read back in UTC) gets a sign or a fifth digit.
+    @Test func formattingIsTotal() {
+        let early = RecordLimits.timestampMicros.lowerBound - 60_000_000
+        #expect(Timestamp.format(micros: early) == "-0001-12-31T23:59:00.000000Z")
+        #expect(
+            Timestamp(micros: early, fractionDigits: 0, zone: .offset(minutes: 1)).formatted
+                == "0000-01-01T00:00:00+00:01")
+        #expect(Timestamp.format(micros: RecordLimits.timestampMicros.upperBound + 1) == "10000-01-01T00:00:00.000000Z")
+        #expect(!Timestamp(micros: .min, zone: .offset(minutes: -1439)).formatted.isEmpty)
+        #expect(!Timestamp(micros: .max, zone: .offset(minutes: 1439)).formatted.isEmpty)
+    }
+
+    /// Readers refuse a stored instant far outside the writer's range instead of trapping on it.
+    @Test func decodingRefusesInstantsFarOutsideTheRange() {
+        for micros in [RecordLimits.readableTimestampMicros.lowerBound - 1, Int64.max] {
+            var bytes: [UInt8] = []
+            Timestamp(micros: micros, zone: .offset(minutes: 60)).encode(to: &bytes)
+            let result = bytes.withUnsafeBytes { raw in
+                var reader = ByteReader(raw)
+                return Result { () throws(DecodingError) in try Timestamp.decode(&reader) }
+            }
+            #expect(throws: DecodingError.self) { try result.get() }
+        }
+    }
+}
+
+@Suite struct RecordLimitTests {
+    private static func segment(kinds: Int) -> String {
+        let spans = (0..<kinds).map { #"{"text":"s\#($0)","pii":"k\#($0)"}"# }.joined(separator: ",")
+        return
+            #"{"type":"transcript.segment","call":"c","tenant":"t","source":"s/1","idempotency":"i","body":{"utterance":"u","final":true,"role":"agent","start_ms":0,"end_ms":1,"text":[\#(spans)],"provider":"p"}}"#
+    }
+
+    /// 64 classes fit one record; the 65th is refused at the field that needs it.
+    @Test func sealedPartsStopAt64() throws {
+        #expect(try decode(Self.segment(kinds: 64)).parts.count == RecordLimits.maximumParts)
+        #expect(throws: EventDecodingError.self) { try decode(Self.segment(kinds: 65)) }
+        do {
+            _ = try decode(Self.segment(kinds: 65))
+        } catch {
+            #expect(error.field == "body.text[64].text")
+            #expect(error.reason.hasPrefix("pii.k64 "))
+        }
+    }
+
+    /// The encoder refuses a hand-built event with too many parts before it writes anything.
+    @Test func encoderRefusesMoreThan64Parts() throws {
+        var event = try decode(Self.segment(kinds: 64))
+        var extra = try #require(event.parts.first)
+        extra.dataClass = .pii("extra")
+        event.parts.append(extra)
+        var encoder = try RecordEncoder()
+        var keys = InMemoryKeys()
+        var record: [UInt8] = []
+        #expect(throws: RecordLimitError.self) {
+            _ = try encoder.encode(event, seq: 0, time: 0, keys: &keys, appendingTo: &record)
+        }
+        #expect(record.isEmpty)
+    }
+
+    /// A record stored before the writer kept to the limits (65 sealed parts, a decimal of scale 19) still
+    /// reads back: readers accept more than the writer makes.
+    @Test func recordsBeyondTheWriterLimitsStoredEarlierStillRead() throws {
+        var record: [UInt8] = [RecordEncoder.formatVersion]
+        record.appendVarint(0)
+        record.appendZigzag(0)
+        record.append(0)
+        for field in ["enrichment.result", "c", "t", "s/1", "i"] { record.appendString(field) }
+        let body: [UInt8] = [ValueTag.decimal.rawValue, 0x0A, 19]
+        record.appendVarint(UInt64(body.count))
+        record.append(contentsOf: body)
+        record.appendVarint(65)
+        for index in 0..<65 {
+            record.appendString("pii.k\(index)")
+            record.append(RecordEncoder.partCompacted)
+            record.append(contentsOf: repeatElement(0, count: 32))
+        }
+        try record.withUnsafeBytes { raw in
+            let view = try RecordView(raw)
+            #expect(view.partCount == 65)
+            var out: [UInt8] = []
+            let parts = Array(repeating: EventRenderer.PartContent.unavailable(state: "compacted"), count: 65)
+            try EventRenderer.render(view, parts: parts, into: &out)
+            #expect(String(decoding: out, as: UTF8.self).contains(#""body":0.0000000000000000005,"#))
+            #expect(try EventValue.body(of: view, parts: parts) == .number(5e-19))
+        }
+    }
+
+    /// A decimal with more fraction digits than a decimal value holds is stored as a float and reads back.
+    @Test func longDecimalsAreStoredAsFloats() throws {
+        let line =
+            #"{"type":"enrichment.result","call":"c","tenant":"t","source":"s/1","idempotency":"i","body":{"kind":"sentiment","provider":"p","result":{"score":0.0000000000000000000,"confidence":0.000000000000000001}}}"#
+        var keys = InMemoryKeys()
+        let rendered = String(decoding: try roundTrip(try decode(line), keys: &keys), as: UTF8.self)
+        #expect(rendered.contains(#""score":0.0,"confidence":0.000000000000000001"#), "\(rendered)")
+    }
 }
 
 @Suite struct FormatDocumentationTests {

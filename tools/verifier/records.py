@@ -16,7 +16,8 @@ from .errors import FormatError
 
 FRAME_MAGIC = b"CLF1"
 RECORD_VERSION = 1
-MAXIMUM_PARTS = 64
+# Records hold at most 64 parts; readers accept more for records stored before writers checked that.
+MAXIMUM_PARTS = 65536
 PART_SEALED = 0x01
 PART_COMPACTED = 0x02
 DIGEST_SIZE = 32

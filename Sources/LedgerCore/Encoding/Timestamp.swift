@@ -61,7 +61,9 @@ public struct Timestamp: Sendable, Equatable {
         if b[index] == UInt8(ascii: ".") {
             index += 1
             while index < b.count, b[index] &- UInt8(ascii: "0") < 10 {
-                guard fractionDigits < 6 else { return .failure(.tooPrecise) }
+                guard fractionDigits < RecordLimits.maximumTimestampFractionDigits else {
+                    return .failure(.tooPrecise)
+                }
                 micros = micros * 10 + Int(b[index] - UInt8(ascii: "0"))
                 fractionDigits += 1
                 index += 1
@@ -86,8 +88,9 @@ public struct Timestamp: Sendable, Equatable {
         guard index == b.count else { return .failure(.notRFC3339) }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - zone.offsetMinutes * 60
-        return .success(
-            Timestamp(micros: Int64(seconds) * 1_000_000 + Int64(micros), fractionDigits: fractionDigits, zone: zone))
+        let instant = Int64(seconds) * 1_000_000 + Int64(micros)
+        guard RecordLimits.timestampMicros.contains(instant) else { return .failure(.instantOutOfRange) }
+        return .success(Timestamp(micros: instant, fractionDigits: fractionDigits, zone: zone))
     }
 
     /// Parses a string, returning nil when it is not an RFC 3339 date-time.
@@ -107,16 +110,19 @@ public struct Timestamp: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends the RFC 3339 text to `out`.
+    /// Appends the RFC 3339 text to `out`. Total for every `micros`: a year outside 0000-9999 (which only a
+    /// timestamp built in code, or a record accepted before the writer checked the UTC instant, can have) is
+    /// written with a sign or more digits (`-0001`, `10000`) rather than trapping.
     public func append(to out: inout [UInt8]) {
-        let local = micros + Int64(zone.offsetMinutes) * 60_000_000
-        let (seconds, fraction) = local.quotientAndRemainder(dividingBy: 1_000_000)
-        var secs = seconds
+        // Split before applying the offset, so that no value of `micros` overflows.
+        let (wholeSeconds, fraction) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        var secs = wholeSeconds
         var frac = fraction
         if frac < 0 {
             secs -= 1
             frac += 1_000_000
         }
+        secs += Int64(zone.offsetMinutes) * 60
         let (days, secondOfDay) = secs.quotientAndRemainder(dividingBy: 86_400)
         var d = days
         var sod = secondOfDay
@@ -126,11 +132,10 @@ public struct Timestamp: Sendable, Equatable {
         }
         let (year, month, day) = Self.civilFromDays(Int(d))
         func put(_ value: Int, _ width: Int) {
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-            var v = value
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                digits[i] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            let digits = Array(String(value.magnitude).utf8)
+            if digits.count < width {
+                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count))
             }
             out.append(contentsOf: digits)
         }
@@ -156,9 +161,9 @@ public struct Timestamp: Sendable, Equatable {
         case .negativeZero: out.append(contentsOf: Array("-00:00".utf8))
         case .offset(let minutes):
             out.append(minutes < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
-            put(abs(minutes) / 60, 2)
+            put(Int(minutes.magnitude / 60), 2)
             out.append(UInt8(ascii: ":"))
-            put(abs(minutes) % 60, 2)
+            put(Int(minutes.magnitude % 60), 2)
         }
     }
 
@@ -177,16 +182,24 @@ public struct Timestamp: Sendable, Equatable {
 
     /// Reads the binary form.
     public static func decode(_ reader: inout ByteReader) throws(DecodingError) -> Timestamp {
+        let microsOffset = reader.offset
         let micros = try reader.readZigzag()
+        guard RecordLimits.readableTimestampMicros.contains(micros) else {
+            throw .invalidByte(offset: microsOffset, what: "timestamp \(micros) µs (outside years 0000-9999)")
+        }
         let layoutOffset = reader.offset
         let layout = try reader.readByte()
         let digits = Int(layout & 7)
-        guard digits <= 6, layout >> 5 == 0 else { throw .invalidByte(offset: layoutOffset, what: "timestamp layout") }
+        guard digits <= RecordLimits.maximumTimestampFractionDigits, layout >> 5 == 0 else {
+            throw .invalidByte(offset: layoutOffset, what: "timestamp layout")
+        }
         switch layout >> 3 {
         case 0: return Timestamp(micros: micros, fractionDigits: digits, zone: .utc)
         case 1:
             let minutes = try reader.readZigzag()
-            guard abs(minutes) < 24 * 60 else { throw .invalidByte(offset: layoutOffset, what: "timestamp offset") }
+            guard minutes.magnitude <= UInt64(RecordLimits.maximumTimestampOffsetMinutes) else {
+                throw .invalidByte(offset: layoutOffset, what: "timestamp offset")
+            }
             return Timestamp(micros: micros, fractionDigits: digits, zone: .offset(minutes: Int(minutes)))
         case 2: return Timestamp(micros: micros, fractionDigits: digits, zone: .negativeZero)
         default: throw .invalidByte(offset: layoutOffset, what: "timestamp zone")
@@ -235,6 +248,8 @@ public enum TimestampError: Error, CustomStringConvertible {
     case outOfRange
     /// More than six fractional digits.
     case tooPrecise
+    /// The instant, in UTC, is before 0000-01-01T00:00:00Z or after 9999-12-31T23:59:59.999999Z.
+    case instantOutOfRange
 
     /// A message a person can act on.
     public var description: String {
@@ -242,6 +257,8 @@ public enum TimestampError: Error, CustomStringConvertible {
         case .notRFC3339: "must be an RFC 3339 date-time such as 2026-11-26T09:30:00.250Z (uppercase T and Z)"
         case .outOfRange: "date or time component out of range (leap seconds are not accepted)"
         case .tooPrecise: "at most 6 fractional digits (microseconds) are kept"
+        case .instantOutOfRange:
+            "the instant in UTC must be within 0000-01-01T00:00:00Z...9999-12-31T23:59:59.999999Z (mind the offset)"
         }
     }
 }

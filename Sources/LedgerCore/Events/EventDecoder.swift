@@ -3,7 +3,7 @@
 
 /// Decodes interchange JSON lines into `DecodedEvent`s. Reuse one decoder per thread: it keeps its buffers.
 public struct EventDecoder {
-    /// Largest accepted event, in bytes of JSON (default 1 MiB).
+    /// Largest accepted event, in bytes of JSON (default 1 MiB; never more than `RecordLimits.maximumEventBytes`).
     public var maximumEventBytes: Int
     private var tape = JSONTape()
     private var scratch: [UInt8] = []
@@ -39,8 +39,16 @@ public struct EventDecoder {
         var items: [[UInt8]] = []
         var counts: [Int] = []
 
-        mutating func index(of dataClass: DataClass) -> Int {
+        /// The index of `dataClass`'s part, added if the event has none yet; fails for a class past the
+        /// record's part limit.
+        mutating func index(of dataClass: DataClass) throws(FieldError) -> Int {
             if let index = classes.firstIndex(of: dataClass) { return index }
+            guard classes.count < RecordLimits.maximumParts else {
+                throw FieldError(
+                    "\(dataClass.name) would be a sealed data class beyond the first \(RecordLimits.maximumParts) "
+                        + "this event uses; an event holds at most \(RecordLimits.maximumParts) (one sealed part "
+                        + "per class, each pii kind its own): split it into several events")
+            }
             classes.append(dataClass)
             items.append([])
             counts.append(0)
@@ -58,10 +66,11 @@ public struct EventDecoder {
     ) throws(EventDecodingError)
         -> DecodedEvent
     {
-        guard line.count <= maximumEventBytes else {
+        let limit = min(maximumEventBytes, RecordLimits.maximumEventBytes)
+        guard line.count <= limit else {
             throw EventDecodingError(
                 line: lineNumber, field: "",
-                reason: "event is \(line.count) bytes, over the \(maximumEventBytes)-byte maximum event size")
+                reason: "event is \(line.count) bytes, over the \(limit)-byte maximum event size")
         }
         do {
             try tape.parse(line)
@@ -161,6 +170,14 @@ public struct EventDecoder {
             try encoded.get()
         } catch {
             throw EventDecodingError(line: lineNumber, field: error.within("body").pathText, reason: error.reason)
+        }
+        for (dataClass, items) in zip(parts.classes, parts.items) where items.count > RecordLimits.maximumPartItemsBytes
+        {
+            throw fail(
+                "body",
+                "its \(dataClass.name) fields encode to \(items.count) bytes, over the "
+                    + "\(RecordLimits.maximumPartItemsBytes)-byte limit of one sealed part: split it into several events"
+            )
         }
         return DecodedEvent(
             type: type, call: call, tenant: tenant, source: source, idempotency: idempotency, occurred: occurred,
@@ -330,7 +347,7 @@ public struct EventDecoder {
         _ index: Int, _ nodeIndex: Int32, _ schema: CompiledSchema, _ names: UnsafeRawBufferPointer,
         as dataClass: DataClass, meta: inout [UInt8], parts: inout Parts
     ) throws(FieldError) {
-        let partIndex = parts.index(of: dataClass)
+        let partIndex = try parts.index(of: dataClass)
         var items = parts.items[partIndex]
         parts.items[partIndex] = []
         defer { parts.items[partIndex] = items }

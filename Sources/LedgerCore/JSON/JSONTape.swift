@@ -62,7 +62,7 @@ public struct JSONTape {
     /// The tokens, root first.
     public private(set) var tokens: [Token] = []
     /// Deepest nesting accepted.
-    public var maximumDepth = 64
+    public var maximumDepth = RecordLimits.maximumJSONDepth
 
     private var input = UnsafeRawBufferPointer(start: nil, count: 0)
     private var position = 0
@@ -527,7 +527,8 @@ public struct JSONTape {
     }
 
     /// The number token at `index` as a decimal `mantissa × 10^-scale` when it is written in plain notation
-    /// (`-12.50`, no exponent) with at most 18 significant digits; nil otherwise (including `-0.0`).
+    /// (`-12.50`, no exponent) with at most `RecordLimits.maximumDecimalDigits` significant digits and at most
+    /// `RecordLimits.maximumDecimalScale` fraction digits; nil otherwise (including `-0.0`).
     public func decimal(at index: Int) -> (mantissa: Int64, scale: Int)? {
         let token = tokens[index]
         var position = Int(token.start)
@@ -550,9 +551,12 @@ public struct JSONTape {
             }
             guard c &- UInt8(ascii: "0") < 10 else { return nil }
             if mantissa > 0 || c != UInt8(ascii: "0") { digits += 1 }
-            guard digits <= 18 else { return nil }
+            guard digits <= RecordLimits.maximumDecimalDigits else { return nil }
             mantissa = mantissa * 10 + Int64(c - UInt8(ascii: "0"))
-            if seenPoint { scale += 1 }
+            if seenPoint {
+                scale += 1
+                guard scale <= RecordLimits.maximumDecimalScale else { return nil }
+            }
         }
         guard seenPoint, !(negative && mantissa == 0) else { return nil }
         return (negative ? -mantissa : mantissa, scale)

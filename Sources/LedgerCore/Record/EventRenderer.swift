@@ -168,7 +168,9 @@ public enum EventRenderer {
         case .decimal:
             let mantissa = try reader.readZigzag()
             let scale = try reader.readVarint()
-            guard scale <= 18 else { throw .invalidByte(offset: offset, what: "decimal scale") }
+            guard scale <= UInt64(RecordLimits.readableDecimalScale) else {
+                throw .invalidByte(offset: offset, what: "decimal scale \(scale)")
+            }
             out.appendJSONDecimal(mantissa: mantissa, scale: Int(scale))
         case .string:
             let range = try reader.readLengthPrefixedRange()
@@ -228,8 +230,8 @@ public enum EventRenderer {
             }
             out.append(UInt8(ascii: "}"))
         case .sealed:
-            let partIndex = Int(try reader.readVarint())
-            let itemIndex = Int(try reader.readVarint())
+            let partIndex = Int(clamping: try reader.readVarint())
+            let itemIndex = Int(clamping: try reader.readVarint())
             guard let sealed, partIndex < sealed.recordParts.count else {
                 throw .invalidByte(offset: offset, what: "sealed reference to a missing part")
             }

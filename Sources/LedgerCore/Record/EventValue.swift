@@ -177,7 +177,13 @@ public indirect enum EventValue: Sendable, Equatable {
             case .decimal:
                 let mantissa = try reader.readZigzag()
                 let scale = try reader.readVarint()
-                guard scale <= 18 else { throw .invalidByte(offset: offset, what: "decimal scale") }
+                guard scale <= UInt64(RecordLimits.readableDecimalScale) else {
+                    throw .invalidByte(offset: offset, what: "decimal scale \(scale)")
+                }
+                guard scale <= UInt64(RecordLimits.maximumDecimalScale) else {
+                    // Only records stored before the writer checked the scale get here.
+                    return .number(Double("\(mantissa)e-\(scale)") ?? 0)
+                }
                 var divisor = 1.0
                 for _ in 0..<scale { divisor *= 10 }
                 return .number(Double(mantissa) / divisor)
@@ -230,8 +236,8 @@ public indirect enum EventValue: Sendable, Equatable {
                 }
                 return .object(members)
             case .sealed:
-                let partIndex = Int(try reader.readVarint())
-                let itemIndex = Int(try reader.readVarint())
+                let partIndex = Int(clamping: try reader.readVarint())
+                let itemIndex = Int(clamping: try reader.readVarint())
                 let parts = record.parts
                 guard sealedAllowed, partIndex < parts.count else {
                     throw .invalidByte(offset: offset, what: "sealed reference to a missing part")

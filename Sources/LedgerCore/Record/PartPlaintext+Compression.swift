@@ -72,8 +72,10 @@ public enum SealedPlaintext {
                 let frame = UnsafeRawBufferPointer(rebasing: raw[reader.offset...])
                 let problem =
                     form == zstd
-                    ? decompressor.decompress(frame, into: &items, maximumSize: 1 << 24)
-                    : decompressor.decompress(frame, dictionary: baseItems ?? [], into: &items, maximumSize: 1 << 24)
+                    ? decompressor.decompress(frame, into: &items, maximumSize: RecordLimits.maximumPartItemsBytes)
+                    : decompressor.decompress(
+                        frame, dictionary: baseItems ?? [], into: &items,
+                        maximumSize: RecordLimits.maximumPartItemsBytes)
                 if problem != nil { failure = .invalidByte(offset: reader.offset, what: "compressed part plaintext") }
             }
             if form == delta && baseItems == nil { throw .invalidByte(offset: 0, what: "delta part without its base") }

@@ -47,6 +47,7 @@ public struct RecordEncoder {
         _ event: DecodedEvent, seq: UInt64, time: Int64, keys: inout some DataKeyProvider,
         appendingTo record: inout [UInt8]
     ) throws -> SHA256Digest {
+        try Self.checkLimits(event)
         let start = record.count
         record.append(Self.formatVersion)
         record.appendVarint(seq)
@@ -108,6 +109,27 @@ public struct RecordEncoder {
                     SHA256.hash(prefix, UnsafeRawBufferPointer(rebasing: recordBytes[start..<entryPrefixEnd]), parts)
                 }
             }
+        }
+    }
+
+    /// Refuses an event whose record readers would not accept (`EventDecoder` already refuses such input; this
+    /// guards events built in code).
+    static func checkLimits(_ event: DecodedEvent) throws(RecordLimitError) {
+        guard event.parts.count <= RecordLimits.maximumParts else {
+            throw RecordLimitError(
+                idempotency: event.idempotency,
+                reason: "\(event.parts.count) sealed parts, over the limit of \(RecordLimits.maximumParts)")
+        }
+        for part in event.parts where part.items.count > RecordLimits.maximumPartItemsBytes {
+            throw RecordLimitError(
+                idempotency: event.idempotency,
+                reason: "sealed part \(part.dataClass.name) holds \(part.items.count) bytes, over the limit of "
+                    + "\(RecordLimits.maximumPartItemsBytes)")
+        }
+        if let occurred = event.occurred, !RecordLimits.timestampMicros.contains(occurred.micros) {
+            throw RecordLimitError(
+                idempotency: event.idempotency,
+                reason: "occurred \(occurred.micros) µs is outside 0000-01-01T00:00:00Z...9999-12-31T23:59:59.999999Z")
         }
     }
 

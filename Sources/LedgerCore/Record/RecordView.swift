@@ -67,7 +67,10 @@ public struct RecordView {
         envelopeRange = 0..<reader.offset
         bodyRange = try reader.readLengthPrefixedRange()
         let count = try reader.readVarint()
-        guard count <= 64 else { throw .invalidByte(offset: reader.offset, what: "part count") }
+        guard count <= UInt64(RecordLimits.readableParts) else {
+            throw .invalidByte(
+                offset: reader.offset, what: "part count \(count) (at most \(RecordLimits.readableParts))")
+        }
         partCount = Int(count)
         partsStart = reader.offset
         for _ in 0..<partCount { _ = try Self.readPart(&reader) }

@@ -261,7 +261,7 @@ extension LedgerReader {
             var frame = VerifiedFrame(segment: job.segment, offset: job.offset)
             let problem = decompressor.decompress(
                 UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]), into: &content,
-                maximumSize: 1 << 31)
+                maximumSize: RecordLimits.maximumFrameContentBytes)
             if let problem {
                 frame.failure = "zstd: \(problem)"
             } else {

@@ -115,6 +115,9 @@ struct Staging {
 
     /// Most records per batch (frame).
     let batchLimit: Int
+    /// Most bytes of records per frame: the readers' frame content limit, less room for the header and the
+    /// record's length prefix.
+    static let frameBytes = RecordLimits.maximumFrameContentBytes - 64
 
     /// Staging for a recovered ledger: loads the idempotency fingerprints of every frame.
     init(storage: LedgerStorage, keys: KeyStore, batchLimit: Int, lastTime: Int64) throws(LedgerError) {
@@ -185,7 +188,7 @@ struct Staging {
         let newKeys = keys.created
         keys.created.removeAll()
         let recordBytes = record
-        withBatch(limit: limit, firstSeq: seq) { batch in
+        withBatch(limit: limit, firstSeq: seq, adding: recordBytes.count) { batch in
             batch.frame.append(record: recordBytes, inputBytes: event.inputByteCount)
             if batch.leafHashes.isEmpty { batch.firstTime = time }
             batch.lastTime = time
@@ -284,9 +287,17 @@ struct Staging {
     }
 
     /// Runs `body` on the open batch, starting a new one (whose first record will be `firstSeq`) when the
-    /// open one is sealed or full.
-    private mutating func withBatch(limit: Int, firstSeq: UInt64, _ body: (inout Batch) -> Void) {
-        if batchSealed || batches.isEmpty || batches[batches.count - 1].recordCount >= limit {
+    /// open one is sealed or full: `limit` records, or (unless the batch is unlimited, an atomic append) so many
+    /// bytes that `adding` more would take the frame's content past what readers decompress.
+    private mutating func withBatch(
+        limit: Int, firstSeq: UInt64, adding recordBytes: Int = 0, _ body: (inout Batch) -> Void
+    ) {
+        let open = batches.last
+        let fullOfBytes =
+            limit != Int.max
+            && open.map { $0.recordCount > 0 && $0.frame.records.count + recordBytes > Self.frameBytes }
+                ?? false
+        if batchSealed || open == nil || open.map({ $0.recordCount >= limit }) == true || fullOfBytes {
             // Reserve about what the previous frame needed, so a frame's buffer is not regrown (and copied)
             // several times while it fills.
             batches.append(

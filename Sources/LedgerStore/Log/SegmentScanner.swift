@@ -34,7 +34,10 @@ struct SegmentScanner {
     let maximumFrameContent: Int
     private let decompressor: ZstdDecompressor
 
-    init(bytes: [UInt8], name: String, decompressor: ZstdDecompressor, maximumFrameContent: Int = 1 << 31) {
+    init(
+        bytes: [UInt8], name: String, decompressor: ZstdDecompressor,
+        maximumFrameContent: Int = RecordLimits.maximumFrameContentBytes
+    ) {
         self.bytes = bytes
         self.name = name
         self.decompressor = decompressor
