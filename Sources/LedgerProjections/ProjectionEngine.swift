@@ -41,8 +41,8 @@ public final class ProjectionEngine {
     /// The ledger this engine reads.
     public let reader: LedgerReader
     /// Where the projections' state is kept: the ledger's `projections/`, or for a ledger this process cannot
-    /// write (a read-only copy) a private copy of it in the temporary directory, caught up there and removed
-    /// with the engine.
+    /// write (a read-only copy, a full disk) a private copy of it in the temporary directory, caught up there and
+    /// removed with the engine.
     let directory: String
     private let privateCopy: String?
 
@@ -54,8 +54,9 @@ public final class ProjectionEngine {
     public init(reader: LedgerReader) {
         self.reader = reader
         let stored = reader.layout.projections
-        let writable = FileSystem.isWritableDirectory(
-            FileSystem.exists(stored) ? stored : reader.layout.directory)
+        let home = FileSystem.exists(stored) ? stored : reader.layout.directory
+        let writable =
+            FileSystem.isWritableDirectory(home) && (FileSystem.availableBytes(home) ?? .max) >= Self.minimumFreeBytes
         guard !writable, let copy = try? Self.privateCopy(of: stored) else {
             directory = stored
             privateCopy = nil
@@ -68,6 +69,9 @@ public final class ProjectionEngine {
     deinit {
         if let privateCopy { FileSystem.removeTree(privateCopy) }
     }
+
+    /// Below this many free bytes on the ledger's file system, projections are caught up in a private copy.
+    static let minimumFreeBytes: UInt64 = 16 << 20
 
     /// A new temporary directory holding a copy of the state files in `stored`, if there are any.
     private static func privateCopy(of stored: String) throws(LedgerError) -> String {

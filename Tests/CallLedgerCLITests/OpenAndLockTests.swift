@@ -211,10 +211,10 @@ private final class ReadOnlyMount {
         return (try? probe.makeReadOnly()) != nil
     }()
 
-    init() throws {
+    init(megabytes: Int = 64) throws {
         point = scratch.file("mount")
         try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
-        let mount = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", point])
+        let mount = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", point])
         guard mount.status == 0 else { throw OpenTestFailure("mount: \(mount.stderr)") }
     }
 
@@ -224,6 +224,11 @@ private final class ReadOnlyMount {
         guard !FileManager.default.createFile(atPath: point + "/probe", contents: Data()) else {
             throw OpenTestFailure("\(point) is still writable after remount,ro")
         }
+    }
+
+    /// Fills the file system until no byte is left.
+    func fill() throws {
+        _ = try run("/bin/dd", ["if=/dev/zero", "of=\(point)/fill", "bs=1M"])
     }
 
     deinit { _ = try? run("/bin/umount", ["-l", point]) }
@@ -277,5 +282,44 @@ private final class ReadOnlyMount {
             arguments: ["append", "--ledger", copy], input: Data((more[0] + "\n").utf8))
         #expect(append.status == 1)
         #expect(append.stderr.contains("read commands"), "\(append.stderr)")
+    }
+}
+
+extension ReadOnlyLedgerTests {
+    @Test(.enabled(if: ReadOnlyMount.available, "mounting a tmpfs is not permitted here (needs root)"))
+    func readCommandsWorkOnAFullDisk() throws {
+        let mount = try ReadOnlyMount(megabytes: 12)
+        let directory = mount.point + "/ledger"
+        try #require(
+            try LedgerTestSupport.callLedger("init", directory, "--origin", "full.test/ledger").status == 0)
+        let lines = simulatedLines(calls: 2, seed: 51)
+        let first = try LedgerTestSupport.callLedger(
+            arguments: ["append", "--ledger", directory], input: Data((lines.joined(separator: "\n") + "\n").utf8))
+        try #require(first.status == 0, "\(first.stderr)")
+        try #require(try LedgerTestSupport.callLedger(arguments: ["calls", "--ledger", directory]).status == 0)
+        let more = simulatedLines(calls: 1, seed: 53)
+        let second = try LedgerTestSupport.callLedger(
+            arguments: ["append", "--ledger", directory], input: Data((more.joined(separator: "\n") + "\n").utf8))
+        try #require(second.status == 0, "\(second.stderr)")
+        try mount.fill()
+        for command in [["verify"], ["stats"], ["cat", "--to", "3"], ["calls"]] {
+            let result = try LedgerTestSupport.callLedger(arguments: command + ["--ledger", directory])
+            #expect(result.status == 0, "\(command.joined(separator: " ")): \(result.stderr)")
+        }
+        let calls = try LedgerTestSupport.callLedger(arguments: ["calls", "--ledger", directory])
+        #expect(calls.stdout.split(separator: "\n").count >= 4, "\(calls.stdout)")
+    }
+
+    /// A SQLite failure reaching the user names the file and says what to do about it.
+    @Test func aDamagedKeyStoreIsNamedWithWhatToDo() throws {
+        let (ledger, _) = try filledLedger(calls: 1)
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: ledger.directory + "/keys.sqlite" + suffix)
+        }
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: ledger.directory + "/keys.sqlite"))
+        let cat = try ledger.callLedger("cat", "--to", "3")
+        #expect(cat.status == 1)
+        #expect(cat.stderr.contains("keys.sqlite"), "\(cat.stderr)")
+        #expect(cat.stderr.contains("restore it from a backup"), "\(cat.stderr)")
     }
 }

@@ -185,6 +185,14 @@ package enum FileSystem {
         access(path, W_OK) == 0
     }
 
+    /// Bytes available to this process on the file system holding `path`, nil when it cannot be told.
+    package static func availableBytes(_ path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let (bytes, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow ? .max : bytes
+    }
+
     /// Creates a new private directory in the temporary directory (`$TMPDIR`, else /tmp).
     package static func temporaryDirectory(prefix: String) throws(LedgerError) -> String {
         let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
