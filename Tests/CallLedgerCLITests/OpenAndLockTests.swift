@@ -115,6 +115,33 @@ private func undecodableFrame(firstSeq: UInt64) throws -> [UInt8] {
     }
 }
 
+extension LogTailTests {
+    /// A tree that lags the log (its level files lost their last hashes in a crash) is recomputed in memory by
+    /// a reader, whose proofs still verify against the checkpoint; only a writer rewrites the files.
+    @Test func aLaggingTreeIsCaughtUpInMemoryByReaders() throws {
+        let (ledger, lines) = try filledLedger()
+        let checkpoint = try ledger.callLedger("checkpoint", "--json")
+        try #require(checkpoint.status == 0, "\(checkpoint.stderr)")
+        let root = try #require(try jsonObject(checkpoint.stdout)["root_hash"] as? String)
+        let tree = ledger.directory + "/tree"
+        for name in try FileManager.default.contentsOfDirectory(atPath: tree) where name.hasSuffix(".hashes") {
+            let handle = try #require(FileHandle(forUpdatingAtPath: tree + "/" + name))
+            try handle.truncate(atOffset: 0)
+            try handle.close()
+        }
+        let prove = try ledger.callLedger("prove", "inclusion", "--seq", "\(lines.count - 1)")
+        #expect(prove.status == 0, "\(prove.stderr)")
+        #expect(prove.stdout.contains(root), "\(prove.stdout)")
+        let consistency = try ledger.callLedger("prove", "consistency", "--from", "7", "--to", "\(lines.count)")
+        #expect(consistency.status == 0, "\(consistency.stderr)")
+        for name in try FileManager.default.contentsOfDirectory(atPath: tree) where name.hasSuffix(".hashes") {
+            let size = try FileManager.default.attributesOfItem(atPath: tree + "/" + name)[.size] as? Int
+            #expect(size == 0, "a reader wrote \(name)")
+        }
+        #expect(try ledger.verified().root == root)
+    }
+}
+
 /// A `call-ledger append` that holds the writer lock until its standard input is closed.
 private final class HeldWriter: @unchecked Sendable {
     let process = Process()

@@ -174,6 +174,24 @@ final class LedgerStorage: RecordSource {
         size = scan.size
         tail = scan.tail
         if copied { try syncCheckpointIndex() }
+        if tree.treeSize < size { try catchUpTreeInMemory() }
+    }
+
+    /// For a reader whose stored tree lags the log: recomputes, in memory, the subtrees from the last size the
+    /// stored tree is known good for up to the log's size.
+    private func catchUpTreeInMemory() throws(LedgerError) {
+        let start = min(try tree.durableSize(), try tree.consistentSize(limit: size))
+        var frontier: MerkleFrontier
+        do {
+            frontier = try MerkleFrontier(size: start) { level, index in try tree.node(level: level, index: index) }
+        } catch {
+            throw .invalidRequest("the stored tree cannot be read at size \(start): \(error); run `call-ledger verify`")
+        }
+        tree.keepInMemory(from: start)
+        var scratch: [UInt8] = []
+        try forEachRecord(in: start..<size) { record in
+            frontier.append(leafHash: record.leafHash(scratch: &scratch)) { tree.add($0) }
+        }
     }
 
     /// The size of the largest checkpoint file in `checkpoints/` (by its name), 0 when there is none: events
