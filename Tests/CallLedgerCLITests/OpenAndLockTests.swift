@@ -164,6 +164,11 @@ private final class HeldWriter: @unchecked Sendable {
         throw OpenTestFailure("the held writer never took the lock")
     }
 
+    /// Sends interchange lines to the writer.
+    func send(_ lines: [String]) throws {
+        try input.fileHandleForWriting.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
     func release() {
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
@@ -348,5 +353,43 @@ extension ReadOnlyLedgerTests {
         #expect(cat.status == 1)
         #expect(cat.stderr.contains("keys.sqlite"), "\(cat.stderr)")
         #expect(cat.stderr.contains("restore it from a backup"), "\(cat.stderr)")
+    }
+}
+
+extension ReadOnlyLedgerTests {
+    /// A copy taken while a writer was running holds `-wal` files with committed rows but (copied without them,
+    /// or on media where they cannot be created) no `-shm`: readers still see every row.
+    @Test(.enabled(if: ReadOnlyMount.available, "mounting a tmpfs read-only is not permitted here (needs root)"))
+    func aCopyTakenWhileAWriterRanIsReadWithItsWriteAheadLogs() throws {
+        let (ledger, lines) = try filledLedger(calls: 1, seed: 61)
+        let held = try HeldWriter(ledger)
+        defer { held.release() }
+        let more = simulatedLines(calls: 1, seed: 63)
+        try held.send(more)
+        let expected = lines.count + more.count
+        let deadline = Date().addingTimeInterval(30)
+        var seen = 0
+        while seen < expected && Date() < deadline {
+            seen = (try? jsonObject(try ledger.callLedger("stats", "--json").stdout)["events"] as? Int) ?? 0
+            usleep(50_000)
+        }
+        try #require(seen == expected)
+        let mount = try ReadOnlyMount()
+        let copy = mount.point + "/ledger"
+        try #require(try run("/bin/cp", ["-a", ledger.directory, copy]).status == 0)
+        try #require(try run("/bin/cp", ["-a", ledger.directory + ".key", copy + ".key"]).status == 0)
+        for name in try FileManager.default.contentsOfDirectory(atPath: copy) where name.hasSuffix("-shm") {
+            try FileManager.default.removeItem(atPath: copy + "/" + name)
+        }
+        let wal = try FileManager.default.attributesOfItem(atPath: copy + "/index.sqlite-wal")[.size] as? Int
+        try #require((wal ?? 0) > 0, "the writer's index changes are not in a -wal file")
+        try mount.makeReadOnly()
+        let stats = try LedgerTestSupport.callLedger(arguments: ["stats", "--json", "--ledger", copy])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(try jsonObject(stats.stdout)["events"] as? Int == expected)
+        let cat = try LedgerTestSupport.callLedger(arguments: ["cat", "--ledger", copy])
+        #expect(cat.status == 0, "\(cat.stderr)")
+        #expect(cat.stdout.split(separator: "\n").count == expected)
+        #expect(!cat.stdout.contains("\"locked\""), "sealed parts must open with the keys in keys.sqlite-wal")
     }
 }
