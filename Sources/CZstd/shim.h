@@ -2,4 +2,5 @@
 #ifndef CALL_LEDGER_CZSTD_SHIM_H
 #define CALL_LEDGER_CZSTD_SHIM_H
 #include <zstd.h>
+#include <zstd_errors.h>
 #endif

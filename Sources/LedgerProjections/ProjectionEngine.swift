@@ -40,7 +40,11 @@ public final class ProjectionEngine {
 
     /// The ledger this engine reads.
     public let reader: LedgerReader
+    /// Where the projections' state is kept: the ledger's `projections/`, or for a ledger this process cannot
+    /// write (a read-only copy, a full disk) a private copy of it in the temporary directory, caught up there and
+    /// removed with the engine.
     let directory: String
+    private let privateCopy: String?
 
     /// The QA scorecards `catchUp` and `rebuild` score calls with; the log must record each one's digest
     /// (`projection.definition.changed`, projection `qa`) before it is used.
@@ -52,7 +56,41 @@ public final class ProjectionEngine {
     /// An engine over `reader`'s ledger.
     public init(reader: LedgerReader) {
         self.reader = reader
-        self.directory = reader.layout.projections
+        let stored = reader.layout.projections
+        let home = FileSystem.exists(stored) ? stored : reader.layout.directory
+        let writable =
+            FileSystem.isWritableDirectory(home) && (FileSystem.availableBytes(home) ?? .max) >= Self.minimumFreeBytes
+        guard !writable, let copy = try? Self.privateCopy(of: stored) else {
+            directory = stored
+            privateCopy = nil
+            return
+        }
+        directory = copy
+        privateCopy = copy
+    }
+
+    deinit {
+        if let privateCopy { FileSystem.removeTree(privateCopy) }
+    }
+
+    /// Below this many free bytes on the ledger's file system, projections are caught up in a private copy.
+    static let minimumFreeBytes: UInt64 = 16 << 20
+
+    /// A new temporary directory holding a copy of the state files in `stored`, if there are any.
+    private static func privateCopy(of stored: String) throws(LedgerError) -> String {
+        let copy = try FileSystem.temporaryDirectory(prefix: "call-ledger-projections")
+        do {
+            if FileSystem.exists(stored) {
+                for name in try FileSystem.contents(of: stored)
+                where name.hasSuffix(".sqlite") || name.hasSuffix(".sqlite-wal") {
+                    try FileSystem.copy(FileSystem.join(stored, name), to: FileSystem.join(copy, name))
+                }
+            }
+            return copy
+        } catch {
+            FileSystem.removeTree(copy)
+            throw error
+        }
     }
 
     /// The folds of the projections named (all when `names` is empty); an unknown name is an error.

@@ -25,6 +25,7 @@ struct AppendCommand: ParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var policyDirectory: PolicyDirectory
+    @OptionGroup var lock: WriterLockOptions
 
     @Argument(help: "A file of JSON lines, or - for standard input (the default).")
     var input: String = "-"
@@ -39,7 +40,7 @@ struct AppendCommand: ParsableCommand {
             Output.error("call-ledger: error: cannot read \(input): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
-        let writer = try reportingErrors { try policyDirectory.openWriter(options) }
+        let writer = try reportingErrors { try policyDirectory.openWriter(options, lockWait: lock.wait) }
         if let tail = writer.recovery.truncatedTail {
             Output.error(
                 "call-ledger: recovered: cut a torn last frame from \(tail.segment) at byte \(tail.offset) (\(tail.bytes) bytes): \(tail.reason)"

@@ -136,6 +136,7 @@ extension CRMCommand {
         @OptionGroup var options: LedgerOptions
         @OptionGroup var mapping: MappingOptions
         @OptionGroup var scorecards: ScorecardOptions
+        @OptionGroup var lock: WriterLockOptions
 
         @Option(name: .customLong("call"), help: ArgumentHelp("Only this call (repeatable).", valueName: "id"))
         var calls: [String] = []
@@ -184,8 +185,10 @@ extension CRMCommand {
             }
             let start = Date()
             let summary = try reportingErrors { () throws -> Summary in
-                var engine = try QAProjection.engine(recording: qa, directory: directory, options: options)
-                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                var engine = try QAProjection.engine(
+                    recording: qa, directory: directory, options: options, lockWait: lock.wait)
+                let writer = try LedgerWriter(
+                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
                 defer { try? writer.close() }
                 if try engine.recordedDefinitionDigest(projection: "crm", name: loaded.name) != loaded.digest.hex {
                     _ = try OwnEvents.append(

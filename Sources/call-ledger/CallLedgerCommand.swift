@@ -58,6 +58,25 @@ struct LedgerOptions: ParsableArguments {
     }
 }
 
+/// How long a command that writes waits for another writer to release the ledger's lock. Readers never take it.
+struct WriterLockOptions: ParsableArguments {
+    /// The wait when `--wait` is not given.
+    static let defaultWait = 5.0
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds to wait while another writer holds the ledger's lock before giving up (0: give up at once).",
+            valueName: "seconds"))
+    var wait: Double = Self.defaultWait
+
+    func validate() throws {
+        guard wait.isFinite, wait >= 0, wait <= 86_400 else {
+            throw ValidationError("--wait must be a number of seconds from 0 to 86400")
+        }
+    }
+}
+
 /// Writes to standard output and standard error without Foundation's line buffering surprises.
 enum Output {
     /// Writes bytes to a file descriptor completely.

@@ -22,6 +22,7 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var policyDirectory: PolicyDirectory
+    @OptionGroup var lock: WriterLockOptions
 
     @Option(name: .customLong("from"), help: "The adapter: \(InputAdapters.all.keys.sorted().joined(separator: ", ")).")
     var kind: String
@@ -164,7 +165,7 @@ struct IngestCommand: ParsableCommand {
             throw ExitCode(2)
         }
         try reportingErrors {
-            let writer = try policyDirectory.openWriter(options)
+            let writer = try policyDirectory.openWriter(options, lockWait: lock.wait)
             var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
             var events: [DecodedEvent] = []
             for (index, line) in lines.enumerated() {

@@ -55,7 +55,8 @@ enum QAProjection {
     /// not the one the log last recorded for its name, then returns an engine whose reader sees them, set up to
     /// score with `scorecards`.
     static func engine(
-        recording scorecards: [(file: String, scorecard: QAScorecard)], directory: String, options: LedgerOptions
+        recording scorecards: [(file: String, scorecard: QAScorecard)], directory: String, options: LedgerOptions,
+        lockWait: Double = WriterLockOptions.defaultWait
     ) throws -> ProjectionEngine {
         var engine = ProjectionEngine(reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
         var events: [[String: Any]] = []
@@ -67,7 +68,7 @@ enum QAProjection {
                     path: file, tenant: "*", logSize: engine.reader.size))
         }
         if !events.isEmpty {
-            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lockWait)
             defer { try? writer.close() }
             _ = try OwnEvents.append(events, with: writer)
             try writer.close()

@@ -91,7 +91,9 @@ struct StatsCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            let stats = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath).statistics()
+            let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+            if let tail = reader.tail { Output.error("call-ledger: note: \(tail)") }
+            let stats = try reader.statistics()
             if json {
                 try Output.json(stats)
                 return
@@ -131,6 +133,7 @@ struct CheckpointCommand: ParsableCommand {
         abstract: "Sign and store a checkpoint (C2SP tlog-checkpoint, Ed25519 signed note) of the whole log.")
 
     @OptionGroup var options: LedgerOptions
+    @OptionGroup var lock: WriterLockOptions
 
     @Flag(help: "Print JSON instead of the signed note.")
     var json = false
@@ -138,7 +141,7 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
             let (checkpoint, note) = try writer.checkpoint()
             try writer.close()
             if json {
@@ -156,11 +159,12 @@ struct ReindexCommand: ParsableCommand {
         commandName: "reindex", abstract: "Delete index.sqlite and rebuild it from the log.")
 
     @OptionGroup var options: LedgerOptions
+    @OptionGroup var lock: WriterLockOptions
 
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            let report = try LedgerWriter.reindex(directory: directory)
+            let report = try LedgerWriter.reindex(directory: directory, lockWait: lock.wait)
             Output.line("reindexed \(report.logSize) events in \(report.framesIndexed) frames")
         }
     }

@@ -116,6 +116,7 @@ struct HoldCommand: ParsableCommand {
     struct HoldOptions: ParsableArguments {
         @OptionGroup var options: LedgerOptions
         @OptionGroup var selection: CallSelection
+        @OptionGroup var lock: WriterLockOptions
 
         @Option(help: ArgumentHelp("The hold's id: a case or matter number.", valueName: "id"))
         var hold: String
@@ -135,7 +136,8 @@ struct HoldCommand: ParsableCommand {
                 let engine = ProjectionEngine(
                     reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
                 let calls = try selection.resolve(engine)
-                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                let writer = try LedgerWriter(
+                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
                 defer { try? writer.close() }
                 var body: [String: Any] = ["hold": hold, "reason": reason]
                 if let by { body["by"] = by }
@@ -192,9 +194,9 @@ struct PolicyDirectory: ParsableArguments {
     /// keeps `zero` stay in this process's memory only (`ZeroRetentionPolicies`). Without `--policies` or
     /// `$CALL_LEDGER_POLICIES` the default directory is used when it exists. Appending to a ledger that assigns
     /// a policy no file at hand defines is refused, since zero retention could not be enforced.
-    func openWriter(_ options: LedgerOptions) throws -> LedgerWriter {
+    func openWriter(_ options: LedgerOptions, lockWait: Double) throws -> LedgerWriter {
         let directory = try options.directory()
-        let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+        let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lockWait)
         do {
             let loaded: [RetentionPolicy]
             if explicitDirectory != nil || FileManager.default.fileExists(atPath: Self.defaultDirectory) {
@@ -264,6 +266,7 @@ struct RetentionCommand: ParsableCommand {
                 """)
 
         @OptionGroup var options: LedgerOptions
+        @OptionGroup var lock: WriterLockOptions
 
         @Option(help: ArgumentHelp("The policy file.", valueName: "file"))
         var policy: String
@@ -321,7 +324,8 @@ struct RetentionCommand: ParsableCommand {
                     if let call = target.call { event["call"] = call }
                     events.append(event)
                 }
-                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                let writer = try LedgerWriter(
+                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
                 defer { try? writer.close() }
                 Output.write(AppendCommand.acknowledgements(try OwnEvents.append(events, with: writer)))
             }
@@ -400,6 +404,7 @@ extension RetentionCommand {
 
         @OptionGroup var options: LedgerOptions
         @OptionGroup var policyDirectory: PolicyDirectory
+        @OptionGroup var lock: WriterLockOptions
 
         @Option(help: ArgumentHelp("Erase what is due as of this RFC 3339 time (default: now).", valueName: "time"))
         var now: String?
@@ -429,7 +434,8 @@ extension RetentionCommand {
             let policies = try loadPolicies(policyDirectory)
             let start = Date()
             let summary = try reportingErrors { () throws -> Summary in
-                let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath)
+                let writer = try LedgerWriter(
+                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
                 defer { try? writer.close() }
                 let leftover = try writer.pendingPurges()
                 if !leftover.isEmpty {

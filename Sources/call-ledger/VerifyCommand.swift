@@ -52,7 +52,8 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         let report = try reportingErrors { () throws -> VerificationReport in
-            let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
+            let reader = try LedgerReader(
+                directory: directory, keyFilePath: options.keyFilePath, allowingCorruptTail: true)
             var bar = ProgressBar(label: "verify")
             let start = Date()
             var report = try reader.verify { done, total in bar.update(done: done, total: total) }
@@ -61,6 +62,7 @@ struct VerifyCommand: ParsableCommand {
             return report
         }
         let rate = report.seconds > 0 ? Double(report.events) / report.seconds : 0
+        if let torn = report.tornTail { Output.error("call-ledger: note: \(torn)") }
         if json {
             try Output.json(
                 VerifyOutput(

@@ -214,7 +214,7 @@ func dumpIndex(_ directory: String) throws -> String {
         #expect(try LedgerReader(directory: directory).verify().fault == nil)
     }
 
-    @Test func aTruncatedLastFrameIsCutAndTheLedgerStillVerifies() throws {
+    @Test func aTruncatedLastFrameIsReadAroundByReadersAndCutOnlyByTheWriter() throws {
         let scratch = ScratchDirectory()
         let (directory, _) = try ledgerWithFrames(scratch)
         let path = try segmentPath(directory)
@@ -222,11 +222,44 @@ func dumpIndex(_ directory: String) throws -> String {
         let size = try handle.seekToEnd()
         try handle.truncate(atOffset: size - 100)
         try handle.close()
+        let torn = try Data(contentsOf: URL(fileURLWithPath: path))
         let reader = try LedgerReader(directory: directory)
-        #expect(reader.recovery?.truncatedTail != nil)
+        #expect(reader.tail?.torn == true)
         #expect(reader.size == 900)
         let report = try reader.verify()
-        #expect(report.fault == nil && report.events == 900)
+        #expect(report.fault == nil && report.events == 900 && report.tornTail != nil)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == torn, "a reader changed the log")
+        let writer = try LedgerWriter(directory: directory)
+        #expect(writer.recovery.truncatedTail != nil && writer.durableSize == 900)
+        try writer.close()
+        #expect(try LedgerReader(directory: directory).verify().fault == nil)
+    }
+
+    /// A frame that decompresses with a valid zstd checksum holds exactly the bytes the writer wrote: when its
+    /// records do not decode, that is corruption to report (segment, offset, first seq), never a tail to cut.
+    @Test func aChecksummedLastFrameThatDoesNotDecodeIsReportedNotCut() throws {
+        let scratch = ScratchDirectory()
+        let (directory, _) = try ledgerWithFrames(scratch)
+        let path = try segmentPath(directory)
+        let content = Array("CLF1".utf8) + [0xE8, 0x07, 0x01, 0x00, 0x03, 0x09, 0x00, 0x00]
+        var frame: [UInt8] = []
+        try ZstdCompressor(level: 3).compress(content, appendingTo: &frame)
+        let handle = FileHandle(forUpdatingAtPath: path)!
+        let offset = try handle.seekToEnd()
+        try handle.write(contentsOf: Data(frame))
+        try handle.close()
+        let corrupt = try Data(contentsOf: URL(fileURLWithPath: path))
+        let name = (path as NSString).lastPathComponent
+        for open in [{ _ = try LedgerReader(directory: directory) }, { _ = try LedgerWriter(directory: directory) }] {
+            #expect {
+                try open()
+            } throws: { error in
+                "\(error)".contains("segment \(name) at byte offset \(offset) (first affected seq 1000)")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == corrupt, "the corrupt frame was cut")
+        let report = try LedgerReader(directory: directory, allowingCorruptTail: true).verify()
+        #expect(report.fault?.offset == Int(offset) && report.fault?.seq == 1000)
     }
 
     @Test func flippedByteIsLocatedBySegmentOffsetAndSeq() throws {

@@ -48,10 +48,31 @@ final class LedgerIndex {
     static let schemaVersion = 1
     let database: SQLiteDatabase
 
-    /// Opens the index, creating its tables; `readOnly` opens an existing index for queries.
+    /// Opens the index, creating its tables; `readOnly` opens an existing index for queries, without writing to
+    /// its directory (see `SQLiteDatabase.openForReading`).
     init(path: String, readOnly: Bool = false) throws(LedgerError) {
-        database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        database = readOnly ? try SQLiteDatabase.openForReading(path: path) : try SQLiteDatabase(path: path)
         guard !readOnly else { return }
+        try Self.createTables(database)
+    }
+
+    private init(database: SQLiteDatabase) {
+        self.database = database
+    }
+
+    /// An empty index in memory, for a reader that rebuilds what it needs from the log.
+    static func inMemory() throws(LedgerError) -> LedgerIndex {
+        let index = LedgerIndex(database: try SQLiteDatabase(path: ":memory:"))
+        try createTables(index.database)
+        return index
+    }
+
+    /// A copy of this index in memory, for a reader that must add frames the stored index lacks.
+    func copyInMemory() throws(LedgerError) -> LedgerIndex {
+        LedgerIndex(database: try database.copyInMemory())
+    }
+
+    private static func createTables(_ database: SQLiteDatabase) throws(LedgerError) {
         try database.execute(
             """
             PRAGMA journal_mode = WAL;
@@ -69,7 +90,7 @@ final class LedgerIndex {
                 call TEXT NOT NULL, frame_seq INTEGER NOT NULL, PRIMARY KEY(call, frame_seq)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS checkpoints(
                 tree_size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL);
-            INSERT OR IGNORE INTO info(key, value) VALUES ('schema', \(Self.schemaVersion));
+            INSERT OR IGNORE INTO info(key, value) VALUES ('schema', \(schemaVersion));
             """)
     }
 

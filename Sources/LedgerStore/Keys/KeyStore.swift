@@ -10,7 +10,7 @@ final class KeyStore {
 
     /// Opens (creating if needed) `keys.sqlite`.
     init(path: String, masterKey: SymmetricKey, readOnly: Bool = false) throws(LedgerError) {
-        database = try SQLiteDatabase(path: path, readOnly: readOnly)
+        database = readOnly ? try SQLiteDatabase.openForReading(path: path) : try SQLiteDatabase(path: path)
         self.masterKey = masterKey
         do { cipher = try AESGCM() } catch { throw .crypto(error) }
         try database.execute("PRAGMA secure_delete = ON")

@@ -1,5 +1,5 @@
 // Read access to a ledger: events as JSON (sealed parts opened where keys allow), statistics, and the
-// checkpoints. Readers never block the writer; when no writer holds the lock, opening also recovers.
+// checkpoints. Readers never block the writer and never write to the ledger.
 public import LedgerCore
 
 /// Counts and sizes of a ledger.
@@ -58,12 +58,15 @@ public struct EventSelection: Sendable {
     }
 }
 
-/// A read-only view of a ledger.
+/// A read-only view of a ledger. Opening it never writes to the ledger and never takes the writer's lock: frames
+/// the index lacks (a writer stopped before indexing them, or is writing) are read from the log into memory, and
+/// reading stops before a torn last frame, which only a writer's recovery cuts (FORMAT.md §2).
 public final class LedgerReader: RecordSource {
     /// The ledger's layout.
     public let layout: LedgerLayout
-    /// What recovery did, when this reader could take the lock and recover.
-    public let recovery: RecoveryReport?
+    /// What follows the last frame this reader could read, if anything does: a torn write (the log ends before
+    /// it) or, when opened with `allowingCorruptTail`, corruption.
+    public var tail: LogTail? { storage.tail }
     let storage: LedgerStorage
     private let opener: SealedPartOpener
     /// The checkpoint signer of the key file, when there is one.
@@ -72,19 +75,19 @@ public final class LedgerReader: RecordSource {
     private let keyFileRequest: (path: String?, required: Bool)
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
-    /// (default `<directory>.key`) when it exists; without it they are shown as locked.
-    public init(directory: String, keyFilePath: String? = nil, requireKeys: Bool = false) throws(LedgerError) {
+    /// (default `<directory>.key`) when it exists; without it they are shown as locked. A log that ends in
+    /// corruption (a frame that cannot be read and is not a torn write) is an error naming the segment, offset and
+    /// first seq, unless `allowingCorruptTail` (for `verify`, which reports it).
+    public init(
+        directory: String, keyFilePath: String? = nil, requireKeys: Bool = false, allowingCorruptTail: Bool = false
+    ) throws(LedgerError) {
         layout = LedgerLayout(directory: directory)
         keyFileRequest = (keyFilePath, requireKeys)
         _ = try LedgerConfiguration.load(layout)
-        var recovered: RecoveryReport?
-        if let lock = try? LedgerWriter.takeLock(layout) {
-            let writable = try LedgerStorage(layout: layout, writable: true)
-            recovered = try writable.recover()
-            _ = lock
-        }
-        recovery = recovered
         storage = try LedgerStorage(layout: layout, writable: false)
+        if let tail = storage.tail, !tail.torn, !allowingCorruptTail {
+            throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
+        }
         let keyPath = keyFilePath ?? layout.defaultKeyFile
         var keys: KeyStore?
         var signer: NoteSignerKey?
@@ -193,7 +196,7 @@ public final class LedgerReader: RecordSource {
     /// file: the key store's rows name their call and class in clear (never anything personal).
     public func keyedClasses() throws(LedgerError) -> [String: [String]] {
         guard FileSystem.exists(layout.keys) else { return [:] }
-        let database = try SQLiteDatabase(path: layout.keys, readOnly: true)
+        let database = try SQLiteDatabase.openForReading(path: layout.keys)
         let statement = try database.statement("SELECT call, class FROM data_keys ORDER BY call, class")
         var result: [String: [String]] = [:]
         while try statement.step() { result[statement.text(0), default: []].append(statement.text(1)) }

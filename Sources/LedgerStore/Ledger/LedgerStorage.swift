@@ -1,5 +1,6 @@
 // The files of one open ledger (configuration, segments, tree, index, checkpoints) and recovery: bringing
-// the derived index and tree up to the log after a crash, and cutting a torn last frame.
+// the derived index and tree up to the log after a crash, and cutting a torn last frame. A reader writes nothing:
+// it reads frames the index lacks into a copy of the index in memory and stops before a torn or corrupt tail.
 import Foundation
 import LedgerCore
 
@@ -22,19 +23,50 @@ public struct RecoveryReport: Sendable, Equatable {
     }
 }
 
+/// What follows the last good frame of the log, when something does: a torn last frame (which a writer's
+/// recovery cuts) or corruption (which nothing cuts).
+public struct LogTail: Sendable, Equatable, CustomStringConvertible {
+    /// The segment file's name.
+    public var segment: String
+    /// Byte offset of the faulty frame in the segment.
+    public var offset: Int
+    /// Bytes from that offset to the end of the segment.
+    public var bytes: Int
+    /// The seq the faulty frame would start at.
+    public var seq: UInt64
+    /// What is wrong.
+    public var reason: String
+    /// Whether it is a torn write (FORMAT.md §2) rather than corruption.
+    public var torn: Bool
+
+    /// A message a person can act on.
+    public var description: String {
+        torn
+            ? "the last \(bytes) bytes of segment \(segment) (from byte offset \(offset)) are a torn write, not a "
+                + "complete frame: \(reason); the log ends at seq \(seq), and the next command that writes cuts them"
+            : LedgerError.corrupt(segment: segment, offset: offset, seq: seq, reason: reason).description
+    }
+}
+
 /// The open files of a ledger. Not thread-safe; the writer guards it with its commit lock.
 final class LedgerStorage: RecordSource {
     let layout: LedgerLayout
     let configuration: LedgerConfiguration
     let verifierKey: NoteVerifierKey
-    let index: LedgerIndex
+    /// The index: `index.sqlite`, or for a reader whose stored index lags the log (or cannot be used) a copy in
+    /// memory brought up to the log.
+    private(set) var index: LedgerIndex
     let tree: TreeStore
     let decompressor: ZstdDecompressor
-    /// Events in the log (after recovery).
+    /// Events in the log (after recovery, or as far as a reader could read).
     private(set) var size: UInt64 = 0
+    /// For a reader: what follows the last frame it could read, if anything does.
+    private(set) var tail: LogTail?
 
-    /// Opens the ledger's files; `writable` creates the index and tree if they are missing.
-    init(layout: LedgerLayout, writable: Bool) throws(LedgerError) {
+    /// Opens the ledger's files. `writable` (the writer, which recovers next) creates the index and tree if they
+    /// are missing. Otherwise nothing is written: with `catchUp`, frames the stored index lacks are read from
+    /// the log into a copy of the index in memory, stopping before a torn or corrupt tail (see `tail`).
+    init(layout: LedgerLayout, writable: Bool, catchUp: Bool = true) throws(LedgerError) {
         self.layout = layout
         configuration = try LedgerConfiguration.load(layout)
         let keyText = String(decoding: try FileSystem.read(layout.verifierKey), as: UTF8.self)
@@ -46,12 +78,29 @@ final class LedgerStorage: RecordSource {
         do { decompressor = try ZstdDecompressor() } catch {
             throw .zstd(operation: error.operation, reason: error.reason)
         }
-        if !writable && !FileSystem.exists(layout.index) {
-            throw .invalidRequest("\(layout.index) is missing; run `call-ledger reindex` to rebuild it")
+        if writable {
+            index = try LedgerIndex(path: layout.index)
+        } else if !catchUp {
+            index = try LedgerIndex(path: layout.index, readOnly: true)
+        } else {
+            index = try Self.storedIndexForReading(layout)
         }
-        index = try LedgerIndex(path: layout.index, readOnly: !writable)
         tree = try TreeStore(directory: layout.tree, writable: writable)
         size = try index.indexedSize()
+        if !writable && catchUp { try catchUpInMemory() }
+    }
+
+    /// The stored index opened for reading, or an empty index in memory when it is missing, cannot be opened or
+    /// read, or has another schema (the log is the truth; the index only speeds reading it up).
+    private static func storedIndexForReading(_ layout: LedgerLayout) throws(LedgerError) -> LedgerIndex {
+        guard FileSystem.exists(layout.index) else { return try LedgerIndex.inMemory() }
+        do {
+            let stored = try LedgerIndex(path: layout.index, readOnly: true)
+            if try stored.schema() == LedgerIndex.schemaVersion { return stored }
+        } catch {
+            // Unusable: read the log instead.
+        }
+        return try LedgerIndex.inMemory()
     }
 
     /// The segment files' first seqs, in order.
@@ -61,33 +110,120 @@ final class LedgerStorage: RecordSource {
 
     // MARK: - Recovery
 
-    /// Brings the index and the tree up to the log, cutting a torn last frame. Needs the writer lock.
+    /// Brings the index and the tree up to the log, cutting a torn last frame (and only a torn one: FORMAT.md
+    /// §2). Needs the writer lock.
     func recover() throws(LedgerError) -> RecoveryReport {
         var report = RecoveryReport()
-        if try index.schema() != LedgerIndex.schemaVersion { try index.clear() }
+        let schemaMatches = try index.schema() == LedgerIndex.schemaVersion
+        if !schemaMatches { try index.clear() }
         let compactionInterrupted = FileSystem.exists(layout.compactionMarker)
         if compactionInterrupted {
             // A compaction stopped between rewriting a segment and updating its frames' rows.
             for name in try FileSystem.contents(of: layout.segments) where name.hasSuffix(".compacting") {
                 try FileSystem.remove(FileSystem.join(layout.segments, name))
             }
-            try index.clear()
         }
+        let acknowledged = max(schemaMatches ? try index.indexedSize() : 0, try latestCheckpointFileSize())
+        if compactionInterrupted { try index.clear() }
         var start = try resumePoint()
         if start == nil {
             try index.clear()
             start = (segment: nil, offset: 0, seq: 0)
         }
+        let scan = try scanLog(from: start ?? (nil, 0, 0), acknowledged: acknowledged) {
+            frame, calls, prints throws(LedgerError) in
+            try index.add(frame: frame, calls: calls, fingerprints: prints)
+        }
+        if let tail = scan.tail {
+            guard tail.torn else {
+                throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
+            }
+            let file = try POSIXFile(path: FileSystem.join(layout.segments, tail.segment), flags: O_RDWR)
+            try file.truncate(to: tail.offset)
+            try file.sync()
+            report.truncatedTail = (tail.segment, tail.offset, tail.bytes, tail.reason)
+        }
+        report.framesIndexed = scan.frames
+        size = scan.size
+        report.logSize = scan.size
+        report.leavesRehashed = try catchUpTree()
+        try syncCheckpointIndex()
+        if compactionInterrupted { try FileSystem.remove(layout.compactionMarker) }
+        return report
+    }
+
+    /// For a reader: adds the frames the stored index lacks to a copy of it in memory (or, when the index's last
+    /// frame is not intact, rebuilds it in memory from the whole log), and notes a torn or corrupt tail without
+    /// touching any file.
+    private func catchUpInMemory() throws(LedgerError) {
+        let acknowledged = max(try index.indexedSize(), try latestCheckpointFileSize())
+        var copied = false
+        let start = try resumePoint()
+        if start == nil && size > 0 {
+            index = try LedgerIndex.inMemory()
+            copied = true
+        }
+        let scan = try scanLog(from: start ?? (nil, 0, 0), acknowledged: acknowledged) {
+            frame, calls, prints throws(LedgerError) in
+            if !copied {
+                index = try index.copyInMemory()
+                copied = true
+            }
+            try index.add(frame: frame, calls: calls, fingerprints: prints)
+        }
+        size = scan.size
+        tail = scan.tail
+        if copied { try syncCheckpointIndex() }
+        if tree.treeSize < size { try catchUpTreeInMemory() }
+    }
+
+    /// For a reader whose stored tree lags the log: recomputes, in memory, the subtrees from the last size the
+    /// stored tree is known good for up to the log's size.
+    private func catchUpTreeInMemory() throws(LedgerError) {
+        let start = min(try tree.durableSize(), try tree.consistentSize(limit: size))
+        var frontier: MerkleFrontier
+        do {
+            frontier = try MerkleFrontier(size: start) { level, index in try tree.node(level: level, index: index) }
+        } catch {
+            throw .invalidRequest("the stored tree cannot be read at size \(start): \(error); run `call-ledger verify`")
+        }
+        tree.keepInMemory(from: start)
+        var scratch: [UInt8] = []
+        try forEachRecord(in: start..<size) { record in
+            frontier.append(leafHash: record.leafHash(scratch: &scratch)) { tree.add($0) }
+        }
+    }
+
+    /// The size of the largest checkpoint file in `checkpoints/` (by its name), 0 when there is none: events
+    /// below it were acknowledged and signed.
+    private func latestCheckpointFileSize() throws(LedgerError) -> UInt64 {
+        guard FileSystem.isDirectory(layout.checkpoints) else { return 0 }
+        return try FileSystem.contents(of: layout.checkpoints).compactMap { name -> UInt64? in
+            guard name.hasSuffix(".note"), name.count == 25 else { return nil }
+            return UInt64(name.prefix(20))
+        }.max() ?? 0
+    }
+
+    /// Reads the log from `start` to its end, passing each frame (with its calls and idempotency fingerprints)
+    /// to `add`, and stops at the first frame it cannot read: the returned tail, torn only when it is the last
+    /// segment's last bytes as FORMAT.md §2 defines (its reason says so when the index or a checkpoint file
+    /// already listed events from it as acknowledged). A segment that does not continue the log is an error.
+    private func scanLog(
+        from start: (segment: UInt64?, offset: Int, seq: UInt64), acknowledged: UInt64,
+        add: (FrameLocation, [String: CallActivity], [UInt8]) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> (size: UInt64, frames: Int, tail: LogTail?) {
         let segments = try segmentFirstSeqs()
-        var expected = start!.seq
+        var expected = start.seq
+        var frames = 0
         var content: [UInt8] = []
-        let pending = segments.filter { start!.segment == nil || $0 >= start!.segment! }
+        let pending = segments.filter { segment in start.segment.map { segment >= $0 } ?? true }
         for (position, segmentSeq) in pending.enumerated() {
             let name = LedgerLayout.segmentName(firstSeq: segmentSeq)
             let path = layout.segmentPath(firstSeq: segmentSeq)
+            var offset = segmentSeq == start.segment ? start.offset : 0
+            if try POSIXFile(path: path, flags: O_RDONLY).size() == offset { continue }
             let bytes = try FileSystem.read(path)
             let isLast = position == pending.count - 1
-            var offset = segmentSeq == start!.segment ? start!.offset : 0
             if offset == 0 && segmentSeq != expected && !bytes.isEmpty {
                 throw .corrupt(
                     segment: name, offset: 0, seq: expected,
@@ -100,44 +236,44 @@ final class LedgerStorage: RecordSource {
                 var firstTime: Int64 = 0
                 var lastTime: Int64 = 0
                 let frame: ScannedFrame
-                do {
+                do throws(FrameFault) {
                     frame = try scanner.readFrame(at: offset, content: &content) { record in
                         Self.collect(record, calls: &calls, fingerprints: &fingerprints)
                         if record.seq == expected { firstTime = record.time }
                         lastTime = record.time
                     }
                 } catch {
-                    guard isLast, !scanner.hasValidFrame(after: offset) else {
-                        throw .corrupt(segment: name, offset: offset, seq: expected, reason: error.reason)
+                    var reason = error.reason
+                    let torn = scanner.isTornTail(error, inLastSegment: isLast)
+                    if torn && expected < acknowledged {
+                        reason +=
+                            "; the index or a checkpoint lists events up to seq \(acknowledged - 1): "
+                            + "seqs \(expected) to \(acknowledged - 1) were acknowledged before the file lost them"
+                    } else if !torn && error.kind == .content {
+                        reason += " (a complete frame with a valid checksum: corruption, not a torn write)"
                     }
-                    let file = try POSIXFile(path: path, flags: O_RDWR)
-                    try file.truncate(to: offset)
-                    try file.sync()
-                    report.truncatedTail = (name, offset, bytes.count - offset, error.reason)
-                    break
+                    let tail = LogTail(
+                        segment: name, offset: offset, bytes: bytes.count - offset, seq: expected, reason: reason,
+                        torn: torn)
+                    return (expected, frames, tail)
                 }
                 guard frame.firstSeq == expected else {
                     throw .corrupt(
                         segment: name, offset: offset, seq: expected,
                         reason: "frame starts at seq \(frame.firstSeq), expected \(expected)")
                 }
-                try index.add(
-                    frame: FrameLocation(
+                try add(
+                    FrameLocation(
                         firstSeq: frame.firstSeq, count: frame.count, segment: segmentSeq, offset: offset,
                         storedBytes: frame.storedBytes, contentBytes: frame.contentBytes,
                         inputBytes: frame.inputBytes, firstTime: firstTime, lastTime: lastTime),
-                    calls: calls, fingerprints: fingerprints)
-                report.framesIndexed += 1
+                    calls, fingerprints)
+                frames += 1
                 expected += UInt64(frame.count)
                 offset += frame.storedBytes
             }
         }
-        size = expected
-        report.logSize = expected
-        report.leavesRehashed = try catchUpTree()
-        try syncCheckpointIndex()
-        if compactionInterrupted { try FileSystem.remove(layout.compactionMarker) }
-        return report
+        return (expected, frames, nil)
     }
 
     /// Where scanning resumes: just after the last indexed frame, if that frame is intact; nil to rescan all.

@@ -38,6 +38,8 @@ public struct VerificationReport: Sendable {
     public var rootHash = MerkleHasher.emptyRoot
     /// The first fault, if any.
     public var fault: VerificationFault?
+    /// A torn last frame the log ends before (not a fault: the next writer cuts it), if there is one.
+    public var tornTail: LogTail?
     /// Wall-clock seconds the verification took (set by the caller that timed it).
     public var seconds: Double = 0
 }
@@ -214,7 +216,12 @@ extension LedgerReader {
                     "segment is named for seq \(segmentSeq) but the log continues at seq \(frontier.size)")
             }
             var offset = 0
-            while offset < bytes.count {
+            var end = bytes.count
+            if let tail = storage.tail, tail.torn, tail.segment == name {
+                end = min(end, tail.offset)
+                report.tornTail = tail
+            }
+            while offset < end {
                 let size = Zstd.frameSize(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
                 guard let size else {
                     if let found = try fold(waitingFor: produced) { return found }

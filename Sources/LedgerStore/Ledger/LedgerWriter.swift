@@ -111,11 +111,12 @@ public final class LedgerWriter: @unchecked Sendable {
         return layout
     }
 
-    /// Opens the ledger in `directory` for appending: takes the lock, recovers, loads the idempotency index.
-    public init(directory: String, keyFilePath: String? = nil) throws(LedgerError) {
+    /// Opens the ledger in `directory` for appending: takes the lock (waiting up to `lockWait` seconds while
+    /// another writer holds it), recovers, loads the idempotency index.
+    public init(directory: String, keyFilePath: String? = nil, lockWait: Double = 0) throws(LedgerError) {
         layout = LedgerLayout(directory: directory)
         _ = try LedgerConfiguration.load(layout)
-        lockFile = try Self.takeLock(layout)
+        lockFile = try Self.takeLock(layout, wait: lockWait)
         keyFile = try KeyFile.load(from: keyFilePath ?? layout.defaultKeyFile)
         storage = try LedgerStorage(layout: layout, writable: true)
         configuration = storage.configuration
@@ -141,12 +142,28 @@ public final class LedgerWriter: @unchecked Sendable {
         segment = try ActiveSegment.resume(layout: layout, storage: storage)
     }
 
-    static func takeLock(_ layout: LedgerLayout) throws(LedgerError) -> POSIXFile {
-        let file = try POSIXFile(path: layout.lock, flags: O_RDWR | O_CREAT)
-        guard try file.tryLockExclusive() else {
-            let holder = String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            throw .locked(path: layout.lock, holder: holder.isEmpty ? "unknown process" : holder)
+    /// Takes the writer lock (`flock` on `LOCK`, which then holds "pid N"), retrying every 20 ms for up to
+    /// `wait` seconds while another writer holds it. Readers never take it.
+    static func takeLock(_ layout: LedgerLayout, wait: Double = 0) throws(LedgerError) -> POSIXFile {
+        let file: POSIXFile
+        do { file = try POSIXFile(path: layout.lock, flags: O_RDWR | O_CREAT) } catch {
+            guard case .io(_, _, let code) = error, code == EROFS || code == EACCES || code == EPERM else {
+                throw error
+            }
+            throw .invalidRequest(
+                "\(layout.directory) cannot be written (\(String(cString: strerror(code)))): commands that write need "
+                    + "the ledger on writable storage; read commands (cat, stats, calls, verify, prove, ...) work on "
+                    + "it as it is")
+        }
+        let deadline = Date().addingTimeInterval(max(0, wait))
+        while try !file.tryLockExclusive() {
+            guard Date() < deadline else {
+                let holder = String(decoding: (try? file.readAll()) ?? [], as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                throw .locked(
+                    path: layout.lock, holder: holder.isEmpty ? "unknown process" : holder, waited: max(0, wait))
+            }
+            usleep(20_000)
         }
         try file.truncate(to: 0)
         try file.write(Array("pid \(getpid())\n".utf8), at: 0)
@@ -441,11 +458,12 @@ import Darwin
 #endif
 
 extension LedgerWriter {
-    /// Deletes and rebuilds `index.sqlite` from the log (takes the writer lock while it runs).
-    public static func reindex(directory: String) throws(LedgerError) -> RecoveryReport {
+    /// Deletes and rebuilds `index.sqlite` from the log (takes the writer lock while it runs, waiting up to
+    /// `lockWait` seconds for another writer).
+    public static func reindex(directory: String, lockWait: Double = 0) throws(LedgerError) -> RecoveryReport {
         let layout = LedgerLayout(directory: directory)
         _ = try LedgerConfiguration.load(layout)
-        let lock = try takeLock(layout)
+        let lock = try takeLock(layout, wait: lockWait)
         defer { _ = lock }
         for suffix in ["", "-wal", "-shm"] { try FileSystem.remove(layout.index + suffix) }
         let storage = try LedgerStorage(layout: layout, writable: true)

@@ -130,7 +130,7 @@ struct Staging {
             throw (error as? CryptoError).map(LedgerError.crypto)
                 ?? .invalidRequest("cannot create a record encoder: \(error)")
         }
-        reader = try LedgerStorage(layout: storage.layout, writable: false)
+        reader = try LedgerStorage(layout: storage.layout, writable: false, catchUp: false)
         var map: [UInt64: UInt64] = [:]
         var extra: [UInt64: [UInt64]] = [:]
         map.reserveCapacity(Int(storage.size))

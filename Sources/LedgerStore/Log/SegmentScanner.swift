@@ -1,5 +1,6 @@
 // Walks the zstd frames of a segment file, decompressing and validating each, and tells a torn tail
-// (an incomplete or corrupt last frame) from corruption in the middle of the log.
+// (a last frame whose bytes did not all reach the disk) from corruption (FORMAT.md §2).
+import CZstd
 import LedgerCore
 
 /// One valid frame found in a segment.
@@ -19,12 +20,29 @@ struct ScannedFrame {
 
 /// What is wrong with the frame at an offset.
 struct FrameFault: Error {
+    /// How a frame can be faulty; only the first three can be a torn write.
+    enum Kind {
+        /// A zstd frame starts here but the file ends before it does.
+        case incomplete
+        /// Only zero bytes follow: the file was extended but the frame's data never reached the disk.
+        case zeroFilled
+        /// A complete zstd frame that does not decompress or whose content checksum fails.
+        case undecodable
+        /// Bytes that are not the start of a zstd frame.
+        case notAFrame
+        /// A frame that decompresses with a valid checksum but whose content does not decode: the bytes are the
+        /// ones written, so this is never a torn write.
+        case content
+    }
+
     /// Byte offset of the faulty frame.
     var offset: Int
     /// The frame's compressed size, when its header could be read.
     var size: Int?
     /// What is wrong.
     var reason: String
+    /// The kind of fault.
+    var kind: Kind
 }
 
 /// Reads frames from one segment's bytes.
@@ -52,16 +70,15 @@ struct SegmentScanner {
         let frameBytes = bytes.withUnsafeBytes { raw in
             Zstd.frameSize(UnsafeRawBufferPointer(rebasing: raw[offset...]))
         }
-        guard let size = frameBytes else {
-            throw FrameFault(
-                offset: offset, size: nil, reason: "no complete zstd frame starts here (torn or overwritten)")
-        }
+        guard let size = frameBytes else { throw incompleteFrameFault(at: offset) }
         let problem = bytes.withUnsafeBytes { raw in
             decompressor.decompress(
                 UnsafeRawBufferPointer(rebasing: raw[offset..<offset + size]), into: &content,
                 maximumSize: maximumFrameContent)
         }
-        if let problem { throw FrameFault(offset: offset, size: size, reason: "zstd: \(problem)") }
+        if let problem {
+            throw FrameFault(offset: offset, size: size, reason: "zstd: \(problem)", kind: .undecodable)
+        }
         var result: Result<ScannedFrame, FrameFault>!
         content.withUnsafeBytes { raw in
             do {
@@ -72,10 +89,57 @@ struct SegmentScanner {
                         offset: offset, storedBytes: size, firstSeq: frame.firstSeq, count: frame.count,
                         inputBytes: frame.inputBytes, contentBytes: raw.count))
             } catch {
-                result = .failure(FrameFault(offset: offset, size: size, reason: "frame content: \(error)"))
+                result = .failure(
+                    FrameFault(offset: offset, size: size, reason: "frame content: \(error)", kind: .content))
             }
         }
         return try result.get()
+    }
+
+    /// The fault of the bytes at `offset`, where no complete zstd frame starts.
+    private func incompleteFrameFault(at offset: Int) -> FrameFault {
+        let remaining = bytes.count - offset
+        if bytes[offset...].allSatisfy({ $0 == 0 }) {
+            return FrameFault(
+                offset: offset, size: nil,
+                reason: "the segment ends with \(remaining) zero bytes where a frame should start", kind: .zeroFilled)
+        }
+        let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+        if remaining < magic.count {
+            let prefix = bytes[offset...].elementsEqual(magic.prefix(remaining))
+            return FrameFault(
+                offset: offset, size: nil,
+                reason: prefix
+                    ? "a zstd frame starts here but the segment ends \(remaining) bytes into it"
+                    : "no zstd frame starts here (overwritten or not a segment)",
+                kind: prefix ? .incomplete : .notAFrame)
+        }
+        let code = bytes.withUnsafeBytes { raw in
+            ZSTD_getErrorCode(ZSTD_findFrameCompressedSize(raw.baseAddress.map { $0 + offset }, remaining))
+        }
+        if code == ZSTD_error_srcSize_wrong {
+            return FrameFault(
+                offset: offset, size: nil,
+                reason: "a zstd frame starts here but the segment ends \(remaining) bytes into it", kind: .incomplete)
+        }
+        return FrameFault(
+            offset: offset, size: nil,
+            reason: "no zstd frame starts here (overwritten or not a segment)", kind: .notAFrame)
+    }
+
+    /// Whether `fault` is a torn write that a writer's recovery may cut: the last segment's last bytes, an
+    /// incomplete or zero-filled frame or a complete one that fails to decompress or checksum, with no valid
+    /// frame after it. A frame that decompresses with a valid checksum is never torn, whatever its content.
+    func isTornTail(_ fault: FrameFault, inLastSegment: Bool) -> Bool {
+        guard inLastSegment else { return false }
+        switch fault.kind {
+        case .incomplete, .zeroFilled:
+            return !hasValidFrame(after: fault.offset)
+        case .undecodable:
+            return fault.size.map { fault.offset + $0 == bytes.count } ?? false
+        case .notAFrame, .content:
+            return false
+        }
     }
 
     /// Whether any complete, valid zstd frame starts after `offset` (used to tell a torn tail from corruption).

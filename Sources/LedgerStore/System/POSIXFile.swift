@@ -180,6 +180,42 @@ package enum FileSystem {
         return info.st_mode & 0o777
     }
 
+    /// Whether this process may create files in directory `path` (false on a read-only mount, even for root).
+    package static func isWritableDirectory(_ path: String) -> Bool {
+        access(path, W_OK) == 0
+    }
+
+    /// Bytes available to this process on the file system holding `path`, nil when it cannot be told.
+    package static func availableBytes(_ path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let (bytes, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow ? .max : bytes
+    }
+
+    /// Creates a new private directory in the temporary directory (`$TMPDIR`, else /tmp).
+    package static func temporaryDirectory(prefix: String) throws(LedgerError) -> String {
+        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array(join(base, prefix + ".XXXXXX").utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.map { mkdtemp($0) != nil } ?? false
+        }
+        guard created else { throw .io(operation: "mkdtemp", path: join(base, prefix), errno: errno) }
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Copies the file at `source` to a new file `destination`.
+    package static func copy(_ source: String, to destination: String) throws(LedgerError) {
+        let bytes = try read(source)
+        try POSIXFile(path: destination, flags: O_WRONLY | O_CREAT | O_EXCL).write(bytes, at: 0)
+    }
+
+    /// Removes the files of a directory (not its subdirectories' contents) and the directory, ignoring errors.
+    package static func removeTree(_ path: String) {
+        for name in (try? contents(of: path)) ?? [] { unlink(join(path, name)) }
+        rmdir(path)
+    }
+
     /// `path` without its last component.
     package static func parentDirectory(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

@@ -1,17 +1,31 @@
-// A thin SQLite wrapper: one connection, prepared statements with typed binds and columns, transactions.
+// A thin SQLite wrapper: one connection, prepared statements with typed binds and columns, transactions, and
+// opening for reading on read-only media or a full disk (where SQLite cannot create a WAL database's -shm file).
 import CSQLite
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One SQLite connection. Not thread-safe: confine each connection to one thread.
 package final class SQLiteDatabase {
     package let path: String
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
+    /// A private copy this connection reads instead of `path` (removed when the connection closes).
+    private let privateCopy: String?
 
     /// Opens (or creates, unless `readOnly`) the database at `path`.
-    package init(path: String, readOnly: Bool = false) throws(LedgerError) {
-        var db: OpaquePointer?
+    package convenience init(path: String, readOnly: Bool = false) throws(LedgerError) {
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
-        let status = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
+        try self.init(path: path, location: path, flags: flags, privateCopy: nil)
+    }
+
+    /// Opens `location` (a path or a `file:` URI) with `flags`, reporting errors against `path`.
+    private init(path: String, location: String, flags: Int32, privateCopy: String?) throws(LedgerError) {
+        var db: OpaquePointer?
+        let status = sqlite3_open_v2(location, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard status == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(db)
@@ -19,12 +33,80 @@ package final class SQLiteDatabase {
         }
         self.path = path
         self.handle = db
+        self.privateCopy = privateCopy
         sqlite3_busy_timeout(db, 10_000)
+    }
+
+    /// Opens the existing database at `path` for reading only, never writing to its directory. Where SQLite
+    /// cannot open it in place (a WAL database on read-only media or a full disk has no `-shm` file and cannot
+    /// create one), it is opened as immutable when no `-wal` file holds changes, or else a private copy of the
+    /// database and its `-wal` in the temporary directory is read.
+    package static func openForReading(path: String) throws(LedgerError) -> SQLiteDatabase {
+        let inPlace: LedgerError
+        do {
+            let database = try SQLiteDatabase(path: path, readOnly: true)
+            try database.execute("SELECT count(*) FROM sqlite_master")
+            return database
+        } catch {
+            inPlace = error
+        }
+        guard FileSystem.exists(path) else { throw inPlace }
+        let wal = path + "-wal"
+        let walBytes = FileSystem.exists(wal) ? (try? POSIXFile(path: wal, flags: O_RDONLY).size()) ?? 0 : 0
+        if walBytes == 0 {
+            let database = try SQLiteDatabase(
+                path: path, location: "file:" + uriPath(path) + "?immutable=1",
+                flags: SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, privateCopy: nil)
+            try database.execute("SELECT count(*) FROM sqlite_master")
+            return database
+        }
+        let directory = try FileSystem.temporaryDirectory(prefix: "call-ledger-sqlite")
+        let copy = FileSystem.join(directory, "copy.sqlite")
+        do {
+            try FileSystem.copy(path, to: copy)
+            try FileSystem.copy(wal, to: copy + "-wal")
+            let database = try SQLiteDatabase(
+                path: path, location: copy, flags: SQLITE_OPEN_READWRITE, privateCopy: directory)
+            try database.execute("SELECT count(*) FROM sqlite_master")
+            return database
+        } catch {
+            FileSystem.removeTree(directory)
+            throw inPlace
+        }
+    }
+
+    /// `path` escaped for the path part of a `file:` URI.
+    private static func uriPath(_ path: String) -> String {
+        var escaped = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "?"), UInt8(ascii: "#"), UInt8(ascii: "%"), 0..<0x20, 0x7F...:
+                let hex = String(byte, radix: 16, uppercase: true)
+                escaped += "%" + (hex.count == 1 ? "0" + hex : hex)
+            default:
+                escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return escaped
+    }
+
+    /// A copy of this database in memory (for a reader that must add rows to a database it may not write).
+    package func copyInMemory() throws(LedgerError) -> SQLiteDatabase {
+        let memory = try SQLiteDatabase(
+            path: path, location: ":memory:", flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, privateCopy: nil)
+        guard let backup = sqlite3_backup_init(memory.handle, "main", handle, "main") else {
+            throw memory.error(sqlite3_errcode(memory.handle), "backup of \(path) into memory")
+        }
+        let status = sqlite3_backup_step(backup, -1)
+        sqlite3_backup_finish(backup)
+        guard status == SQLITE_DONE else { throw error(status, "backup of \(path) into memory") }
+        return memory
     }
 
     deinit {
         statements.removeAll()
         sqlite3_close(handle)
+        if let privateCopy { FileSystem.removeTree(privateCopy) }
     }
 
     /// Runs one or more statements without results.

@@ -9,6 +9,9 @@ final class TreeStore: MerkleNodeSource {
     private var files: [POSIXFile] = []
     private var pending: [[UInt8]] = []
     private let writable: Bool
+    /// For a reader whose stored tree lags the log: the subtrees ending beyond leaf `start`, recomputed in
+    /// memory (level by level, from index `start >> level`), which replace the stored ones.
+    private var memory: (start: UInt64, levels: [[SHA256Digest]])?
     /// The number of leaves stored (level 0's entry count).
     private(set) var treeSize: UInt64 = 0
 
@@ -31,6 +34,13 @@ final class TreeStore: MerkleNodeSource {
 
     /// The stored hash of the complete subtree at (`level`, `index`).
     func node(level: Int, index: UInt64) throws -> SHA256Digest {
+        if let memory, (index + 1) << level > memory.start {
+            let base = memory.start >> level
+            guard level < memory.levels.count, index >= base, index - base < UInt64(memory.levels[level].count) else {
+                throw LedgerError.invalidRequest("tree node (\(level), \(index)) is not stored")
+            }
+            return memory.levels[level][Int(index - base)]
+        }
         guard level < files.count else { throw LedgerError.invalidRequest("tree level \(level) is not stored") }
         let bytes = try files[level].read(count: 32, at: Int(index) * 32)
         guard bytes.count == 32, let digest = SHA256Digest(bytes: bytes) else {
@@ -39,11 +49,23 @@ final class TreeStore: MerkleNodeSource {
         return digest
     }
 
-    /// Queues a completed subtree for writing.
+    /// Queues a completed subtree for writing (or, after `keepInMemory(from:)`, keeps it in memory).
     func add(_ node: MerkleFrontier.Node) {
+        if memory != nil {
+            while memory?.levels.count ?? 0 <= node.level { memory?.levels.append([]) }
+            memory?.levels[node.level].append(node.hash)
+            if node.level == 0 { treeSize = node.index + 1 }
+            return
+        }
         while pending.count <= node.level { pending.append([]) }
         node.hash.append(to: &pending[node.level])
         if node.level == 0 { treeSize = node.index + 1 }
+    }
+
+    /// From now on, subtrees ending beyond leaf `start` are read from memory, filled by `add`, and never written.
+    func keepInMemory(from start: UInt64) {
+        memory = (start, [])
+        treeSize = start
     }
 
     /// Writes queued subtrees to the level files (page cache; `sync` makes them durable).
