@@ -224,19 +224,20 @@ public final class LedgerReader: RecordSource {
             latestCheckpointSize: checkpoints.isNull(1) ? nil : UInt64(checkpoints.integer(1)), treeBytes: treeBytes)
     }
 
-    /// Every stored checkpoint, by tree size.
+    /// Every stored checkpoint, by tree size: the signed notes in `checkpoints/` (never the index's copy of
+    /// them), each checked with the verifier key.
     public func checkpoints() throws(LedgerError) -> [(checkpoint: Checkpoint, note: String)] {
-        let statement = try storage.index.database.statement("SELECT note FROM checkpoints ORDER BY tree_size")
-        var result: [(Checkpoint, String)] = []
-        while try statement.step() {
-            let note = statement.text(0)
+        guard FileSystem.isDirectory(layout.checkpoints) else { return [] }
+        var result: [(checkpoint: Checkpoint, note: String)] = []
+        for name in try FileSystem.contents(of: layout.checkpoints) where name.hasSuffix(".note") {
+            let note = String(decoding: try FileSystem.read(FileSystem.join(layout.checkpoints, name)), as: UTF8.self)
             do {
                 result.append((try Checkpoint.open(note: note, verifier: storage.verifierKey), note))
             } catch {
-                throw .invalidRequest("a stored checkpoint does not verify: \(error); run `call-ledger verify`")
+                throw .invalidRequest("checkpoints/\(name) does not verify: \(error); run `call-ledger verify`")
             }
         }
-        return result
+        return result.sorted { $0.checkpoint.treeSize < $1.checkpoint.treeSize }
     }
 }
 
