@@ -111,10 +111,12 @@ private func flipBit(_ path: String, at offset: Int) throws {
         let ledger = try CLILedger()
         let lines = simulatedLines(calls: 2, seed: 13)
         try #require(lines.count > damage.checkpointed + damage.tail + 2)
-        func append(_ range: Range<Int>) throws {
+        @discardableResult
+        func append(_ range: Range<Int>) throws -> ProcessResult {
             let text = lines[range].joined(separator: "\n") + "\n"
             let result = try ledger.callLedger("append", input: text)
             try #require(result.status == 0, "\(result.stderr)")
+            return result
         }
         try append(0..<damage.checkpointed)
         try #require(try ledger.callLedger("checkpoint").status == 0)
@@ -122,7 +124,8 @@ private func flipBit(_ path: String, at offset: Int) throws {
         let level = "0\(damage.level)"
         try flipBit(ledger.directory + "/tree/level-\(level).hashes", at: damage.entry * 32 + 5)
         let end = damage.checkpointed + damage.tail
-        try append(end..<end + 2)
+        let repaired = try append(end..<end + 2)
+        #expect(repaired.stderr.contains("rewrote tree/"), "\(repaired.stderr)")
         let checkpoint = try ledger.callLedger("checkpoint", "--json")
         try #require(checkpoint.status == 0, "\(checkpoint.stderr)")
 
