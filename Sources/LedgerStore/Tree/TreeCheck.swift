@@ -41,10 +41,11 @@ extension LedgerStorage {
         let checkedFrom = start
         if damage == nil {
             var mismatch: String?
+            var levels: [StoredLevelReader] = []
             let checked = try recomputeTree(from: start, frontier: &frontier) { node throws(LedgerError) in
                 guard mismatch == nil else { return }
-                let stored = try? tree.node(level: node.level, index: node.index)
-                if stored != node.hash {
+                while levels.count <= node.level { levels.append(StoredLevelReader(tree: tree, level: levels.count)) }
+                if try levels[node.level].hash(at: node.index) != node.hash {
                     mismatch =
                         "tree/\(TreeStore.fileName(level: node.level)) entry \(node.index) differs from the hash "
                         + "recomputed from the log"
@@ -117,6 +118,30 @@ extension LedgerStorage {
             return checkpoint
         }
         return nil
+    }
+}
+
+/// Reads one level file of the stored tree forward in 1 MiB chunks (one read per 32768 nodes, not one per node).
+private struct StoredLevelReader {
+    let tree: TreeStore
+    let level: Int
+    private var buffer: [UInt8] = []
+    private var bufferStart: UInt64 = 0
+
+    init(tree: TreeStore, level: Int) {
+        self.tree = tree
+        self.level = level
+    }
+
+    /// The stored hash at `index`, or nil when the level file does not hold it.
+    mutating func hash(at index: UInt64) throws(LedgerError) -> SHA256Digest? {
+        if index < bufferStart || index >= bufferStart + UInt64(buffer.count / 32) {
+            bufferStart = index
+            buffer = try tree.nodes(level: level, from: index, count: 32_768)
+        }
+        let offset = Int(index - bufferStart) * 32
+        guard offset + 32 <= buffer.count else { return nil }
+        return buffer.withUnsafeBytes { raw in raw.baseAddress.map { SHA256Digest(loadingFrom: $0 + offset) } }
     }
 }
 

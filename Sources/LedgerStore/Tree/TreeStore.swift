@@ -39,6 +39,12 @@ final class TreeStore: MerkleNodeSource {
         return digest
     }
 
+    /// Up to `count` stored hashes of level `level` from `index` on (fewer at the end of the file), 32 bytes each.
+    func nodes(level: Int, from index: UInt64, count: Int) throws(LedgerError) -> [UInt8] {
+        guard level < files.count, let start = Int(exactly: index), start <= Int.max / 32 else { return [] }
+        return try files[level].read(count: count * 32, at: start * 32)
+    }
+
     /// Queues a completed subtree for writing.
     func add(_ node: MerkleFrontier.Node) {
         while pending.count <= node.level { pending.append([]) }
