@@ -2,6 +2,7 @@
 // `verify` and repaired by `reindex`, the writer or `rebuild`; audit bundles and checkpoints are established from
 // the log, whatever the derived files say; bundles are written owner-only.
 import Foundation
+import LedgerCore
 import LedgerTestSupport
 import Testing
 
@@ -70,6 +71,40 @@ private func flipBit(_ path: String, at offset: Int) throws {
         try #require(try ledger.callLedger("reindex").status == 0)
         #expect(try ledger.callLedger("verify").status == 0)
         #expect(try catted(ledger, "--call", call).count == logged.count)
+    }
+
+    @Test func pythonVerifierChecksTheCompletenessClaimAgainstTheLog() throws {
+        let ledger = try framedLedger(calls: 2, seed: 16)
+        let call = try #require(try catted(ledger).first?["call"] as? String)
+        let scratch = ScratchDirectory()
+        let path = scratch.file("bundle.json")
+        try #require(try ledger.callLedger("audit", "export", call, "-o", path).status == 0)
+        let whole = try PythonVerifier.verify("bundle", path, "--ledger", ledger.directory)
+        #expect(whole.status == 0, "\(whole.stdout) \(whole.stderr)")
+        #expect(whole.stdout.contains("checked against the log"), "\(whole.stdout)")
+
+        // What a signer misled by a damaged index would sign: one event left out, the statement signed over the
+        // rest. The bundle alone cannot show it; the log can.
+        var bundle = try jsonObject(try String(contentsOfFile: path, encoding: .utf8))
+        var events = try #require(bundle["events"] as? [[String: Any]])
+        events.removeLast()
+        bundle["events"] = events
+        var leaves: [UInt8] = []
+        for event in events { leaves += Hex.decode(event["leaf_hash"] as? String ?? "") ?? [] }
+        let statement = try SignedNote(parsing: try #require(bundle["statement"] as? String)).text
+        let text = statement.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("events ") ? "events \(events.count) \(SHA256.hash(leaves).hex)" : String(line)
+        }.joined(separator: "\n")
+        let keyText = try String(contentsOfFile: ledger.directory + ".key", encoding: .utf8)
+        let signerLine = try #require(keyText.split(separator: "\n").first { $0.hasPrefix("signer ") })
+        let signer = try NoteSignerKey(parsing: String(signerLine.dropFirst("signer ".count)))
+        bundle["statement"] = try SignedNote.sign(text: text, signer: signer).serialized
+        let partial = scratch.file("partial.json")
+        try JSONSerialization.data(withJSONObject: bundle).write(to: URL(fileURLWithPath: partial))
+        #expect(try PythonVerifier.verify("bundle", partial).status == 0, "the bundle alone cannot show it")
+        let checked = try PythonVerifier.verify("bundle", partial, "--ledger", ledger.directory)
+        #expect(checked.status == 1, "\(checked.stdout)")
+        #expect(checked.stderr.contains("is not in the bundle"), "\(checked.stderr)")
     }
 
     @Test func alteredIndexCountsAndCheckpointRowsFailVerify() throws {
