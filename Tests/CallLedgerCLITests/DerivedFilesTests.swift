@@ -43,9 +43,11 @@ private func flipBit(_ path: String, at offset: Int) throws {
             index,
             "DELETE FROM call_frames WHERE call = '\(call)' AND frame_seq = "
                 + "(SELECT frame_seq FROM call_frames WHERE call = '\(call)' ORDER BY frame_seq LIMIT 1 OFFSET 1)")
-        // The damaged index serves a partial list (it is only a convenience)...
+        // Reading the call through the damaged index finds fewer events than it counts, and says so...
         let served = try catted(ledger, "--call", call)
         try #require(served.count < logged.count, "the row deleted held none of the call's events")
+        let cat = try ledger.callLedger("cat", "--call", call)
+        #expect(cat.status == 1 && cat.stderr.contains("index.sqlite is damaged"), "\(cat.stderr)")
 
         // ...but the audit bundle is established from the log: every event of the call, and it verifies.
         let scratch = ScratchDirectory()

@@ -131,6 +131,7 @@ public final class LedgerReader: RecordSource {
         }
         var content: [UInt8] = []
         var line: [UInt8] = []
+        var served = 0
         let callBytes = selection.call.map { Array($0.utf8) }
         for frame in frames {
             try storage.forEachRecord(inFrame: frame, content: &content) { record throws(LedgerError) in
@@ -140,10 +141,20 @@ public final class LedgerReader: RecordSource {
                 {
                     return
                 }
+                served += 1
                 line.removeAll(keepingCapacity: true)
                 try render(record, into: &line)
                 try body(line)
             }
+        }
+        // A whole call read through call_frames must have as many events as the index counts for it: a damaged
+        // index is never served as a silently shorter call.
+        if let call = selection.call, range == 0..<storage.size, let counted = try storage.index.eventCount(call: call),
+            counted.lastSeq < storage.size, counted.events != served
+        {
+            throw .invalidRequest(
+                "index.sqlite is damaged: its frames of call \(call) hold \(served) of the \(counted.events) events it "
+                    + "counts; run `call-ledger verify`, then `call-ledger reindex` to rebuild it from the log")
         }
     }
 
