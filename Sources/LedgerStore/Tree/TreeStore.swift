@@ -26,7 +26,7 @@ final class TreeStore: MerkleNodeSource {
     }
 
     func path(level: Int) -> String {
-        FileSystem.join(directory, "level-\(level < 10 ? "0" : "")\(level).hashes")
+        FileSystem.join(directory, Self.fileName(level: level))
     }
 
     /// The stored hash of the complete subtree at (`level`, `index`).
