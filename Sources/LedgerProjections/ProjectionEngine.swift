@@ -36,7 +36,7 @@ public final class ProjectionEngine {
     /// The projections this engine maintains.
     public static let projections = folds.map { $0.projection } + [QAState.projection]
 
-    private static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self, CRMFold.self]
+    static let folds: [any ProjectionFold.Type] = [TranscriptFold.self, RetentionFold.self, CRMFold.self]
 
     /// The ledger this engine reads.
     public let reader: LedgerReader
@@ -167,11 +167,13 @@ public final class ProjectionEngine {
         return run
     }
 
-    private func fold<Fold: ProjectionFold>(
-        _: Fold.Type, into file: ProjectionStateFile, from: UInt64, progress: (String, UInt64, UInt64) -> Void
+    /// Folds the events `from..<end` (default: to the end of the log) into `file`.
+    func fold<Fold: ProjectionFold>(
+        _: Fold.Type, into file: ProjectionStateFile, from: UInt64, to limit: UInt64? = nil,
+        progress: (String, UInt64, UInt64) -> Void
     ) throws(LedgerError) -> ProjectionRun {
         let start = DispatchTime.now().uptimeNanoseconds
-        let end = reader.size
+        let end = min(limit ?? reader.size, reader.size)
         var fold = Fold(into: file, restoring: from > 0)
         let total = end - from
         progress(Fold.projection, 0, total)

@@ -44,6 +44,14 @@ final class ProjectionStateFile {
         return ProjectionStateFile(name: name, path: path, generation: generation, database: database)
     }
 
+    /// Opens the newest generation of projection `name` read-only, or nil when there is none.
+    static func openCurrentForReading(name: String, in directory: String) throws(LedgerError) -> ProjectionStateFile? {
+        guard let generation = try generations(name: name, in: directory).last else { return nil }
+        let path = path(name: name, in: directory, generation: generation)
+        return ProjectionStateFile(
+            name: name, path: path, generation: generation, database: try SQLiteDatabase(path: path, readOnly: true))
+    }
+
     /// Creates the next generation of projection `name` as a temporary file written without a journal, with
     /// `schema` and a `meta` table at `version`; `publish(in:)` makes it current.
     static func createForRebuild(

@@ -46,6 +46,7 @@ struct AppendCommand: ParsableCommand {
                 "call-ledger: recovered: cut a torn last frame from \(tail.segment) at byte \(tail.offset) (\(tail.bytes) bytes): \(tail.reason)"
             )
         }
+        if let repair = writer.treeRepair { Output.error("call-ledger: recovered: \(repair)") }
         var rejected: EventDecodingError?
         try reportingErrors {
             if atomic {

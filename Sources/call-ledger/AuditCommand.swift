@@ -58,12 +58,8 @@ struct AuditCommand: ParsableCommand {
                     call: call, bound: try seqBound(asOf, reader: reader),
                     open: openClasses.isEmpty ? nil : Set(openClasses))
                 let bytes = try bundle.json()
-                do {
-                    try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
-                } catch {
-                    throw LedgerError.invalidRequest(
-                        "cannot write the bundle to \(output): \(error.localizedDescription)")
-                }
+                // The bundle holds data keys and plaintext: owner-only, like the key file.
+                try FileSystem.writeAtomically(bytes, to: output, mode: 0o600)
                 Output.line(
                     "wrote \(output): \(bundle.events.count) events of call \(call) below seq \(bundle.bound), "
                         + "checkpoint \(bundle.checkpoint.treeSize); opened: "

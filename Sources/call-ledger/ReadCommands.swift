@@ -142,6 +142,7 @@ struct CheckpointCommand: ParsableCommand {
         let directory = try options.directory()
         try reportingErrors {
             let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
+            if let repair = writer.treeRepair { Output.error("call-ledger: recovered: \(repair)") }
             let (checkpoint, note) = try writer.checkpoint()
             try writer.close()
             if json {

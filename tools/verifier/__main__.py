@@ -1,5 +1,5 @@
 """The command line: ``tools/verify ledger DIR [--json]``, ``tools/verify proof FILE [--key KEY] [--json]`` and
-``tools/verify bundle FILE [--key KEY] [--json]``.
+``tools/verify bundle FILE [--key KEY] [--ledger DIR] [--json]``.
 
 Exit status (the same table as call-ledger's, README "Exit codes"): 0 when everything checks, 1 at the first
 fault (printed with its file, byte offset, seq and what differs) or when an input file cannot be read, 64 on a
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .bundle import BundleVerifier
+from .bundle import BundleVerifier, check_against_log
 from .errors import Fault
 from .ledger import LedgerVerifier
 from .proofs import ProofVerifier
@@ -53,6 +53,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     bundle.add_argument("file", type=Path, help="the bundle (JSON), or - for standard input")
     bundle.add_argument("--key", help="the verifier key to trust (a key string or a verifier.key file) instead "
                         "of the one the bundle carries")
+    bundle.add_argument("--ledger", type=Path, help="also check, by reading this ledger's whole log, that the "
+                        "bundle holds every event of its call below its bound (the signed statement's claim)")
     bundle.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
@@ -87,6 +89,9 @@ def main(argv: list[str]) -> int:
                 raise Fault(name, f"is not JSON: {error}") from None
             if arguments.command == "bundle":
                 result = BundleVerifier(name, document, key).run()
+                if arguments.ledger is not None:
+                    result = check_against_log(result, document, arguments.ledger,
+                                               lambda line: print(line, file=sys.stderr))
             elif isinstance(document, dict) and "purges" in document:
                 result = RedactionVerifier(name, document, key).run()
             else:

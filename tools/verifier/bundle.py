@@ -14,6 +14,8 @@
 5. ``event`` is exactly what the record renders to, opened items inline: the plaintext shown is the committed.
 6. ``redaction`` verifies as a redaction proof against the same checkpoint, its purged events are the ones the
    statement lists, and ``classes.erased`` is exactly the set of classes they erased.
+7. With ``--ledger DIR`` (``check_against_log``): the statement's claim that these are all of the call's events
+   below the bound, which the bundle alone cannot show, is checked by reading the whole log of DIR.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -29,7 +33,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import notes, records, values
 from .encoding import Reader
-from .errors import FormatError
+from .errors import Fault, FormatError
+from .ledger import LedgerVerifier
 from .proofs import ProofVerifier
 from .redaction import RedactionSummary, RedactionVerifier
 
@@ -54,6 +59,7 @@ class BundleSummary:
     checkpoint_root: str
     verifier_key: str
     redaction: RedactionSummary | None
+    log_checked: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The summary as a JSON object."""
@@ -62,8 +68,10 @@ class BundleSummary:
         return result
 
     def __str__(self) -> str:
+        completeness = (f"checked against the log in {self.log_checked}" if self.log_checked
+                        else "signed statement; --ledger DIR checks it against the log")
         text = (f"OK: audit bundle of call {self.call}: {self.events} events below seq {self.bound}, all of them "
-                f"(signed statement), each in the checkpoint of size {self.checkpoint_size}, root "
+                f"({completeness}), each in the checkpoint of size {self.checkpoint_size}, root "
                 f"{self.checkpoint_root}, signed by {self.verifier_key}\n"
                 f"  {self.parts_opened} sealed parts opened and matching their digests "
                 f"({', '.join(self.opened) or 'no class'}); {self.parts_digest_only} digests only "
@@ -280,3 +288,38 @@ class BundleVerifier(ProofVerifier):
         except (zstandard.ZstdError, FormatError) as error:
             raise self.fault(at, f"plaintext of form 0x{form:02x} does not decompress: {error}", seq) from None
         raise self.fault(at, f"plaintext form 0x{form:02x} is not 0x00, 0x01 or 0x02", seq)
+
+
+def check_against_log(summary: BundleSummary, document: dict[str, object], directory: Path,
+                      progress: Callable[[str], None]) -> BundleSummary:
+    """Checks the statement's completeness claim against the ledger in ``directory``: the whole log verifies
+    (``tools/verify ledger``), it holds the bundle's checkpoint, and its events of the call below the bound are
+    exactly the bundle's (same seqs and leaf hashes). Run after ``BundleVerifier.run``."""
+    logged: list[tuple[int, bytes]] = []
+
+    def collect(record: records.Record) -> None:
+        if record.call == summary.call and record.seq < summary.bound:
+            logged.append((record.seq, record.leaf_hash))
+
+    result = LedgerVerifier(directory, progress, collect).run()
+    note = directory / "checkpoints" / f"{summary.checkpoint_size:020d}.note"
+    try:
+        carried = document["checkpoint"]["note"]  # type: ignore[index]
+        same = note.read_text(encoding="utf-8") == carried
+    except (OSError, KeyError, TypeError, UnicodeDecodeError):
+        same = False
+    if not same:
+        raise Fault(f"checkpoints/{note.name}", f"the ledger in {directory} holds no checkpoint note identical to "
+                    "the bundle's: the bundle is not from this ledger")
+    bundled = [(event["seq"], bytes.fromhex(event["leaf_hash"]))  # type: ignore[index]
+               for event in document["events"]]  # type: ignore[union-attr]
+    if logged != bundled:
+        missing = sorted(set(logged) - set(bundled))
+        extra = sorted(set(bundled) - set(logged))
+        detail = (f"the log's seq {missing[0][0]} is not in the bundle" if missing
+                  else f"the bundle's seq {extra[0][0]} is not an event of the call in the log" if extra
+                  else "the order differs")
+        raise Fault("statement", f"the log in {directory} holds {len(logged)} events of call {summary.call} below seq "
+                    f"{summary.bound}; the signed statement lists {len(bundled)}: {detail}")
+    summary.log_checked = f"{directory} ({result.events} events)"
+    return summary

@@ -76,9 +76,11 @@ def _read(path: Path) -> bytes | mmap.mmap:
 class LedgerVerifier:
     """Verifies one ledger directory; ``progress`` receives a line now and then on long runs."""
 
-    def __init__(self, directory: Path, progress: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, directory: Path, progress: Callable[[str], None] = lambda line: None,
+                 on_record: Callable[[records.Record], None] | None = None) -> None:
         self.directory = directory
         self.progress = progress
+        self.on_record = on_record
         self.levels: list[bytes | mmap.mmap] = []
         self.nodes_compared = 0
 
@@ -140,6 +142,8 @@ class LedgerVerifier:
                         tree.append(record.leaf_hash)
                     except _TreeMismatch as mismatch:
                         raise Fault(file, self._mismatch_reason(mismatch), offset=offset, seq=seq) from None
+                    if self.on_record is not None:
+                        self.on_record(record)
                     self._check_checkpoints(tree, pending, summary)
                 summary.frames += 1
                 offset += layout.size

@@ -168,6 +168,16 @@ final class LedgerIndex {
         return result
     }
 
+    /// The number of events the index counts for `call` and its last seq, or nil when it has no row for it.
+    func eventCount(call: String) throws(LedgerError) -> (events: Int, lastSeq: UInt64)? {
+        let statement = try database.statement("SELECT event_count, last_seq FROM calls WHERE call = ?1")
+        try statement.bind(.text(call))
+        guard try statement.step(), let events = Int(exactly: statement.integer(0)),
+            let lastSeq = UInt64(exactly: statement.integer(1))
+        else { return nil }
+        return (events, lastSeq)
+    }
+
     /// The number of events accepted at or before `time` (UTC µs): the seq bound for `--as-of TIME`.
     func size(asOfTime time: Int64) throws(LedgerError) -> (frame: FrameLocation?, bound: UInt64) {
         let statement = try database.statement(

@@ -146,7 +146,9 @@ extension LedgerReader {
                 "audit export needs the key file: it opens sealed parts with the data keys and signs the bundle's "
                     + "list of events with the checkpoint signer; pass --key-file or set CALL_LEDGER_KEY_FILE")
         }
-        let scan = try scan(call: call)
+        // Every event of the call, from a walk of the log (never from the index): the statement signed below
+        // claims that the bundle holds all of them.
+        let scan = try scan(call: call, keepingRecords: true)
         guard let first = scan.entries.first else { throw .invalidRequest("call '\(call)' is not in the ledger") }
         let limit = min(bound ?? storage.size, storage.size)
         let selected = scan.entries.filter { $0.seq < limit }
@@ -180,14 +182,23 @@ extension LedgerReader {
         let (checkpoint, anchor) = try anchor(covering: max(last.seq, scan.purges.last?.seq ?? 0) + 1)
         var tree = try proofTree()
         var events: [BundleEvent] = []
-        var content: [UInt8] = []
-        for frame in try storage.index.frames(ofCall: call) where frame.firstSeq < limit {
-            try storage.forEachRecord(inFrame: frame, content: &content) { record throws(LedgerError) in
-                guard record.seq < limit, record.call == call else { return }
-                events.append(
-                    try bundleEvent(
-                        record, opened: Set(keys.keys), erased: erased, treeSize: checkpoint.treeSize, tree: &tree))
+        for (bytes, seq) in zip(scan.records, scan.entries.map(\.seq)) where seq < limit {
+            var failure: LedgerError?
+            bytes.withUnsafeBytes { raw in
+                do throws(LedgerError) {
+                    let record: RecordView
+                    do { record = try RecordView(raw) } catch {
+                        throw .corrupt(
+                            segment: "(seq \(seq))", offset: 0, seq: seq, reason: "the record does not parse: \(error)")
+                    }
+                    events.append(
+                        try bundleEvent(
+                            record, opened: Set(keys.keys), erased: erased, checkpoint: checkpoint, tree: &tree))
+                } catch {
+                    failure = error
+                }
             }
+            if let failure { throw failure }
         }
         let purgeSeqs = scan.purges.map(\.seq)
         let text = AuditBundle.statementText(
@@ -206,7 +217,7 @@ extension LedgerReader {
     /// One event of a bundle: `record` with the parts of classes outside `opened` compacted, its proof and its
     /// rendering.
     private func bundleEvent(
-        _ record: RecordView, opened: Set<String>, erased: Set<String>, treeSize: UInt64,
+        _ record: RecordView, opened: Set<String>, erased: Set<String>, checkpoint: Checkpoint,
         tree: inout MerkleTree<TreeStore>
     ) throws(LedgerError) -> BundleEvent {
         let contents = try openParts(of: record)
@@ -225,7 +236,8 @@ extension LedgerReader {
         let bytes = record.compacted(where: { !opened.contains($0) })
         let entry = record.entry
         let proof = try provingTree { () throws -> LeafProof in
-            try Self.leafProof(seq: record.seq, entry: entry, size: treeSize, tree: &tree)
+            try Self.leafProof(
+                seq: record.seq, entry: entry, size: checkpoint.treeSize, root: checkpoint.rootHash, tree: &tree)
         }
         var rendered: [UInt8] = []
         let failure = bytes.withUnsafeBytes { raw -> (any Error)? in

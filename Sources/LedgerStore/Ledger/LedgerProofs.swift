@@ -93,6 +93,18 @@ extension LedgerReader {
         MerkleTree(source: storage.tree)
     }
 
+    /// Fails unless `root`, read from the stored tree for `size` leaves, is the signed checkpoint's root when
+    /// `size` is the checkpoint's size (other sizes are tied to it by a verified consistency proof): a proof is
+    /// never issued from a damaged tree file.
+    static func requireSignedRoot(_ root: SHA256Digest, size: UInt64, checkpoint: Checkpoint) throws(LedgerError) {
+        guard size != checkpoint.treeSize || root == checkpoint.rootHash else {
+            throw .invalidRequest(
+                "the stored tree (tree/) gives root \(root.hex) for size \(size), the signed checkpoint says "
+                    + "\(checkpoint.rootHash.hex); run `call-ledger verify`, then delete tree/ and run "
+                    + "`call-ledger reindex` to rebuild it from the log")
+        }
+    }
+
     /// The inclusion proof of event `seq` in the tree of `treeSize` events (default: the latest checkpoint's).
     public func inclusionProof(seq: UInt64, treeSize: UInt64? = nil) throws(LedgerError) -> InclusionProof {
         guard seq < storage.size else {
@@ -104,12 +116,17 @@ extension LedgerReader {
         let (checkpoint, anchor) = try anchor(covering: max(seq + 1, treeSize ?? 0))
         let size = treeSize ?? checkpoint.treeSize
         guard seq < size else { throw .invalidRequest("seq \(seq) is not inside a tree of size \(size)") }
-        var entry: [UInt8] = []
+        var entry: [UInt8]?
         try storage.forEachRecord(in: seq..<seq + 1) { record in entry = record.entry }
+        guard let entry else {
+            throw .invalidRequest(
+                "seq \(seq) is not where index.sqlite says it is; run `call-ledger verify`, then `call-ledger reindex`")
+        }
         var tree = try proofTree()
         do {
             let path = try tree.inclusionProof(leaf: seq, treeSize: size)
             let root = try tree.rootHash(treeSize: size)
+            try Self.requireSignedRoot(root, size: size, checkpoint: checkpoint)
             let leaf = MerkleHasher.leafHash(entry)
             try MerkleVerifier.verifyInclusion(leaf: seq, treeSize: size, leafHash: leaf, proof: path, root: root)
             var consistency: [SHA256Digest]?
@@ -142,6 +159,7 @@ extension LedgerReader {
         do {
             let fromRoot = try tree.rootHash(treeSize: from)
             let toRoot = try tree.rootHash(treeSize: to)
+            try Self.requireSignedRoot(toRoot, size: to, checkpoint: checkpoint)
             let proof = try tree.consistencyProof(from: from, to: to)
             try MerkleVerifier.verifyConsistency(
                 firstSize: from, secondSize: to, firstRoot: fromRoot, secondRoot: toRoot, proof: proof)

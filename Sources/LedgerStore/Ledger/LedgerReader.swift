@@ -144,6 +144,7 @@ public final class LedgerReader: RecordSource {
         }
         var content: [UInt8] = []
         var line: [UInt8] = []
+        var served = 0
         let callBytes = selection.call.map { Array($0.utf8) }
         for frame in frames {
             try storage.forEachRecord(inFrame: frame, content: &content) { record throws(LedgerError) in
@@ -153,10 +154,20 @@ public final class LedgerReader: RecordSource {
                 {
                     return
                 }
+                served += 1
                 line.removeAll(keepingCapacity: true)
                 try render(record, into: &line)
                 try body(line)
             }
+        }
+        // A whole call read through call_frames must have as many events as the index counts for it: a damaged
+        // index is never served as a silently shorter call.
+        if let call = selection.call, range == 0..<storage.size, let counted = try storage.index.eventCount(call: call),
+            counted.lastSeq < storage.size, counted.events != served
+        {
+            throw .invalidRequest(
+                "index.sqlite is damaged: its frames of call \(call) hold \(served) of the \(counted.events) events it "
+                    + "counts; run `call-ledger verify`, then `call-ledger reindex` to rebuild it from the log")
         }
     }
 
@@ -237,19 +248,20 @@ public final class LedgerReader: RecordSource {
             latestCheckpointSize: checkpoints.isNull(1) ? nil : UInt64(checkpoints.integer(1)), treeBytes: treeBytes)
     }
 
-    /// Every stored checkpoint, by tree size.
+    /// Every stored checkpoint, by tree size: the signed notes in `checkpoints/` (never the index's copy of
+    /// them), each checked with the verifier key.
     public func checkpoints() throws(LedgerError) -> [(checkpoint: Checkpoint, note: String)] {
-        let statement = try storage.index.database.statement("SELECT note FROM checkpoints ORDER BY tree_size")
-        var result: [(Checkpoint, String)] = []
-        while try statement.step() {
-            let note = statement.text(0)
+        guard FileSystem.isDirectory(layout.checkpoints) else { return [] }
+        var result: [(checkpoint: Checkpoint, note: String)] = []
+        for name in try FileSystem.contents(of: layout.checkpoints) where name.hasSuffix(".note") {
+            let note = String(decoding: try FileSystem.read(FileSystem.join(layout.checkpoints, name)), as: UTF8.self)
             do {
                 result.append((try Checkpoint.open(note: note, verifier: storage.verifierKey), note))
             } catch {
-                throw .invalidRequest("a stored checkpoint does not verify: \(error); run `call-ledger verify`")
+                throw .invalidRequest("checkpoints/\(name) does not verify: \(error); run `call-ledger verify`")
             }
         }
-        return result
+        return result.sorted { $0.checkpoint.treeSize < $1.checkpoint.treeSize }
     }
 }
 

@@ -1,5 +1,6 @@
 // verify: recompute every leaf and the tree from the segments alone, compare with the stored tree, check
-// every checkpoint's signature and root, and the consistency of successive checkpoints.
+// every checkpoint's signature and root, and the consistency of successive checkpoints; then compare the derived
+// index (index.sqlite) with what indexing the segments yields.
 import Foundation
 public import LedgerCore
 
@@ -66,6 +67,7 @@ private struct LevelCursor {
 private struct VerifyJob {
     var index: Int
     var segment: String
+    var segmentSeq: UInt64
     var file: MappedFile
     var offset: Int
     var size: Int
@@ -75,9 +77,18 @@ private struct VerifyJob {
 /// (split at checkpoint sizes), each compared node by node with the stored tree.
 private struct VerifiedFrame {
     var segment: String
+    var segmentSeq: UInt64
     var offset: Int
+    var storedBytes: Int
     var firstSeq: UInt64 = 0
     var count = 0
+    var contentBytes = 0
+    var inputBytes = 0
+    var firstTime: Int64 = 0
+    var lastTime: Int64 = 0
+    /// What index.sqlite must hold of the frame's calls and idempotency keys.
+    var calls: [String: CallActivity] = [:]
+    var fingerprints: [UInt8] = []
     /// The complete subtrees covering the frame's leaves, in order: level and hash.
     var pieces: [(level: Int, hash: SHA256Digest)] = []
     /// A frame that could not be read.
@@ -108,6 +119,9 @@ extension LedgerReader {
     /// Frames decompressed and hashed ahead of the fold, at most.
     static let framesInFlight = 32
 
+    /// How to repair a damaged tree file: the writer rebuilds what is missing from the log.
+    static let treeRepair = " (tree/ is derived: delete it and run `call-ledger reindex` to rebuild it from the log)"
+
     /// Verifies the whole ledger from its segments. `progress` receives (events done, events expected).
     ///
     /// Two threads decompress frames and compute their leaf hashes in parallel (frames are independent);
@@ -121,6 +135,9 @@ extension LedgerReader {
         var pendingCheckpoints = checkpoints[...]
         var levels: [LevelCursor] = []
         var frontier = MerkleFrontier()
+        // A writer holding the lock may not have indexed its last frames yet: then only they may be missing.
+        let indexCheck = try IndexCheck(index: storage.index, toleratesTail: recovery == nil)
+        defer { indexCheck.close() }
         let queue = VerifyQueue(
             treeDirectory: layout.tree, cuts: checkpoints.map(\.checkpoint.treeSize).filter { $0 > 0 })
         var workers: [Thread] = []
@@ -178,6 +195,7 @@ extension LedgerReader {
                         }
                         nodeFault =
                             "tree node (level \(node.level), index \(node.index)) differs from the recomputed one"
+                            + Self.treeRepair
                     }
                     if let readFailure { throw readFailure }
                     if let nodeFault { return fault(frame.segment, frame.offset, expected, nodeFault) }
@@ -191,6 +209,13 @@ extension LedgerReader {
                         pendingCheckpoints.removeFirst()
                     }
                 }
+                try indexCheck.check(
+                    IndexedFrame(
+                        location: FrameLocation(
+                            firstSeq: frame.firstSeq, count: frame.count, segment: frame.segmentSeq,
+                            offset: frame.offset, storedBytes: frame.storedBytes, contentBytes: frame.contentBytes,
+                            inputBytes: frame.inputBytes, firstTime: frame.firstTime, lastTime: frame.lastTime),
+                        calls: frame.calls, fingerprints: frame.fingerprints))
                 report.frames += 1
                 progress(frontier.size, max(expectedTotal, frontier.size))
             }
@@ -228,7 +253,8 @@ extension LedgerReader {
                     return fault(
                         name, offset, frontier.size, "no complete zstd frame starts here (torn or overwritten)")
                 }
-                let job = VerifyJob(index: produced, segment: name, file: file, offset: offset, size: size)
+                let job = VerifyJob(
+                    index: produced, segment: name, segmentSeq: segmentSeq, file: file, offset: offset, size: size)
                 queue.lock.withLock {
                     queue.jobs.append(job)
                     queue.lock.broadcast(VerifyQueue.workers)
@@ -250,6 +276,15 @@ extension LedgerReader {
             )
         }
         try checkConsistency(checkpoints, &report)
+        if report.fault == nil {
+            try indexCheck.finish(logSize: frontier.size, checkpoints: try self.checkpoints())
+            if let found = indexCheck.fault {
+                report.fault = VerificationFault(
+                    file: "index.sqlite", offset: 0, seq: found.seq,
+                    reason: "the derived index " + found.reason
+                        + "; run `call-ledger reindex` to rebuild it from the log")
+            }
+        }
         return report
     }
 
@@ -265,7 +300,8 @@ extension LedgerReader {
                 return queue.jobs.isEmpty ? nil : queue.jobs.removeFirst()
             }
             guard let job = next else { return }
-            var frame = VerifiedFrame(segment: job.segment, offset: job.offset)
+            var frame = VerifiedFrame(
+                segment: job.segment, segmentSeq: job.segmentSeq, offset: job.offset, storedBytes: job.size)
             let problem = decompressor.decompress(
                 UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]), into: &content,
                 maximumSize: RecordLimits.maximumFrameContentBytes)
@@ -278,8 +314,15 @@ extension LedgerReader {
                         let parsed = try FrameContent(raw)
                         frame.firstSeq = parsed.firstSeq
                         frame.count = parsed.count
+                        frame.contentBytes = raw.count
+                        frame.inputBytes = parsed.inputBytes
                         leaves.reserveCapacity(parsed.count)
-                        try parsed.forEachRecord { record in leaves.append(record.leafHash(scratch: &scratch)) }
+                        try parsed.forEachRecord { record in
+                            leaves.append(record.leafHash(scratch: &scratch))
+                            LedgerStorage.collect(record, calls: &frame.calls, fingerprints: &frame.fingerprints)
+                            if record.seq == parsed.firstSeq { frame.firstTime = record.time }
+                            frame.lastTime = record.time
+                        }
                     } catch {
                         frame.failure = "frame content: \(error)"
                     }
@@ -343,6 +386,7 @@ extension LedgerReader {
                             depth == 0
                             ? "leaf hash of seq \(nodeIndex) differs from the stored tree (tree/level-00): the record or the tree was altered"
                             : "tree node (level \(depth), index \(nodeIndex)) differs from the recomputed one"
+                                + treeRepair
                     }
                 }
             }

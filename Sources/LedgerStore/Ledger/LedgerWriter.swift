@@ -48,6 +48,14 @@ public final class LedgerWriter: @unchecked Sendable {
     public let configuration: LedgerConfiguration
     /// What recovery did when the ledger was opened.
     public let recovery: RecoveryReport
+    /// What the check of the stored tree at open found (see `LedgerStorage.checkTree()`).
+    let treeCheck: TreeCheckReport
+    /// When the stored tree was damaged at open: what was wrong and from which tree size it was rewritten from
+    /// the log.
+    public var treeRepair: String? {
+        guard let damage = treeCheck.damage else { return nil }
+        return "\(damage); rewrote tree/ from leaf \(treeCheck.rebuiltFrom ?? 0) on, recomputed from the log"
+    }
 
     // Held for the writer's lifetime: the flock on LOCK.
     private let lockFile: POSIXFile
@@ -132,7 +140,9 @@ public final class LedgerWriter: @unchecked Sendable {
         } catch {
             throw .zstd(operation: error.operation, reason: error.reason)
         }
-        frontier = try Self.frontier(of: storage)
+        // The tree is derived: the frontier the writer signs roots of comes from checked leaves (TreeCheck.swift).
+        treeCheck = try storage.checkTree()
+        frontier = treeCheck.frontier
         let lastTime = try storage.index.lastFrame()?.lastTime ?? 0
         staging = try Staging(
             storage: storage, keys: try KeyStore(path: layout.keys, masterKey: keyFile.masterKey),
@@ -168,16 +178,6 @@ public final class LedgerWriter: @unchecked Sendable {
         try file.truncate(to: 0)
         try file.write(Array("pid \(getpid())\n".utf8), at: 0)
         return file
-    }
-
-    private static func frontier(of storage: LedgerStorage) throws(LedgerError) -> MerkleFrontier {
-        do {
-            return try MerkleFrontier(size: storage.size) { level, index in
-                try storage.tree.node(level: level, index: index)
-            }
-        } catch {
-            throw .invalidRequest("the stored tree cannot be read: \(error)")
-        }
     }
 
     /// The latest checkpoint's size and the acceptance time of its last event; before any checkpoint, size 0

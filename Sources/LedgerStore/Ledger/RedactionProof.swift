@@ -64,7 +64,7 @@ public struct RedactionStoreCheck: Sendable, Codable, Equatable {
     public var erasedClasses: [String]
     /// Those of them that still have a row in `keys.sqlite` (empty when every key is gone).
     public var keysPresent: [String]
-    /// The call's events read from the segments.
+    /// The call's events read from the segments (walked frame by frame, not looked up in the index).
     public var eventsRead: Int
     /// Sealed parts of an erased class stored in compacted form (digest only).
     public var partsCompacted: Int
@@ -101,29 +101,37 @@ extension LedgerReader {
         var parts: [(seq: UInt64, dataClass: String, compacted: Bool)] = []
         /// The call's `retention.purged` events: seq and decoded members.
         var purges: [(seq: UInt64, body: EventValue)] = []
+        /// The call's records (FORMAT.md §3), in seq order, when the scan was asked to keep them.
+        var records: [[UInt8]] = []
+        /// The number of events in the log, as the walk found it.
+        var logSize: UInt64 = 0
     }
 
-    /// Reads every record of `call` once (through the index's list of the call's frames).
-    func scan(call: String) throws(LedgerError) -> CallScan {
+    /// Reads every record of `call` once, from the log itself: the segment files are walked frame by frame
+    /// (`LedgerStorage.walkLog`), so a stale or damaged index can never leave an event out of what a proof or a
+    /// bundle claims. `keepingRecords` also keeps each record's bytes.
+    func scan(call: String, keepingRecords: Bool = false) throws(LedgerError) -> CallScan {
         var result = CallScan()
-        var content: [UInt8] = []
-        for frame in try storage.index.frames(ofCall: call) {
-            try storage.forEachRecord(inFrame: frame, content: &content) { record throws(LedgerError) in
-                guard record.call == call else { return }
-                result.entries.append((record.seq, record.entry))
-                for part in record.parts {
-                    result.parts.append(
-                        (record.seq, record.string(part.classRange), part.form == RecordEncoder.partCompacted))
-                }
-                guard record.eventType == .retentionPurged else { return }
-                do {
-                    result.purges.append((record.seq, try EventValue.body(of: record, parts: [])))
-                } catch {
-                    throw .corrupt(
-                        segment: "(seq \(record.seq))", offset: 0, seq: record.seq,
-                        reason: "the retention.purged body does not decode: \(error)")
-                }
+        result.logSize = try storage.walkLog(call: call) { record throws(LedgerError) in
+            result.entries.append((record.seq, record.entry))
+            if keepingRecords { result.records.append(Array(record.bytes)) }
+            for part in record.parts {
+                result.parts.append(
+                    (record.seq, record.string(part.classRange), part.form == RecordEncoder.partCompacted))
             }
+            guard record.eventType == .retentionPurged else { return }
+            do {
+                result.purges.append((record.seq, try EventValue.body(of: record, parts: [])))
+            } catch {
+                throw .corrupt(
+                    segment: "(seq \(record.seq))", offset: 0, seq: record.seq,
+                    reason: "the retention.purged body does not decode: \(error)")
+            }
+        }
+        guard result.logSize >= storage.size else {
+            throw .invalidRequest(
+                "index.sqlite covers \(storage.size) events but the log holds \(result.logSize); "
+                    + "run `call-ledger verify`, then `call-ledger reindex`")
         }
         return result
     }
@@ -200,7 +208,8 @@ extension LedgerReader {
         }
         return try provingTree { () throws -> PurgeProof in
             let leaves = try entries.filter { $0.seq < before.checkpoint.treeSize }.map { seq, entry in
-                try Self.leafProof(seq: seq, entry: entry, size: before.checkpoint.treeSize, tree: &tree)
+                try Self.leafProof(
+                    seq: seq, entry: entry, size: before.checkpoint.treeSize, root: root, tree: &tree)
             }
             let consistency = try tree.consistencyProof(from: before.checkpoint.treeSize, to: latest.treeSize)
             try MerkleVerifier.verifyConsistency(
@@ -212,7 +221,8 @@ extension LedgerReader {
                     name: policy?["name"]?.string ?? "", version: policy?["version"]?.string ?? "",
                     digest: policy?["digest"]?.string ?? policy?["digest"]?.digestText ?? ""),
                 method: body["method"]?.string ?? "",
-                purgedEvent: try Self.leafProof(seq: purge.seq, entry: purgedEntry, size: latest.treeSize, tree: &tree),
+                purgedEvent: try Self.leafProof(
+                    seq: purge.seq, entry: purgedEntry, size: latest.treeSize, root: latest.rootHash, tree: &tree),
                 before: AnchorCheckpoint(
                     treeSize: before.checkpoint.treeSize, rootHash: root.hex, note: before.note,
                     verifierKey: storage.verifierKey.description),
@@ -220,14 +230,14 @@ extension LedgerReader {
         }
     }
 
-    /// The leaf proof of `entry` (event `seq`) in the stored tree of `size` leaves, checked before it is returned.
+    /// The leaf proof of `entry` (event `seq`) in the stored tree of `size` leaves, checked against `root`, the
+    /// signed root of that size, before it is returned: a damaged tree file never yields a proof.
     static func leafProof(
-        seq: UInt64, entry: [UInt8], size: UInt64, tree: inout MerkleTree<TreeStore>
+        seq: UInt64, entry: [UInt8], size: UInt64, root: SHA256Digest, tree: inout MerkleTree<TreeStore>
     ) throws -> LeafProof {
         let path = try tree.inclusionProof(leaf: seq, treeSize: size)
         let leaf = MerkleHasher.leafHash(entry)
-        try MerkleVerifier.verifyInclusion(
-            leaf: seq, treeSize: size, leafHash: leaf, proof: path, root: try tree.rootHash(treeSize: size))
+        try MerkleVerifier.verifyInclusion(leaf: seq, treeSize: size, leafHash: leaf, proof: path, root: root)
         return LeafProof(seq: seq, entry: Base64.encode(entry), leafHash: leaf.hex, inclusionProof: path.map(\.hex))
     }
 

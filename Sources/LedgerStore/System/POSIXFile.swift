@@ -143,11 +143,16 @@ package enum FileSystem {
         guard fsync(fd) == 0 else { throw .io(operation: "fsync directory", path: path, errno: errno) }
     }
 
-    /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(LedgerError) {
+    /// Writes `bytes` to `path` atomically with permission bits `mode`: a temporary file, fsync, rename, fsync of
+    /// the directory.
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(LedgerError) {
         let temporary = path + ".tmp"
         do {
-            let file = try POSIXFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+            let file = try POSIXFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode_t(mode))
+            // A temporary file left by an earlier run keeps its mode through O_CREAT: set it.
+            guard fchmod(file.descriptor, mode_t(mode)) == 0 else {
+                throw .io(operation: "fchmod", path: temporary, errno: errno)
+            }
             try file.write(bytes, at: 0)
             try file.sync()
         }

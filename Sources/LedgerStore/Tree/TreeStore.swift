@@ -29,7 +29,7 @@ final class TreeStore: MerkleNodeSource {
     }
 
     func path(level: Int) -> String {
-        FileSystem.join(directory, "level-\(level < 10 ? "0" : "")\(level).hashes")
+        FileSystem.join(directory, Self.fileName(level: level))
     }
 
     /// The stored hash of the complete subtree at (`level`, `index`).
@@ -47,6 +47,12 @@ final class TreeStore: MerkleNodeSource {
             throw LedgerError.invalidRequest("tree node (\(level), \(index)) is not stored")
         }
         return digest
+    }
+
+    /// Up to `count` stored hashes of level `level` from `index` on (fewer at the end of the file), 32 bytes each.
+    func nodes(level: Int, from index: UInt64, count: Int) throws(LedgerError) -> [UInt8] {
+        guard level < files.count, let start = Int(exactly: index), start <= Int.max / 32 else { return [] }
+        return try files[level].read(count: count * 32, at: start * 32)
     }
 
     /// Queues a completed subtree for writing (or, after `keepInMemory(from:)`, keeps it in memory).
