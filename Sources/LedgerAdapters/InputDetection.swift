@@ -18,14 +18,15 @@ extension InputAdapters {
             "TranscriptResultStream",
         ]
         if !keys.isDisjoint(with: streamMembers) { return TranscribeStreamAdapter.kind }
-        if keys.contains("Participants") && keys.contains("Transcript") { return ContactLensAdapter.kind }
+        let firstTurn = (object["Transcript"] as? [Any])?.first as? [String: Any]
+        if keys.contains("Participants") && firstTurn?["ParticipantId"] != nil { return ContactLensAdapter.kind }
         if keys.contains("EventType") && keys.contains("ContactId") { return ContactLensAdapter.kind }
         if keys.contains("ContactId") && (keys.contains("LastUpdateTimestamp") || keys.contains("InitiationTimestamp"))
         {
             return ConnectCTRAdapter.kind
         }
         if keys.contains("Fragments") { return KVSFragmentsAdapter.kind }
-        if keys.contains("Transcript") && (keys.contains("JobName") || keys.contains("ConversationCharacteristics")) {
+        if firstTurn?["ParticipantRole"] != nil || keys.contains("Transcript") && keys.contains("JobName") {
             return TranscribeCallAnalyticsAdapter.kind
         }
         if let results = object["results"] as? [String: Any], results["items"] != nil || results["transcripts"] != nil {

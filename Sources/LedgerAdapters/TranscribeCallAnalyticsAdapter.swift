@@ -31,6 +31,8 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
         }
         let scope = InterchangeEvent.scope(jobName ?? call, call: call)
         let language = try document["LanguageCode"]?.string()
+        // Offsets of the earlier schema come in two sets; the content is redacted when the output says so.
+        let redactedOutput = document["ContentMetadata"]?["Output"]?.value as? String == "Redacted"
         let source = "transcribe-call-analytics/1"
         var events: [[UInt8]] = []
         var warnings = Warnings()
@@ -84,7 +86,9 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
             ] {
                 guard let detected = turn[field],
                     let entities = warnings.optional({ () throws(AdapterError) in
-                        try detectedEntities(detected, kind: kind, utterance: id, content: content)
+                        try detectedEntities(
+                            detected, kind: kind, utterance: id, content: content,
+                            redacted: redactedOutput || content.contains(placeholder))
                     }), !entities.isEmpty
                 else { continue }
                 try emit(
@@ -137,12 +141,12 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
 
     /// The issues, outcomes or action items of a turn, each with its text cut from the turn's content.
     static func detectedEntities(
-        _ detected: JSONCursor, kind: String, utterance: String, content: String
+        _ detected: JSONCursor, kind: String, utterance: String, content: String, redacted: Bool
     ) throws(AdapterError) -> [[String: Any]] {
         let characters = Array(content)
         return try detected.elements().map { item throws(AdapterError) -> [String: Any] in
             let (begin, finish) = try TranscribeStreamAdapter.characterOffsets(
-                offsetsMember(item, redacted: content.contains(placeholder)), within: characters.count)
+                offsetsMember(item, redacted: redacted), within: characters.count)
             return [
                 "type": kind, "text": String(characters[begin..<finish]), "utterance": utterance,
                 "begin_offset": begin, "end_offset": finish,
@@ -151,7 +155,8 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
     }
 
     /// The character offsets of a detected item: `CharacterOffsets`, or in the earlier schema the
-    /// `RedactedCharacterOffsets` (of redacted content) or `UnredactedCharacterOffsets` (of the original).
+    /// `RedactedCharacterOffsets` (of redacted content, as in a `Redacted` output) or `UnredactedCharacterOffsets`
+    /// (of the original), whichever matches the content, else the other.
     static func offsetsMember(_ item: JSONCursor, redacted: Bool) throws(AdapterError) -> JSONCursor {
         if let offsets = item["CharacterOffsets"] { return offsets }
         let preferred = redacted ? "RedactedCharacterOffsets" : "UnredactedCharacterOffsets"
