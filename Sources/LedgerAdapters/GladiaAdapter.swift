@@ -28,7 +28,13 @@ public enum GladiaAdapter: InputAdapter {
 
     /// The events of a Gladia result or callback.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
-        let document = try JSONCursor.parse(data, file: options.file)
+        // The utterances (nearly all of a large result) are parsed one at a time.
+        let (document, deferred) = try JSONCursor.parse(
+            data, file: options.file,
+            deferringArrayAt: [
+                ["result", "transcription", "utterances"], ["payload", "result", "transcription", "utterances"],
+                ["payload", "transcription", "utterances"],
+            ])
         var jobID = try document["id"]?.string()
         let result: JSONCursor
         if let event = document["event"] {
@@ -58,7 +64,13 @@ public enum GladiaAdapter: InputAdapter {
         let model = try document["request_params"]?["model"]?.string()
         let source = "gladia/v2"
         let transcription = try result.required("transcription")
-        let utterances = try transcription.required("utterances").elements()
+        let listed = try transcription.required("utterances")
+        let utterances: LazyElements
+        if let deferred, deferred.path == listed.path {
+            utterances = deferred.elements
+        } else {
+            utterances = try LazyElements(listed)
+        }
         var warnings = Warnings()
         // Entities also mark personal data in the segments: unlike the other add-ons, they must be readable.
         let entities = try addOnResults(result["named_entity_recognition"]).map { cursor throws(AdapterError) in
@@ -68,7 +80,8 @@ public enum GladiaAdapter: InputAdapter {
         }
         var events: [[UInt8]] = []
         var spans: [(id: String, start: Int64, end: Int64)] = []
-        for (index, utterance) in utterances.enumerated() {
+        for index in 0..<utterances.count {
+            let utterance = try utterances.element(index)
             let id = "utterance-\(index)"
             let start = try utterance.required("start").milliseconds()
             let end = try utterance.required("end").milliseconds()

@@ -73,7 +73,7 @@ struct IngestCommand: ParsableCommand {
     var input: String
 
     /// The largest input read (bytes): the adapters hold the parsed input in memory.
-    static let maximumInputBytes = 256_000_000
+    static let maximumInputBytes = 200_000_000
 
     func validate() throws {
         guard let adapter = InputAdapters.all[kind] else {

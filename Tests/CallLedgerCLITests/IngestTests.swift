@@ -530,3 +530,73 @@ func writeText(_ text: String, _ ledger: CLILedger, _ name: String) throws -> St
         #expect(try catted(ledger).isEmpty)
     }
 }
+
+@Suite struct LargeInputTests {
+    /// A Gladia result of `count` utterances of eight words each, as JSON.
+    func largeResult(utterances count: Int) throws -> Data {
+        var utterances: [[String: Any]] = []
+        var time = 0.0
+        for index in 0..<count {
+            let start = time
+            var words: [[String: Any]] = []
+            for word in 0..<8 {
+                words.append(["word": " w\(word)", "start": time, "end": time + 0.2, "confidence": 0.9])
+                time += 0.25
+            }
+            utterances.append([
+                "text": "w0 w1 w2 w3 w4 w5 w6 w7", "language": "en", "start": start, "end": time, "confidence": 0.9,
+                "channel": 0, "speaker": index % 2, "words": words,
+            ])
+            time += 0.1
+        }
+        let result: [String: Any] = [
+            "id": "large-result", "status": "done",
+            "result": ["transcription": ["languages": ["en"], "full_transcript": "", "utterances": utterances]],
+        ]
+        return try JSONSerialization.data(withJSONObject: result)
+    }
+
+    @Test func aLargeGladiaResultIsIngestedWithoutHoldingItsWholeTree() throws {
+        let ledger = try CLILedger()
+        let count = 20_000
+        let path = ledger.scratch.file("large.json")
+        let data = try largeResult(utterances: count)
+        try data.write(to: URL(fileURLWithPath: path))
+        let usage = ledger.scratch.file("usage.txt")
+        let result = try run(
+            "/usr/bin/time",
+            [
+                "-f", "%M", "-o", usage, Repository.executable, "ingest", "--ledger", ledger.directory, "--from",
+                "gladia",
+                path,
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").count == count)
+        let kilobytes =
+            Int(
+                try String(contentsOfFile: usage, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        // Parsed whole, the tree alone takes about 40 bytes per byte of input.
+        #expect(kilobytes > 0 && kilobytes * 1024 < data.count * 12, "peak \(kilobytes) KB for \(data.count) bytes")
+    }
+
+    @Test func aDamagedUtteranceOfALargeResultIsNamedByItsIndex() throws {
+        let ledger = try CLILedger()
+        var source = try JSONSerialization.jsonObject(with: try largeResult(utterances: 50)) as! [String: Any]
+        var result = source["result"] as! [String: Any]
+        var transcription = result["transcription"] as! [String: Any]
+        var utterances = transcription["utterances"] as! [[String: Any]]
+        var words = utterances[37]["words"] as! [[String: Any]]
+        words[2]["end"] = "soon"
+        utterances[37]["words"] = words
+        transcription["utterances"] = utterances
+        result["transcription"] = transcription
+        source["result"] = result
+        let path = try writeJSON(source, ledger, "damaged.json")
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia", path)
+        #expect(rejected.status == 2)
+        #expect(
+            rejected.stderr.contains("result.transcription.utterances[37].words[2].end: must be a number"),
+            "\(rejected.stderr)")
+        #expect(try catted(ledger).isEmpty)
+    }
+}
