@@ -39,7 +39,8 @@ struct LazyElements {
         case .bytes(let bytes, let ranges, let path, let file):
             let elementPath = "\(path)[\(index)]"
             do {
-                let parsed = try JSONCursor.parse(Data(bytes[ranges[index]]), file: file)
+                let parsed = try JSONCursor.parse(
+                    Data(bytes[ranges[index]]), file: file, byteOffset: ranges[index].lowerBound)
                 return JSONCursor(value: parsed.value, path: elementPath, file: file)
             } catch {
                 let inner = error.path.isEmpty ? "" : (error.path.hasPrefix("[") ? "" : ".") + error.path

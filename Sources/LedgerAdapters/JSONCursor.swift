@@ -11,8 +11,11 @@ struct JSONCursor {
     /// The line of JSON-lines input the value is on, nil in a single JSON document.
     var line: Int? = nil
 
-    /// Parses `data` as one JSON document, or as the message on `line` of JSON-lines input.
-    static func parse(_ data: Data, file: String, line: Int? = nil) throws(AdapterError) -> JSONCursor {
+    /// Parses `data` as one JSON document, or as the message on `line` of JSON-lines input; errors count bytes
+    /// from `byteOffset` (where `data` starts in the input).
+    static func parse(
+        _ data: Data, file: String, line: Int? = nil, byteOffset: Int = 0
+    ) throws(AdapterError) -> JSONCursor {
         do {
             let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
             return JSONCursor(value: value, path: "", file: file, line: line)
@@ -34,7 +37,9 @@ struct JSONCursor {
                     ? " (the file ends early: is it truncated?)" : " (the line ends early: is the file truncated?)"
             throw AdapterError(
                 file: file, line: line, path: pathOfUnfinishedValue(bytes, before: offset),
-                reason: "not valid JSON at byte \(offset)\(line == nil ? "" : " of the line"): \(reason)\(truncated)")
+                reason:
+                    "not valid JSON at byte \(byteOffset + offset)\(line == nil ? "" : " of the line"): \(reason)\(truncated)"
+            )
         }
     }
 

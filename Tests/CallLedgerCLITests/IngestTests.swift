@@ -600,3 +600,20 @@ func writeText(_ text: String, _ ledger: CLILedger, _ name: String) throws -> St
         #expect(try catted(ledger).isEmpty)
     }
 }
+
+@Suite struct OutOfRangeLiteralTests {
+    @Test func aNumberBeyondDoubleInAnUtteranceIsRejectedAtItsByteInTheFile() throws {
+        let ledger = try CLILedger()
+        let text = try String(contentsOf: Repository.fixture("gladia/prerecorded-result.json"), encoding: .utf8)
+        let start = try #require(text.range(of: #""start": "#))
+        let end = try #require(text[start.upperBound...].firstIndex(of: ","))
+        let damaged = String(text[..<start.upperBound]) + "1e400" + String(text[end...])
+        let byte = damaged.utf8.distance(from: damaged.utf8.startIndex, to: start.upperBound)
+        let path = try writeText(damaged, ledger, "huge-number.json")
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia", path)
+        #expect(rejected.status == 2)
+        #expect(
+            rejected.stderr.contains("not valid JSON at byte \(byte): number is out of range"), "\(rejected.stderr)")
+        #expect(try catted(ledger).isEmpty)
+    }
+}
