@@ -2,8 +2,8 @@
 // admin guide's contact record data model. The input is one record, a JSON array of records, or a stream of
 // records (JSON lines, or objects back to back as Kinesis Data Firehose writes them). Connect delivers a record
 // at least once, and again whenever the contact changes: within a file the copy with the newest
-// LastUpdateTimestamp wins for each ContactId (the first of equal ones; every copy must still be readable);
-// across files the idempotency keys `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical
+// LastUpdateTimestamp wins for each ContactId (the first of equal ones; a record that cannot be read is rejected
+// alone, with its line); across files the idempotency keys `ctr:<ContactId>:<LastUpdateTimestamp>:started|ended` make an identical
 // redelivery a duplicate and an update a new fact. Both events carry `updated_at` (the LastUpdateTimestamp), so a
 // reader folds a contact's call.started and call.ended newest-wins by it, whatever order the files were ingested
 // in. The call id is the ContactId, or `--call` for a file that describes one contact. Times are written in UTC;
@@ -27,20 +27,30 @@ public enum ConnectCTRAdapter: InputAdapter {
         var updated: Timestamp
     }
 
-    /// The events of the newest copy of each contact's record, in the order the contacts first appear. Every
-    /// copy must be readable, even one that a newer copy replaces.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+    /// The events of the newest copy of each contact's record, in the order the contacts first appear. Records
+    /// are independent: one that cannot be read is rejected (with its line) and the others are kept. A copy that
+    /// is rejected after its ContactId and LastUpdateTimestamp were read still counts when choosing the newest, so
+    /// a contact whose newest copy is rejected gets no events rather than an older copy's.
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         let cursors = try JSONCursor.records(data, file: options.file)
         guard !cursors.isEmpty else {
             throw AdapterError(file: options.file, path: "", reason: "holds no contact records")
         }
+        var output = AdapterOutput()
         var records: [Record] = []
         var newest: [String: Int] = [:]
         var contacts: [String] = []
-        for cursor in cursors {
-            let record = Record(
-                cursor: cursor, contact: try cursor.required("ContactId").string(),
-                updated: try cursor.required("LastUpdateTimestamp").utcTimestamp())
+        for result in cursors {
+            let record: Record
+            do throws(AdapterError) {
+                let cursor = try result.get()
+                record = Record(
+                    cursor: cursor, contact: try cursor.required("ContactId").string(),
+                    updated: try cursor.required("LastUpdateTimestamp").utcTimestamp())
+            } catch {
+                output.rejected.append(error)
+                continue
+            }
             if let known = newest[record.contact] {
                 if record.updated.micros > records[known].updated.micros { newest[record.contact] = records.count }
             } else {
@@ -58,16 +68,24 @@ public enum ConnectCTRAdapter: InputAdapter {
         }
         var eventsByContact: [String: [[UInt8]]] = [:]
         for (index, record) in records.enumerated() {
-            let events = try self.events(of: record, call: options.call ?? record.contact, tenant: options.tenant)
-            if newest[record.contact] == index { eventsByContact[record.contact] = events }
+            do throws(AdapterError) {
+                let events = try self.events(
+                    of: record, call: options.call ?? record.contact, tenant: options.tenant, file: options.file)
+                if newest[record.contact] == index { eventsByContact[record.contact] = events }
+            } catch {
+                output.rejected.append(error)
+            }
         }
-        return contacts.flatMap { eventsByContact[$0]! }
+        output.events = contacts.flatMap { eventsByContact[$0] ?? [] }
+        return output
     }
 
     /// `call.started` and, once the contact was disconnected, `call.ended` of one record.
-    static func events(of record: Record, call: String, tenant: String) throws(AdapterError) -> [[UInt8]] {
+    static func events(
+        of record: Record, call: String, tenant: String, file: String
+    ) throws(AdapterError) -> [[UInt8]] {
         let ctr = record.cursor
-        let key = "ctr:\(record.contact):\(record.updated.formatted)"
+        let key = "ctr:\(InterchangeEvent.scope(record.contact, call: call)):\(record.updated.formatted)"
         let updated = record.updated.formatted
         let initiated = try ctr["InitiationTimestamp"]?.utcTimestamp()
         var started: [String: Any] = [
@@ -96,9 +114,9 @@ public enum ConnectCTRAdapter: InputAdapter {
             if let value = try ctr[member]?.string() { started[field] = value }
         }
         var events = [
-            InterchangeEvent.make(
+            try InterchangeEvent.make(
                 type: "call.started", call: call, tenant: tenant, source: "connect-ctr/1",
-                idempotency: "\(key):started", occurred: initiated?.formatted, body: started)
+                idempotency: "\(key):started", occurred: initiated?.formatted, body: started, file: file)
         ]
         guard let disconnect = ctr["DisconnectTimestamp"] else { return events }
         let disconnected = try disconnect.utcTimestamp()
@@ -131,9 +149,9 @@ public enum ConnectCTRAdapter: InputAdapter {
             }
         }
         events.append(
-            InterchangeEvent.make(
+            try InterchangeEvent.make(
                 type: "call.ended", call: call, tenant: tenant, source: "connect-ctr/1",
-                idempotency: "\(key):ended", occurred: disconnected.formatted, body: ended))
+                idempotency: "\(key):ended", occurred: disconnected.formatted, body: ended, file: file))
         return events
     }
 

@@ -18,16 +18,18 @@ public enum ContactLensAdapter: InputAdapter {
     static let provider = "amazon-connect-contact-lens"
 
     /// The events of one post-call file or real-time capture.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         let messages = try JSONCursor.messages(data, file: options.file)
-        if messages.count == 1, messages[0]["Participants"] != nil, messages[0]["Transcript"] != nil {
-            return try postCallEvents(messages[0], options)
+        if messages.count == 1, case .success(let document) = messages[0], document["Participants"] != nil,
+            document["Transcript"] != nil
+        {
+            return try postCallEvents(document, options)
         }
-        return try realTimeEvents(messages, options)
+        return realTimeEvents(messages, options)
     }
 
-    /// The events of a post-call analysis file.
-    static func postCallEvents(_ document: JSONCursor, _ options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+    /// The events of a post-call analysis file; unreadable enrichments are left out with a warning.
+    static func postCallEvents(_ document: JSONCursor, _ options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         if let status = document["JobStatus"], try status.string() != "COMPLETED" {
             throw status.fail("the analysis is \(try status.string()), not COMPLETED")
         }
@@ -45,11 +47,12 @@ public enum ContactLensAdapter: InputAdapter {
         }
         let language = try document["LanguageCode"]?.string()
         var events: [[UInt8]] = []
-        func emit(_ type: String, _ key: String, _ body: [String: Any]) {
+        var warnings = Warnings()
+        func emit(_ type: String, _ key: String, _ body: [String: Any]) throws(AdapterError) {
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: type, call: call, tenant: options.tenant, source: "contact-lens/post-call",
-                    idempotency: "contact-lens:\(call):\(key)", body: body))
+                    idempotency: "contact-lens:\(call):\(key)", body: body, file: options.file))
         }
         // Turn ids are not unique in every published sample, so a turn is keyed by its place in the file.
         for (index, turn) in try document.required("Transcript").elements().enumerated() {
@@ -59,11 +62,13 @@ public enum ContactLensAdapter: InputAdapter {
                 throw participant.fail(
                     "names no participant of Participants (\(roles.keys.sorted().joined(separator: ", ")))")
             }
-            try turnEvents(turn, id: id, key: id, role: role, language: language, emit)
-            if let loudness = turn["LoudnessScore"] {
-                var values: [Double] = []
-                for value in try loudness.elements() where !value.isNull { values.append(try value.number()) }
-                emit(
+            try turnEvents(turn, id: id, key: id, role: role, language: language, &warnings, emit)
+            if let loudness = turn["LoudnessScore"],
+                let values = warnings.optional({ () throws(AdapterError) in
+                    try TranscribeCallAnalyticsAdapter.loudnessValues(loudness)
+                })
+            {
+                try emit(
                     "enrichment.result", "\(id):loudness",
                     [
                         "kind": "loudness", "provider": provider, "utterances": [id],
@@ -73,59 +78,84 @@ public enum ContactLensAdapter: InputAdapter {
                     ])
             }
         }
-        if let categories = document["Categories"] {
-            emit("enrichment.result", "categories", try categoryBody(categories))
+        if let categories = document["Categories"],
+            let body = warnings.optional({ () throws(AdapterError) in try categoryBody(categories) })
+        {
+            try emit("enrichment.result", "categories", body)
         }
-        if let characteristics = document["ConversationCharacteristics"] {
-            emit(
+        if let characteristics = document["ConversationCharacteristics"],
+            let metrics = warnings.optional({ () throws(AdapterError) in
+                try TranscribeCallAnalyticsAdapter.metrics(of: characteristics)
+            })
+        {
+            try emit(
                 "enrichment.result", "characteristics",
-                [
-                    "kind": "characteristics", "provider": provider,
-                    "result": ["metrics": try TranscribeCallAnalyticsAdapter.metrics(of: characteristics)],
-                ])
+                ["kind": "characteristics", "provider": provider, "result": ["metrics": metrics]])
         }
-        return events
+        return AdapterOutput(events: events, warnings: warnings.errors)
     }
 
-    /// The events of real-time segment stream events.
-    static func realTimeEvents(_ messages: [JSONCursor], _ options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
-        var events: [[UInt8]] = []
+    /// The events of real-time segment stream events. Each event is independent: one that cannot be read is
+    /// rejected (with its line) and the others are kept.
+    static func realTimeEvents(
+        _ messages: [Result<JSONCursor, AdapterError>], _ options: IngestOptions
+    ) -> AdapterOutput {
+        var output = AdapterOutput()
         var seen: Set<String> = []
-        for message in messages {
-            guard seen.insert(message.contentDigest()).inserted else { continue }
-            let contactID = try message.required("ContactId").string()
-            let call = options.call ?? contactID
-            let language = try message["LanguageCode"]?.string()
-            func emit(_ type: String, _ key: String, _ body: [String: Any]) {
-                events.append(
-                    InterchangeEvent.make(
-                        type: type, call: call, tenant: options.tenant, source: "contact-lens/real-time",
-                        idempotency: "contact-lens-rt:\(call):\(key)", body: body))
+        for result in messages {
+            var warnings = Warnings()
+            do throws(AdapterError) {
+                let message = try result.get()
+                let digest = try message.contentDigest()
+                guard !seen.contains(digest) else { continue }
+                output.events += try realTimeEvents(message, options, &warnings)
+                seen.insert(digest)
+                output.warnings += warnings.errors
+            } catch {
+                output.rejected.append(error)
             }
-            let eventType = try message.required("EventType")
-            let state: String
-            switch try eventType.string() {
-            case "STARTED": state = "started"
-            case "COMPLETED": state = "ended"
-            case "FAILED": state = "failed"
-            case "SEGMENTS":
-                for segment in try message.required("Segments").elements() {
-                    try segmentEvents(segment, language: language, emit)
-                }
-                continue
-            default: throw eventType.fail("must be STARTED, SEGMENTS, COMPLETED or FAILED")
-            }
-            emit(
-                "transcription.session", "session:\(state)",
-                ["provider": provider, "session": contactID, "state": state])
         }
+        return output
+    }
+
+    /// The events of one real-time segment stream event.
+    static func realTimeEvents(
+        _ message: JSONCursor, _ options: IngestOptions, _ warnings: inout Warnings
+    ) throws(AdapterError) -> [[UInt8]] {
+        var events: [[UInt8]] = []
+        let contactID = try message.required("ContactId").string()
+        let call = options.call ?? contactID
+        let language = try message["LanguageCode"]?.string()
+        func emit(_ type: String, _ key: String, _ body: [String: Any]) throws(AdapterError) {
+            events.append(
+                try InterchangeEvent.make(
+                    type: type, call: call, tenant: options.tenant, source: "contact-lens/real-time",
+                    idempotency: "contact-lens-rt:\(call):\(key)", body: body, file: options.file))
+        }
+        let eventType = try message.required("EventType")
+        let state: String
+        switch try eventType.string() {
+        case "STARTED": state = "started"
+        case "COMPLETED": state = "ended"
+        case "FAILED": state = "failed"
+        case "SEGMENTS":
+            for segment in try message.required("Segments").elements() {
+                try segmentEvents(segment, language: language, &warnings, emit)
+            }
+            return events
+        default: throw eventType.fail("must be STARTED, SEGMENTS, COMPLETED or FAILED")
+        }
+        try emit(
+            "transcription.session", "session:\(state)",
+            ["provider": provider, "session": contactID, "state": state])
         return events
     }
 
     /// The events of one real-time segment: an `Utterance` (a partial piece of its transcript), a `Transcript`
     /// (the final of its id) or `Categories`.
     static func segmentEvents(
-        _ segment: JSONCursor, language: String?, _ emit: (String, String, [String: Any]) -> Void
+        _ segment: JSONCursor, language: String?, _ warnings: inout Warnings,
+        _ emit: (String, String, [String: Any]) throws(AdapterError) -> Void
     ) throws(AdapterError) {
         if let utterance = segment["Utterance"] {
             let transcript = try utterance.required("TranscriptId").string()
@@ -136,16 +166,17 @@ public enum ContactLensAdapter: InputAdapter {
                 "provider": provider, "text": try text(utterance, "PartialContent"),
             ]
             if let language { body["language"] = language }
-            emit(
-                "transcript.segment", "utterance:\(try utterance.required("Id").string()):\(utterance.contentDigest())",
-                body)
+            try emit(
+                "transcript.segment",
+                "utterance:\(try utterance.required("Id").string()):\(try utterance.contentDigest())", body)
         } else if let transcript = segment["Transcript"] {
             // The published sample gives the agent's and the customer's transcript the same placeholder id.
             let id = try transcript.required("Id").string()
             let key = "transcript:\(id):\(try transcript.required("ParticipantId").string())"
-            try turnEvents(transcript, id: id, key: key, role: try role(transcript), language: language, emit)
+            try turnEvents(
+                transcript, id: id, key: key, role: try role(transcript), language: language, &warnings, emit)
         } else if let categories = segment["Categories"] {
-            emit("enrichment.result", "categories:\(categories.contentDigest())", try categoryBody(categories))
+            try emit("enrichment.result", "categories:\(try categories.contentDigest())", try categoryBody(categories))
         } else {
             throw segment.fail(
                 "holds no Utterance, Transcript or Categories; its members are "
@@ -156,8 +187,8 @@ public enum ContactLensAdapter: InputAdapter {
     /// The final segment of a post-call turn or real-time transcript (utterance `id`, idempotency keys starting
     /// with `key`), with its sentiment and its issues, outcomes and action items.
     static func turnEvents(
-        _ turn: JSONCursor, id: String, key: String, role: String, language: String?,
-        _ emit: (String, String, [String: Any]) -> Void
+        _ turn: JSONCursor, id: String, key: String, role: String, language: String?, _ warnings: inout Warnings,
+        _ emit: (String, String, [String: Any]) throws(AdapterError) -> Void
     ) throws(AdapterError) {
         let start = try offset(turn, "BeginOffsetMillis")
         let end = try offset(turn, "EndOffsetMillis")
@@ -166,10 +197,12 @@ public enum ContactLensAdapter: InputAdapter {
             "text": try text(turn, "Content"),
         ]
         if let language { body["language"] = language }
-        emit("transcript.segment", key, body)
+        try emit("transcript.segment", key, body)
         let range: [String: Any] = ["utterances": [id], "start_ms": start, "end_ms": end, "provider": provider]
-        if let sentiment = try turn["Sentiment"]?.string() {
-            emit(
+        if let sentiment = warnings.optional({ () throws(AdapterError) in try turn["Sentiment"]?.string() }),
+            let sentiment
+        {
+            try emit(
                 "enrichment.result", "\(key):sentiment",
                 range.merging(["kind": "sentiment", "result": ["label": sentiment]]) { $1 })
         }
@@ -177,20 +210,22 @@ public enum ContactLensAdapter: InputAdapter {
         for (field, kind) in [
             ("IssuesDetected", "issue"), ("OutcomesDetected", "outcome"), ("ActionItemsDetected", "action_item"),
         ] {
-            let found = try turn[field]?.elements() ?? []
-            guard !found.isEmpty else { continue }
-            let entities = try found.map { item throws(AdapterError) -> [String: Any] in
-                let (begin, finish) = try TranscribeStreamAdapter.characterOffsets(
-                    item.required("CharacterOffsets"), within: content.count)
-                // Contact Lens also writes the text; it is kept as written (one published sample's offsets are
-                // one character short of it).
-                let text = try item["Text"]?.string() ?? String(content[begin..<finish])
-                return [
-                    "type": kind, "text": text, "utterance": id, "begin_offset": begin,
-                    "end_offset": finish,
-                ]
-            }
-            emit(
+            guard let detected = turn[field],
+                let entities = warnings.optional({ () throws(AdapterError) in
+                    try detected.elements().map { item throws(AdapterError) -> [String: Any] in
+                        let (begin, finish) = try TranscribeStreamAdapter.characterOffsets(
+                            item.required("CharacterOffsets"), within: content.count)
+                        // Contact Lens also writes the text; it is kept as written (one published sample's offsets
+                        // are one character short of it).
+                        let text = try item["Text"]?.string() ?? String(content[begin..<finish])
+                        return [
+                            "type": kind, "text": text, "utterance": id, "begin_offset": begin,
+                            "end_offset": finish,
+                        ]
+                    }
+                }), !entities.isEmpty
+            else { continue }
+            try emit(
                 "enrichment.result", "\(key):\(kind)",
                 range.merging(["kind": kind, "result": ["entities": entities]]) { $1 })
         }
@@ -210,8 +245,11 @@ public enum ContactLensAdapter: InputAdapter {
 
     /// The role of a segment's `ParticipantRole` (`AGENT`, `CUSTOMER`), or `unknown` (SUPERVISOR, SYSTEM...).
     static func role(_ segment: JSONCursor) throws(AdapterError) -> String {
-        let role = try segment["ParticipantRole"]?.string()
-        return role == "AGENT" || role == "CUSTOMER" ? role!.lowercased() : "unknown"
+        switch try segment["ParticipantRole"]?.string() {
+        case "AGENT": "agent"
+        case "CUSTOMER": "customer"
+        default: "unknown"
+        }
     }
 
     /// A required millisecond offset.

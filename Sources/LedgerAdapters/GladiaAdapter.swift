@@ -27,8 +27,14 @@ public enum GladiaAdapter: InputAdapter {
     }
 
     /// The events of a Gladia result or callback.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
-        let document = try JSONCursor.parse(data, file: options.file)
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
+        // The utterances (nearly all of a large result) are parsed one at a time.
+        let (document, deferred) = try JSONCursor.parse(
+            data, file: options.file,
+            deferringArrayAt: [
+                ["result", "transcription", "utterances"], ["payload", "result", "transcription", "utterances"],
+                ["payload", "transcription", "utterances"],
+            ])
         var jobID = try document["id"]?.string()
         let result: JSONCursor
         if let event = document["event"] {
@@ -54,11 +60,19 @@ public enum GladiaAdapter: InputAdapter {
         guard let call = options.call ?? jobID else {
             throw document.fail("the result has no id: pass --call ID")
         }
-        let job = jobID ?? call
+        let scope = InterchangeEvent.scope(jobID ?? call, call: call)
         let model = try document["request_params"]?["model"]?.string()
         let source = "gladia/v2"
         let transcription = try result.required("transcription")
-        let utterances = try transcription.required("utterances").elements()
+        let listed = try transcription.required("utterances")
+        let utterances: LazyElements
+        if let deferred, deferred.path == listed.path {
+            utterances = deferred.elements
+        } else {
+            utterances = try LazyElements(listed)
+        }
+        var warnings = Warnings()
+        // Entities also mark personal data in the segments: unlike the other add-ons, they must be readable.
         let entities = try addOnResults(result["named_entity_recognition"]).map { cursor throws(AdapterError) in
             Entity(
                 type: try cursor.required("entity_type").string(), text: try cursor.required("text").string(),
@@ -66,7 +80,8 @@ public enum GladiaAdapter: InputAdapter {
         }
         var events: [[UInt8]] = []
         var spans: [(id: String, start: Int64, end: Int64)] = []
-        for (index, utterance) in utterances.enumerated() {
+        for index in 0..<utterances.count {
+            let utterance = try utterances.element(index)
             let id = "utterance-\(index)"
             let start = try utterance.required("start").milliseconds()
             let end = try utterance.required("end").milliseconds()
@@ -77,35 +92,25 @@ public enum GladiaAdapter: InputAdapter {
             }
             let body = try segmentBody(utterance, id: id, final: true, personal: personal, model: model, options)
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: "transcript.segment", call: call, tenant: options.tenant, source: source,
-                    idempotency: "gladia:\(job):\(id)", body: body))
+                    idempotency: "gladia:\(scope):\(id)", body: body, file: options.file))
         }
         func utterancesOverlapping(_ start: Int64?, _ end: Int64?) -> [String] {
             guard let start, let end else { return [] }
             return spans.filter { $0.start < end && $0.end > start }.map(\.id)
         }
-        for (index, sentiment) in try addOnResults(result["sentiment_analysis"]).enumerated() {
-            let start = try sentiment["start"]?.milliseconds()
-            let end = try sentiment["end"]?.milliseconds()
-            var body: [String: Any] = [
-                "kind": "sentiment", "provider": "gladia",
-                "utterances": utterancesOverlapping(start, end),
-                "result": ["label": try sentiment.required("sentiment").string().uppercased()] as [String: Any],
-            ]
-            if let start, let end {
-                body["start_ms"] = start
-                body["end_ms"] = end
-            }
-            if let emotion = try sentiment["emotion"]?.string() {
-                body["result"] = [
-                    "label": try sentiment.required("sentiment").string().uppercased(), "names": [emotion],
-                ]
-            }
+        let sentiments =
+            warnings.optional { () throws(AdapterError) in
+                try addOnResults(result["sentiment_analysis"]).map { sentiment throws(AdapterError) in
+                    try sentimentBody(sentiment, utterancesOverlapping)
+                }
+            } ?? []
+        for (index, body) in sentiments.enumerated() {
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
-                    idempotency: "gladia:\(job):sentiment-\(index)", body: body))
+                    idempotency: "gladia:\(scope):sentiment-\(index)", body: body, file: options.file))
         }
         if !entities.isEmpty {
             let list = entities.map { entity -> [String: Any] in
@@ -119,19 +124,89 @@ public enum GladiaAdapter: InputAdapter {
                 return item
             }
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
-                    idempotency: "gladia:\(job):entities",
-                    body: ["kind": "entities", "provider": "gladia", "result": ["entities": list]]))
+                    idempotency: "gladia:\(scope):entities",
+                    body: ["kind": "entities", "provider": "gladia", "result": ["entities": list]], file: options.file))
         }
-        if let summary = try summaryText(result["summarization"]) {
+        let translations =
+            warnings.optional { () throws(AdapterError) in
+                try translationBodies(result["translation"], utterancesOverlapping)
+            } ?? []
+        for (key, body) in translations {
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
-                    idempotency: "gladia:\(job):summary",
-                    body: ["kind": "summary", "provider": "gladia", "result": ["text": summary]]))
+                    idempotency: "gladia:\(scope):\(key)", body: body, file: options.file))
         }
-        return events
+        if let summary = warnings.optional({ () throws(AdapterError) in try summaryText(result["summarization"]) }),
+            let summary
+        {
+            events.append(
+                try InterchangeEvent.make(
+                    type: "enrichment.result", call: call, tenant: options.tenant, source: source,
+                    idempotency: "gladia:\(scope):summary",
+                    body: ["kind": "summary", "provider": "gladia", "result": ["text": summary]], file: options.file))
+        }
+        return AdapterOutput(events: events, warnings: warnings.errors)
+    }
+
+    /// The enrichment body of one sentiment result, on the utterances its times overlap.
+    static func sentimentBody(
+        _ sentiment: JSONCursor, _ utterancesOverlapping: (Int64?, Int64?) -> [String]
+    ) throws(AdapterError) -> [String: Any] {
+        let start = try sentiment["start"]?.milliseconds()
+        let end = try sentiment["end"]?.milliseconds()
+        let label = try sentiment.required("sentiment").string().uppercased()
+        var result: [String: Any] = ["label": label]
+        if let emotion = try sentiment["emotion"]?.string() { result["names"] = [emotion] }
+        var body: [String: Any] = [
+            "kind": "sentiment", "provider": "gladia", "utterances": utterancesOverlapping(start, end),
+            "result": result,
+        ]
+        if let start, let end {
+            body["start_ms"] = start
+            body["end_ms"] = end
+        }
+        return body
+    }
+
+    /// The `translation` enrichments of the translation add-on (one result per target language): one per
+    /// translated utterance, on the utterances of the transcript its times overlap, with the language as its
+    /// label; or, for a result without utterances, one of its full transcript. Keyed by idempotency suffix.
+    static func translationBodies(
+        _ addOn: JSONCursor?, _ utterancesOverlapping: (Int64?, Int64?) -> [String]
+    ) throws(AdapterError) -> [(String, [String: Any])] {
+        var bodies: [(String, [String: Any])] = []
+        for translation in try addOnResults(addOn) where translation["error"] == nil {
+            let languages = try translation["languages"]?.elements().map { code throws(AdapterError) in
+                try code.string()
+            }
+            guard let language = languages?.first else { throw try translation.required("languages").fail("is empty") }
+            let utterances = try translation["utterances"]?.elements() ?? []
+            for (index, utterance) in utterances.enumerated() {
+                let start = try utterance.required("start").milliseconds()
+                let end = try utterance.required("end").milliseconds()
+                bodies.append(
+                    (
+                        "translation-\(language)-\(index)",
+                        [
+                            "kind": "translation", "provider": "gladia",
+                            "utterances": utterancesOverlapping(start, end),
+                            "start_ms": start, "end_ms": end,
+                            "result": ["label": language, "text": try utterance.required("text").string()],
+                        ]
+                    ))
+            }
+            if utterances.isEmpty, let text = try translation["full_transcript"]?.string(), !text.isEmpty {
+                bodies.append(
+                    (
+                        "translation-\(language)",
+                        ["kind": "translation", "provider": "gladia", "result": ["label": language, "text": text]]
+                    ))
+            }
+        }
+        return bodies
     }
 
     /// A `transcript.segment` body for a Gladia utterance (`{start, end, text, channel, speaker, confidence,
@@ -147,12 +222,12 @@ public enum GladiaAdapter: InputAdapter {
             "utterance": id, "final": final, "start_ms": start, "end_ms": end, "provider": "gladia",
             "text": textSpans(text, personal),
         ]
-        let channel = try utterance["channel"].map { cursor throws(AdapterError) in Int(try cursor.count()) }
-        let speaker = try utterance["speaker"].map { cursor throws(AdapterError) in Int(try cursor.count()) }
+        let channel = try utterance["channel"].map { cursor throws(AdapterError) in try cursor.int(in: 0...1_000_000) }
+        let speaker = try utterance["speaker"].map { cursor throws(AdapterError) in try cursor.int(in: 0...1_000_000) }
         if let channel { body["channel"] = channel }
         if let speaker { body["speaker"] = String(speaker) }
         body["role"] = (speaker ?? channel).flatMap { options.roles[$0] } ?? "unknown"
-        if let confidence = try utterance["confidence"]?.number() { body["confidence"] = confidence }
+        if let confidence = try utterance["confidence"]?.number(in: 0...1) { body["confidence"] = confidence }
         if let language = try utterance["language"]?.string() { body["language"] = language }
         if let model { body["model"] = model }
         if let words = utterance["words"] {
@@ -162,7 +237,7 @@ public enum GladiaAdapter: InputAdapter {
                 var item: [String: Any] = [
                     "word": try word.required("word").string(), "start_ms": wordStart, "end_ms": wordEnd,
                 ]
-                if let confidence = try word["confidence"]?.number() { item["confidence"] = confidence }
+                if let confidence = try word["confidence"]?.number(in: 0...1) { item["confidence"] = confidence }
                 if let entity = personal.first(where: { entity in
                     guard let entityStart = entity.start, let entityEnd = entity.end else { return false }
                     return entityStart < wordEnd && entityEnd > wordStart

@@ -75,14 +75,35 @@ public enum IngestOption: String, CaseIterable, Sendable {
     case audio
 }
 
+/// What an adapter read from one input: the events, and what it had to leave out.
+public struct AdapterOutput {
+    /// The events, each one interchange JSON object.
+    public var events: [[UInt8]]
+    /// Optional enrichments (issues, categories, loudness, members of a newer schema...) that could not be read
+    /// and were left out; the rest of the input was read. `--strict` rejects the input instead.
+    public var warnings: [AdapterError]
+    /// Records of a stream of independent records (JSON lines) that were rejected; `events` holds the events of
+    /// the other records only. `--atomic` rejects the whole input instead.
+    public var rejected: [AdapterError]
+
+    /// An output of `events`, with the enrichments left out and the records rejected.
+    public init(events: [[UInt8]] = [], warnings: [AdapterError] = [], rejected: [AdapterError] = []) {
+        self.events = events
+        self.warnings = warnings
+        self.rejected = rejected
+    }
+}
+
 /// Turns one vendor input into interchange events (JSON lines, FORMAT.md §10).
 public protocol InputAdapter {
     /// The `--from` name.
     static var kind: String { get }
     /// One line on what the adapter reads.
     static var summary: String { get }
-    /// The events of `data`, each one interchange JSON object; the same input always gives the same events.
-    static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]]
+    /// The events of `data`, the enrichments it could not read (as warnings) and, for a stream of independent
+    /// records, the records it rejected; the same input always gives the same output. An input that cannot be
+    /// read at all throws.
+    static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput
     /// The options among `--track`, `--stream` and `--audio` that the adapter reads.
     static var mediaOptions: Set<IngestOption> { get }
     /// The options the adapter cannot do without.
@@ -98,6 +119,14 @@ extension InputAdapter {
     public static var requiredOptions: Set<IngestOption> { [] }
     /// No.
     public static var readsCallStart: Bool { false }
+
+    /// The events of `data`, all or nothing and strictly: the first enrichment that cannot be read or record
+    /// that is rejected is thrown.
+    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+        let output = try read(data, options: options)
+        if let first = output.rejected.first ?? output.warnings.first { throw first }
+        return output.events
+    }
 }
 
 /// The available adapters.
@@ -114,17 +143,48 @@ public enum InputAdapters {
 
 /// Builds interchange events.
 enum InterchangeEvent {
-    /// One event as a JSON object with the envelope of FORMAT.md §10.
+    /// One event as a JSON object with the envelope of FORMAT.md §10. Adapters only put JSON values in bodies,
+    /// and check every number they read to be finite; a value JSON cannot hold is still reported, never trapped on.
     static func make(
         type: String, call: String, tenant: String, source: String, idempotency: String, occurred: String? = nil,
-        body: [String: Any]
-    ) -> [UInt8] {
+        body: [String: Any], file: String
+    ) throws(AdapterError) -> [UInt8] {
         var object: [String: Any] = [
             "type": type, "call": call, "tenant": tenant, "source": source, "idempotency": idempotency, "body": body,
         ]
         if let occurred { object["occurred"] = occurred }
-        // Only values built by the adapters reach here, all of them JSON types.
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        guard JSONSerialization.isValidJSONObject(object),
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else {
+            throw AdapterError(
+                file: file, path: "",
+                reason: "the \(type) event \(idempotency) would hold a value JSON cannot represent")
+        }
         return Array(data)
+    }
+}
+
+extension InterchangeEvent {
+    /// The part of an idempotency key that names the source's job (or session, or contact) `source` as ingested
+    /// for `call`: the job alone when the call is the job's own id (the default, and the keys written before
+    /// `--call` was part of them), else both, so that the same job ingested for another call is not a duplicate.
+    static func scope(_ source: String, call: String) -> String {
+        source == call ? source : "\(source):call=\(call)"
+    }
+}
+
+/// A collector of the optional enrichments an adapter could not read.
+struct Warnings {
+    /// The errors of the enrichments left out.
+    var errors: [AdapterError] = []
+
+    /// The value `read` gives, or nil (its error kept as a warning) when it throws: for enrichments that the
+    /// transcript does not need.
+    mutating func optional<T>(_ read: () throws(AdapterError) -> T) -> T? {
+        do { return try read() } catch {
+            errors.append(error)
+            return nil
+        }
     }
 }

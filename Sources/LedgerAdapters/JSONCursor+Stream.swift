@@ -4,15 +4,17 @@ import Foundation
 import LedgerCore
 
 extension JSONCursor {
-    /// The messages of a stream input, in order. The input is JSON lines (one message per non-blank line, each
-    /// message's errors naming its line); or, when it starts with `[`, a JSON array of messages; or, when its
-    /// first two non-blank lines are not JSON values on their own, one (pretty-printed) message.
-    static func messages(_ data: Data, file: String) throws(AdapterError) -> [JSONCursor] {
+    /// The messages of a stream input, in order, each parsed on its own so that a line that is not JSON is
+    /// rejected alone. The input is JSON lines (one message per non-blank line, each message's errors naming its
+    /// line); or, when it starts with `[`, a JSON array of messages; or, when its first two non-blank lines are not
+    /// JSON values on their own, one (pretty-printed) message. Only an input that holds no message, or an array or
+    /// single message that is not JSON, throws.
+    static func messages(_ data: Data, file: String) throws(AdapterError) -> [Result<JSONCursor, AdapterError>] {
         let bytes = [UInt8](data)
         guard let first = bytes.firstIndex(where: { !isWhitespace($0) }) else {
             throw AdapterError(file: file, path: "", reason: "the input holds no messages")
         }
-        if bytes[first] == UInt8(ascii: "[") { return try parse(data, file: file).elements() }
+        if bytes[first] == UInt8(ascii: "[") { return try parse(data, file: file).elements().map { .success($0) } }
         var lines: [(number: Int, bytes: ArraySlice<UInt8>)] = []
         var start = 0
         for (number, end) in (bytes.indices.filter { bytes[$0] == UInt8(ascii: "\n") } + [bytes.count]).enumerated() {
@@ -21,8 +23,10 @@ extension JSONCursor {
             start = end + 1
         }
         let parsesAlone = lines.prefix(2).map { (try? parse(Data($0.bytes), file: file, line: $0.number)) != nil }
-        guard parsesAlone.contains(true) else { return [try parse(data, file: file)] }
-        return try lines.map { line throws(AdapterError) in try parse(Data(line.bytes), file: file, line: line.number) }
+        guard parsesAlone.contains(true) else { return [.success(try parse(data, file: file))] }
+        return lines.map { line in
+            Result { () throws(AdapterError) in try parse(Data(line.bytes), file: file, line: line.number) }
+        }
     }
 
     /// Whether `byte` is JSON whitespace.
@@ -48,17 +52,18 @@ extension JSONCursor {
     /// A whole number of at least 0.
     func count() throws(AdapterError) -> Int64 {
         let number = try number()
-        guard number >= 0, number < 1e15, number.rounded() == number else {
+        guard number >= 0, number < 1e15, let whole = Int64(exactly: number) else {
             throw fail("must be a whole number of at least 0")
         }
-        return Int64(number)
+        return whole
     }
 
     /// A digest of the value's content (the first 16 hex digits of the SHA-256 of its JSON with sorted keys): the
     /// idempotency key of a message that has no id of its own, so that only the same content is a duplicate.
-    func contentDigest() -> String {
-        // The value came from JSONSerialization, so it serializes again.
-        let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+    func contentDigest() throws(AdapterError) -> String {
+        guard
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+        else { throw fail("holds a number JSON cannot represent (not finite)") }
         return String(SHA256.hash([UInt8](data)).hex.prefix(16))
     }
 }

@@ -11,8 +11,11 @@ struct JSONCursor {
     /// The line of JSON-lines input the value is on, nil in a single JSON document.
     var line: Int? = nil
 
-    /// Parses `data` as one JSON document, or as the message on `line` of JSON-lines input.
-    static func parse(_ data: Data, file: String, line: Int? = nil) throws(AdapterError) -> JSONCursor {
+    /// Parses `data` as one JSON document, or as the message on `line` of JSON-lines input; errors count bytes
+    /// from `byteOffset` (where `data` starts in the input).
+    static func parse(
+        _ data: Data, file: String, line: Int? = nil, byteOffset: Int = 0
+    ) throws(AdapterError) -> JSONCursor {
         do {
             let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
             return JSONCursor(value: value, path: "", file: file, line: line)
@@ -34,15 +37,19 @@ struct JSONCursor {
                     ? " (the file ends early: is it truncated?)" : " (the line ends early: is the file truncated?)"
             throw AdapterError(
                 file: file, line: line, path: pathOfUnfinishedValue(bytes, before: offset),
-                reason: "not valid JSON at byte \(offset)\(line == nil ? "" : " of the line"): \(reason)\(truncated)")
+                reason:
+                    "not valid JSON at byte \(byteOffset + offset)\(line == nil ? "" : " of the line"): \(reason)\(truncated)"
+            )
         }
     }
 
     /// The records of an input that holds one JSON object, one JSON array of objects, or a sequence of values
     /// (JSON lines, or objects back to back as Kinesis Data Firehose writes them). The elements of an array are
     /// named by their index (`[3]`); the values of a sequence by the line they start on (`FILE:LINE`), and by the
-    /// column too when they do not start a line (`FILE:LINE:COLUMN`, columns in bytes from 1).
-    static func records(_ data: Data, file: String) throws(AdapterError) -> [JSONCursor] {
+    /// column too when they do not start a line (`FILE:LINE:COLUMN`, columns in bytes from 1). Each value of a
+    /// sequence is parsed on its own, so that one that is not JSON is rejected alone; a single document that is
+    /// not JSON throws.
+    static func records(_ data: Data, file: String) throws(AdapterError) -> [Result<JSONCursor, AdapterError>] {
         let bytes = [UInt8](data)
         var values: [(range: Range<Int>, name: String)] = []
         var position = 0
@@ -91,11 +98,11 @@ struct JSONCursor {
         }
         if values.count == 1 {
             let document = try parse(Data(bytes[values[0].range]), file: file)
-            return document.value is [Any] ? try document.elements() : [document]
+            return (document.value is [Any] ? try document.elements() : [document]).map { .success($0) }
         }
-        var records: [JSONCursor] = []
-        for value in values { records.append(try parse(Data(bytes[value.range]), file: value.name)) }
-        return records
+        return values.map { value in
+            Result { () throws(AdapterError) in try parse(Data(bytes[value.range]), file: value.name) }
+        }
     }
 
     /// The JSON path of the innermost value still open at byte `offset`, found by scanning the structure.
@@ -200,10 +207,29 @@ struct JSONCursor {
         return String(cString: number.objCType) == "c"
     }
 
-    /// A number (integers included).
+    /// A finite number (integers included).
     func number() throws(AdapterError) -> Double {
         guard let number = value as? NSNumber, !isBoolean else { throw fail("must be a number") }
+        guard number.doubleValue.isFinite else { throw fail("must be a finite number, got \(number)") }
         return number.doubleValue
+    }
+
+    /// A number within `range`.
+    func number(in range: ClosedRange<Double>) throws(AdapterError) -> Double {
+        let value = try number()
+        guard range.contains(value) else {
+            throw fail("must be a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A whole number within `range` (such as a character offset), as an `Int`.
+    func int(in range: ClosedRange<Int>) throws(AdapterError) -> Int {
+        let value = try number()
+        guard let whole = Int(exactly: value), range.contains(whole) else {
+            throw fail("must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(value)")
+        }
+        return whole
     }
 
     /// A non-negative number of seconds, as whole milliseconds.
@@ -218,10 +244,10 @@ struct JSONCursor {
     /// A whole number from 0 through `maximum`.
     func integer(upTo maximum: Int64) throws(AdapterError) -> Int64 {
         let value = try number()
-        guard value >= 0, value <= Double(maximum), value.rounded() == value else {
+        guard let whole = Int64(exactly: value), whole >= 0, whole <= maximum else {
             throw fail("must be a whole number from 0 to \(maximum)")
         }
-        return Int64(value)
+        return whole
     }
 
     /// An RFC 3339 date-time, as the same instant in UTC (`Z`) with the fraction digits it was written with.

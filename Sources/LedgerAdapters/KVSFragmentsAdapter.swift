@@ -45,7 +45,7 @@ public enum KVSFragmentsAdapter: InputAdapter {
     }
 
     /// One `audio.fragment.received` per fragment of the listing, in producer-timestamp order.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         let document = try JSONCursor.parse(data, file: options.file)
         guard let call = options.call else {
             throw AdapterError(file: options.file, path: "", reason: "the listing names no contact: pass --call")
@@ -95,12 +95,12 @@ public enum KVSFragmentsAdapter: InputAdapter {
                 body["audio"] = bytes.base64EncodedString()
             }
             events.append(
-                InterchangeEvent.make(
+                try InterchangeEvent.make(
                     type: "audio.fragment.received", call: call, tenant: options.tenant, source: "connect-kvs/1",
                     idempotency: "kvs:\(stream):\(fragment.number):\(track.rawValue):\(call)",
-                    occurred: (fragment.server ?? fragment.producer).formatted, body: body))
+                    occurred: (fragment.server ?? fragment.producer).formatted, body: body, file: options.file))
         }
-        return events
+        return AdapterOutput(events: events)
     }
 
     /// Whether `a` comes before `b`: by producer timestamp, then by fragment number (which grows with ingestion).

@@ -1,7 +1,8 @@
 // Plain Amazon Transcribe batch output → transcript segments. The output has no utterances, so a turn is a
 // run of items with the same speaker (speaker_labels) or channel (channel identification); punctuation
-// joins the word before it; items without a label of their own (older outputs) take the speaker of the
-// `speaker_labels.segments` item with the same start time. `[PII]` placeholders of redacted output become pii spans.
+// joins the word before it, whatever its label; items without a label of their own (older outputs) take the
+// speaker of the `speaker_labels.segments` item with the same start time, else of the segment that contains
+// them. `[PII]` placeholders of redacted output become pii spans.
 public import Foundation
 
 /// Reads Amazon Transcribe batch output (`results.transcripts`, `results.items`).
@@ -22,7 +23,7 @@ public enum TranscribeAdapter: InputAdapter {
     }
 
     /// The events of one Transcribe output file.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         let document = try JSONCursor.parse(data, file: options.file)
         if let status = document["status"], try status.string() != "COMPLETED" {
             throw status.fail("the job is \(try status.string()), not COMPLETED")
@@ -31,9 +32,9 @@ public enum TranscribeAdapter: InputAdapter {
         guard let call = options.call ?? jobName else {
             throw document.fail("the output has no jobName: pass --call ID")
         }
-        let job = jobName ?? call
+        let scope = InterchangeEvent.scope(jobName ?? call, call: call)
         let results = try document.required("results")
-        let segmentLabels = try labelsByStartTime(results)
+        let segments = try speakerSegments(results)
         var items: [Item] = []
         for cursor in try results.required("items").elements() {
             let type = try cursor.required("type").string()
@@ -42,27 +43,33 @@ public enum TranscribeAdapter: InputAdapter {
             }
             let alternative = try cursor.required("alternatives").elements().first
             guard let alternative else { throw try cursor.required("alternatives").fail("has no alternative") }
+            let start = try seconds(cursor["start_time"])
             items.append(
                 Item(
                     content: try alternative.required("content").string(), punctuation: type == "punctuation",
-                    start: try seconds(cursor["start_time"]), end: try seconds(cursor["end_time"]),
+                    start: start, end: try seconds(cursor["end_time"]),
                     confidence: try alternative["confidence"].map { value throws(AdapterError) in
-                        try Double(value.string()).orThrow(value.fail("must be a number as a string"))
+                        try confidence(value)
                     },
                     label: try (cursor["speaker_label"] ?? cursor["channel_label"])?.string()
-                        ?? cursor["start_time"].flatMap { try? segmentLabels[$0.string()] }))
+                        ?? start.flatMap { segments.label(at: $0) }))
         }
+        // A turn is a run of words of one label; punctuation (which has no label or time in older outputs)
+        // belongs to the word before it and never starts a turn.
         var turns: [[Item]] = []
+        var turnLabel: String??
         for item in items {
-            if let last = turns.last?.last, item.punctuation || item.label == last.label {
+            if !turns.isEmpty, item.punctuation || turnLabel == .some(item.label) {
                 turns[turns.count - 1].append(item)
             } else {
                 turns.append([item])
+                turnLabel = .some(item.label)
             }
         }
-        return turns.enumerated().compactMap { index, turn -> [UInt8]? in
+        var events: [[UInt8]] = []
+        for (index, turn) in turns.enumerated() {
             let words = turn.filter { !$0.punctuation }
-            guard let first = words.first, let last = words.last else { return nil }
+            guard let first = words.first, let last = words.last else { continue }
             var text = ""
             for item in turn {
                 if !text.isEmpty && !item.punctuation { text += " " }
@@ -89,30 +96,60 @@ public enum TranscribeAdapter: InputAdapter {
             if let label = first.label {
                 if label.hasPrefix("ch_"), let number { body["channel"] = number } else { body["speaker"] = label }
             }
-            return InterchangeEvent.make(
-                type: "transcript.segment", call: call, tenant: options.tenant, source: "transcribe/1",
-                idempotency: "transcribe:\(job):turn-\(index)", body: body)
+            events.append(
+                try InterchangeEvent.make(
+                    type: "transcript.segment", call: call, tenant: options.tenant, source: "transcribe/1",
+                    idempotency: "transcribe:\(scope):turn-\(index)", body: body, file: options.file))
+        }
+        return AdapterOutput(events: events)
+    }
+
+    /// The speaker segments of `speaker_labels.segments`: older outputs label only the items listed there, not
+    /// the items of `results.items`.
+    struct SpeakerSegments {
+        /// The label of each listed item, by its start in milliseconds.
+        var byStart: [Int64: String] = [:]
+        /// Each segment's span and label, in order.
+        var spans: [(start: Int64, end: Int64, label: String)] = []
+
+        /// The speaker of a word starting at `start`: the listed item's, else the segment's that contains it.
+        func label(at start: Int64) -> String? {
+            byStart[start] ?? spans.first { $0.start <= start && start < $0.end }?.label
         }
     }
 
-    /// Older outputs label only the items inside `speaker_labels.segments`: their speaker by start time.
-    static func labelsByStartTime(_ results: JSONCursor) throws(AdapterError) -> [String: String] {
-        guard let segments = results["speaker_labels"]?["segments"] else { return [:] }
-        var labels: [String: String] = [:]
+    /// The speaker segments of `results.speaker_labels`, if any.
+    static func speakerSegments(_ results: JSONCursor) throws(AdapterError) -> SpeakerSegments {
+        var found = SpeakerSegments()
+        guard let segments = results["speaker_labels"]?["segments"] else { return found }
         for segment in try segments.elements() {
+            let label = try segment["speaker_label"]?.string()
+            if let label, let start = try seconds(segment["start_time"]), let end = try seconds(segment["end_time"]) {
+                found.spans.append((start, end, label))
+            }
             for item in try segment["items"]?.elements() ?? [] {
-                guard let start = item["start_time"], let label = item["speaker_label"] ?? segment["speaker_label"]
+                guard let start = try seconds(item["start_time"]),
+                    let itemLabel = try item["speaker_label"]?.string() ?? label
                 else { continue }
-                labels[try start.string()] = try label.string()
+                found.byStart[start] = itemLabel
             }
         }
-        return labels
+        return found
+    }
+
+    /// A confidence written as a decimal string (`"0.987"`), from 0 to 1.
+    static func confidence(_ cursor: JSONCursor) throws(AdapterError) -> Double {
+        let text = try cursor.string()
+        guard let value = Double(text), value.isFinite, (0...1).contains(value) else {
+            throw cursor.fail("must be a confidence from 0 to 1 written as a string, got \"\(text)\"")
+        }
+        return value
     }
 
     /// Seconds written as a decimal string (`"0.79"`), as whole milliseconds.
     static func seconds(_ cursor: JSONCursor?) throws(AdapterError) -> Int64? {
         guard let cursor else { return nil }
-        guard let value = Double(try cursor.string()), value >= 0, value < 1e9 else {
+        guard let value = Double(try cursor.string()), value.isFinite, value >= 0, value < 1e9 else {
             throw cursor.fail("must be a non-negative number of seconds written as a string")
         }
         return Int64((value * 1000).rounded())

@@ -29,77 +29,100 @@ public enum TranscribeStreamAdapter: InputAdapter {
         var kind: String { type.lowercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined() }
     }
 
-    /// The events of one capture.
-    public static func events(from data: Data, options: IngestOptions) throws(AdapterError) -> [[UInt8]] {
-        var events: [[UInt8]] = []
+    /// The events of one capture. Each result event is independent: one that cannot be read is rejected (with
+    /// its line) and the others are kept.
+    public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
+        var output = AdapterOutput()
         var seen: Set<String> = []
         var partials: [String: Int] = [:]
         var call = options.call
-        for line in try JSONCursor.messages(data, file: options.file) {
-            guard seen.insert(line.contentDigest()).inserted else { continue }
-            let stream = line["CallAnalyticsTranscriptResultStream"] ?? line["TranscriptResultStream"] ?? line
-            if call == nil { call = try line["metadata"]?["callId"]?.string() }
-            guard let call else {
-                throw line.fail("the event names no call (no metadata.callId): pass --call ID")
+        for result in try JSONCursor.messages(data, file: options.file) {
+            let before = (partials, call)
+            var warnings = Warnings()
+            do throws(AdapterError) {
+                let line = try result.get()
+                let digest = try line.contentDigest()
+                guard !seen.contains(digest) else { continue }
+                output.events += try events(of: line, options, &partials, &call, &warnings)
+                seen.insert(digest)
+                output.warnings += warnings.errors
+            } catch {
+                (partials, call) = before
+                output.rejected.append(error)
             }
-            let occurred = try line["time"]?.timestamp()
-            func emit(_ type: String, _ key: String, _ body: [String: Any]) {
-                events.append(
-                    InterchangeEvent.make(
-                        type: type, call: call, tenant: options.tenant, source: "transcribe-streaming/1",
-                        idempotency: "transcribe-stream:\(call):\(key)", occurred: occurred, body: body))
-            }
-            if let utterance = stream["UtteranceEvent"] {
-                try utteranceEvents(utterance, options, &partials, emit)
-            } else if let category = stream["CategoryEvent"] {
-                var points: [[String: Any]] = []
-                if let details = category["MatchedDetails"] {
-                    for name in try details.memberNames() {
-                        for range in try details.required(name)["TimestampRanges"]?.elements() ?? [] {
-                            points.append([
-                                "type": name,
-                                "start_ms": try TranscribeCallAnalyticsAdapter.millisecondsField(
-                                    range.required("BeginOffsetMillis")),
-                                "end_ms": try TranscribeCallAnalyticsAdapter.millisecondsField(
-                                    range.required("EndOffsetMillis")),
-                            ])
-                        }
+        }
+        return output
+    }
+
+    /// The events of one result event (a line of the capture).
+    static func events(
+        of line: JSONCursor, _ options: IngestOptions, _ partials: inout [String: Int], _ knownCall: inout String?,
+        _ warnings: inout Warnings
+    ) throws(AdapterError) -> [[UInt8]] {
+        var events: [[UInt8]] = []
+        let stream = line["CallAnalyticsTranscriptResultStream"] ?? line["TranscriptResultStream"] ?? line
+        if knownCall == nil { knownCall = try line["metadata"]?["callId"]?.string() }
+        guard let call = knownCall else {
+            throw line.fail("the event names no call (no metadata.callId): pass --call ID")
+        }
+        let occurred = try line["time"]?.timestamp()
+        func emit(_ type: String, _ key: String, _ body: [String: Any]) throws(AdapterError) {
+            events.append(
+                try InterchangeEvent.make(
+                    type: type, call: call, tenant: options.tenant, source: "transcribe-streaming/1",
+                    idempotency: "transcribe-stream:\(call):\(key)", occurred: occurred, body: body,
+                    file: options.file))
+        }
+        if let utterance = stream["UtteranceEvent"] {
+            try utteranceEvents(utterance, options, &partials, &warnings, emit)
+        } else if let category = stream["CategoryEvent"] {
+            var points: [[String: Any]] = []
+            if let details = category["MatchedDetails"] {
+                for name in try details.memberNames() {
+                    for range in try details.required(name)["TimestampRanges"]?.elements() ?? [] {
+                        points.append([
+                            "type": name,
+                            "start_ms": try TranscribeCallAnalyticsAdapter.millisecondsField(
+                                range.required("BeginOffsetMillis")),
+                            "end_ms": try TranscribeCallAnalyticsAdapter.millisecondsField(
+                                range.required("EndOffsetMillis")),
+                        ])
                     }
                 }
-                let names = try category.required("MatchedCategories").elements().map {
-                    name throws(AdapterError) in try name.string()
-                }
-                emit(
-                    "enrichment.result", "category:\(category.contentDigest())",
-                    [
-                        "kind": "category", "provider": "amazon-transcribe", "model": "call-analytics-streaming",
-                        "result": ["names": names, "entities": points],
-                    ])
-            } else if let transcript = stream["TranscriptEvent"] {
-                for result in try transcript.required("Transcript").required("Results").elements() {
-                    try resultEvent(result, options, &partials, emit)
-                }
-            } else if let name = try stream.memberNames().first(where: exceptions.contains) {
-                let message = try stream.required(name)["Message"]?.string()
-                emit(
-                    "transcription.session", "failed:\(stream.contentDigest())",
-                    [
-                        "provider": "amazon-transcribe", "session": call, "state": "failed",
-                        "error": message.map { "\(name): \($0)" } ?? name,
-                    ])
-            } else {
-                throw stream.fail(
-                    "holds no UtteranceEvent, CategoryEvent, TranscriptEvent or stream exception; its members are "
-                        + (try stream.memberNames()).joined(separator: ", "))
             }
+            let names = try category.required("MatchedCategories").elements().map {
+                name throws(AdapterError) in try name.string()
+            }
+            try emit(
+                "enrichment.result", "category:\(try category.contentDigest())",
+                [
+                    "kind": "category", "provider": "amazon-transcribe", "model": "call-analytics-streaming",
+                    "result": ["names": names, "entities": points],
+                ])
+        } else if let transcript = stream["TranscriptEvent"] {
+            for result in try transcript.required("Transcript").required("Results").elements() {
+                try resultEvent(result, options, &partials, emit)
+            }
+        } else if let name = try stream.memberNames().first(where: exceptions.contains) {
+            let message = try stream.required(name)["Message"]?.string()
+            try emit(
+                "transcription.session", "failed:\(try stream.contentDigest())",
+                [
+                    "provider": "amazon-transcribe", "session": call, "state": "failed",
+                    "error": message.map { "\(name): \($0)" } ?? name,
+                ])
+        } else {
+            throw stream.fail(
+                "holds no UtteranceEvent, CategoryEvent, TranscriptEvent or stream exception; its members are "
+                    + (try stream.memberNames()).joined(separator: ", "))
         }
         return events
     }
 
     /// The segment and enrichment of a Call Analytics `UtteranceEvent`.
     static func utteranceEvents(
-        _ event: JSONCursor, _ options: IngestOptions, _ partials: inout [String: Int],
-        _ emit: (String, String, [String: Any]) -> Void
+        _ event: JSONCursor, _ options: IngestOptions, _ partials: inout [String: Int], _ warnings: inout Warnings,
+        _ emit: (String, String, [String: Any]) throws(AdapterError) -> Void
     ) throws(AdapterError) {
         let id = try event.required("UtteranceId").string()
         let final = try !event.required("IsPartial").bool()
@@ -120,29 +143,32 @@ public enum TranscribeStreamAdapter: InputAdapter {
         if let items = event["Items"] { body["words"] = try words(items, entities, milliseconds: true) }
         let key = final ? "\(id):final" : "\(id):partial-\(partials[id, default: 0] + 1)"
         if !final { partials[id, default: 0] += 1 }
-        emit("transcript.segment", key, body)
+        try emit("transcript.segment", key, body)
         // Analytics of an utterance are those of its final; a partial's are superseded with it.
         guard final else { return }
         let range: [String: Any] = ["utterances": [id], "start_ms": start, "end_ms": end]
-        if let sentiment = try event["Sentiment"]?.string() {
-            emit(
+        if let sentiment = warnings.optional({ () throws(AdapterError) in try event["Sentiment"]?.string() }),
+            let sentiment
+        {
+            try emit(
                 "enrichment.result", "\(id):sentiment",
                 range.merging(["kind": "sentiment", "provider": "amazon-transcribe", "result": ["label": sentiment]]) {
                     $1
                 })
         }
-        if !entities.isEmpty { emit("enrichment.result", "\(id):pii", piiEnrichment(entities, id, start, end)) }
-        let issues = try event["IssuesDetected"]?.elements() ?? []
-        if !issues.isEmpty {
-            let text = Array(try event.required("Transcript").string())
-            let list = try issues.map { issue throws(AdapterError) -> [String: Any] in
+        if !entities.isEmpty { try emit("enrichment.result", "\(id):pii", piiEnrichment(entities, id, start, end)) }
+        let text = Array(try event.required("Transcript").string())
+        let issues = warnings.optional { () throws(AdapterError) in
+            try event["IssuesDetected"]?.elements().map { issue throws(AdapterError) -> [String: Any] in
                 let (begin, finish) = try characterOffsets(issue.required("CharacterOffsets"), within: text.count)
                 return [
                     "type": "issue", "text": String(text[begin..<finish]), "utterance": id, "begin_offset": begin,
                     "end_offset": finish,
                 ]
             }
-            emit(
+        }
+        if let list = issues ?? nil, !list.isEmpty {
+            try emit(
                 "enrichment.result", "\(id):issue",
                 range.merging(["kind": "issue", "provider": "amazon-transcribe", "result": ["entities": list]]) { $1 })
         }
@@ -151,7 +177,7 @@ public enum TranscribeStreamAdapter: InputAdapter {
     /// The segment of one plain streaming `Result` (its first alternative).
     static func resultEvent(
         _ result: JSONCursor, _ options: IngestOptions, _ partials: inout [String: Int],
-        _ emit: (String, String, [String: Any]) -> Void
+        _ emit: (String, String, [String: Any]) throws(AdapterError) -> Void
     ) throws(AdapterError) {
         let id = try result.required("ResultId").string()
         let final = try !result.required("IsPartial").bool()
@@ -178,9 +204,9 @@ public enum TranscribeStreamAdapter: InputAdapter {
         if let language = try result["LanguageCode"]?.string() { body["language"] = language }
         let key = final ? "\(id):final" : "\(id):partial-\(partials[id, default: 0] + 1)"
         if !final { partials[id, default: 0] += 1 }
-        emit("transcript.segment", key, body)
+        try emit("transcript.segment", key, body)
         if final && !entities.isEmpty {
-            emit("enrichment.result", "\(id):pii", piiEnrichment(entities, id, start, end))
+            try emit("enrichment.result", "\(id):pii", piiEnrichment(entities, id, start, end))
         }
     }
 
@@ -206,8 +232,8 @@ public enum TranscribeStreamAdapter: InputAdapter {
     static func characterOffsets(_ offsets: JSONCursor, within count: Int) throws(AdapterError) -> (Int, Int) {
         let begin = try offsets["Begin"] != nil ? offsets.required("Begin") : offsets.required("BeginOffsetChar")
         let end = try offsets["End"] != nil ? offsets.required("End") : offsets.required("EndOffsetChar")
-        let range = (Int(try begin.count()), Int(try end.count()))
-        guard range.0 <= range.1, range.1 <= count else {
+        let range = (try begin.int(in: 0...count), try end.int(in: 0...count))
+        guard range.0 <= range.1 else {
             throw offsets.fail("offsets \(range.0)...\(range.1) are outside the text's \(count) characters")
         }
         return range
@@ -223,7 +249,7 @@ public enum TranscribeStreamAdapter: InputAdapter {
                     type: try entity.required("Type").string(), text: try entity.required("Content").string(),
                     start: try time(entity, milliseconds ? "BeginOffsetMillis" : "StartTime", milliseconds),
                     end: try time(entity, milliseconds ? "EndOffsetMillis" : "EndTime", milliseconds),
-                    confidence: try entity["Confidence"]?.number()))
+                    confidence: try entity["Confidence"]?.number(in: 0...1)))
         }
         return entities
     }
@@ -255,7 +281,7 @@ public enum TranscribeStreamAdapter: InputAdapter {
             let end = try time(item, milliseconds ? "EndOffsetMillis" : "EndTime", milliseconds)
             if let start { word["start_ms"] = start }
             if let end { word["end_ms"] = end }
-            if let confidence = try item["Confidence"]?.number(), type != "punctuation" {
+            if let confidence = try item["Confidence"]?.number(in: 0...1), type != "punctuation" {
                 word["confidence"] = confidence
             }
             let entity = entities.first { entity in

@@ -53,8 +53,10 @@ public struct EnrichmentNote: Sendable, Equatable, Encodable {
     public var text: TextSpan?
     /// Entities, if any.
     public var entities: [EntityNote]
-    /// Named metrics (talk time, loudness...), if any.
+    /// Named metrics (talk time...), if any.
     public var metrics: [String: Double]
+    /// A series of values (loudness per second...), if any.
+    public var values: [Double]
 }
 
 /// One utterance of the transcript, in its newest version.
@@ -207,7 +209,7 @@ public struct CallTranscript: Sendable, Equatable {
                 label: result?["label"]?.string, score: result?["score"]?.number,
                 names: (result?["names"]?.array ?? []).compactMap(\.string),
                 text: result?["text"].map { Self.span($0, dataClass: "content") }, entities: entities,
-                metrics: metrics)
+                metrics: metrics, values: (result?["values"]?.array ?? []).compactMap(\.number))
             enrichments.append(((body["utterances"]?.array ?? []).compactMap(\.string), note))
         }
 

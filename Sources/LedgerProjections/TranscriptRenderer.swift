@@ -75,7 +75,18 @@ public enum TranscriptRenderer {
             }
         }
         for name in note.metrics.keys.sorted() { parts.append("\(name) \(note.metrics[name] ?? 0)") }
+        if let low = note.values.min(), let high = note.values.max() {
+            let mean = note.values.reduce(0, +) / Double(note.values.count)
+            parts.append(
+                "\(note.values.count) values: min \(decimal(low)), mean \(decimal(mean)), max \(decimal(high))")
+        }
         return parts.joined(separator: " | ")
+    }
+
+    /// A value with at most two decimals.
+    private static func decimal(_ value: Double) -> String {
+        let rounded = (value * 100).rounded() / 100
+        return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int64(rounded)) : String(rounded)
     }
 }
 

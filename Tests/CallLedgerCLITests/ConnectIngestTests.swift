@@ -229,23 +229,30 @@ private func statuses(_ result: ProcessResult) throws -> [String] {
             let cut = try #require(text.range(of: cutAfter)).upperBound
             let truncated = try scratchFile(
                 ledger, "truncated-" + file.split(separator: "/").last!, Data(text[..<cut].utf8))
-            let rejected = try ledger.callLedger("ingest", "--from", "connect-ctr", truncated)
+            let rejected = try ledger.callLedger("ingest", "--from", "connect-ctr", "--atomic", truncated)
             #expect(rejected.status == 2)
             #expect(rejected.stderr.contains("\(truncated)\(line): \(path): not valid JSON"), "\(rejected.stderr)")
             #expect(rejected.stderr.contains("truncated"))
             #expect(try ledger.verified() == before)
         }
 
-        @Test func wrongTypeIsRejectedWithTheRecordAndPath() throws {
+        @Test func wrongTypeRejectsItsRecordAloneOrTheWholeFileWhenAtomic() throws {
             let ledger = try CLILedger()
             var records = try contactRecords("connect/ctr-transfer.json")
             records[1]["LastUpdateTimestamp"] = 1_742_206_566
             let file = try scratchFile(ledger, "bad.json", try JSONSerialization.data(withJSONObject: records))
-            let rejected = try ledger.callLedger("ingest", "--from", "connect-ctr", file)
+            let rejected = try ledger.callLedger("ingest", "--from", "connect-ctr", "--atomic", file)
             #expect(rejected.status == 2)
             #expect(
                 rejected.stderr.contains("\(file): [1].LastUpdateTimestamp: must be a string"), "\(rejected.stderr)")
             #expect(try ledger.verified().events == 0)
+            let partial = try ledger.callLedger("ingest", "--from", "connect-ctr", file)
+            #expect(partial.status == 2)
+            #expect(partial.stderr.contains("[1].LastUpdateTimestamp: must be a string"), "\(partial.stderr)")
+            let contacts = Set(
+                records.enumerated().filter { $0.offset != 1 }.map { $0.element["ContactId"] as! String })
+            let appended = try catted(ledger)
+            #expect(Set(appended.map { $0["call"] as! String }) == contacts)
         }
     }
 

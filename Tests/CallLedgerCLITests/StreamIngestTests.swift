@@ -139,7 +139,7 @@ private func expectTruncatedCopyRejected(
         try expectTruncatedCopyRejected(ledger, "gladia-live", Self.capture, line: line, pathPrefix: "data.utterance")
     }
 
-    @Test func aWrongFieldIsRejectedWithItsLineAndPathAndNothingIsAppended() throws {
+    @Test func aWrongFieldRejectsItsLineAloneOrTheWholeCaptureWhenAtomic() throws {
         let ledger = try CLILedger()
         var messages = try fixtureLines(Self.capture)
         let index = messages.lastIndex { $0["type"] as? String == "audio_chunk" }!
@@ -147,12 +147,18 @@ private func expectTruncatedCopyRejected(
         let file = ledger.scratch.file("bad.jsonl")
         let lines = try messages.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
         try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: file))
-        let rejected = try ledger.callLedger("ingest", "--from", "gladia-live", file)
+        let rejected = try ledger.callLedger("ingest", "--from", "gladia-live", "--atomic", file)
         #expect(rejected.status == 2)
         #expect(
             rejected.stderr.contains("line \(index + 1): data.byte_range: must not end before it starts"),
             "\(rejected.stderr)")
         #expect(try ledger.verified().events == 0)
+        let whole = try CLILedger()
+        let all = try whole.callLedger("ingest", "--from", "gladia-live", Repository.fixture(Self.capture).path)
+        let partial = try ledger.callLedger("ingest", "--from", "gladia-live", file)
+        #expect(partial.status == 2)
+        #expect(partial.stderr.contains("line \(index + 1): data.byte_range"), "\(partial.stderr)")
+        #expect(partial.stdout.split(separator: "\n").count == all.stdout.split(separator: "\n").count - 1)
     }
 }
 
@@ -344,5 +350,120 @@ private func expectTruncatedCopyRejected(
         #expect(rejected.stderr.contains("\(truncated): Transcript[3].Content"), "\(rejected.stderr)")
         #expect(rejected.stderr.contains("truncated"))
         #expect(try ledger.verified() == before)
+    }
+}
+
+@Suite struct RecordByRecordTests {
+    static let realTime = "connect/docs-contact-lens-realtime-segment-stream-events.json"
+
+    /// The published real-time events as JSON lines of one segment each (as Kinesis delivers them), the first
+    /// `Utterance` segment's `TranscriptId` removed; and the line it is on.
+    func realTimeLinesWithoutATranscriptId() throws -> (lines: [String], line: Int) {
+        var events: [[String: Any]] = []
+        for event in try fixtureValue(Self.realTime) as! [[String: Any]] {
+            guard let segments = event["Segments"] as? [[String: Any]] else {
+                events.append(event)
+                continue
+            }
+            for segment in segments {
+                var single = event
+                single["Segments"] = [segment]
+                events.append(single)
+            }
+        }
+        let index = events.firstIndex { (($0["Segments"] as? [[String: Any]])?.first?["Utterance"]) != nil }!
+        var segment = (events[index]["Segments"] as! [[String: Any]])[0]
+        var utterance = segment["Utterance"] as! [String: Any]
+        utterance["TranscriptId"] = nil
+        segment["Utterance"] = utterance
+        events[index]["Segments"] = [segment]
+        let lines = try events.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        return (lines, index + 1)
+    }
+
+    @Test func aContactLensUtteranceWithoutTranscriptIdRejectsItsLineAndKeepsTheCategoriesAfterIt() throws {
+        let ledger = try CLILedger()
+        let (lines, line) = try realTimeLinesWithoutATranscriptId()
+        let path = ledger.scratch.file("realtime.jsonl")
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let atomic = try ledger.callLedger("ingest", "--from", "contact-lens", "--atomic", path)
+        #expect(atomic.status == 2, "\(atomic.stderr)")
+        #expect(atomic.stderr.contains("line \(line): Segments[0].Utterance.TranscriptId"), "\(atomic.stderr)")
+        #expect(try ledger.verified().events == 0)
+        let result = try ledger.callLedger("ingest", "--from", "contact-lens", "--json", path)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("line \(line): Segments[0].Utterance.TranscriptId"), "\(result.stderr)")
+        let summary = try jsonObject(result.stdout.split(separator: "\n").last ?? "")
+        let rejected = summary["rejected"] as? [[String: Any]] ?? []
+        #expect(rejected.count == 1 && rejected.first?["line"] as? Int == line, "\(summary)")
+        let events = try catted(ledger)
+        let source = try fixtureValue(Self.realTime) as! [[String: Any]]
+        let categories = source.flatMap { ($0["Segments"] as? [[String: Any]]) ?? [] }.filter {
+            $0["Categories"] != nil
+        }
+        #expect(!categories.isEmpty)
+        #expect(bodies(events, "enrichment.result", kind: "category").count == categories.count)
+        let states = bodies(events, "transcription.session").map { $0["state"] as! String }
+        #expect(states.count == source.filter { $0["EventType"] as? String != "SEGMENTS" }.count)
+    }
+
+    @Test func aTranscribeStreamLineThatIsNotJSONIsRejectedAloneWithItsLine() throws {
+        let stream = "transcribe-call-analytics/stream-from-anchor-credit-union.jsonl"
+        var lines = try String(contentsOf: Repository.fixture(stream), encoding: .utf8).split(separator: "\n").map(
+            String.init)
+        let messages = try fixtureLines(stream)
+        let partial = messages.firstIndex {
+            (($0["CallAnalyticsTranscriptResultStream"] as? [String: Any])?["UtteranceEvent"] as? [String: Any])?[
+                "IsPartial"] as? Bool == true
+        }!
+        lines[partial] = String(lines[partial].prefix(lines[partial].count / 2))
+        let whole = try CLILedger()
+        let all = try ingest(whole, "transcribe-stream", stream, "--call", "anchor")
+        let ledger = try CLILedger()
+        let path = ledger.scratch.file("damaged.jsonl")
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let result = try ledger.callLedger("ingest", "--from", "transcribe-stream", "--call", "anchor", path)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(path): line \(partial + 1):"), "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").count == all.stdout.split(separator: "\n").count - 1)
+    }
+
+    @Test func aGladiaLiveTranslationMessageIsKeptAsATranslationEnrichment() throws {
+        let examples = try fixtureValue("gladia/live-ws-message-examples.json")
+        var found: [String: Any]?
+        func walk(_ value: Any) {
+            if let object = value as? [String: Any] {
+                if object["type"] as? String == "translation", object["session_id"] != nil { found = found ?? object }
+                object.values.forEach(walk)
+            } else if let array = value as? [Any] {
+                array.forEach(walk)
+            }
+        }
+        walk(examples)
+        let message = try #require(found)
+        let data = message["data"] as! [String: Any]
+        let ledger = try CLILedger()
+        let path = ledger.scratch.file("translation.jsonl")
+        try JSONSerialization.data(withJSONObject: message).write(to: URL(fileURLWithPath: path))
+        try ingest(ledger, "gladia-live", path)
+        let translations = bodies(try catted(ledger), "enrichment.result", kind: "translation")
+        #expect(translations.count == 1)
+        let result = translations.first?["result"] as? [String: Any]
+        #expect(result?["label"] as? String == data["target_language"] as? String)
+        #expect(result?["text"] as? String == (data["translated_utterance"] as! [String: Any])["text"] as? String)
+        #expect(translations.first?["utterances"] as? [String] == [data["utterance_id"] as! String])
+    }
+
+    @Test func contactLensLoudnessIsShownInTheTranscript() throws {
+        let file = "connect/docs-contact-lens-postcall-analysis-original.json"
+        let turns = try fixtureJSON(file)["Transcript"] as! [[String: Any]]
+        let ledger = try CLILedger()
+        try ingest(ledger, "contact-lens", file, "--call", "cl-loud")
+        let text = try ledger.callLedger("transcript", "cl-loud").stdout
+        let scores = turns[1]["LoudnessScore"] as! [Double]
+        let mean = ((scores.reduce(0, +) / Double(scores.count)) * 100).rounded() / 100
+        #expect(
+            text.contains("\(scores.count) values: min \(scores.min()!), mean \(mean), max \(scores.max()!)"), "\(text)"
+        )
     }
 }

@@ -249,7 +249,7 @@ public enum EventSchemas {
             "kind",
             .enumeration([
                 "sentiment", "entities", "pii", "summary", "language", "category", "issue", "outcome",
-                "action_item", "loudness", "characteristics", "speech",
+                "action_item", "loudness", "characteristics", "speech", "translation",
             ]), required: true),
         FieldSchema("utterances", .array(identifier, maxCount: 10_000)),
         FieldSchema("start_ms", milliseconds),
