@@ -175,22 +175,36 @@ public struct Timestamp: Sendable, Equatable {
         }
     }
 
-    /// Reads the binary form.
+    /// The local date-times RFC 3339 text can write, in micros: 0000-01-01T00:00:00 through
+    /// 9999-12-31T23:59:59.999999.
+    public static let writableLocalMicros: ClosedRange<Int64> =
+        Int64(daysFromCivil(year: 0, month: 1, day: 1)) * 86_400_000_000...Int64(
+            daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000_000 - 1
+
+    /// Reads the binary form; a time whose local date-time falls outside years 0000-9999 (which no RFC 3339 text
+    /// can write) is refused as corrupt.
     public static func decode(_ reader: inout ByteReader) throws(DecodingError) -> Timestamp {
+        let start = reader.offset
         let micros = try reader.readZigzag()
         let layoutOffset = reader.offset
         let layout = try reader.readByte()
         let digits = Int(layout & 7)
         guard digits <= 6, layout >> 5 == 0 else { throw .invalidByte(offset: layoutOffset, what: "timestamp layout") }
+        let timestamp: Timestamp
         switch layout >> 3 {
-        case 0: return Timestamp(micros: micros, fractionDigits: digits, zone: .utc)
+        case 0: timestamp = Timestamp(micros: micros, fractionDigits: digits, zone: .utc)
         case 1:
             let minutes = try reader.readZigzag()
             guard abs(minutes) < 24 * 60 else { throw .invalidByte(offset: layoutOffset, what: "timestamp offset") }
-            return Timestamp(micros: micros, fractionDigits: digits, zone: .offset(minutes: Int(minutes)))
-        case 2: return Timestamp(micros: micros, fractionDigits: digits, zone: .negativeZero)
+            timestamp = Timestamp(micros: micros, fractionDigits: digits, zone: .offset(minutes: Int(minutes)))
+        case 2: timestamp = Timestamp(micros: micros, fractionDigits: digits, zone: .negativeZero)
         default: throw .invalidByte(offset: layoutOffset, what: "timestamp zone")
         }
+        let (local, overflow) = micros.addingReportingOverflow(Int64(timestamp.zone.offsetMinutes) * 60_000_000)
+        guard !overflow, writableLocalMicros.contains(local) else {
+            throw .invalidByte(offset: start, what: "timestamp (outside years 0000-9999)")
+        }
+        return timestamp
     }
 
     private static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }

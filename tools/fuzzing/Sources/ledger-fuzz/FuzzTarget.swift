@@ -5,6 +5,7 @@ import Foundation
 import LedgerAdapters
 import LedgerCore
 import LedgerProjections
+
 @testable import LedgerStore
 
 /// One fuzz target: a name for the command line and the function libFuzzer calls with each input.
@@ -94,7 +95,9 @@ final class Workbench {
         let locked = Array(repeating: EventRenderer.PartContent.unavailable(state: "locked"), count: opened.count)
         record.withUnsafeBytes { raw in
             let view: RecordView
-            do { view = try RecordView(raw) } catch { fatalError("record of an accepted event does not parse: \(error)") }
+            do { view = try RecordView(raw) } catch {
+                fatalError("record of an accepted event does not parse: \(error)")
+            }
             read(view, parts: opened, context: "accepted event with its parts opened", mustSucceed: true)
             read(view, parts: locked, context: "accepted event with its parts locked", mustSucceed: true)
         }

@@ -3,6 +3,7 @@
 // input layout.
 import Foundation
 import LedgerCore
+
 @testable import LedgerStore
 
 /// Writes seed files from a ledger.

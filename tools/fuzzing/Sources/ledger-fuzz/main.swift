@@ -32,35 +32,50 @@ func usage() -> Never {
     exit(2)
 }
 
+/// The environment variable that names the target for libFuzzer's child processes (`-fork`, `-jobs`), which it
+/// starts with the options only.
+let targetVariable = "LEDGER_FUZZ_TARGET"
+
 let arguments = CommandLine.arguments
-guard arguments.count >= 2 else { usage() }
-switch arguments[1] {
-case "list":
-    for target in FuzzTarget.all { print("\(target.name)\t\(target.summary)") }
-    exit(0)
-case "export-seeds":
-    guard arguments.count == 5 else { usage() }
-    do {
-        let counts = try SeedExport.export(ledger: arguments[2], keyFile: arguments[3], to: arguments[4])
-        print("export-seeds: \(counts.records) records, \(counts.values) values, \(counts.frames) frames")
-        exit(0)
-    } catch {
-        print("export-seeds: \(error)")
-        exit(1)
-    }
-default:
-    guard let target = FuzzTarget.all.first(where: { $0.name == arguments[1] }) else {
-        print("ledger-fuzz: unknown target '\(arguments[1])'")
-        usage()
-    }
+var driverArgc = CommandLine.argc
+var driverArgv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+let commands = ["list", "export-seeds"] + FuzzTarget.all.map(\.name)
+if let inherited = getenv(targetVariable).map({ String(cString: $0) }),
+    let target = FuzzTarget.all.first(where: { $0.name == inherited }),
+    arguments.count < 2 || !commands.contains(arguments[1])
+{
     selectedTarget = target
+} else {
+    guard arguments.count >= 2 else { usage() }
+    switch arguments[1] {
+    case "list":
+        for target in FuzzTarget.all { print("\(target.name)\t\(target.summary)") }
+        exit(0)
+    case "export-seeds":
+        guard arguments.count == 5 else { usage() }
+        do {
+            let counts = try SeedExport.export(ledger: arguments[2], keyFile: arguments[3], to: arguments[4])
+            print("export-seeds: \(counts.records) records, \(counts.values) values, \(counts.frames) frames")
+            exit(0)
+        } catch {
+            print("export-seeds: \(error)")
+            exit(1)
+        }
+    default:
+        guard let target = FuzzTarget.all.first(where: { $0.name == arguments[1] }) else {
+            print("ledger-fuzz: unknown target '\(arguments[1])'")
+            usage()
+        }
+        selectedTarget = target
+        setenv(targetVariable, target.name, 1)
+        // The driver sees argv without the target name, as if this were a libFuzzer binary of that one target.
+        let argv = CommandLine.unsafeArgv
+        argv[1] = argv[0]
+        driverArgc -= 1
+        driverArgv = argv + 1
+    }
 }
 
-// The driver sees argv without the target name, as if this were a libFuzzer binary of that one target.
-var argv = CommandLine.unsafeArgv
-argv[1] = argv[0]
-var driverArgc = CommandLine.argc - 1
-var driverArgv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv + 1
 exit(
     runDriver(&driverArgc, &driverArgv) { data, size in
         guard let target = selectedTarget else { return 0 }
