@@ -180,7 +180,8 @@ public struct Timestamp: Sendable, Equatable {
         }
     }
 
-    /// Reads the binary form.
+    /// Reads the binary form; a time whose local date-time falls outside years 0000-9999 (which no RFC 3339 text
+    /// can write) is refused as corrupt.
     public static func decode(_ reader: inout ByteReader) throws(DecodingError) -> Timestamp {
         let microsOffset = reader.offset
         let micros = try reader.readZigzag()

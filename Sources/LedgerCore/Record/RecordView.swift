@@ -53,7 +53,11 @@ public struct RecordView {
             throw .invalidByte(offset: 0, what: "record format version")
         }
         seq = try reader.readVarint()
+        let timeOffset = reader.offset
         time = try reader.readZigzag()
+        guard RecordLimits.readableTimestampMicros.contains(time) else {
+            throw .invalidByte(offset: timeOffset, what: "record time (outside years 0000-9999)")
+        }
         switch try reader.readByte() {
         case 0: occurred = nil
         case 1: occurred = try Timestamp.decode(&reader)
