@@ -92,7 +92,7 @@ final class LedgerStorage: RecordSource {
 
     /// The stored index opened for reading, or an empty index in memory when it is missing, cannot be opened or
     /// read, or has another schema (the log is the truth; the index only speeds reading it up).
-    private static func storedIndexForReading(_ layout: LedgerLayout) throws(LedgerError) -> LedgerIndex {
+    static func storedIndexForReading(_ layout: LedgerLayout) throws(LedgerError) -> LedgerIndex {
         guard FileSystem.exists(layout.index) else { return try LedgerIndex.inMemory() }
         do {
             let stored = try LedgerIndex(path: layout.index, readOnly: true)

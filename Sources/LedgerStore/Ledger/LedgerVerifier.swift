@@ -135,8 +135,11 @@ extension LedgerReader {
         var pendingCheckpoints = checkpoints[...]
         var levels: [LevelCursor] = []
         var frontier = MerkleFrontier()
-        // A writer holding the lock may not have indexed its last frames yet: then only they may be missing.
-        let indexCheck = try IndexCheck(index: storage.index, toleratesTail: recovery == nil)
+        // The stored file is checked, not the reader's copy (which a reader brings up to the log in memory). A writer
+        // may not have indexed its last frames yet, so only frames after the last indexed one may be missing.
+        let storedIndex =
+            FileSystem.exists(layout.index) ? try LedgerStorage.storedIndexForReading(layout) : storage.index
+        let indexCheck = try IndexCheck(index: storedIndex, toleratesTail: true)
         defer { indexCheck.close() }
         let queue = VerifyQueue(
             treeDirectory: layout.tree, cuts: checkpoints.map(\.checkpoint.treeSize).filter { $0 > 0 })
