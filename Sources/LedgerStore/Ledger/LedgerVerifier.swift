@@ -136,9 +136,12 @@ extension LedgerReader {
         var levels: [LevelCursor] = []
         var frontier = MerkleFrontier()
         // The stored file is checked, not the reader's copy (which a reader brings up to the log in memory). A writer
-        // may not have indexed its last frames yet, so only frames after the last indexed one may be missing.
+        // may not have indexed its last frames yet, so only frames after the last indexed one may be missing. Behind
+        // a torn tail the stored index may list the lost frames until a writer cuts it and reindexes them: then the
+        // reader's copy, which stops before the tail, is checked instead.
         let storedIndex =
-            FileSystem.exists(layout.index) ? try LedgerStorage.storedIndexForReading(layout) : storage.index
+            FileSystem.exists(layout.index) && storage.tail?.torn != true
+            ? try LedgerStorage.storedIndexForReading(layout) : storage.index
         let indexCheck = try IndexCheck(index: storedIndex, toleratesTail: true)
         defer { indexCheck.close() }
         let queue = VerifyQueue(
