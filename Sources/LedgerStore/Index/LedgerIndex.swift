@@ -145,6 +145,18 @@ final class LedgerIndex {
         return result
     }
 
+    /// Per segment the index lists frames in, where its last listed frame ends (offset plus stored bytes).
+    func segmentEnds() throws(LedgerError) -> [(segment: UInt64, end: Int)] {
+        let statement = try database.statement(
+            "SELECT segment, max(offset + stored_bytes) FROM frames GROUP BY segment ORDER BY segment")
+        var result: [(segment: UInt64, end: Int)] = []
+        while try statement.step() {
+            // A negative value cannot be a segment or an offset: report a segment no file can match.
+            result.append((UInt64(exactly: statement.integer(0)) ?? .max, Int(exactly: statement.integer(1)) ?? .max))
+        }
+        return result
+    }
+
     /// The frames of segment `segment`, in file order.
     func frames(inSegment segment: UInt64) throws(LedgerError) -> [FrameLocation] {
         let statement = try database.statement(

@@ -125,7 +125,9 @@ final class LedgerStorage: RecordSource {
         }
         let acknowledged = max(schemaMatches ? try index.indexedSize() : 0, try latestCheckpointFileSize())
         if compactionInterrupted { try index.clear() }
-        var start = try resumePoint()
+        // The log is what a signed checkpoint says it was, or the writer touches nothing (FORMAT.md §2, §7).
+        let signed = try latestSignedCheckpoint(atMost: .max)
+        var start = try indexMatchesSegmentSizes() ? try resumePoint() : nil
         if start == nil {
             try index.clear()
             start = (segment: nil, offset: 0, seq: 0)
@@ -134,10 +136,13 @@ final class LedgerStorage: RecordSource {
             frame, calls, prints throws(LedgerError) in
             try index.add(frame: frame, calls: calls, fingerprints: prints)
         }
+        if let tail = scan.tail, !tail.torn {
+            throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
+        }
+        if let signed, scan.size < signed.treeSize {
+            throw try logBehind(signed, size: scan.size, tail: scan.tail)
+        }
         if let tail = scan.tail {
-            guard tail.torn else {
-                throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
-            }
             let file = try POSIXFile(path: FileSystem.join(layout.segments, tail.segment), flags: O_RDWR)
             try file.truncate(to: tail.offset)
             try file.sync()
@@ -150,6 +155,39 @@ final class LedgerStorage: RecordSource {
         try syncCheckpointIndex()
         if compactionInterrupted { try FileSystem.remove(layout.compactionMarker) }
         return report
+    }
+
+    /// The refusal to write over a log of `size` events that a signed checkpoint of more events contradicts: the
+    /// segment and offset where the log ends (the torn or damaged bytes, which are not cut, or the end of the last
+    /// segment), the checkpoint file and what to do.
+    private func logBehind(_ checkpoint: Checkpoint, size: UInt64, tail: LogTail?) throws(LedgerError) -> LedgerError {
+        var segment = tail?.segment ?? ""
+        var offset = tail?.offset ?? 0
+        if tail == nil, let last = try segmentFirstSeqs().last {
+            segment = LedgerLayout.segmentName(firstSeq: last)
+            offset = try POSIXFile(path: layout.segmentPath(firstSeq: last), flags: O_RDONLY).size()
+        }
+        let file = (layout.checkpointPath(treeSize: checkpoint.treeSize) as NSString).lastPathComponent
+        let found = tail.map { "; what follows cannot be read (\($0.reason))" } ?? ""
+        return .corrupt(
+            segment: segment, offset: offset, seq: size,
+            reason: "the log ends here, at seq \(size)\(found), but checkpoints/\(file) signs a tree of "
+                + "\(checkpoint.treeSize) events: events \(size) to \(checkpoint.treeSize - 1) were acknowledged and "
+                + "signed, and the segments lost or altered them. Nothing was cut and nothing can be appended: restore "
+                + "segments/ from a backup, then run `call-ledger verify`")
+    }
+
+    /// Whether every segment file is at least as long as the frames the index lists in it (a stat per segment).
+    /// When one is shorter or missing, the index describes bytes the log no longer has, so recovery reads the
+    /// log from its start instead of resuming after the index's last frame.
+    private func indexMatchesSegmentSizes() throws(LedgerError) -> Bool {
+        for (segment, end) in try index.segmentEnds() {
+            let path = layout.segmentPath(firstSeq: segment)
+            guard FileSystem.exists(path), try POSIXFile(path: path, flags: O_RDONLY).size() >= end else {
+                return false
+            }
+        }
+        return true
     }
 
     /// For a reader: adds the frames the stored index lacks to a copy of it in memory (or, when the index's last

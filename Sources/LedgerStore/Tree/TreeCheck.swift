@@ -108,7 +108,7 @@ extension LedgerStorage {
     }
 
     /// The latest checkpoint in `checkpoints/` whose signature verifies and whose size is at most `limit`.
-    private func latestSignedCheckpoint(atMost limit: UInt64) throws(LedgerError) -> Checkpoint? {
+    func latestSignedCheckpoint(atMost limit: UInt64) throws(LedgerError) -> Checkpoint? {
         guard FileSystem.isDirectory(layout.checkpoints) else { return nil }
         for name in try FileSystem.contents(of: layout.checkpoints).reversed() where name.hasSuffix(".note") {
             let note = String(decoding: try FileSystem.read(FileSystem.join(layout.checkpoints, name)), as: UTF8.self)
