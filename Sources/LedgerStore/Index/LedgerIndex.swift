@@ -88,6 +88,7 @@ final class LedgerIndex {
                 event_count INTEGER NOT NULL, first_time INTEGER NOT NULL, last_time INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS call_frames(
                 call TEXT NOT NULL, frame_seq INTEGER NOT NULL, PRIMARY KEY(call, frame_seq)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS frame_seals(first_seq INTEGER PRIMARY KEY, seal BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS checkpoints(
                 tree_size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL);
             INSERT OR IGNORE INTO info(key, value) VALUES ('schema', \(schemaVersion));
@@ -200,9 +201,13 @@ final class LedgerIndex {
         return (found, found.firstSeq)
     }
 
-    /// Records a committed frame, its calls and its idempotency fingerprints, in one transaction.
-    func add(frame: FrameLocation, calls: [String: CallActivity], fingerprints: [UInt8]) throws(LedgerError) {
+    /// Records a committed frame, its calls and its idempotency fingerprints (with the writer's `seal` of them,
+    /// see `FingerprintSeal`), in one transaction.
+    func add(
+        frame: FrameLocation, calls: [String: CallActivity], fingerprints: [UInt8], seal: SHA256Digest? = nil
+    ) throws(LedgerError) {
         try database.transaction { () throws(LedgerError) in
+            if let seal { try store(seal: seal, firstSeq: frame.firstSeq) }
             let insert = try database.statement(
                 """
                 INSERT INTO frames(\(Self.frameColumns), fingerprints) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -235,10 +240,37 @@ final class LedgerIndex {
         }
     }
 
-    /// Every frame's idempotency fingerprints, in seq order: (first seq, 8-byte little-endian fingerprints).
-    func forEachFingerprintBlock(_ body: (UInt64, [UInt8]) -> Void) throws(LedgerError) {
-        let statement = try database.statement("SELECT first_seq, fingerprints FROM frames ORDER BY first_seq")
-        while try statement.step() { body(UInt64(statement.integer(0)), statement.blob(1)) }
+    /// Every frame in seq order, with its idempotency fingerprints (8-byte little-endian each) and their seal, if
+    /// the writer stored one.
+    func forEachFrameFingerprints(
+        _ body: (FrameLocation, [UInt8], SHA256Digest?) throws(LedgerError) -> Void
+    ) throws(LedgerError) {
+        let columns = Self.frameColumns.split(separator: ",").map { "f." + $0.trimmingCharacters(in: .whitespaces) }
+        let statement = try database.statement(
+            """
+            SELECT \(columns.joined(separator: ", ")), f.fingerprints, s.seal
+            FROM frames f LEFT JOIN frame_seals s ON s.first_seq = f.first_seq ORDER BY f.first_seq
+            """)
+        while try statement.step() {
+            let seal = statement.isNull(10) ? nil : SHA256Digest(bytes: statement.blob(10))
+            try body(frame(from: statement), statement.blob(9), seal)
+        }
+    }
+
+    /// Replaces the idempotency fingerprints of the frame at `firstSeq` with ones read from the log, and their seal.
+    func replaceFingerprints(firstSeq: UInt64, fingerprints: [UInt8], seal: SHA256Digest) throws(LedgerError) {
+        try database.transaction { () throws(LedgerError) in
+            try database.statement("UPDATE frames SET fingerprints = ?2 WHERE first_seq = ?1").bind(
+                .integer(Int64(firstSeq)), .blob(fingerprints)
+            ).run()
+            try store(seal: seal, firstSeq: firstSeq)
+        }
+    }
+
+    private func store(seal: SHA256Digest, firstSeq: UInt64) throws(LedgerError) {
+        try database.statement("INSERT OR REPLACE INTO frame_seals(first_seq, seal) VALUES (?1, ?2)").bind(
+            .integer(Int64(firstSeq)), .blob(seal.bytes)
+        ).run()
     }
 
     /// Records a checkpoint.
@@ -259,6 +291,9 @@ final class LedgerIndex {
     /// Drops every row, for a rebuild from the log.
     func clear() throws(LedgerError) {
         try database.execute(
-            "DELETE FROM frames; DELETE FROM calls; DELETE FROM call_frames; DELETE FROM checkpoints;")
+            """
+            DELETE FROM frames; DELETE FROM frame_seals; DELETE FROM calls; DELETE FROM call_frames;
+            DELETE FROM checkpoints;
+            """)
     }
 }

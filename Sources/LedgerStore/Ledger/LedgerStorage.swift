@@ -62,6 +62,8 @@ final class LedgerStorage: RecordSource {
     private(set) var size: UInt64 = 0
     /// For a reader: what follows the last frame it could read, if anything does.
     private(set) var tail: LogTail?
+    /// For the writer: seals the idempotency fingerprints of the frames recovery indexes from the log.
+    var fingerprintSeal: FingerprintSeal?
 
     /// Opens the ledger's files. `writable` (the writer, which recovers next) creates the index and tree if they
     /// are missing. Otherwise nothing is written: with `catchUp`, frames the stored index lacks are read from
@@ -134,7 +136,8 @@ final class LedgerStorage: RecordSource {
         }
         let scan = try scanLog(from: start ?? (nil, 0, 0), acknowledged: acknowledged) {
             frame, calls, prints throws(LedgerError) in
-            try index.add(frame: frame, calls: calls, fingerprints: prints)
+            let seal = fingerprintSeal?.seal(firstSeq: frame.firstSeq, count: frame.count, fingerprints: prints)
+            try index.add(frame: frame, calls: calls, fingerprints: prints, seal: seal)
         }
         if let tail = scan.tail, !tail.torn {
             throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)

@@ -71,6 +71,7 @@ public final class LedgerWriter: @unchecked Sendable {
     private let storage: LedgerStorage
     private let keyWriter: KeyStore
     private let compressor: ZstdCompressor
+    private let fingerprintSeal: FingerprintSeal
     private var segment: ActiveSegment?
     private var frontier: MerkleFrontier
     private var commitsSinceTreeMark = 0
@@ -133,7 +134,12 @@ public final class LedgerWriter: @unchecked Sendable {
                 path: keyFilePath ?? layout.defaultKeyFile,
                 reason: "its signer does not match verifier.key of \(directory)")
         }
+        let seal = FingerprintSeal(masterKey: keyFile.masterKey)
+        storage.fingerprintSeal = seal
         recovery = try storage.recover()
+        // Before the tree check, which reads the log through the index: a damaged index is rebuilt here.
+        let fingerprints = try storage.idempotencyFingerprints(seal: seal)
+        fingerprintSeal = seal
         keyWriter = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey)
         do {
             compressor = try ZstdCompressor(level: Int32(configuration.compressionLevel), minimumMatch: 4)
@@ -146,7 +152,7 @@ public final class LedgerWriter: @unchecked Sendable {
         let lastTime = try storage.index.lastFrame()?.lastTime ?? 0
         staging = try Staging(
             storage: storage, keys: try KeyStore(path: layout.keys, masterKey: keyFile.masterKey),
-            batchLimit: configuration.maximumBatchEvents, lastTime: lastTime)
+            batchLimit: configuration.maximumBatchEvents, lastTime: lastTime, fingerprints: fingerprints)
         lastCheckpoint = (0, 0)
         lastCheckpoint = try latestCheckpoint()
         segment = try ActiveSegment.resume(layout: layout, storage: storage)
@@ -341,7 +347,9 @@ public final class LedgerWriter: @unchecked Sendable {
                 firstSeq: batch.frame.firstSeq, count: batch.recordCount, segment: segment!.firstSeq,
                 offset: offset, storedBytes: compressed.count, contentBytes: header.count + batch.frame.records.count,
                 inputBytes: batch.frame.inputBytes, firstTime: batch.firstTime, lastTime: batch.lastTime),
-            calls: batch.calls, fingerprints: batch.fingerprints)
+            calls: batch.calls, fingerprints: batch.fingerprints,
+            seal: fingerprintSeal.seal(
+                firstSeq: batch.frame.firstSeq, count: batch.recordCount, fingerprints: batch.fingerprints))
         commitsSinceTreeMark += 1
         if try !checkpointIfDue(now: batch.lastTime), commitsSinceTreeMark >= 64 {
             try storage.tree.markDurable()

@@ -98,8 +98,7 @@ struct Staging {
     var durableSize: UInt64
     private var nextSeq: UInt64
     private var lastTime: Int64
-    private var fingerprints: [UInt64: UInt64] = [:]
-    private var collisions: [UInt64: [UInt64]] = [:]
+    private var fingerprints: IdempotencyFingerprints
     private var batches: [Batch] = []
     private var keys: DataKeyCache
     private var encoder: RecordEncoder
@@ -119,8 +118,11 @@ struct Staging {
     /// record's length prefix.
     static let frameBytes = RecordLimits.maximumFrameContentBytes - 64
 
-    /// Staging for a recovered ledger: loads the idempotency fingerprints of every frame.
-    init(storage: LedgerStorage, keys: KeyStore, batchLimit: Int, lastTime: Int64) throws(LedgerError) {
+    /// Staging for a recovered ledger whose events hold `fingerprints` (see `idempotencyFingerprints(seal:)`).
+    init(
+        storage: LedgerStorage, keys: KeyStore, batchLimit: Int, lastTime: Int64,
+        fingerprints: IdempotencyFingerprints
+    ) throws(LedgerError) {
         durableSize = storage.size
         nextSeq = storage.size
         self.lastTime = lastTime
@@ -131,24 +133,7 @@ struct Staging {
                 ?? .invalidRequest("cannot create a record encoder: \(error)")
         }
         reader = try LedgerStorage(layout: storage.layout, writable: false, catchUp: false)
-        var map: [UInt64: UInt64] = [:]
-        var extra: [UInt64: [UInt64]] = [:]
-        map.reserveCapacity(Int(storage.size))
-        try storage.index.forEachFingerprintBlock { firstSeq, blob in
-            blob.withUnsafeBytes { raw in
-                for index in 0..<raw.count / 8 {
-                    let fingerprint = UInt64(
-                        littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
-                    let seq = firstSeq + UInt64(index)
-                    if map.updateValue(seq, forKey: fingerprint) != nil {
-                        map[fingerprint] = map[fingerprint].map { min($0, seq) }
-                        extra[fingerprint, default: []].append(seq)
-                    }
-                }
-            }
-        }
-        fingerprints = map
-        collisions = extra
+        self.fingerprints = fingerprints
     }
 
     /// Stages one event: a duplicate result, or a sealed record with the next seq. With `unlimitedBatch` the
@@ -181,9 +166,7 @@ struct Staging {
             throw .invalidRequest("cannot seal event \(event.idempotency): \(error)")
         }
         lastTime = time
-        if fingerprints.updateValue(seq, forKey: fingerprint) != nil {
-            collisions[fingerprint, default: []].append(seq)
-        }
+        fingerprints.add(fingerprint, seq: seq)
         let purges = try applyZeroRetention(call: event.call, type: event.type, seq: seq)
         let newKeys = keys.created
         keys.created.removeAll()
@@ -311,22 +294,42 @@ struct Staging {
 
     /// The seq of the event already holding `key`, confirmed by comparing the full key.
     private mutating func duplicateSeq(of key: String, fingerprint: UInt64) throws(LedgerError) -> UInt64? {
-        guard let first = fingerprints[fingerprint] else { return nil }
-        for seq in [first] + (collisions[fingerprint] ?? []) where try idempotencyKey(at: seq) == key {
+        for seq in fingerprints.seqs(of: fingerprint) where try idempotencyKey(at: seq) == key {
             return seq
         }
         return nil
     }
 
-    private mutating func idempotencyKey(at seq: UInt64) throws(LedgerError) -> String? {
+    /// The idempotency key of the event at `seq`, read from the staged batches or the log (the index only
+    /// locates the frame: the records read must be the seqs it says).
+    private mutating func idempotencyKey(at seq: UInt64) throws(LedgerError) -> String {
         for batch in batches { if let key = batch.frame.idempotency(of: seq) { return key } }
         for frame in committing { if let key = frame.idempotency(of: seq) { return key } }
         if !confirmedFrame.seqs.contains(seq) {
-            guard let location = try reader.index.frame(containing: seq) else { return nil }
+            guard let location = try reader.index.frame(containing: seq) else {
+                throw .invalidRequest(
+                    "index.sqlite lists no frame holding seq \(seq), an event of the log; run `call-ledger reindex`")
+            }
             var keys: [String] = []
             var content: [UInt8] = []
-            try reader.forEachRecord(inFrame: location, content: &content) { keys.append($0.idempotency) }
-            confirmedFrame = (location.firstSeq..<location.firstSeq + UInt64(keys.count), keys)
+            let firstSeq = location.firstSeq
+            try reader.forEachRecord(inFrame: location, content: &content) { record throws(LedgerError) in
+                guard record.seq == firstSeq + UInt64(keys.count) else {
+                    throw .invalidRequest(
+                        "index.sqlite locates seqs \(firstSeq) to \(firstSeq + UInt64(location.count) - 1) at byte "
+                            + "offset \(location.offset) of segment \(LedgerLayout.segmentName(firstSeq: location.segment)), "
+                            + "but the frame there holds seq \(record.seq); run `call-ledger reindex`")
+                }
+                keys.append(record.idempotency)
+            }
+            let seqs = firstSeq..<firstSeq + UInt64(keys.count)
+            guard seqs.contains(seq) else {
+                throw .invalidRequest(
+                    "index.sqlite locates seq \(seq) in the frame at byte offset \(location.offset) of segment "
+                        + "\(LedgerLayout.segmentName(firstSeq: location.segment)), which ends at seq \(seqs.upperBound); "
+                        + "run `call-ledger reindex`")
+            }
+            confirmedFrame = (seqs, keys)
         }
         return confirmedFrame.keys[Int(seq - confirmedFrame.seqs.lowerBound)]
     }
