@@ -26,6 +26,8 @@ public enum LedgerError: Error, CustomStringConvertible {
     case crypto(CryptoError)
     /// A data key could not be unwrapped with the master key.
     case keyUnwrapFailed(call: String, dataClass: String)
+    /// An atomic batch of `events` events whose one frame could need `bytes` bytes of content, over `limit`.
+    case batchTooLarge(events: Int, bytes: Int, limit: Int)
 
     /// A message a person can act on.
     public var description: String {
@@ -57,6 +59,10 @@ public enum LedgerError: Error, CustomStringConvertible {
             error.description
         case .keyUnwrapFailed(let call, let dataClass):
             "the data key for class \(dataClass) of call \(call) does not unwrap with this master key (wrong key file?)"
+        case .batchTooLarge(let events, let bytes, let limit):
+            "the atomic batch of \(events) events needs up to \(bytes) bytes of frame content, over the \(limit) bytes "
+                + "readers accept in one frame; nothing was appended: split the batch into smaller atomic batches "
+                + "(or append without --atomic)"
         }
     }
 }

@@ -88,7 +88,14 @@ struct AppendCommand: ParsableCommand {
             case .failure(let error): return error
             }
         }
-        let results = try writer.appendAtomically(events)
+        let outcome = Result { () throws(LedgerError) in try writer.appendAtomically(events) }
+        if case .failure(let error) = outcome, case .batchTooLarge = error {
+            // Rejected input (exit 2), refused before any of it was staged: the ledger is as it was.
+            Output.error("call-ledger: rejected input \(input == "-" ? "(stdin)" : input): \(error)")
+            try writer.close()
+            throw ExitCode(2)
+        }
+        let results = try outcome.get()
         Output.write(Self.acknowledgements(results))
         return nil
     }

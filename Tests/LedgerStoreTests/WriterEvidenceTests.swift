@@ -62,6 +62,20 @@ private func fingerprintHex(_ key: String) -> String {
         #expect(try LedgerReader(directory: directory).size == 1001, "an event was appended a second time")
     }
 
+    /// An event committed earlier by the same writer (its frame no longer in flight) and delivered again is a
+    /// duplicate: the writer's reading connection must see frames indexed after it opened.
+    @Test func aReDeliveryOfAnEventCommittedEarlierInTheSameSessionIsADuplicate() throws {
+        let scratch = ScratchDirectory()
+        let (directory, events) = try closedLedger(scratch, events: 200)
+        let writer = try LedgerWriter(directory: directory)
+        _ = try writer.append(Array(events[200..<400]))
+        let again = try writer.append([events[250], events[400]])
+        try writer.close()
+        #expect(again.map(\.status) == [.duplicate, .appended])
+        #expect(again.map(\.seq) == [250, 400])
+        #expect(try LedgerReader(directory: directory).size == 401, "an event was appended a second time")
+    }
+
     /// An altered fingerprint must not make the event holding it new again.
     @Test func anEventWhoseFingerprintWasAlteredIsStillADuplicate() throws {
         let scratch = ScratchDirectory()
@@ -190,5 +204,78 @@ private func fingerprintHex(_ key: String) -> String {
         let writer = try LedgerWriter(directory: directory)
         #expect(writer.recovery.truncatedTail != nil && writer.durableSize == 1000)
         try writer.close()
+    }
+}
+
+@Suite struct AtomicFrameLimitTests {
+    /// An atomic batch is one frame: one that readers would refuse is refused before anything is staged, the log
+    /// unchanged, and the writer goes on appending (no data key of the refused batch is cached unstored).
+    @Test func anAtomicBatchOverTheFrameLimitIsRefusedBeforeAnythingIsStaged() throws {
+        let scratch = ScratchDirectory()
+        let (directory, events) = try closedLedger(scratch, events: 200)
+        let before = try segmentBytes(directory)
+        let batch = Array(events[200..<400])
+        let writer = try LedgerWriter(directory: directory)
+        #expect {
+            _ = try writer.appendAtomically(batch, frameContentLimit: 16 << 10)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("200 events") && text.contains("16384 bytes") && text.contains("split")
+        }
+        #expect(writer.durableSize == 200)
+        #expect(try segmentBytes(directory) == before, "the refused batch changed the log")
+        let appended = try writer.append(batch)
+        try writer.close()
+        #expect(appended.map(\.seq) == (200..<400).map { UInt64($0) })
+        let reader = try LedgerReader(directory: directory)
+        #expect(try reader.verify().fault == nil)
+        var lines: [[UInt8]] = []
+        try reader.events(EventSelection(from: 200, to: 399)) { lines.append($0) }
+        let bodies = try lines.map { line in
+            let body = try jsonObject(String(decoding: line, as: UTF8.self))["body"] ?? [:]
+            return String(
+                decoding: try JSONSerialization.data(withJSONObject: body, options: .sortedKeys), as: UTF8.self)
+        }
+        let expected = try simulatedLines(calls: 6, seed: 21)[200..<400].map { line in
+            let body = try jsonObject(line)["body"] ?? [:]
+            return String(
+                decoding: try JSONSerialization.data(withJSONObject: body, options: .sortedKeys), as: UTF8.self)
+        }
+        #expect(bodies == expected, "events of the refused batch, appended afterwards, do not read back")
+    }
+
+    /// The same batch under the readers' limit is one frame.
+    @Test func anAtomicBatchWithinTheLimitIsOneFrame() throws {
+        let scratch = ScratchDirectory()
+        let (directory, events) = try closedLedger(scratch, events: 200)
+        let writer = try LedgerWriter(directory: directory)
+        let results = try writer.appendAtomically(Array(events[200..<400]), frameContentLimit: 4 << 20)
+        try writer.close()
+        #expect(results.allSatisfy { $0.status == .appended })
+        #expect(try LedgerReader(directory: directory).statistics().frames == 3)
+    }
+}
+
+/// Data keys for `RecordEncoder` in tests: one fixed key for every (call, class).
+private struct FixedKeys: DataKeyProvider {
+    let key: SymmetricKey
+    mutating func dataKey(call: String, dataClass: DataClass) throws -> SymmetricKey { key }
+}
+
+@Suite struct RecordBoundTests {
+    /// The bound the writer checks frames against before sealing is never below what sealing writes, for events
+    /// of every simulated type (parts compressed, stored raw, or as deltas).
+    @Test func noRecordIsLargerThanItsBound() throws {
+        var encoder = try RecordEncoder()
+        var keys = FixedKeys(key: try SymmetricKey.random())
+        let events = try decodeLines(simulatedLines(calls: 3, seed: 5))
+        try #require(Set(events.map(\.type)).count >= 6)
+        for (seq, event) in events.enumerated() {
+            var record: [UInt8] = []
+            _ = try encoder.encode(
+                event, seq: UInt64.max >> 1 - UInt64(seq), time: Int64.min + 1, keys: &keys, appendingTo: &record)
+            let bound = RecordEncoder.maximumRecordBytes(event)
+            #expect(record.count <= bound, "\(event.idempotency): \(record.count) bytes, bound \(bound)")
+        }
     }
 }

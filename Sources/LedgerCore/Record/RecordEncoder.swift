@@ -112,6 +112,23 @@ public struct RecordEncoder {
         }
     }
 
+    /// The most bytes `encode` appends for `event`, at any seq and time: every varint at its longest and every
+    /// part's plaintext stored raw (compression is kept only when it makes a part smaller), plus AES-GCM's nonce and
+    /// tag. What a frame must have room for before the event is sealed.
+    public static func maximumRecordBytes(_ event: DecodedEvent) -> Int {
+        let varint = 10
+        // Version, seq, time, occurred flag; a timestamp is its micros, a layout byte and an offset.
+        var total = 1 + varint + varint + 1 + (event.occurred == nil ? 0 : varint + 1 + varint)
+        for text in [event.type.rawValue, event.call, event.tenant, event.source, event.idempotency] {
+            total += varint + text.utf8.count
+        }
+        total += varint + event.body.count + varint
+        for part in event.parts {
+            total += varint + part.dataClass.name.utf8.count + 1 + varint + 1 + part.items.count + AESGCM.overhead
+        }
+        return total
+    }
+
     /// Refuses an event whose record readers would not accept (`EventDecoder` already refuses such input; this
     /// guards events built in code).
     static func checkLimits(_ event: DecodedEvent) throws(RecordLimitError) {

@@ -104,6 +104,8 @@ final class LedgerIndex {
     /// The index's schema version.
     func schema() throws(LedgerError) -> Int {
         let statement = try database.statement("SELECT value FROM info WHERE key = 'schema'")
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         return try statement.step() ? Int(statement.integer(0)) : 0
     }
 
@@ -122,6 +124,8 @@ final class LedgerIndex {
     func lastFrame() throws(LedgerError) -> FrameLocation? {
         let statement = try database.statement(
             "SELECT \(Self.frameColumns) FROM frames ORDER BY first_seq DESC LIMIT 1")
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         return try statement.step() ? frame(from: statement) : nil
     }
 
@@ -130,6 +134,8 @@ final class LedgerIndex {
         let statement = try database.statement(
             "SELECT \(Self.frameColumns) FROM frames WHERE first_seq <= ?1 ORDER BY first_seq DESC LIMIT 1")
         try statement.bind(.integer(Int64(seq)))
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         guard try statement.step() else { return nil }
         let found = frame(from: statement)
         return seq < found.firstSeq + UInt64(found.count) ? found : nil
@@ -185,6 +191,8 @@ final class LedgerIndex {
     func eventCount(call: String) throws(LedgerError) -> (events: Int, lastSeq: UInt64)? {
         let statement = try database.statement("SELECT event_count, last_seq FROM calls WHERE call = ?1")
         try statement.bind(.text(call))
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         guard try statement.step(), let events = Int(exactly: statement.integer(0)),
             let lastSeq = UInt64(exactly: statement.integer(1))
         else { return nil }
@@ -196,6 +204,8 @@ final class LedgerIndex {
         let statement = try database.statement(
             "SELECT \(Self.frameColumns) FROM frames WHERE first_time <= ?1 ORDER BY first_seq DESC LIMIT 1")
         try statement.bind(.integer(time))
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         guard try statement.step() else { return (nil, 0) }
         let found = frame(from: statement)
         return (found, found.firstSeq)
@@ -284,6 +294,8 @@ final class LedgerIndex {
     /// The latest checkpoint's size, if any.
     func latestCheckpointSize() throws(LedgerError) -> UInt64? {
         let statement = try database.statement("SELECT max(tree_size) FROM checkpoints")
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         guard try statement.step(), !statement.isNull(0) else { return nil }
         return UInt64(statement.integer(0))
     }

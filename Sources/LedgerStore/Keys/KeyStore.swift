@@ -48,6 +48,8 @@ final class KeyStore {
     func key(call: String, dataClass: String) throws(LedgerError) -> SymmetricKey? {
         let statement = try database.statement("SELECT wrapped FROM data_keys WHERE call = ?1 AND class = ?2")
         try statement.bind(.text(call), .text(dataClass))
+        // Reset once read: a statement left on a row pins this connection to the snapshot it read.
+        defer { statement.rewind() }
         guard try statement.step() else { return nil }
         let wrapped = statement.blob(0)
         do {

@@ -224,19 +224,43 @@ public final class LedgerWriter: @unchecked Sendable {
         return results
     }
 
-    /// Appends `events` as one frame: all become durable together, or none does.
-    public func appendAtomically(_ events: [DecodedEvent]) throws(LedgerError) -> [AppendResult] {
-        try commitLock.withLock { () throws(LedgerError) in
+    /// Appends `events` as one frame: all become durable together, or none does. A batch whose frame could hold
+    /// more than `frameContentLimit` bytes of content (at most, and by default, what readers decompress:
+    /// `RecordLimits.maximumFrameContentBytes`) is refused with `LedgerError.batchTooLarge` before any of it is
+    /// staged.
+    public func appendAtomically(
+        _ events: [DecodedEvent], frameContentLimit: Int = RecordLimits.maximumFrameContentBytes
+    ) throws(LedgerError) -> [AppendResult] {
+        let limit = min(frameContentLimit, RecordLimits.maximumFrameContentBytes)
+        let bound = Self.maximumFrameContentBytes(events)
+        guard bound <= limit else { throw .batchTooLarge(events: events.count, bytes: bound, limit: limit) }
+        return try commitLock.withLock { () throws(LedgerError) in
             _ = try commitLocked()
             let results = try stagingLock.withLock { () throws(LedgerError) in
                 if let failure { throw failure }
                 staging.sealBatch()
                 defer { staging.sealBatch() }
-                return try events.map { event throws(LedgerError) in try staging.stage(event, unlimitedBatch: true) }
+                let results = try events.map { event throws(LedgerError) in
+                    try staging.stage(event, unlimitedBatch: true)
+                }
+                // Only zero-retention purges staged after a trigger can add to the bound; should they take the
+                // frame past the limit, nothing of it is written and the writer stops (its in-memory keys went
+                // with the batch).
+                if let content = staging.openBatchContentBytes, content > limit {
+                    failure = .batchTooLarge(events: events.count, bytes: content, limit: limit)
+                    throw .batchTooLarge(events: events.count, bytes: content, limit: limit)
+                }
+                return results
             }
             _ = try commitLocked()
             return results
         }
+    }
+
+    /// The most bytes of content the one frame of `events` can need: its header at its longest, and each record
+    /// at its longest (`RecordEncoder.maximumRecordBytes`) with its length prefix.
+    static func maximumFrameContentBytes(_ events: [DecodedEvent]) -> Int {
+        events.reduce(FrameBuilder.magic.count + 30) { $0 + 10 + RecordEncoder.maximumRecordBytes($1) }
     }
 
     /// Validates, deduplicates, seals and encodes one event into the pending batch (not yet durable).

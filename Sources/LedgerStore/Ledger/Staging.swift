@@ -149,6 +149,11 @@ struct Staging {
             withBatch(limit: limit, firstSeq: nextSeq) { $0.results.append(result) }
             return result
         }
+        // Decided before sealing, which may create data keys: a record too large for any frame changes nothing.
+        let largest = RecordEncoder.maximumRecordBytes(event)
+        guard largest <= Self.frameBytes else {
+            throw .batchTooLarge(events: 1, bytes: largest, limit: Self.frameBytes)
+        }
         let seq = nextSeq
         var clock = timespec()
         clock_gettime(CLOCK_REALTIME, &clock)
@@ -239,6 +244,11 @@ struct Staging {
             }
         }
         return events
+    }
+
+    /// The content bytes of the newest staged batch's frame (header and records), nil when nothing is staged.
+    var openBatchContentBytes: Int? {
+        batches.last.map { $0.frame.header.count + $0.frame.records.count }
     }
 
     /// Batches staged and not yet taken.
