@@ -273,7 +273,7 @@ private struct FixedKeys: DataKeyProvider {
         for (seq, event) in events.enumerated() {
             var record: [UInt8] = []
             _ = try encoder.encode(
-                event, seq: UInt64.max >> 1 - UInt64(seq), time: Int64.min + 1, keys: &keys, appendingTo: &record)
+                event, seq: UInt64(1) << 62 + UInt64(seq), time: Int64.min + 1, keys: &keys, appendingTo: &record)
             let bound = RecordEncoder.maximumRecordBytes(event)
             #expect(record.count <= bound, "\(event.idempotency): \(record.count) bytes, bound \(bound)")
         }
