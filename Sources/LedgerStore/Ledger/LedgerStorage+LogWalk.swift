@@ -33,38 +33,20 @@ extension LedgerStorage {
                 }
                 if let problem = decompressor.decompress(
                     UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), into: &content,
-                    maximumSize: 1 << 31)
+                    maximumSize: RecordLimits.maximumFrameContentBytes)
                 {
                     throw .corrupt(segment: name, offset: offset, seq: expected, reason: "zstd: \(problem)")
                 }
-                var failure: LedgerError?
-                var firstSeq: UInt64 = 0
-                var count = 0
-                content.withUnsafeBytes { raw in
-                    do {
-                        let frame = try FrameContent(raw)
-                        firstSeq = frame.firstSeq
-                        count = frame.count
-                        guard firstSeq == expected else { return }
-                        try frame.forEachRecord { record in
-                            if let wanted,
-                                !UnsafeRawBufferPointer(rebasing: record.bytes[record.callRange]).elementsEqual(wanted)
-                            {
-                                return
-                            }
-                            do throws(LedgerError) { try body(record) } catch {
-                                failure = error
-                                throw error
-                            }
-                        }
-                    } catch {
-                        if failure == nil {
-                            failure = .corrupt(
-                                segment: name, offset: offset, seq: expected, reason: "frame content: \(error)")
-                        }
+                let (firstSeq, count) = try Self.forEachRecord(
+                    inContent: content, segment: name, offset: offset, seq: expected, startingAt: expected
+                ) { record throws(LedgerError) in
+                    if let wanted,
+                        !UnsafeRawBufferPointer(rebasing: record.bytes[record.callRange]).elementsEqual(wanted)
+                    {
+                        return
                     }
+                    try body(record)
                 }
-                if let failure { throw failure }
                 guard firstSeq == expected else {
                     throw .corrupt(
                         segment: name, offset: offset, seq: expected,

@@ -430,10 +430,26 @@ final class LedgerStorage: RecordSource {
         inFrame location: FrameLocation, content: inout [UInt8], _ body: (RecordView) throws(LedgerError) -> Void
     ) throws(LedgerError) {
         try readFrame(location, into: &content)
+        _ = try Self.forEachRecord(
+            inContent: content, segment: LedgerLayout.segmentName(firstSeq: location.segment),
+            offset: location.offset, seq: location.firstSeq, body)
+    }
+
+    /// Calls `body` with every record of decompressed frame `content` (unless `startingAt` is given and the frame
+    /// starts elsewhere) and returns the frame's first seq and count. Content that does not decode is corruption
+    /// at `segment`, `offset` and first affected `seq`; `body`'s own errors pass through.
+    static func forEachRecord(
+        inContent content: [UInt8], segment: String, offset: Int, seq: UInt64, startingAt expected: UInt64? = nil,
+        _ body: (RecordView) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> (firstSeq: UInt64, count: Int) {
         var failure: LedgerError?
+        var header = (firstSeq: UInt64(0), count: 0)
         content.withUnsafeBytes { raw in
             do {
-                try FrameContent(raw).forEachRecord { record in
+                let frame = try FrameContent(raw)
+                header = (frame.firstSeq, frame.count)
+                if let expected, frame.firstSeq != expected { return }
+                try frame.forEachRecord { record in
                     do throws(LedgerError) { try body(record) } catch {
                         failure = error
                         throw error
@@ -441,13 +457,12 @@ final class LedgerStorage: RecordSource {
                 }
             } catch {
                 if failure == nil {
-                    failure = .corrupt(
-                        segment: LedgerLayout.segmentName(firstSeq: location.segment), offset: location.offset,
-                        seq: location.firstSeq, reason: "frame content: \(error)")
+                    failure = .corrupt(segment: segment, offset: offset, seq: seq, reason: "frame content: \(error)")
                 }
             }
         }
         if let failure { throw failure }
+        return header
     }
 }
 
