@@ -23,7 +23,8 @@ struct LazyElements {
 
     /// The elements of the array at `listed`'s path among `deferred` (as `JSONCursor.parse(_:file:deferringArraysAt:)`
     /// gives them), else of `listed` itself, which must be an array.
-    static func deferred(_ deferred: [String: LazyElements], or listed: JSONCursor) throws(AdapterError) -> LazyElements {
+    static func deferred(_ deferred: [String: LazyElements], or listed: JSONCursor) throws(AdapterError) -> LazyElements
+    {
         if let found = deferred[listed.path] { return found }
         return try LazyElements(listed)
     }

@@ -33,7 +33,8 @@ public enum TranscribeAdapter: InputAdapter {
     ) throws(AdapterError) -> AdapterReport {
         // The items and the speaker segments (nearly all of a large output) are parsed one at a time.
         let (document, deferred) = try JSONCursor.parse(
-            data, file: options.file, deferringArraysAt: [["results", "items"], ["results", "speaker_labels", "segments"]])
+            data, file: options.file,
+            deferringArraysAt: [["results", "items"], ["results", "speaker_labels", "segments"]])
         if let status = document["status"], try status.string() != "COMPLETED" {
             throw status.fail("the job is \(try status.string()), not COMPLETED")
         }
@@ -86,7 +87,9 @@ public enum TranscribeAdapter: InputAdapter {
                 turnIndex += 1
             }
         }
-        if turnIndex >= 0 { try emitTurn(turn, index: turnIndex, call: call, scope: scope, options: options, emit: emit) }
+        if turnIndex >= 0 {
+            try emitTurn(turn, index: turnIndex, call: call, scope: scope, options: options, emit: emit)
+        }
         return AdapterReport()
     }
 

@@ -22,12 +22,15 @@ import Testing
         let operation = IngestOperation(directory: directory)
         let request = IngestRequest(kind: "gladia", source: .bytes(data, name: "body"), batchEvents: 2)
         var frames: [Int] = []
-        let first = try operation.run(request, openWriter: { try LedgerWriter(directory: directory) }) { progress in
-            if case .appended(let results) = progress { frames.append(results.count) }
-        }
+        let first = try operation.run(
+            request, openWriter: { try LedgerWriter(directory: directory) },
+            progress: { progress in
+                if case .appended(let results) = progress { frames.append(results.count) }
+            })
         #expect(first.appended > 2 && first.duplicate == 0 && first.warnings.isEmpty)
         #expect(frames.allSatisfy { $0 <= 2 } && frames.reduce(0, +) == first.appended)
-        let again = try operation.run(request, openWriter: { try LedgerWriter(directory: directory) }) { _ in }
+        let again = try operation.run(
+            request, openWriter: { try LedgerWriter(directory: directory) }, progress: { _ in })
         #expect(again.appended == 0 && again.duplicate == first.appended)
         var stored = 0
         try LedgerReader(directory: directory).events(EventSelection()) { _ in stored += 1 }
