@@ -1,7 +1,9 @@
-// call-ledger ingest: turn one vendor file (Gladia, Transcribe, Connect...) into events and append them
-// atomically: all of the events read, or none. Optional enrichments that cannot be read are left out with a
-// warning (`--strict` rejects instead); the records of a stream are accepted one by one, each rejected one
-// reported with its line (`--atomic` rejects the whole input instead).
+// call-ledger ingest: turn one vendor file (Gladia, Transcribe, Connect...) into events and append them, a thin
+// adapter over LedgerOperations' IngestOperation: a rejected input appends nothing; an input of up to 1000 events
+// is appended as one frame, a larger one in frames of 1000 (a crash leaves a prefix that the same ingest run again
+// completes). Optional enrichments that cannot be read are left out with a warning (`--strict` rejects instead);
+// the records of a stream are accepted one by one, each rejected one reported with its line (`--atomic` rejects
+// the whole input instead).
 import ArgumentParser
 import Foundation
 import LedgerAdapters
@@ -12,7 +14,7 @@ import LedgerStore
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Convert a vendor file into ledger events and append them, all or nothing.",
+        abstract: "Convert a vendor file into ledger events and append them; a rejected file appends nothing.",
         discussion: """
             Adapters: \(InputAdapters.all.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.summary))" }.joined(separator: "; ")).
             Idempotency keys come from the source's ids (and the call, when --call names another than the \
@@ -24,7 +26,18 @@ struct IngestCommand: ParsableCommand {
             contact-lens real-time, connect-ctr, transcribe-stream, gladia-live) are read record by record: each \
             rejected record is reported with its line, path and reason, the others are appended, and the exit \
             code is 2; --atomic rejects the whole input instead. Inputs larger than \
-            \(IngestCommand.maximumInputBytes / 1_000_000) MB are refused. \
+            \(IngestCommand.maximumInputBytes / 1_000_000) MB (\(IngestCommand.maximumInputBytes) bytes) are \
+            refused with exit code 2 and nothing appended, a file by its size before it is read, standard input \
+            after at most one byte more than the limit. \
+            A first pass converts and checks every event, keeping at most one frame of them: a rejected input \
+            appends nothing, and an input of up to \(IngestCommand.batchEvents) events is appended as one frame, \
+            all or nothing. A larger input is converted again in a second pass and appended in frames of \
+            \(IngestCommand.batchEvents) events, each durable (and acknowledged) before the next is built. A \
+            process killed during the second pass leaves the frames acknowledged so far; running the same ingest \
+            again completes it, reporting the events already appended as duplicates (their idempotency keys are \
+            the same), so that the ledger holds each event of the input exactly once. gladia, transcribe and \
+            transcribe-ca read their large arrays (utterances, items, turns) one element at a time: memory stays \
+            within the input's size plus a fixed amount; the other adapters read their input whole. \
             Prints one acknowledgement line per event, as append does. connect-ctr keeps the newest copy \
             (LastUpdateTimestamp) of each contact's record; an update of a record already ingested is a new fact. \
             kvs-fragments times each fragment from the initiated_at of the call's call.started when the ledger \
@@ -76,6 +89,8 @@ struct IngestCommand: ParsableCommand {
 
     /// The largest input read, in bytes.
     static let maximumInputBytes = IngestOperation.maximumInputBytes
+    /// The most events appended as one frame.
+    static let batchEvents = IngestRequest.defaultBatchEvents
 
     func validate() throws {
         guard let adapter = InputAdapters.all[kind] else {

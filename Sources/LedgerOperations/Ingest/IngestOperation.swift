@@ -1,10 +1,11 @@
 // Ingest as an operation: one vendor input (a file, standard input or bytes already in memory, as an HTTP body)
 // read by an adapter into events and appended, in memory bounded by the input's bytes plus a fixed amount.
-// Pass 1 streams the whole input through the adapter and the event decoder without keeping the events: an input
-// that is rejected appends nothing. Pass 2 streams it again and appends the events in frames of at most
-// `IngestRequest.batchEvents`, each durable before the next is built: an input of at most that many events is
-// appended all or nothing; a larger one killed in pass 2 leaves a prefix of its events, and ingesting the same
-// input again appends the rest (the events already appended are duplicates by their idempotency keys).
+// Pass 1 streams the whole input through the adapter and the event decoder, keeping at most one frame of events:
+// an input that is rejected appends nothing, and an input of at most `IngestRequest.batchEvents` events is
+// appended from pass 1 as one frame, all or nothing. A larger input is streamed again in pass 2 and appended in
+// frames of at most `batchEvents`, each durable before the next is built: a process killed in pass 2 leaves a
+// prefix of the input's events, and ingesting the same input again appends the rest (the events already appended
+// are duplicates by their idempotency keys).
 public import Foundation
 public import LedgerAdapters
 import LedgerCore
@@ -54,11 +55,15 @@ public struct IngestRequest: Sendable {
     /// The most events appended as one frame: an input of at most this many events is appended all or nothing.
     public var batchEvents: Int
 
+    /// The frame size `ingest` uses: large enough that most vendor files are one frame, small enough that a frame
+    /// of events takes a few MB.
+    public static let defaultBatchEvents = 1000
+
     /// A request to ingest `source` with the adapter `kind`.
     public init(
         kind: String, source: IngestSource, call: String? = nil, tenant: String = "default", roles: [Int: String] = [:],
         track: AudioTrack? = nil, stream: String? = nil, audio: [AudioInput] = [], strict: Bool = false,
-        atomic: Bool = false, batchEvents: Int = 1000
+        atomic: Bool = false, batchEvents: Int = defaultBatchEvents
     ) {
         self.kind = kind
         self.source = source
@@ -204,20 +209,26 @@ public struct IngestOperation: Sendable {
         writer: LedgerWriter, _ progress: (IngestProgress) -> Void
     ) throws(IngestError) -> IngestResult {
         let file = options.file
-        // Pass 1: every event made and decoded, none kept.
+        // Pass 1: every event made and decoded; kept only while they fit in one frame, so that an input of one
+        // frame is appended without a second pass.
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var count = 0
         var invalid: (number: Int, reason: String)?
+        var kept: [DecodedEvent] = []
         let report: AdapterReport
         do {
             report = try adapter.stream(data, options: options) { event throws(AdapterError) in
                 count += 1
+                if count > request.batchEvents { kept = [] }
                 guard invalid == nil else { return }
                 let number = count
                 let decoded = event.withUnsafeBytes { raw in
                     Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
                 }
-                if case .failure(let error) = decoded { invalid = (number, "\(error)") }
+                switch decoded {
+                case .success(let event): if count <= request.batchEvents { kept.append(event) }
+                case .failure(let error): invalid = (number, "\(error)")
+                }
             }
         } catch {
             throw .rejected(error, suggestion: Self.suggestion(for: data, kind: request.kind))
@@ -238,12 +249,9 @@ public struct IngestOperation: Sendable {
             throw .invalidEvent(
                 input: file, kind: request.kind, number: invalid.number, count: count, reason: invalid.reason)
         }
-        // Pass 2: the same events again, appended a frame at a time.
         var result = IngestResult(warnings: report.warnings, rejected: report.rejected)
-        var batch: [DecodedEvent] = []
-        batch.reserveCapacity(min(request.batchEvents, count))
-        var failure: IngestError?
-        var number = 0
+        var batch = kept
+        kept = []
         func flush() throws(IngestError) {
             let results: [AppendResult]
             do { results = try writer.appendAtomically(batch) } catch { throw .ledger(error) }
@@ -253,6 +261,15 @@ public struct IngestOperation: Sendable {
             result.duplicate += results.count - appended
             progress(.appended(results))
         }
+        if count <= request.batchEvents {
+            if !batch.isEmpty { try flush() }
+            return result
+        }
+        // Pass 2: the same events again, appended a frame at a time.
+        batch = []
+        batch.reserveCapacity(request.batchEvents)
+        var failure: IngestError?
+        var number = 0
         do {
             _ = try adapter.stream(data, options: options) { event throws(AdapterError) in
                 number += 1
