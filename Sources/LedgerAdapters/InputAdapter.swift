@@ -190,7 +190,15 @@ enum InterchangeEvent {
             "type": type, "call": call, "tenant": tenant, "source": source, "idempotency": idempotency, "body": body,
         ]
         if let occurred { object["occurred"] = occurred }
-        guard JSONSerialization.isValidJSONObject(object),
+        #if canImport(Darwin)
+        // Darwin's Foundation raises an Objective-C exception (a crash) on a value JSON cannot hold: check first.
+        let valid = JSONSerialization.isValidJSONObject(object)
+        #else
+        // swift-corelibs-foundation throws on such a value (the top level being a dictionary): checking first
+        // would walk every event twice (a quarter of a large ingest's time).
+        let valid = true
+        #endif
+        guard valid,
             let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         else {
