@@ -174,10 +174,11 @@ struct IngestCommand: ParsableCommand {
 
     func run() throws {
         let directory = try options.directory()
+        // The input is read before the audio files, so that a missing input is the error reported first.
+        let data = try Self.read(input)
         let request = IngestRequest(
-            kind: kind, source: input == "-" ? .standardInput : .file(input), call: call, tenant: tenant,
-            roles: try parsedRoles(), track: try parsedTrack(), stream: stream, audio: try audioInputs(),
-            strict: strict, atomic: atomic)
+            kind: kind, source: .bytes(data, name: input), call: call, tenant: tenant, roles: try parsedRoles(),
+            track: try parsedTrack(), stream: stream, audio: try audioInputs(), strict: strict, atomic: atomic)
         let operation = IngestOperation(directory: directory, keyFilePath: options.keyFilePath)
         let result: IngestResult
         do throws(IngestError) {
