@@ -156,8 +156,8 @@ public enum IngestError: Error, CustomStringConvertible {
 
 /// Ingests one vendor input into a ledger.
 public struct IngestOperation: Sendable {
-    /// The largest input read, in bytes. Measured on a Gladia result of 155 MB, ingest peaks at about the input's
-    /// size plus 60 MB; the limit keeps one ingest within a few hundred MB and the time within minutes.
+    /// The largest input read, in bytes. Measured on a Gladia result of 179 MB, ingest peaks at 0.24 GB (the
+    /// input's size plus about 60 MB); the limit keeps one ingest within a few hundred MB and minutes.
     public static let maximumInputBytes = 200_000_000
 
     /// The ledger's directory.
