@@ -2,7 +2,7 @@
 // bad vendor file can be fixed.
 
 /// An input that an adapter cannot turn into events.
-public struct AdapterError: Error, CustomStringConvertible, Equatable {
+public struct AdapterError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The input's name (a path, or `-` for standard input).
     public var file: String
     /// The 1-based line of JSON-lines input the offending message is on, nil for a single JSON document.

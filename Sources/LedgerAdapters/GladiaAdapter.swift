@@ -28,10 +28,18 @@ public enum GladiaAdapter: InputAdapter {
 
     /// The events of a Gladia result or callback.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
+        try collected(data, options: options)
+    }
+
+    /// The events of a Gladia result or callback, one at a time: the segments as their utterances are read, then
+    /// the enrichments.
+    public static func stream(
+        _ data: Data, options: IngestOptions, emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) -> AdapterReport {
         // The utterances (nearly all of a large result) are parsed one at a time.
         let (document, deferred) = try JSONCursor.parse(
             data, file: options.file,
-            deferringArrayAt: [
+            deferringArraysAt: [
                 ["result", "transcription", "utterances"], ["payload", "result", "transcription", "utterances"],
                 ["payload", "transcription", "utterances"],
             ])
@@ -65,12 +73,7 @@ public enum GladiaAdapter: InputAdapter {
         let source = "gladia/v2"
         let transcription = try result.required("transcription")
         let listed = try transcription.required("utterances")
-        let utterances: LazyElements
-        if let deferred, deferred.path == listed.path {
-            utterances = deferred.elements
-        } else {
-            utterances = try LazyElements(listed)
-        }
+        let utterances = try LazyElements.deferred(deferred, or: listed)
         var warnings = Warnings()
         // Entities also mark personal data in the segments: unlike the other add-ons, they must be readable.
         let entities = try addOnResults(result["named_entity_recognition"]).map { cursor throws(AdapterError) in
@@ -78,27 +81,26 @@ public enum GladiaAdapter: InputAdapter {
                 type: try cursor.required("entity_type").string(), text: try cursor.required("text").string(),
                 start: try cursor["start"]?.milliseconds(), end: try cursor["end"]?.milliseconds())
         }
-        var events: [[UInt8]] = []
-        var spans: [(id: String, start: Int64, end: Int64)] = []
-        for index in 0..<utterances.count {
-            let utterance = try utterances.element(index)
+        // The times of each utterance, by index (its id is `utterance-INDEX`), for the enrichments' overlaps.
+        var spans: [(start: Int64, end: Int64)] = []
+        try utterances.forEach { index, utterance throws(AdapterError) in
             let id = "utterance-\(index)"
             let start = try utterance.required("start").milliseconds()
             let end = try utterance.required("end").milliseconds()
-            spans.append((id, start, end))
+            spans.append((start, end))
             let personal = entities.filter { entity in
                 guard entity.personal, let entityStart = entity.start, let entityEnd = entity.end else { return false }
                 return entityStart < end && entityEnd > start
             }
             let body = try segmentBody(utterance, id: id, final: true, personal: personal, model: model, options)
-            events.append(
+            try emit(
                 try InterchangeEvent.make(
                     type: "transcript.segment", call: call, tenant: options.tenant, source: source,
                     idempotency: "gladia:\(scope):\(id)", body: body, file: options.file))
         }
         func utterancesOverlapping(_ start: Int64?, _ end: Int64?) -> [String] {
             guard let start, let end else { return [] }
-            return spans.filter { $0.start < end && $0.end > start }.map(\.id)
+            return spans.indices.filter { spans[$0].start < end && spans[$0].end > start }.map { "utterance-\($0)" }
         }
         let sentiments =
             warnings.optional { () throws(AdapterError) in
@@ -107,7 +109,7 @@ public enum GladiaAdapter: InputAdapter {
                 }
             } ?? []
         for (index, body) in sentiments.enumerated() {
-            events.append(
+            try emit(
                 try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
                     idempotency: "gladia:\(scope):sentiment-\(index)", body: body, file: options.file))
@@ -123,7 +125,7 @@ public enum GladiaAdapter: InputAdapter {
                 }
                 return item
             }
-            events.append(
+            try emit(
                 try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
                     idempotency: "gladia:\(scope):entities",
@@ -134,7 +136,7 @@ public enum GladiaAdapter: InputAdapter {
                 try translationBodies(result["translation"], utterancesOverlapping)
             } ?? []
         for (key, body) in translations {
-            events.append(
+            try emit(
                 try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
                     idempotency: "gladia:\(scope):\(key)", body: body, file: options.file))
@@ -142,13 +144,13 @@ public enum GladiaAdapter: InputAdapter {
         if let summary = warnings.optional({ () throws(AdapterError) in try summaryText(result["summarization"]) }),
             let summary
         {
-            events.append(
+            try emit(
                 try InterchangeEvent.make(
                     type: "enrichment.result", call: call, tenant: options.tenant, source: source,
                     idempotency: "gladia:\(scope):summary",
                     body: ["kind": "summary", "provider": "gladia", "result": ["text": summary]], file: options.file))
         }
-        return AdapterOutput(events: events, warnings: warnings.errors)
+        return AdapterReport(warnings: warnings.errors)
     }
 
     /// The enrichment body of one sentiment result, on the utterances its times overlap.

@@ -94,6 +94,20 @@ public struct AdapterOutput {
     }
 }
 
+/// What an adapter that streamed its events reports besides them.
+public struct AdapterReport {
+    /// Optional enrichments that could not be read and were left out (see `AdapterOutput.warnings`).
+    public var warnings: [AdapterError]
+    /// Records of a stream of independent records that were rejected (see `AdapterOutput.rejected`).
+    public var rejected: [AdapterError]
+
+    /// A report of the enrichments left out and the records rejected.
+    public init(warnings: [AdapterError] = [], rejected: [AdapterError] = []) {
+        self.warnings = warnings
+        self.rejected = rejected
+    }
+}
+
 /// Turns one vendor input into interchange events (JSON lines, FORMAT.md §10).
 public protocol InputAdapter {
     /// The `--from` name.
@@ -104,6 +118,13 @@ public protocol InputAdapter {
     /// records, the records it rejected; the same input always gives the same output. An input that cannot be
     /// read at all throws.
     static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput
+    /// The events of `data` handed to `emit` one at a time, in the order `read` gives them, and what was left
+    /// out or rejected; an error `emit` throws ends the reading. Adapters of inputs that can be large (Gladia
+    /// results, Transcribe and Call Analytics outputs) hold one element of the input's big array at a time and
+    /// none of the events already emitted; the others read the whole input first.
+    static func stream(
+        _ data: Data, options: IngestOptions, emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) -> AdapterReport
     /// The options among `--track`, `--stream` and `--audio` that the adapter reads.
     static var mediaOptions: Set<IngestOption> { get }
     /// The options the adapter cannot do without.
@@ -119,6 +140,22 @@ extension InputAdapter {
     public static var requiredOptions: Set<IngestOption> { [] }
     /// No.
     public static var readsCallStart: Bool { false }
+
+    /// The events of `read`, handed to `emit` once the whole input is read.
+    public static func stream(
+        _ data: Data, options: IngestOptions, emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) -> AdapterReport {
+        let output = try read(data, options: options)
+        for event in output.events { try emit(event) }
+        return AdapterReport(warnings: output.warnings, rejected: output.rejected)
+    }
+
+    /// The output of `stream`, its events collected: `read` for adapters that stream.
+    static func collected(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
+        var events: [[UInt8]] = []
+        let report = try stream(data, options: options) { event throws(AdapterError) in events.append(event) }
+        return AdapterOutput(events: events, warnings: report.warnings, rejected: report.rejected)
+    }
 
     /// The events of `data`, all or nothing and strictly: the first enrichment that cannot be read or record
     /// that is rejected is thrown.
@@ -153,7 +190,15 @@ enum InterchangeEvent {
             "type": type, "call": call, "tenant": tenant, "source": source, "idempotency": idempotency, "body": body,
         ]
         if let occurred { object["occurred"] = occurred }
-        guard JSONSerialization.isValidJSONObject(object),
+        #if canImport(Darwin)
+        // Darwin's Foundation raises an Objective-C exception (a crash) on a value JSON cannot hold: check first.
+        let valid = JSONSerialization.isValidJSONObject(object)
+        #else
+        // swift-corelibs-foundation throws on such a value (the top level being a dictionary): checking first
+        // would walk every event twice (a quarter of a large ingest's time).
+        let valid = true
+        #endif
+        guard valid,
             let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         else {

@@ -1,15 +1,17 @@
-// Reading a large vendor document without building its whole tree at once: the one big array (a Gladia
-// result's utterances) is found by scanning the bytes, left out of the document that is parsed, and its elements
-// are parsed one at a time as the adapter reaches them. Foundation's JSONSerialization needs about 40 bytes of
-// memory per byte of input; parsed element by element, the tree of one element is held at a time.
+// Reading a large vendor document without building its whole tree at once: the big arrays (a Gladia result's
+// utterances, a Transcribe output's items, a Call Analytics transcript) are found by scanning the bytes, left out
+// of the document that is parsed, and their elements are parsed one at a time as the adapter reaches them.
+// Foundation's JSONSerialization needs about 40 bytes of memory per byte of input; parsed element by element, the
+// tree of one element is held at a time, and the input's bytes are not copied.
 import Foundation
 
-/// The elements of a JSON array, each parsed when asked for.
+/// The elements of a JSON array, parsed one at a time as they are visited: of an array left in the input's
+/// bytes, only the element being visited is held as a tree, and no list of the elements is kept.
 struct LazyElements {
-    /// Where each element is: a cursor already parsed, or the bytes of one still to parse.
+    /// Where the elements are: cursors already parsed, or an array still in the input's bytes.
     private enum Source {
         case parsed([JSONCursor])
-        case bytes([UInt8], [Range<Int>], path: String, file: String)
+        case bytes(Data, array: Range<Int>, path: String, file: String)
     }
 
     private let source: Source
@@ -19,83 +21,118 @@ struct LazyElements {
         source = .parsed(try cursor.elements())
     }
 
-    /// The elements at `ranges` of `bytes`, the array at `path` of `file`.
-    init(bytes: [UInt8], ranges: [Range<Int>], path: String, file: String) {
-        source = .bytes(bytes, ranges, path: path, file: file)
+    /// The elements of the array at `listed`'s path among `deferred` (as `JSONCursor.parse(_:file:deferringArraysAt:)`
+    /// gives them), else of `listed` itself, which must be an array.
+    static func deferred(_ deferred: [String: LazyElements], or listed: JSONCursor) throws(AdapterError) -> LazyElements
+    {
+        if let found = deferred[listed.path] { return found }
+        return try LazyElements(listed)
     }
 
-    /// How many elements there are.
-    var count: Int {
-        switch source {
-        case .parsed(let cursors): cursors.count
-        case .bytes(_, let ranges, _, _): ranges.count
-        }
+    /// The elements of the array at byte range `array` of `data` (which starts at index 0), the array at `path`
+    /// of `file`; the range was found by `JSONScan`, so the array's structure is known to be complete.
+    init(data: Data, array: Range<Int>, path: String, file: String) {
+        source = .bytes(data, array: array, path: path, file: file)
     }
 
-    /// Element `index` (from 0 to `count` - 1), parsed.
-    func element(_ index: Int) throws(AdapterError) -> JSONCursor {
+    /// Calls `body` with each element's index and its value, parsed, in order; stops at the first error.
+    func forEach(_ body: (Int, JSONCursor) throws(AdapterError) -> Void) throws(AdapterError) {
         switch source {
-        case .parsed(let cursors): return cursors[index]
-        case .bytes(let bytes, let ranges, let path, let file):
-            let elementPath = "\(path)[\(index)]"
-            do {
-                let parsed = try JSONCursor.parse(
-                    Data(bytes[ranges[index]]), file: file, byteOffset: ranges[index].lowerBound)
-                return JSONCursor(value: parsed.value, path: elementPath, file: file)
-            } catch {
-                let inner = error.path.isEmpty ? "" : (error.path.hasPrefix("[") ? "" : ".") + error.path
-                throw AdapterError(file: file, path: elementPath + inner, reason: error.reason)
+        case .parsed(let cursors):
+            for (index, cursor) in cursors.enumerated() { try body(index, cursor) }
+        case .bytes(let data, let array, let path, let file):
+            var index = 0
+            var position = array.lowerBound + 1
+            while let element = data.withUnsafeBytes({
+                JSONScan(bytes: $0).element(after: position, first: index == 0, within: array)
+            }) {
+                let elementPath = "\(path)[\(index)]"
+                let parsed: JSONCursor
+                do {
+                    parsed = try JSONCursor.parse(
+                        data.subdata(in: element), file: file, byteOffset: element.lowerBound)
+                } catch {
+                    let inner = error.path.isEmpty ? "" : (error.path.hasPrefix("[") ? "" : ".") + error.path
+                    throw AdapterError(file: file, path: elementPath + inner, reason: error.reason)
+                }
+                try body(index, JSONCursor(value: parsed.value, path: elementPath, file: file))
+                index += 1
+                position = element.upperBound
             }
         }
     }
 }
 
 extension JSONCursor {
-    /// `data` parsed as one JSON document, except the array at the first of `paths` (member names from the top)
-    /// that it holds, which is left empty in the document and returned as lazily parsed elements. A document
-    /// without such an array, or one the scan cannot follow, is parsed whole (and reports its syntax errors so).
+    /// `data` parsed as one JSON document, except the arrays at `paths` (member names from the top) that it
+    /// holds, which are left empty in the document and returned, by dotted path, as elements parsed one at a
+    /// time. Foundation's JSONSerialization needs about 40 bytes of memory per byte of input: the arrays that
+    /// make a document large are never held as one tree. A document the scan cannot follow, or with an error
+    /// outside the arrays, is parsed whole (and reports its syntax errors so).
     static func parse(
-        _ data: Data, file: String, deferringArrayAt paths: [[String]]
-    ) throws(AdapterError) -> (document: JSONCursor, deferred: (path: String, elements: LazyElements)?) {
-        let bytes = [UInt8](data)
+        _ data: Data, file: String, deferringArraysAt paths: [[String]]
+    ) throws(AdapterError) -> (document: JSONCursor, deferred: [String: LazyElements]) {
+        let data = data.startIndex == 0 ? data : Data(data)
+        var found: [(path: String, array: Range<Int>)] = []
         for path in paths {
-            guard let found = JSONScan(bytes: bytes).array(at: path) else { continue }
-            var rest = Array(bytes[..<found.array.lowerBound])
-            rest += Array("[]".utf8)
-            rest += bytes[found.array.upperBound...]
-            // A document with an error outside the array is parsed whole, so that the error names its true byte.
-            guard let document = try? parse(Data(rest), file: file) else { return (try parse(data, file: file), nil) }
-            let name = path.joined(separator: ".")
-            return (document, (name, LazyElements(bytes: bytes, ranges: found.elements, path: name, file: file)))
+            guard let array = data.withUnsafeBytes({ JSONScan(bytes: $0).array(at: path) }) else { continue }
+            found.append((path.joined(separator: "."), array))
         }
-        return (try parse(data, file: file), nil)
+        found.sort { $0.array.lowerBound < $1.array.lowerBound }
+        guard !found.isEmpty, zip(found, found.dropFirst()).allSatisfy({ $0.array.upperBound <= $1.array.lowerBound })
+        else { return (try parse(data, file: file), [:]) }
+        var rest = Data()
+        var position = 0
+        for array in found {
+            rest += data[position..<array.array.lowerBound]
+            rest += Data("[]".utf8)
+            position = array.array.upperBound
+        }
+        rest += data[position...]
+        // A document with an error outside the arrays is parsed whole, so that the error names its true byte.
+        guard let document = try? parse(rest, file: file) else { return (try parse(data, file: file), [:]) }
+        var deferred: [String: LazyElements] = [:]
+        for array in found {
+            deferred[array.path] = LazyElements(data: data, array: array.array, path: array.path, file: file)
+        }
+        return (document, deferred)
     }
 }
 
 /// A scan of JSON bytes that skips values without building them.
 struct JSONScan {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
 
-    /// The byte range of the array at `path` and of each of its elements; nil when the value there is not an
-    /// array, or the bytes are not JSON the scan can follow.
-    func array(at path: [String]) -> (array: Range<Int>, elements: [Range<Int>])? {
+    /// The byte range of the array at `path`; nil when the value there is not an array, or the bytes are not
+    /// JSON the scan can follow.
+    func array(at path: [String]) -> Range<Int>? {
         guard var position = skipWhitespace(0) else { return nil }
         for name in path {
             guard let found = member(name, ofObjectAt: position) else { return nil }
             position = found
         }
         guard position < bytes.count, bytes[position] == UInt8(ascii: "[") else { return nil }
-        var elements: [Range<Int>] = []
-        guard var cursor = skipWhitespace(position + 1) else { return nil }
-        if bytes[cursor] == UInt8(ascii: "]") { return (position..<(cursor + 1), []) }
-        while true {
-            guard let end = skipValue(cursor) else { return nil }
-            elements.append(cursor..<end)
-            guard let next = skipWhitespace(end) else { return nil }
-            if bytes[next] == UInt8(ascii: "]") { return (position..<(next + 1), elements) }
-            guard bytes[next] == UInt8(ascii: ","), let following = skipWhitespace(next + 1) else { return nil }
-            cursor = following
+        var cursor = position + 1
+        while let element = element(after: cursor, first: cursor == position + 1, within: position..<bytes.count) {
+            cursor = element.upperBound
         }
+        guard let close = skipWhitespace(cursor), bytes[close] == UInt8(ascii: "]") else { return nil }
+        return position..<(close + 1)
+    }
+
+    /// The byte range of the array element after `position` (just after the array's `[` for the `first`
+    /// element, else just after the previous element), within the bytes `array`; nil at the array's `]`, or where
+    /// the bytes are not an array's elements.
+    func element(after position: Int, first: Bool, within array: Range<Int>) -> Range<Int>? {
+        guard var start = skipWhitespace(position), start < array.upperBound else { return nil }
+        if !first {
+            guard bytes[start] == UInt8(ascii: ","), let next = skipWhitespace(start + 1) else { return nil }
+            start = next
+        }
+        guard bytes[start] != UInt8(ascii: "]"), let end = skipValue(start), end <= array.upperBound else {
+            return nil
+        }
+        return start..<end
     }
 
     /// Where the value of member `name` of the object starting at `start` begins.

@@ -24,7 +24,17 @@ public enum TranscribeAdapter: InputAdapter {
 
     /// The events of one Transcribe output file.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
-        let document = try JSONCursor.parse(data, file: options.file)
+        try collected(data, options: options)
+    }
+
+    /// The events of one Transcribe output file, one turn at a time as its items are read.
+    public static func stream(
+        _ data: Data, options: IngestOptions, emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) -> AdapterReport {
+        // The items and the speaker segments (nearly all of a large output) are parsed one at a time.
+        let (document, deferred) = try JSONCursor.parse(
+            data, file: options.file,
+            deferringArraysAt: [["results", "items"], ["results", "speaker_labels", "segments"]])
         if let status = document["status"], try status.string() != "COMPLETED" {
             throw status.fail("the job is \(try status.string()), not COMPLETED")
         }
@@ -34,9 +44,21 @@ public enum TranscribeAdapter: InputAdapter {
         }
         let scope = InterchangeEvent.scope(jobName ?? call, call: call)
         let results = try document.required("results")
-        let segments = try speakerSegments(results)
-        var items: [Item] = []
-        for cursor in try results.required("items").elements() {
+        let listedSegments = results["speaker_labels"]?["segments"]
+        let segmentElements = try listedSegments.map { cursor throws(AdapterError) in
+            try LazyElements.deferred(deferred, or: cursor)
+        }
+        let listedItems = try results.required("items")
+        let items = try LazyElements.deferred(deferred, or: listedItems)
+        // Only older outputs need the speaker segments (their items carry no label): they are read when an item
+        // first needs them.
+        var segments: SpeakerSegments?
+        // A turn is a run of words of one label; punctuation (which has no label or time in older outputs)
+        // belongs to the word before it and never starts a turn. Each turn is emitted when the next one starts.
+        var turn: [Item] = []
+        var turnLabel: String??
+        var turnIndex = -1
+        try items.forEach { _, cursor throws(AdapterError) in
             let type = try cursor.required("type").string()
             guard type == "pronunciation" || type == "punctuation" else {
                 throw try cursor.required("type").fail("must be pronunciation or punctuation")
@@ -44,64 +66,70 @@ public enum TranscribeAdapter: InputAdapter {
             let alternative = try cursor.required("alternatives").elements().first
             guard let alternative else { throw try cursor.required("alternatives").fail("has no alternative") }
             let start = try seconds(cursor["start_time"])
-            items.append(
-                Item(
-                    content: try alternative.required("content").string(), punctuation: type == "punctuation",
-                    start: start, end: try seconds(cursor["end_time"]),
-                    confidence: try alternative["confidence"].map { value throws(AdapterError) in
-                        try confidence(value)
-                    },
-                    label: try (cursor["speaker_label"] ?? cursor["channel_label"])?.string()
-                        ?? start.flatMap { segments.label(at: $0) }))
-        }
-        // A turn is a run of words of one label; punctuation (which has no label or time in older outputs)
-        // belongs to the word before it and never starts a turn.
-        var turns: [[Item]] = []
-        var turnLabel: String??
-        for item in items {
-            if !turns.isEmpty, item.punctuation || turnLabel == .some(item.label) {
-                turns[turns.count - 1].append(item)
+            var label = try (cursor["speaker_label"] ?? cursor["channel_label"])?.string()
+            if label == nil, let start {
+                if segments == nil { segments = try speakerSegments(segmentElements) }
+                label = segments?.label(at: start)
+            }
+            let item = Item(
+                content: try alternative.required("content").string(), punctuation: type == "punctuation",
+                start: start, end: try seconds(cursor["end_time"]),
+                confidence: try alternative["confidence"].map { value throws(AdapterError) in try confidence(value) },
+                label: label)
+            if turnIndex >= 0, item.punctuation || turnLabel == .some(item.label) {
+                turn.append(item)
             } else {
-                turns.append([item])
+                if turnIndex >= 0 {
+                    try emitTurn(turn, index: turnIndex, call: call, scope: scope, options: options, emit: emit)
+                }
+                turn = [item]
                 turnLabel = .some(item.label)
+                turnIndex += 1
             }
         }
-        var events: [[UInt8]] = []
-        for (index, turn) in turns.enumerated() {
-            let words = turn.filter { !$0.punctuation }
-            guard let first = words.first, let last = words.last else { continue }
-            var text = ""
-            for item in turn {
-                if !text.isEmpty && !item.punctuation { text += " " }
-                text += item.content
-            }
-            let number = first.label.flatMap { Int($0.drop { !$0.isNumber }) }
-            var body: [String: Any] = [
-                "utterance": "turn-\(index)", "final": true, "role": number.flatMap { options.roles[$0] } ?? "unknown",
-                "start_ms": first.start ?? 0, "end_ms": last.end ?? first.start ?? 0, "provider": "amazon-transcribe",
-                "text": TranscribeCallAnalyticsAdapter.redactedSpans(text),
-                "words": turn.map { item -> [String: Any] in
-                    var word: [String: Any] = [
-                        "word": item.content, "type": item.punctuation ? "punctuation" : "pronunciation",
-                    ]
-                    if let start = item.start { word["start_ms"] = start }
-                    if let end = item.end { word["end_ms"] = end }
-                    if let confidence = item.confidence, !item.punctuation { word["confidence"] = confidence }
-                    if item.content.contains(TranscribeCallAnalyticsAdapter.placeholder) {
-                        word["pii"] = TranscribeCallAnalyticsAdapter.redactedKind
-                    }
-                    return word
-                },
-            ]
-            if let label = first.label {
-                if label.hasPrefix("ch_"), let number { body["channel"] = number } else { body["speaker"] = label }
-            }
-            events.append(
-                try InterchangeEvent.make(
-                    type: "transcript.segment", call: call, tenant: options.tenant, source: "transcribe/1",
-                    idempotency: "transcribe:\(scope):turn-\(index)", body: body, file: options.file))
+        if turnIndex >= 0 {
+            try emitTurn(turn, index: turnIndex, call: call, scope: scope, options: options, emit: emit)
         }
-        return AdapterOutput(events: events)
+        return AdapterReport()
+    }
+
+    /// Emits the segment of turn `index` (none for a turn of punctuation only).
+    static func emitTurn(
+        _ turn: [Item], index: Int, call: String, scope: String, options: IngestOptions,
+        emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) {
+        let words = turn.filter { !$0.punctuation }
+        guard let first = words.first, let last = words.last else { return }
+        var text = ""
+        for item in turn {
+            if !text.isEmpty && !item.punctuation { text += " " }
+            text += item.content
+        }
+        let number = first.label.flatMap { Int($0.drop { !$0.isNumber }) }
+        var body: [String: Any] = [
+            "utterance": "turn-\(index)", "final": true, "role": number.flatMap { options.roles[$0] } ?? "unknown",
+            "start_ms": first.start ?? 0, "end_ms": last.end ?? first.start ?? 0, "provider": "amazon-transcribe",
+            "text": TranscribeCallAnalyticsAdapter.redactedSpans(text),
+            "words": turn.map { item -> [String: Any] in
+                var word: [String: Any] = [
+                    "word": item.content, "type": item.punctuation ? "punctuation" : "pronunciation",
+                ]
+                if let start = item.start { word["start_ms"] = start }
+                if let end = item.end { word["end_ms"] = end }
+                if let confidence = item.confidence, !item.punctuation { word["confidence"] = confidence }
+                if item.content.contains(TranscribeCallAnalyticsAdapter.placeholder) {
+                    word["pii"] = TranscribeCallAnalyticsAdapter.redactedKind
+                }
+                return word
+            },
+        ]
+        if let label = first.label {
+            if label.hasPrefix("ch_"), let number { body["channel"] = number } else { body["speaker"] = label }
+        }
+        try emit(
+            try InterchangeEvent.make(
+                type: "transcript.segment", call: call, tenant: options.tenant, source: "transcribe/1",
+                idempotency: "transcribe:\(scope):turn-\(index)", body: body, file: options.file))
     }
 
     /// The speaker segments of `speaker_labels.segments`: older outputs label only the items listed there, not
@@ -118,11 +146,11 @@ public enum TranscribeAdapter: InputAdapter {
         }
     }
 
-    /// The speaker segments of `results.speaker_labels`, if any.
-    static func speakerSegments(_ results: JSONCursor) throws(AdapterError) -> SpeakerSegments {
+    /// The speaker segments of `results.speaker_labels.segments`, if any.
+    static func speakerSegments(_ segments: LazyElements?) throws(AdapterError) -> SpeakerSegments {
         var found = SpeakerSegments()
-        guard let segments = results["speaker_labels"]?["segments"] else { return found }
-        for segment in try segments.elements() {
+        guard let segments else { return found }
+        try segments.forEach { _, segment throws(AdapterError) in
             let label = try segment["speaker_label"]?.string()
             if let label, let start = try seconds(segment["start_time"]), let end = try seconds(segment["end_time"]) {
                 found.spans.append((start, end, label))

@@ -21,7 +21,16 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
     /// readable; an enrichment that is not (words, sentiment, loudness, issues, outcomes, action items,
     /// categories, characteristics) is left out with a warning.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
-        let document = try JSONCursor.parse(data, file: options.file)
+        try collected(data, options: options)
+    }
+
+    /// The events of one Call Analytics output file, one turn at a time as the transcript is read.
+    public static func stream(
+        _ data: Data, options: IngestOptions, emit: (_ event: [UInt8]) throws(AdapterError) -> Void
+    ) throws(AdapterError) -> AdapterReport {
+        // The turns (nearly all of a large output) are parsed one at a time.
+        let (document, deferred) = try JSONCursor.parse(
+            data, file: options.file, deferringArraysAt: [["Transcript"]])
         if let status = document["JobStatus"], try status.string() != "COMPLETED" {
             throw status.fail("the job is \(try status.string()), not COMPLETED")
         }
@@ -34,15 +43,15 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
         // Offsets of the earlier schema come in two sets; the content is redacted when the output says so.
         let redactedOutput = document["ContentMetadata"]?["Output"]?.value as? String == "Redacted"
         let source = "transcribe-call-analytics/1"
-        var events: [[UInt8]] = []
         var warnings = Warnings()
-        func emit(_ type: String, _ key: String, _ body: [String: Any]) throws(AdapterError) {
-            events.append(
+        func emitEvent(_ type: String, _ key: String, _ body: [String: Any]) throws(AdapterError) {
+            try emit(
                 try InterchangeEvent.make(
                     type: type, call: call, tenant: options.tenant, source: source,
                     idempotency: "tca:\(scope):\(key)", body: body, file: options.file))
         }
-        for turn in try document.required("Transcript").elements() {
+        let listed = try document.required("Transcript")
+        try LazyElements.deferred(deferred, or: listed).forEach { _, turn throws(AdapterError) in
             let id = try turn.required("Id").string()
             let role = try turn.required("ParticipantRole").string()
             guard role == "AGENT" || role == "CUSTOMER" else {
@@ -60,11 +69,11 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
             {
                 body["words"] = words
             }
-            try emit("transcript.segment", "turn:\(id)", body)
+            try emitEvent("transcript.segment", "turn:\(id)", body)
             if let sentiment = warnings.optional({ () throws(AdapterError) in try turn["Sentiment"]?.string() }),
                 let sentiment
             {
-                try emit(
+                try emitEvent(
                     "enrichment.result", "turn:\(id):sentiment",
                     [
                         "kind": "sentiment", "provider": "amazon-transcribe", "utterances": [id], "start_ms": start,
@@ -74,7 +83,7 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
             if let loudness = turn["LoudnessScores"],
                 let values = warnings.optional({ () throws(AdapterError) in try loudnessValues(loudness) })
             {
-                try emit(
+                try emitEvent(
                     "enrichment.result", "turn:\(id):loudness",
                     [
                         "kind": "loudness", "provider": "amazon-transcribe", "utterances": [id], "start_ms": start,
@@ -91,7 +100,7 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
                             redacted: redactedOutput || content.contains(placeholder))
                     }), !entities.isEmpty
                 else { continue }
-                try emit(
+                try emitEvent(
                     "enrichment.result", "turn:\(id):\(kind)",
                     [
                         "kind": kind, "provider": "amazon-transcribe", "utterances": [id],
@@ -102,18 +111,18 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
         if let categories = document["Categories"],
             let result = warnings.optional({ () throws(AdapterError) in try categoryResult(categories) })
         {
-            try emit(
+            try emitEvent(
                 "enrichment.result", "categories",
                 ["kind": "category", "provider": "amazon-transcribe", "result": result])
         }
         if let characteristics = document["ConversationCharacteristics"],
             let metrics = warnings.optional({ () throws(AdapterError) in try metrics(of: characteristics) })
         {
-            try emit(
+            try emitEvent(
                 "enrichment.result", "characteristics",
                 ["kind": "characteristics", "provider": "amazon-transcribe", "result": ["metrics": metrics]])
         }
-        return AdapterOutput(events: events, warnings: warnings.errors)
+        return AdapterReport(warnings: warnings.errors)
     }
 
     /// The words of a turn's `Items`.

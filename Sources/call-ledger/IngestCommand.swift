@@ -1,17 +1,20 @@
-// call-ledger ingest: turn one vendor file (Gladia, Transcribe, Connect...) into events and append them
-// atomically: all of the events read, or none. Optional enrichments that cannot be read are left out with a
-// warning (`--strict` rejects instead); the records of a stream are accepted one by one, each rejected one
-// reported with its line (`--atomic` rejects the whole input instead).
+// call-ledger ingest: turn one vendor file (Gladia, Transcribe, Connect...) into events and append them, a thin
+// adapter over LedgerOperations' IngestOperation: a rejected input appends nothing; an input of up to 1000 events
+// is appended as one frame, a larger one in frames of 1000 (a crash leaves a prefix that the same ingest run again
+// completes). Optional enrichments that cannot be read are left out with a warning (`--strict` rejects instead);
+// the records of a stream are accepted one by one, each rejected one reported with its line (`--atomic` rejects
+// the whole input instead).
 import ArgumentParser
 import Foundation
 import LedgerAdapters
 import LedgerCore
+import LedgerOperations
 import LedgerStore
 
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Convert a vendor file into ledger events and append them, all or nothing.",
+        abstract: "Convert a vendor file into ledger events and append them; a rejected file appends nothing.",
         discussion: """
             Adapters: \(InputAdapters.all.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.summary))" }.joined(separator: "; ")).
             Idempotency keys come from the source's ids (and the call, when --call names another than the \
@@ -23,7 +26,18 @@ struct IngestCommand: ParsableCommand {
             contact-lens real-time, connect-ctr, transcribe-stream, gladia-live) are read record by record: each \
             rejected record is reported with its line, path and reason, the others are appended, and the exit \
             code is 2; --atomic rejects the whole input instead. Inputs larger than \
-            \(IngestCommand.maximumInputBytes / 1_000_000) MB are refused. \
+            \(IngestCommand.maximumInputBytes / 1_000_000) MB (\(IngestCommand.maximumInputBytes) bytes) are \
+            refused with exit code 2 and nothing appended, a file by its size before it is read, standard input \
+            after at most one byte more than the limit. \
+            A first pass converts and checks every event, keeping at most one frame of them: a rejected input \
+            appends nothing, and an input of up to \(IngestCommand.batchEvents) events is appended as one frame, \
+            all or nothing. A larger input is converted again in a second pass and appended in frames of \
+            \(IngestCommand.batchEvents) events, each durable (and acknowledged) before the next is built. A \
+            process killed during the second pass leaves the frames acknowledged so far; running the same ingest \
+            again completes it, reporting the events already appended as duplicates (their idempotency keys are \
+            the same), so that the ledger holds each event of the input exactly once. gladia, transcribe and \
+            transcribe-ca read their large arrays (utterances, items, turns) one element at a time: memory stays \
+            within the input's size plus a fixed amount; the other adapters read their input whole. \
             Prints one acknowledgement line per event, as append does. connect-ctr keeps the newest copy \
             (LastUpdateTimestamp) of each contact's record; an update of a record already ingested is a new fact. \
             kvs-fragments times each fragment from the initiated_at of the call's call.started when the ledger \
@@ -73,8 +87,10 @@ struct IngestCommand: ParsableCommand {
     @Argument(help: "The input file, or - for standard input.")
     var input: String
 
-    /// The largest input read (bytes): the adapters hold the parsed input in memory.
-    static let maximumInputBytes = 200_000_000
+    /// The largest input read, in bytes.
+    static let maximumInputBytes = IngestOperation.maximumInputBytes
+    /// The most events appended as one frame.
+    static let batchEvents = IngestRequest.defaultBatchEvents
 
     func validate() throws {
         guard let adapter = InputAdapters.all[kind] else {
@@ -124,51 +140,21 @@ struct IngestCommand: ParsableCommand {
     /// The bytes of `path` (standard input for `-`); a file that cannot be read ends the command with status 1,
     /// one larger than `maximumInputBytes` with status 2.
     private static func read(_ path: String) throws -> Data {
-        let data: Data
-        do {
-            if path == "-" {
-                data = try FileHandle.standardInput.read(upToCount: maximumInputBytes + 1) ?? Data()
-            } else {
-                let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
-                guard size <= maximumInputBytes else { throw InputTooLarge() }
-                data = try Data(contentsOf: URL(fileURLWithPath: path))
-            }
-        } catch is InputTooLarge {
-            data = Data(count: maximumInputBytes + 1)
+        do throws(IngestError) {
+            return try IngestOperation.read(path == "-" ? .standardInput : .file(path))
         } catch {
-            Output.error("call-ledger: error: cannot read \(path): \(error.localizedDescription)")
-            throw ExitCode(1)
+            throw report(error)
         }
-        guard data.count <= maximumInputBytes else {
-            Output.error(
-                "call-ledger: rejected \(path): the input is larger than \(maximumInputBytes) bytes, the most ingest "
-                    + "reads; split it (JSON lines by lines, a batch output per call)")
-            throw ExitCode(2)
-        }
-        return data
     }
 
-    /// A file larger than `maximumInputBytes`.
-    private struct InputTooLarge: Error {}
-
-    /// When `call` started as the ledger knows it: the `initiated_at` of its newest `call.started` (the latest
-    /// `updated_at`, the last appended among equal ones, events without `updated_at` before all others).
-    private static func start(
-        of call: String, directory: String, keyFilePath: String?
-    ) throws(LedgerError) -> Timestamp? {
-        let reader = try LedgerReader(directory: directory, keyFilePath: keyFilePath)
-        var newest: (updated: Int64, start: Timestamp?)?
-        try reader.events(EventSelection(call: call)) { line in
-            guard let event = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                event["type"] as? String == EventType.callStarted.rawValue,
-                let body = event["body"] as? [String: Any]
-            else { return }
-            let updated = (body["updated_at"] as? String).flatMap(Timestamp.parse)?.micros ?? .min
-            if updated >= newest?.updated ?? .min {
-                newest = (updated, (body["initiated_at"] as? String).flatMap(Timestamp.parse))
-            }
+    /// Prints `error` as ingest always has, and returns the exit code to end with.
+    private static func report(_ error: IngestError) -> ExitCode {
+        switch error {
+        case .unknownAdapter, .unreadable, .ledger: Output.error("call-ledger: error: \(error)")
+        case .openingWriter: break
+        case .tooLarge, .rejected, .refused, .invalidEvent: Output.error("call-ledger: rejected \(error)")
         }
-        return newest?.start
+        return ExitCode(error.exitCode)
     }
 
     private func parsedRoles() throws -> [Int: String] {
@@ -188,87 +174,57 @@ struct IngestCommand: ParsableCommand {
 
     func run() throws {
         let directory = try options.directory()
+        // The input is read before the audio files, so that a missing input is the error reported first.
         let data = try Self.read(input)
-        let audio = try audioInputs()
-        guard let adapter = InputAdapters.all[kind] else { throw ValidationError("unknown adapter \"\(kind)\"") }
-        let callStart = try reportingErrors { () throws(LedgerError) -> Timestamp? in
-            guard adapter.readsCallStart, let call else { return nil }
-            return try Self.start(of: call, directory: directory, keyFilePath: options.keyFilePath)
-        }
-        let ingestOptions = IngestOptions(
-            call: call, tenant: tenant, roles: try parsedRoles(), file: input, track: try parsedTrack(),
-            stream: stream, audio: audio, callStart: callStart)
-        let output: AdapterOutput
-        do {
-            output = try adapter.read(data, options: ingestOptions)
+        let request = IngestRequest(
+            kind: kind, source: .bytes(data, name: input), call: call, tenant: tenant, roles: try parsedRoles(),
+            track: try parsedTrack(), stream: stream, audio: try audioInputs(), strict: strict, atomic: atomic)
+        let operation = IngestOperation(directory: directory, keyFilePath: options.keyFilePath)
+        let result: IngestResult
+        do throws(IngestError) {
+            result = try operation.run(
+                request, openWriter: { try policyDirectory.openWriter(options, lockWait: lock.wait) },
+                progress: { progress in
+                    switch progress {
+                    case .read(let warnings, let rejected):
+                        for warning in warnings {
+                            Output.error("call-ledger: \(strict ? "rejected" : "warning: left out") \(warning)")
+                        }
+                        for record in rejected { Output.error("call-ledger: rejected record \(record)") }
+                    case .appended(let results):
+                        Output.write(AppendCommand.acknowledgements(results))
+                    }
+                })
         } catch {
-            Output.error("call-ledger: rejected \(error)\(suggestion(for: data))")
-            try summarize(IngestSummary(input: input, from: kind, rejected: [IngestSummary.Problem(error)]))
-            throw ExitCode(2)
-        }
-        for warning in output.warnings {
-            Output.error("call-ledger: \(strict ? "rejected" : "warning: left out") \(warning)")
-        }
-        for record in output.rejected { Output.error("call-ledger: rejected record \(record)") }
-        var summary = IngestSummary(
-            input: input, from: kind, warnings: output.warnings.map(IngestSummary.Problem.init),
-            rejected: output.rejected.map(IngestSummary.Problem.init))
-        let refusal =
-            strict && !output.warnings.isEmpty
-            ? "--strict: \(output.warnings.count) enrichment(s) could not be read"
-            : atomic && !output.rejected.isEmpty
-                ? "--atomic: \(output.rejected.count) record(s) were rejected"
-                : output.events.isEmpty && !output.rejected.isEmpty ? "no record could be read" : nil
-        if let refusal {
-            Output.error("call-ledger: rejected \(input): \(refusal); nothing appended\(suggestion(for: data))")
-            try summarize(summary)
-            throw ExitCode(2)
-        }
-        let lines = output.events
-        let counts = try reportingErrors { () throws -> (appended: Int, duplicate: Int) in
-            let writer = try policyDirectory.openWriter(options, lockWait: lock.wait)
-            var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
-            var events: [DecodedEvent] = []
-            for (index, line) in lines.enumerated() {
-                let decoded = line.withUnsafeBytes { raw in
-                    Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: index + 1) }
-                }
-                switch decoded {
-                case .success(let event): events.append(event)
-                case .failure(let error):
-                    try writer.close()
-                    Output.error(
-                        "call-ledger: rejected \(input): event \(index + 1) of \(lines.count) from the \(kind) adapter: \(error)"
-                    )
-                    throw ExitCode(2)
-                }
+            let exit = Self.report(error)
+            switch error {
+            case .openingWriter(let underlying): throw underlying
+            case .rejected(let rejection, _):
+                try summarize(IngestSummary(input: input, from: kind, rejected: [IngestSummary.Problem(rejection)]))
+            case .refused(_, _, let warnings, let rejected, _):
+                try summarize(
+                    IngestSummary(
+                        input: input, from: kind, warnings: warnings.map(IngestSummary.Problem.init),
+                        rejected: rejected.map(IngestSummary.Problem.init)))
+            default: break
             }
-            let results = try writer.appendAtomically(events)
-            try writer.close()
-            Output.write(AppendCommand.acknowledgements(results))
-            let appended = results.count { $0.status == .appended }
-            Output.error(
-                "ingested \(input) with \(kind): \(appended) appended, \(results.count - appended) duplicate"
-                    + (output.warnings.isEmpty ? "" : ", \(output.warnings.count) enrichment(s) left out")
-                    + (output.rejected.isEmpty ? "" : ", \(output.rejected.count) record(s) rejected"))
-            return (appended, results.count - appended)
+            throw exit
         }
-        summary.accepted = true
-        summary.appended = counts.appended
-        summary.duplicate = counts.duplicate
-        try summarize(summary)
-        if !output.rejected.isEmpty { throw ExitCode(2) }
+        Output.error(
+            "ingested \(input) with \(kind): \(result.appended) appended, \(result.duplicate) duplicate"
+                + (result.warnings.isEmpty ? "" : ", \(result.warnings.count) enrichment(s) left out")
+                + (result.rejected.isEmpty ? "" : ", \(result.rejected.count) record(s) rejected"))
+        try summarize(
+            IngestSummary(
+                input: input, from: kind, accepted: true, appended: result.appended, duplicate: result.duplicate,
+                warnings: result.warnings.map(IngestSummary.Problem.init),
+                rejected: result.rejected.map(IngestSummary.Problem.init)))
+        if !result.rejected.isEmpty { throw ExitCode(2) }
     }
 
     /// Prints `summary` as one JSON line when `--json` is given.
     private func summarize(_ summary: IngestSummary) throws {
         if json { try Output.json(summary) }
-    }
-
-    /// A hint naming the adapter `data` looks written for, when it is not `kind`.
-    private func suggestion(for data: Data) -> String {
-        guard let likely = InputAdapters.likelyKind(of: data), likely != kind else { return "" }
-        return "; the file looks like \(likely) input: try --from \(likely)"
     }
 }
 

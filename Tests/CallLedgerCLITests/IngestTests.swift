@@ -556,29 +556,6 @@ func writeText(_ text: String, _ ledger: CLILedger, _ name: String) throws -> St
         return try JSONSerialization.data(withJSONObject: result)
     }
 
-    @Test func aLargeGladiaResultIsIngestedWithoutHoldingItsWholeTree() throws {
-        let ledger = try CLILedger()
-        let count = 20_000
-        let path = ledger.scratch.file("large.json")
-        let data = try largeResult(utterances: count)
-        try data.write(to: URL(fileURLWithPath: path))
-        let usage = ledger.scratch.file("usage.txt")
-        let result = try run(
-            "/usr/bin/time",
-            [
-                "-f", "%M", "-o", usage, Repository.executable, "ingest", "--ledger", ledger.directory, "--from",
-                "gladia",
-                path,
-            ])
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.split(separator: "\n").count == count)
-        let kilobytes =
-            Int(
-                try String(contentsOfFile: usage, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        // Parsed whole, the tree alone takes about 40 bytes per byte of input.
-        #expect(kilobytes > 0 && kilobytes * 1024 < data.count * 12, "peak \(kilobytes) KB for \(data.count) bytes")
-    }
-
     @Test func aDamagedUtteranceOfALargeResultIsNamedByItsIndex() throws {
         let ledger = try CLILedger()
         var source = try JSONSerialization.jsonObject(with: try largeResult(utterances: 50)) as! [String: Any]
