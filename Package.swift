@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LedgerAdapters", targets: ["LedgerAdapters"]),
         .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
         .library(name: "LedgerConnectors", targets: ["LedgerConnectors"]),
+        .library(name: "LedgerOperations", targets: ["LedgerOperations"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -41,11 +42,16 @@ let package = Package(
             dependencies: ["LedgerCore", "LedgerStore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings),
         .target(name: "LedgerConnectors", dependencies: ["CCurl"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerOperations",
+            dependencies: ["LedgerCore", "LedgerStore", "LedgerAdapters", "LedgerProjections", "LedgerConnectors"],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
                 "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
-                "LedgerConnectors", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LedgerConnectors", "LedgerOperations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
@@ -76,6 +82,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerConnectorsTests", dependencies: ["LedgerConnectors", "LedgerTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerOperationsTests",
+            dependencies: ["LedgerOperations", "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerTestSupport"],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
