@@ -1,6 +1,7 @@
 // call-ledger audit export: one verifiable file with a call's events, their proofs and its redaction proof.
 import ArgumentParser
 import Foundation
+import LedgerOperations
 import LedgerStore
 
 struct AuditCommand: ParsableCommand {
@@ -52,14 +53,11 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let directory = try options.directory()
             try reportingErrors {
-                try Self.checkWritable(output)
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let bundle = try reader.auditBundle(
-                    call: call, bound: try seqBound(asOf, reader: reader),
-                    open: openClasses.isEmpty ? nil : Set(openClasses))
-                let bytes = try bundle.json()
-                // The bundle holds data keys and plaintext: owner-only, like the key file.
-                try FileSystem.writeAtomically(bytes, to: output, mode: 0o600)
+                // The bundle holds data keys and plaintext: the operation writes it owner-only, like the key file.
+                let bundle = try AuditExportOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), call: call,
+                    asOf: asOf?.pointInTime, open: openClasses.isEmpty ? nil : Set(openClasses), output: output
+                ).run()
                 Output.line(
                     "wrote \(output): \(bundle.events.count) events of call \(call) below seq \(bundle.bound), "
                         + "checkpoint \(bundle.checkpoint.treeSize); opened: "
@@ -69,22 +67,6 @@ struct AuditCommand: ParsableCommand {
                         + (bundle.classes.withheld.isEmpty
                             ? "" : "; withheld: " + bundle.classes.withheld.joined(separator: ", "))
                         + (bundle.redaction.map { "; redaction proof of \($0.purges.count) erasure(s)" } ?? ""))
-            }
-        }
-
-        /// Fails before any work when `path` cannot be written: a directory, or in a missing or read-only one.
-        static func checkWritable(_ path: String) throws(LedgerError) {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw .invalidRequest("-o \(path) is a directory; name the bundle file to write")
-            }
-            let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue
-            else {
-                throw .invalidRequest("-o \(path): the directory \(parent) does not exist")
-            }
-            guard access(parent, W_OK) == 0 else {
-                throw .invalidRequest("-o \(path): the directory \(parent) is not writable")
             }
         }
     }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerOperations
 import LedgerStore
 
 @main
@@ -145,6 +146,19 @@ struct ProgressBar {
     }
 }
 
+/// Draws an operation's progress on standard error: one progress bar per stage, labelled with its name.
+final class ProgressBars: OperationProgress {
+    private var bars: [String: ProgressBar] = [:]
+
+    func update(_ stage: String, done: UInt64, total: UInt64) {
+        bars[stage, default: ProgressBar(label: stage)].update(done: done, total: total)
+    }
+
+    func finish(_ stage: String) {
+        bars.removeValue(forKey: stage)?.finish()
+    }
+}
+
 /// Input files named on the command line.
 enum InputFile {
     /// The bytes of `path` (standard input for `-`). A file that cannot be read is not rejected input: it ends the
@@ -172,11 +186,14 @@ enum InputFile {
     }
 }
 
-/// Runs `body`, turning ledger errors into a message on standard error and exit code 1.
+/// Runs `body`, turning ledger and operation errors into a message on standard error and exit code 1.
 func reportingErrors<R>(_ body: () throws -> R) throws -> R {
     do {
         return try body()
     } catch let error as LedgerError {
+        Output.error("call-ledger: error: \(error)")
+        throw ExitCode(1)
+    } catch let error as OperationError {
         Output.error("call-ledger: error: \(error)")
         throw ExitCode(1)
     }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerOperations
 import LedgerProjections
 import LedgerStore
 
@@ -26,24 +27,15 @@ struct ProjectionRunOptions: ParsableArguments {
         }
     }
 
-    /// Opens the ledger, runs `work` on its engine with a progress bar per projection, and prints the runs.
-    func run(
-        _ options: LedgerOptions,
-        _ work: (ProjectionEngine, [String], (String, UInt64, UInt64) -> Void) throws(LedgerError) -> [ProjectionRun]
-    ) throws {
+    /// Runs the projections in `mode` with a progress bar per projection, and prints the runs.
+    func run(_ options: LedgerOptions, _ mode: ProjectionRunOperation.Mode) throws {
         let directory = try options.directory()
         let qa = names.isEmpty || names.contains("qa") ? try scorecards.load(required: !names.isEmpty) : []
         try reportingErrors {
-            let engine = try QAProjection.engine(recording: qa, directory: directory, options: options)
-            var bar: ProgressBar?
-            let runs = try work(engine, names) { projection, done, total in
-                if bar?.label != projection {
-                    bar?.finish()
-                    bar = ProgressBar(label: projection)
-                }
-                bar?.update(done: done, total: total)
-            }
-            bar?.finish()
+            let runs = try ProjectionRunOperation(
+                ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), names: names,
+                scorecards: qa, mode: mode
+            ).run(progress: ProgressBars())
             if json {
                 try Output.json(runs, snakeCase: true)
                 return
@@ -81,9 +73,7 @@ struct ProjectCommand: ParsableCommand {
     @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        try projections.run(options) { engine, names, progress throws(LedgerError) in
-            try engine.catchUp(names, progress: progress)
-        }
+        try projections.run(options, .catchUp)
     }
 }
 
@@ -102,9 +92,7 @@ struct RebuildCommand: ParsableCommand {
     @OptionGroup var projections: ProjectionRunOptions
 
     func run() throws {
-        try projections.run(options) { engine, names, progress throws(LedgerError) in
-            try engine.rebuild(names, progress: progress)
-        }
+        try projections.run(options, .rebuild)
     }
 }
 

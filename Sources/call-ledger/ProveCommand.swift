@@ -1,5 +1,6 @@
 // call-ledger prove inclusion / consistency / redaction: RFC 6962 proofs as JSON, anchored to a signed checkpoint.
 import ArgumentParser
+import LedgerOperations
 import LedgerStore
 
 struct ProveCommand: ParsableCommand {
@@ -28,8 +29,9 @@ struct ProveCommand: ParsableCommand {
         func run() throws {
             let directory = try options.directory()
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                try Output.json(try reader.inclusionProof(seq: seq, treeSize: size), pretty: true)
+                let proofs = ProofOperations(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath))
+                try Output.json(try proofs.inclusion(seq: seq, treeSize: size), pretty: true)
             }
         }
     }
@@ -50,8 +52,9 @@ struct ProveCommand: ParsableCommand {
         func run() throws {
             let directory = try options.directory()
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                try Output.json(try reader.consistencyProof(from: from, to: to), pretty: true)
+                let proofs = ProofOperations(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath))
+                try Output.json(try proofs.consistency(from: from, to: to), pretty: true)
             }
         }
     }
@@ -83,8 +86,9 @@ struct ProveCommand: ParsableCommand {
         func run() throws {
             let directory = try options.directory()
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let proof = try reader.redactionProof(call: call)
+                let proof = try ProofOperations(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath)
+                ).redaction(call: call)
                 if json {
                     try Output.json(proof, pretty: true)
                     return

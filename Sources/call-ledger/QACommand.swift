@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerOperations
 import LedgerProjections
 import LedgerStore
 
@@ -18,7 +19,7 @@ struct ScorecardOptions: ParsableArguments {
     /// The scorecards with their files, or exit 2 naming the file, member and reason of the first bad one (or a
     /// name two files share). Without `--scorecard`, a missing directory is an error when `required`, else gives
     /// none.
-    func load(required: Bool = true) throws -> [(file: String, scorecard: QAScorecard)] {
+    func load(required: Bool = true) throws -> [QAScorecardFile] {
         var files = scorecard
         if files.isEmpty {
             let folder = ProcessInfo.processInfo.environment["CALL_LEDGER_SCORECARDS"] ?? "Projections/qa"
@@ -32,50 +33,20 @@ struct ScorecardOptions: ParsableArguments {
             }
         }
         do {
-            var loaded: [(file: String, scorecard: QAScorecard)] = []
+            var loaded: [QAScorecardFile] = []
             for file in files {
                 let parsed = try QAScorecard.parse(Array(try InputFile.read(file)), file: file)
                 if loaded.contains(where: { $0.scorecard.name == parsed.name }) {
                     throw DefinitionError(
                         file: file, path: "name", reason: "scorecard name '\(parsed.name)' is used by another file")
                 }
-                loaded.append((file, parsed))
+                loaded.append(QAScorecardFile(file: file, scorecard: parsed))
             }
             return loaded
         } catch let error as DefinitionError {
             Output.error("call-ledger: rejected \(error)")
             throw ExitCode(2)
         }
-    }
-}
-
-/// Keeping the QA projection's scorecards recorded in the log.
-enum QAProjection {
-    /// Appends one `projection.definition.changed` (projection `qa`, tenant `*`) per scorecard whose digest is
-    /// not the one the log last recorded for its name, then returns an engine whose reader sees them, set up to
-    /// score with `scorecards`.
-    static func engine(
-        recording scorecards: [(file: String, scorecard: QAScorecard)], directory: String, options: LedgerOptions,
-        lockWait: Double = WriterLockOptions.defaultWait
-    ) throws -> ProjectionEngine {
-        var engine = ProjectionEngine(reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-        var events: [[String: Any]] = []
-        for (file, scorecard) in scorecards
-        where try engine.recordedScorecardDigest(scorecard.name) != scorecard.digest.hex {
-            events.append(
-                OwnEvents.definitionChanged(
-                    projection: "qa", name: scorecard.name, version: scorecard.version, digest: scorecard.digest.hex,
-                    path: file, tenant: "*", logSize: engine.reader.size))
-        }
-        if !events.isEmpty {
-            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lockWait)
-            defer { try? writer.close() }
-            _ = try OwnEvents.append(events, with: writer)
-            try writer.close()
-            engine = ProjectionEngine(reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-        }
-        engine.scorecards = scorecards.map(\.scorecard)
-        return engine
     }
 }
 
@@ -120,13 +91,11 @@ struct QACommand: ParsableCommand {
             let directory = try options.directory()
             let scorecards = try scorecards.load()
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let engine = ProjectionEngine(reader: reader)
-                guard let transcript = try engine.transcript(call: call, asOf: try seqBound(asOf, reader: reader))
-                else {
-                    throw LedgerError.invalidRequest("the log holds no transcript events for call '\(call)'")
-                }
-                try printEvaluations(scorecards.map { $0.scorecard.evaluate(transcript) }, json: json)
+                let evaluations = try QAScoreOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), call: call,
+                    scorecards: scorecards.map(\.scorecard), asOf: asOf?.pointInTime
+                ).run()
+                try printEvaluations(evaluations, json: json)
             }
         }
     }
@@ -154,12 +123,10 @@ struct QACommand: ParsableCommand {
             let directory = try options.directory()
             let loaded = try scorecards.load()
             try reportingErrors {
-                let engine = try QAProjection.engine(recording: loaded, directory: directory, options: options)
-                _ = try engine.catchUp(["qa"])
-                let evaluations = try engine.qaEvaluations(call: call)
-                guard !evaluations.isEmpty else {
-                    throw LedgerError.invalidRequest("the qa projection holds no results for call '\(call)'")
-                }
+                let evaluations = try QAResultsOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), call: call,
+                    scorecards: loaded
+                ).run()
                 try printEvaluations(evaluations, json: json)
             }
         }
@@ -200,9 +167,10 @@ struct QACommand: ParsableCommand {
             let started = try startedRange()
             let loaded = try scorecards.load()
             try reportingErrors {
-                let engine = try QAProjection.engine(recording: loaded, directory: directory, options: options)
-                _ = try engine.catchUp(["qa"])
-                let reports = try engine.qaReports(name: scorecardName, version: version, started: started)
+                let reports = try QAReportOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), scorecards: loaded,
+                    scorecardName: scorecardName, version: version, started: started
+                ).run()
                 if json {
                     try Output.json(reports, snakeCase: true)
                     return

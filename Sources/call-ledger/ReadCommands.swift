@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerOperations
 import LedgerStore
 
 /// A `--as-of` bound: a seq, or an RFC 3339 time.
@@ -17,6 +18,14 @@ enum AsOf {
         throw ValidationError(
             "'\(argument)' is neither a seq (a whole number such as 4200) nor an RFC 3339 time with Z or an "
                 + "offset (2026-11-26T10:00:00Z, 2026-11-26T11:00:00.5+01:00)")
+    }
+
+    /// The bound as operations take it.
+    var pointInTime: PointInTime {
+        switch self {
+        case .seq(let seq): .seq(seq)
+        case .time(let time): .time(time)
+        }
     }
 }
 

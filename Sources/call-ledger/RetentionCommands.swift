@@ -2,55 +2,12 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerOperations
 import LedgerProjections
 import LedgerStore
 
-/// Appends events made by the CLI itself (holds, assignments, purges) atomically, and prints their
-/// acknowledgements.
-enum OwnEvents {
-    /// The source every event the CLI makes carries.
-    static let source = "call-ledger/0.1"
-
-    /// How many of its own events the CLI appends in one atomic batch (and, in `retention run`, how many
-    /// purges one key-store transaction journals).
-    static let batchSize = 500
-
-    /// Appends `events` (interchange objects) in one durable batch through `writer`.
-    static func append(_ events: [[String: Any]], with writer: LedgerWriter) throws -> [AppendResult] {
-        var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
-        var decoded: [DecodedEvent] = []
-        for (index, event) in events.enumerated() {
-            var line = Array(try JSONSerialization.data(withJSONObject: event, options: [.sortedKeys]))
-            let result = line.withUnsafeMutableBytes { raw in
-                Result { () throws(EventDecodingError) in
-                    try decoder.decode(UnsafeRawBufferPointer(raw), lineNumber: index + 1)
-                }
-            }
-            decoded.append(try result.get())
-        }
-        return try writer.appendAtomically(decoded)
-    }
-
-    /// A `projection.definition.changed` recording that `projection` now uses definition `name` at `version`
-    /// with file `digest` (hex), read from `path`. Its idempotency key names the log's size, so returning to an
-    /// earlier definition is recorded again while a retried run appends nothing twice.
-    static func definitionChanged(
-        projection: String, name: String, version: String, digest: String, path: String?, tenant: String,
-        logSize: UInt64
-    ) -> [String: Any] {
-        var body: [String: Any] = [
-            "projection": projection, "definition": ["name": name, "version": version, "digest": digest],
-        ]
-        if let path { body["path"] = path }
-        return [
-            "type": EventType.projectionDefinitionChanged.rawValue, "tenant": tenant, "source": source,
-            "idempotency": "definition:\(projection):\(name):\(digest):\(logSize)", "body": body,
-        ]
-    }
-}
-
 /// The calls a hold names: `--call` ids, or the calls a `--query` selects from the transcript projection.
-struct CallSelection: ParsableArguments {
+struct CallSelectionOptions: ParsableArguments {
     @Option(name: .customLong("call"), help: ArgumentHelp("A call id (repeatable).", valueName: "id"))
     var calls: [String] = []
 
@@ -64,46 +21,13 @@ struct CallSelection: ParsableArguments {
         guard calls.isEmpty != (query == nil) else {
             throw ValidationError("give either --call (one or more) or --query")
         }
-        if let query { _ = try Self.conditions(query) }
-    }
-
-    static func conditions(_ query: String) throws -> [(field: String, value: String)] {
-        try query.split(separator: ",").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, ["tenant", "queue", "agent", "channel"].contains(parts[0]), !parts[1].isEmpty else {
-                throw ValidationError(
-                    "--query: '\(pair)' is not field=value with field tenant, queue, agent or channel")
-            }
-            return (parts[0], parts[1])
-        }
-    }
-
-    /// The selected calls with their tenants; a named call the ledger does not know is an error.
-    func resolve(_ engine: ProjectionEngine) throws -> [(call: String, tenant: String)] {
-        let known = try engine.calls()
         if let query {
-            let conditions = try Self.conditions(query)
-            let matching = known.filter { summary in
-                conditions.allSatisfy { condition in
-                    switch condition.field {
-                    case "tenant": summary.tenant == condition.value
-                    case "queue": summary.queue == condition.value
-                    case "agent": summary.agent == condition.value
-                    default: summary.channel == condition.value
-                    }
-                }
-            }
-            guard !matching.isEmpty else { throw LedgerError.invalidRequest("--query \(query) selects no call") }
-            return matching.map { ($0.call, $0.tenant) }
-        }
-        let tenants = Dictionary(known.map { ($0.call, $0.tenant) }, uniquingKeysWith: { first, _ in first })
-        return try calls.map { call in
-            guard let tenant = tenants[call] else {
-                throw LedgerError.invalidRequest("call '\(call)' is not in the ledger")
-            }
-            return (call, tenant)
+            do { _ = try CallSelection.conditions(query) } catch { throw ValidationError(error.description) }
         }
     }
+
+    /// The selection the options name.
+    var selection: CallSelection { query.map { .query($0) } ?? .calls(calls) }
 }
 
 struct HoldCommand: ParsableCommand {
@@ -115,7 +39,7 @@ struct HoldCommand: ParsableCommand {
     /// What placing and releasing share.
     struct HoldOptions: ParsableArguments {
         @OptionGroup var options: LedgerOptions
-        @OptionGroup var selection: CallSelection
+        @OptionGroup var selection: CallSelectionOptions
         @OptionGroup var lock: WriterLockOptions
 
         @Option(help: ArgumentHelp("The hold's id: a case or matter number.", valueName: "id"))
@@ -130,28 +54,18 @@ struct HoldCommand: ParsableCommand {
         @Flag(help: "Print JSON acknowledgements only.")
         var json = false
 
-        func append(_ type: EventType, suffix: String) throws {
+        func append(_ action: LegalHoldEvent.Action) throws {
             let directory = try options.directory()
             try reportingErrors {
-                let engine = ProjectionEngine(
-                    reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-                let calls = try selection.resolve(engine)
-                let writer = try LedgerWriter(
-                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
-                defer { try? writer.close() }
-                var body: [String: Any] = ["hold": hold, "reason": reason]
-                if let by { body["by"] = by }
-                let events = calls.map { call, tenant in
-                    [
-                        "type": type.rawValue, "call": call, "tenant": tenant, "source": OwnEvents.source,
-                        "idempotency": "hold:\(hold):\(call):\(suffix)", "body": body,
-                    ] as [String: Any]
-                }
-                let results = try OwnEvents.append(events, with: writer)
+                let results = try LegalHoldOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait),
+                    selection: selection.selection, action: action, hold: hold, reason: reason, by: by
+                ).run()
                 Output.write(AppendCommand.acknowledgements(results))
                 if !json {
                     let appended = results.count { $0.status == .appended }
-                    Output.error("hold \(hold) \(suffix) on \(appended) calls (\(results.count - appended) already)")
+                    Output.error(
+                        "hold \(hold) \(action.rawValue) on \(appended) calls (\(results.count - appended) already)")
                 }
             }
         }
@@ -164,7 +78,7 @@ struct HoldCommand: ParsableCommand {
 
         @OptionGroup var hold: HoldOptions
 
-        func run() throws { try hold.append(.legalHoldPlaced, suffix: "placed") }
+        func run() throws { try hold.append(.placed) }
     }
 
     struct Release: ParsableCommand {
@@ -173,7 +87,7 @@ struct HoldCommand: ParsableCommand {
 
         @OptionGroup var hold: HoldOptions
 
-        func run() throws { try hold.append(.legalHoldReleased, suffix: "released") }
+        func run() throws { try hold.append(.released) }
     }
 }
 
@@ -291,43 +205,11 @@ struct RetentionCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             try reportingErrors {
-                let engine = ProjectionEngine(
-                    reader: try LedgerReader(directory: directory, keyFilePath: options.keyFilePath))
-                let reference: [String: Any] = [
-                    "name": parsed.name, "version": parsed.version, "digest": parsed.digest.hex,
-                ]
-                let targets: [(call: String?, tenant: String)]
-                if let tenant {
-                    targets = [(nil, tenant)]
-                } else {
-                    targets = try CallSelection.parse(calls.flatMap { ["--call", $0] }).resolve(engine).map {
-                        ($0.call, $0.tenant)
-                    }
-                }
-                var events: [[String: Any]] = []
-                let recorded = try engine.recordedPolicyDigest(parsed.name)
-                if let recorded, recorded != parsed.digest.hex {
-                    events.append(
-                        OwnEvents.definitionChanged(
-                            projection: "retention", name: parsed.name, version: parsed.version,
-                            digest: parsed.digest.hex, path: policy, tenant: targets[0].tenant,
-                            logSize: engine.reader.size))
-                }
-                for target in targets {
-                    var event: [String: Any] = [
-                        "type": EventType.retentionPolicyAssigned.rawValue, "tenant": target.tenant,
-                        "source": OwnEvents.source,
-                        "idempotency":
-                            "retention:\(target.call ?? "tenant:" + target.tenant):\(parsed.name):\(parsed.digest.hex)",
-                        "body": ["policy": reference],
-                    ]
-                    if let call = target.call { event["call"] = call }
-                    events.append(event)
-                }
-                let writer = try LedgerWriter(
-                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
-                defer { try? writer.close() }
-                Output.write(AppendCommand.acknowledgements(try OwnEvents.append(events, with: writer)))
+                let results = try RetentionAssignOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait),
+                    policy: parsed, path: policy, target: tenant.map { .tenant($0) } ?? .calls(calls)
+                ).run()
+                Output.write(AppendCommand.acknowledgements(results))
             }
         }
     }
@@ -359,12 +241,10 @@ struct RetentionCommand: ParsableCommand {
             let at = try planTime(now)
             let policies = try loadPolicies(policyDirectory)
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let engine = ProjectionEngine(reader: reader)
-                let plan = try engine.retentionPlan(
-                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
-                )
-                .filter { all || $0.status == .due || $0.status == .held }
+                let plan = try RetentionPlanOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), policies: policies,
+                    now: at, all: all
+                ).run()
                 if json {
                     try Output.json(plan, snakeCase: true)
                     return
@@ -412,104 +292,15 @@ extension RetentionCommand {
         @Flag(help: "Print a JSON summary.")
         var json = false
 
-        /// What a run did.
-        struct Summary: Encodable {
-            var recoveredPurges: Int
-            var definitionsChanged: [String]
-            var calls: Int
-            var classes: Int
-            var purgedEvents: Int
-            var compaction: CompactionReport
-            var compactionSeconds: Double
-            var checkpointTreeSize: UInt64?
-            var checkpointRoot: String?
-            var finalCheckpointTreeSize: UInt64?
-            var seconds: Double
-            var callsPerSecond: Double
-        }
-
         func run() throws {
             let directory = try options.directory()
             let at = try planTime(now)
             let policies = try loadPolicies(policyDirectory)
-            let start = Date()
-            let summary = try reportingErrors { () throws -> Summary in
-                let writer = try LedgerWriter(
-                    directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
-                defer { try? writer.close() }
-                let leftover = try writer.pendingPurges()
-                if !leftover.isEmpty {
-                    _ = try OwnEvents.append(leftover.map(Self.purgedEvent), with: writer)
-                    try writer.clearPendingPurges(leftover)
-                }
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let engine = ProjectionEngine(reader: reader)
-                let due = try engine.retentionPlan(
-                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
-                ).filter { $0.status == .due }
-                var changed: [[String: Any]] = []
-                for policy in policies where due.contains(where: { $0.policy == policy.name }) {
-                    guard let recorded = try engine.recordedPolicyDigest(policy.name), recorded != policy.digest.hex
-                    else { continue }
-                    changed.append(
-                        OwnEvents.definitionChanged(
-                            projection: "retention", name: policy.name, version: policy.version,
-                            digest: policy.digest.hex, path: nil,
-                            tenant: due.first { $0.policy == policy.name }!.tenant, logSize: reader.size))
-                }
-                if !changed.isEmpty { _ = try OwnEvents.append(changed, with: writer) }
-                guard !due.isEmpty else {
-                    let compactionStart = Date()
-                    let compaction = try compact(with: writer, directory: directory)
-                    let after =
-                        leftover.isEmpty && compaction.calls.isEmpty ? nil : try writer.checkpoint().checkpoint
-                    return Summary(
-                        recoveredPurges: leftover.count, definitionsChanged: [], calls: 0, classes: 0, purgedEvents: 0,
-                        compaction: compaction, compactionSeconds: Date().timeIntervalSince(compactionStart),
-                        finalCheckpointTreeSize: after?.treeSize, seconds: Date().timeIntervalSince(start),
-                        callsPerSecond: 0)
-                }
-                let checkpoint = try writer.checkpoint().checkpoint
-                var grouped: [String: PendingPurge] = [:]
-                var order: [String] = []
-                for item in due {
-                    let key = item.call + "\u{0}" + item.policy
-                    if grouped[key] == nil {
-                        order.append(key)
-                        grouped[key] = PendingPurge(
-                            call: item.call, tenant: item.tenant, classes: [], policy: item.policy,
-                            policyVersion: item.policyVersion,
-                            policyDigest: item.policyDigest, treeSize: checkpoint.treeSize,
-                            root: checkpoint.rootHash.hex, method: "crypto-shred")
-                    }
-                    grouped[key]?.classes.append(item.dataClass)
-                }
-                let purges = order.compactMap { grouped[$0] }
-                var bar = ProgressBar(label: "retention")
-                var done = 0
-                for chunk in purges.chunked(by: OwnEvents.batchSize) {
-                    try writer.shred(chunk)
-                    _ = try OwnEvents.append(chunk.map(Self.purgedEvent), with: writer)
-                    try writer.clearPendingPurges(chunk)
-                    done += chunk.count
-                    bar.update(done: UInt64(done), total: UInt64(purges.count))
-                }
-                bar.finish()
-                let compactionStart = Date()
-                let compaction = try compact(with: writer, directory: directory)
-                let compactionSeconds = Date().timeIntervalSince(compactionStart)
-                let after = try writer.checkpoint().checkpoint
-                let seconds = Date().timeIntervalSince(start)
-                let calls = Set(purges.map(\.call)).count
-                return Summary(
-                    recoveredPurges: leftover.count,
-                    definitionsChanged: changed.compactMap {
-                        (($0["body"] as? [String: Any])?["definition"] as? [String: Any])?["name"] as? String
-                    },
-                    calls: calls, classes: due.count, purgedEvents: purges.count, compaction: compaction,
-                    compactionSeconds: compactionSeconds, checkpointTreeSize: checkpoint.treeSize,
-                    checkpointRoot: checkpoint.rootHash.hex, finalCheckpointTreeSize: after.treeSize, seconds: seconds,
-                    callsPerSecond: seconds > 0 ? Double(calls) / seconds : 0)
+            let summary = try reportingErrors {
+                try RetentionRunOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait),
+                    policies: policies, now: at
+                ).run(progress: ProgressBars())
             }
             if json {
                 try Output.json(summary, snakeCase: true)
@@ -529,49 +320,6 @@ extension RetentionCommand {
                     Output.line("finished \(summary.recoveredPurges) purges of an interrupted run")
                 }
             }
-        }
-
-        /// Compacts away every erased (call, class) that the log does not yet record as compacted (this run's
-        /// purges and any an interrupted run left), with a progress bar; rebuilds the transcript projection,
-        /// whose record copies held the same ciphertext; then appends one `retention.compacted` per call.
-        /// Killed anywhere in between, the next run finds the same pairs uncompacted and does the rest.
-        private func compact(with writer: LedgerWriter, directory: String) throws -> CompactionReport {
-            let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            let pending = try ProjectionEngine(reader: reader).retentionPurges().filter { $0.compactedSeq == nil }
-            guard !pending.isEmpty else { return CompactionReport() }
-            var bar = ProgressBar(label: "compaction")
-            let compaction = try writer.compact(erased: Set(pending.map { $0.call + "\u{0}" + $0.dataClass })) {
-                done, total in bar.update(done: UInt64(done), total: UInt64(total))
-            }
-            bar.finish()
-            guard !compaction.calls.isEmpty else { return compaction }
-            let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            _ = try ProjectionEngine(reader: compacted).rebuild(["transcript", "crm"])
-            var latest: [String: RetentionPurge] = [:]
-            for purge in pending where purge.seq >= latest[purge.call]?.seq ?? 0 { latest[purge.call] = purge }
-            let events = compaction.calls.keys.sorted().compactMap { call -> [String: Any]? in
-                guard let done = compaction.calls[call], let purge = latest[call] else { return nil }
-                return [
-                    "type": EventType.retentionCompacted.rawValue, "call": call, "tenant": purge.tenant,
-                    "source": OwnEvents.source, "idempotency": "compacted:\(call):\(purge.seq)",
-                    "body": ["classes": done.classes, "parts": done.parts, "segments": done.segments],
-                ]
-            }
-            for chunk in events.chunked(by: OwnEvents.batchSize) { _ = try OwnEvents.append(chunk, with: writer) }
-            return compaction
-        }
-
-        /// The `retention.purged` event of a purge.
-        static func purgedEvent(_ purge: PendingPurge) -> [String: Any] {
-            [
-                "type": EventType.retentionPurged.rawValue, "call": purge.call, "tenant": purge.tenant,
-                "source": OwnEvents.source, "idempotency": "purge:\(purge.call):\(purge.policy):\(purge.treeSize)",
-                "body": [
-                    "classes": purge.classes,
-                    "policy": ["name": purge.policy, "version": purge.policyVersion, "digest": purge.policyDigest],
-                    "method": purge.method, "checkpoint": ["tree_size": purge.treeSize, "root": purge.root],
-                ],
-            ]
         }
     }
 }
@@ -599,50 +347,15 @@ extension RetentionCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
-        /// One (call, class) row.
-        struct Row: Encodable {
-            var call: String
-            var dataClass: String
-            var status: String
-            var policy: String
-            var triggerAt: String?
-            var dueAt: String?
-            var holds: [String]
-            var purgedAt: String?
-            var purgedSeq: UInt64?
-            var method: String?
-            var compactedAt: String?
-            var compactedSeq: UInt64?
-        }
-
         func run() throws {
             let directory = try options.directory()
             let at = try planTime(now)
             let policies = try loadPolicies(policyDirectory)
             try reportingErrors {
-                let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-                let engine = ProjectionEngine(reader: reader)
-                let wanted = Set(calls)
-                var rows = try engine.retentionPlan(
-                    policies: policies, keyedClasses: try reader.keyedClasses(), now: at
-                )
-                .filter { wanted.isEmpty || wanted.contains($0.call) }
-                .map { item in
-                    Row(
-                        call: item.call, dataClass: item.dataClass, status: item.status.rawValue,
-                        policy: "\(item.policy)@\(item.policyVersion)", triggerAt: item.triggerAt,
-                        dueAt: item.dueAt, holds: item.holds)
-                }
-                for purge in try engine.retentionPurges() where wanted.isEmpty || wanted.contains(purge.call) {
-                    rows.append(
-                        Row(
-                            call: purge.call, dataClass: purge.dataClass,
-                            status: purge.compactedSeq == nil ? "shredded" : "compacted", policy: purge.policy,
-                            holds: [], purgedAt: Timestamp.format(micros: purge.purgedAt), purgedSeq: purge.seq,
-                            method: purge.method, compactedAt: purge.compactedAt.map(Timestamp.format(micros:)),
-                            compactedSeq: purge.compactedSeq))
-                }
-                rows.sort { ($0.call, $0.dataClass) < ($1.call, $1.dataClass) }
+                let rows = try RetentionStatusOperation(
+                    ledger: LedgerLocation(directory: directory, keyFilePath: options.keyFilePath), policies: policies,
+                    now: at, calls: Set(calls)
+                ).run()
                 if json {
                     try Output.json(rows, snakeCase: true)
                     return
@@ -660,13 +373,6 @@ extension RetentionCommand {
                 }
             }
         }
-    }
-}
-
-extension Array {
-    /// The elements in consecutive slices of at most `size`, in order.
-    func chunked(by size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 
