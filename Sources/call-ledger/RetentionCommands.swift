@@ -395,9 +395,10 @@ extension RetentionCommand {
                 recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
                 and journals the purges in one key-store transaction, appends their retention.purged events \
                 (classes, policy with digest, the checkpoint) and clears the journal; then compacts every erased \
-                (call, class) the log does not yet record as compacted: rewrites the segments that hold those \
-                parts without their ciphertext, keeping their digests, so every proof stays valid, rebuilds the \
-                transcript projection, whose copies held them too, and appends retention.compacted per call; \
+                (call, class) the log does not yet record as compacted: rewrites in place the frames that hold \
+                those parts, without their ciphertext, keeping their digests, so every \
+                proof stays valid, removes them from the projections' copies of those calls, and appends \
+                retention.compacted per call; \
                 finally signs another checkpoint, covering the purges (what prove redaction anchors to). A held \
                 call is never touched. Safe to kill at any point and run again.
                 """)
@@ -532,8 +533,8 @@ extension RetentionCommand {
         }
 
         /// Compacts away every erased (call, class) that the log does not yet record as compacted (this run's
-        /// purges and any an interrupted run left), with a progress bar; rebuilds the transcript projection,
-        /// whose record copies held the same ciphertext; then appends one `retention.compacted` per call.
+        /// purges and any an interrupted run left), with a progress bar; removes it from the transcript and CRM
+        /// projections' record copies of those calls only; then appends one `retention.compacted` per call.
         /// Killed anywhere in between, the next run finds the same pairs uncompacted and does the rest.
         private func compact(with writer: LedgerWriter, directory: String) throws -> CompactionReport {
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
@@ -546,7 +547,11 @@ extension RetentionCommand {
             bar.finish()
             guard !compaction.calls.isEmpty else { return compaction }
             let compacted = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            _ = try ProjectionEngine(reader: compacted).rebuild(["transcript", "crm"])
+            var erased: Set<String> = []
+            for (call, done) in compaction.calls {
+                for dataClass in done.classes { erased.insert(call + "\u{0}" + dataClass) }
+            }
+            _ = try ProjectionEngine(reader: compacted).removeErasedCiphertext(erased)
             var latest: [String: RetentionPurge] = [:]
             for purge in pending where purge.seq >= latest[purge.call]?.seq ?? 0 { latest[purge.call] = purge }
             let events = compaction.calls.keys.sorted().compactMap { call -> [String: Any]? in
