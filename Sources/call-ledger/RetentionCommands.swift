@@ -275,9 +275,10 @@ extension RetentionCommand {
                 recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
                 and journals the purges in one key-store transaction, appends their retention.purged events \
                 (classes, policy with digest, the checkpoint) and clears the journal; then compacts every erased \
-                (call, class) the log does not yet record as compacted: rewrites the segments that hold those \
-                parts without their ciphertext, keeping their digests, so every proof stays valid, rebuilds the \
-                transcript projection, whose copies held them too, and appends retention.compacted per call; \
+                (call, class) the log does not yet record as compacted: rewrites in place the frames that hold \
+                those parts, without their ciphertext, keeping their digests, so every \
+                proof stays valid, removes them from the projections' copies of those calls, and appends \
+                retention.compacted per call; \
                 finally signs another checkpoint, covering the purges (what prove redaction anchors to). A held \
                 call is never touched. Safe to kill at any point and run again.
                 """)

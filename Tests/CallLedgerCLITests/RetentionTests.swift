@@ -177,7 +177,7 @@ func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
             while offset < len(data):
                 layout = frame_layout(data, offset)
                 content = decompress_frame(data[offset:offset + layout.size], layout)
-                offset += layout.size
+                offset += layout.stored_size
                 for _, raw in parse_frame_content(content).records:
                     record = parse_record(raw)
                     for part in record.parts:

@@ -146,7 +146,7 @@ class LedgerVerifier:
                         self.on_record(record)
                     self._check_checkpoints(tree, pending, summary)
                 summary.frames += 1
-                offset += layout.size
+                offset += layout.stored_size
                 if time.monotonic() - last_report >= 1:
                     last_report = time.monotonic()
                     self.progress(

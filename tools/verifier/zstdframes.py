@@ -3,7 +3,8 @@
 A segment is a concatenation of independent zstd frames (RFC 8878) with no bytes between them. A zstd
 frame header does not hold the frame's compressed size, so it is found by walking the frame: the header,
 then every block header (each says its size and whether it is the last block), then the 4-byte content
-checksum. Every frame that CallLedger writes has the content size and the content checksum flags set.
+checksum. Every frame that CallLedger writes has the content size and the content checksum flags set; a
+compaction may leave skippable frames right after a frame, which count as that frame's padding.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 @dataclass
 class FrameLayout:
-    """What the header of one zstd frame says."""
+    """What the header of one zstd frame says, and the skippable frames that pad it (FORMAT.md §8)."""
 
     size: int
     content_size: int | None
     has_checksum: bool
+    padding: int = 0
+
+    @property
+    def stored_size(self) -> int:
+        """The frame's bytes in the segment: the zstd frame and the skippable frames right after it."""
+        return self.size + self.padding
 
 
 class FrameSizeError(Exception):
@@ -68,7 +75,15 @@ def frame_layout(data: memoryview, offset: int) -> FrameLayout:
     if has_checksum:
         need(position, 4, "content checksum")
         position += 4
-    return FrameLayout(size=position - offset, content_size=content_size, has_checksum=has_checksum)
+    size = position - offset
+    # Skippable frames (RFC 8878 §3.1.2: magic 0x184D2A50-0x184D2A5F, 4-byte little-endian size, that many
+    # bytes) right after a frame are the padding an in-place compaction leaves (FORMAT.md §8); they hold no events.
+    while position + 8 <= end and int.from_bytes(data[position:position + 4], "little") & 0xFFFFFFF0 == 0x184D2A50:
+        skipped = int.from_bytes(data[position + 4:position + 8], "little")
+        need(position + 8, skipped, "skippable frame")
+        position += 8 + skipped
+    return FrameLayout(size=size, content_size=content_size, has_checksum=has_checksum,
+                       padding=position - offset - size)
 
 
 def decompress_frame(frame: memoryview, layout: FrameLayout) -> bytes:

@@ -174,10 +174,25 @@ public enum Zstd {
     /// The zstd frame magic number, little-endian at the start of every frame.
     public static let magic: UInt32 = 0xFD2F_B528
 
-    /// The compressed size of the frame starting at `bytes`, or nil if it is not a complete frame.
+    /// The first of the 16 magic numbers of skippable frames (RFC 8878 §3.1.2), `0x184D2A50`...`0x184D2A5F`.
+    public static let skippableMagic: UInt32 = 0x184D_2A50
+
+    /// The stored size of the frame starting at `bytes`: the zstd frame and any complete skippable frames that
+    /// directly follow it (the padding a compaction leaves, FORMAT.md §8), or nil if no complete frame starts
+    /// there. Decompressing those bytes yields the frame's content: decoders skip skippable frames.
     public static func frameSize(_ bytes: UnsafeRawBufferPointer) -> Int? {
         let size = ZSTD_findFrameCompressedSize(bytes.baseAddress, bytes.count)
-        return ZSTD_isError(size) != 0 ? nil : size
+        guard ZSTD_isError(size) == 0, let base = bytes.baseAddress else { return nil }
+        var total = size
+        while total + 8 <= bytes.count,
+            UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: total, as: UInt32.self)) & 0xFFFF_FFF0
+                == skippableMagic
+        {
+            let padding = ZSTD_findFrameCompressedSize(base + total, bytes.count - total)
+            guard ZSTD_isError(padding) == 0 else { return nil }
+            total += padding
+        }
+        return total
     }
 
     static func check(_ code: Int, _ operation: String) throws(ZstdError) {

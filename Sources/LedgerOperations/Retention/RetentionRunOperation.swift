@@ -135,8 +135,8 @@ public struct RetentionRunOperation: Sendable {
     }
 
     /// Compacts away every erased (call, class) that the log does not yet record as compacted (this run's purges
-    /// and any an interrupted run left), reporting stage `compaction`; rebuilds the transcript and CRM
-    /// projections, whose record copies held the same ciphertext; then appends one `retention.compacted` per call.
+    /// and any an interrupted run left), reporting stage `compaction`; removes it from the transcript and CRM
+    /// projections' record copies of those calls only; then appends one `retention.compacted` per call.
     /// Killed anywhere in between, the next run finds the same pairs uncompacted and does the rest.
     private func compact(with writer: LedgerWriter, progress: any OperationProgress) throws -> CompactionReport {
         let pending = try ProjectionEngine(reader: try ledger.reader()).retentionPurges().filter {
@@ -148,7 +148,11 @@ public struct RetentionRunOperation: Sendable {
         }
         progress.finish("compaction")
         guard !compaction.calls.isEmpty else { return compaction }
-        _ = try ProjectionEngine(reader: try ledger.reader()).rebuild(["transcript", "crm"])
+        var erased: Set<String> = []
+        for (call, done) in compaction.calls {
+            for dataClass in done.classes { erased.insert(call + "\u{0}" + dataClass) }
+        }
+        _ = try ProjectionEngine(reader: try ledger.reader()).removeErasedCiphertext(erased)
         var latest: [String: RetentionPurge] = [:]
         for purge in pending where purge.seq >= latest[purge.call]?.seq ?? 0 { latest[purge.call] = purge }
         let events = compaction.calls.keys.sorted().compactMap { call -> RetentionCompactedEvent? in

@@ -118,6 +118,8 @@ final class LedgerStorage: RecordSource {
         var report = RecoveryReport()
         let schemaMatches = try index.schema() == LedgerIndex.schemaVersion
         if !schemaMatches { try index.clear() }
+        // An in-place compaction stopped while overwriting frames: finish it (Compaction.swift).
+        _ = try replayCompactionJournal()
         let compactionInterrupted = FileSystem.exists(layout.compactionMarker)
         if compactionInterrupted {
             // A compaction stopped between rewriting a segment and updating its frames' rows.

@@ -67,12 +67,12 @@ public final class LedgerWriter: @unchecked Sendable {
     private var staging: Staging
 
     // Commit state, guarded by `commitLock`.
-    private let commitLock = ConditionLock()
-    private let storage: LedgerStorage
-    private let keyWriter: KeyStore
+    let commitLock = ConditionLock()
+    let storage: LedgerStorage
+    let keyWriter: KeyStore
     private let compressor: ZstdCompressor
     private let fingerprintSeal: FingerprintSeal
-    private var segment: ActiveSegment?
+    var segment: ActiveSegment?
     private var frontier: MerkleFrontier
     private var commitsSinceTreeMark = 0
     private var lastCheckpoint: (size: UInt64, time: Int64)
@@ -500,170 +500,5 @@ extension LedgerWriter {
         for suffix in ["", "-wal", "-shm"] { try FileSystem.remove(layout.index + suffix) }
         let storage = try LedgerStorage(layout: layout, writable: true)
         return try storage.reindex()
-    }
-}
-
-/// What a compaction did.
-public struct CompactionReport: Sendable, Equatable, Codable {
-    /// Segments rewritten.
-    public var segments = 0
-    /// Sealed parts whose ciphertext was removed.
-    public var partsCompacted = 0
-    /// Bytes of the rewritten segments before.
-    public var bytesBefore = 0
-    /// Their bytes after.
-    public var bytesAfter = 0
-    /// Per call whose erased pairs were compacted (key gone): its parts compacted now and the segments they
-    /// were in. A call whose parts an earlier compaction already removed has zeros.
-    public var calls: [String: CallCompaction] = [:]
-
-    /// What compaction did for one call.
-    public struct CallCompaction: Sendable, Equatable {
-        /// The call's erased classes that no sealed segment holds ciphertext of any more.
-        public var classes: [String] = []
-        /// Sealed parts whose ciphertext was removed.
-        public var parts = 0
-        /// Segments rewritten for them.
-        public var segments = 0
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case segments, partsCompacted, bytesBefore, bytesAfter
-    }
-
-    /// An empty report.
-    public init() {}
-}
-
-extension LedgerWriter {
-    /// Removes from the log the ciphertext of every sealed part of the (call, class) pairs in `erased` (keys
-    /// `call + "\u{0}" + class`) whose data key is gone, keeping each part's digest (FORMAT.md §3), so every
-    /// entry, leaf and tree root stays as it was. Starts a new segment first, so the segments rewritten are
-    /// sealed; each is rewritten to a temporary file, fsynced and renamed over the original, with
-    /// `segments/COMPACTING` present meanwhile so that recovery rebuilds the index if the writer dies between the
-    /// rename and the index update. Pairs whose key still exists are left alone.
-    public func compact(
-        erased: Set<String>, progress: (Int, Int) -> Void = { _, _ in }
-    ) throws(LedgerError)
-        -> CompactionReport
-    {
-        var report = CompactionReport()
-        var gone: Set<String> = []
-        var calls: Set<String> = []
-        for pair in erased {
-            let parts = pair.split(separator: "\u{0}", maxSplits: 1).map(String.init)
-            guard parts.count == 2, try keyWriter.key(call: parts[0], dataClass: parts[1]) == nil else { continue }
-            gone.insert(pair)
-            calls.insert(parts[0])
-            report.calls[parts[0], default: CompactionReport.CallCompaction()].classes.append(parts[1])
-        }
-        for call in calls { report.calls[call]?.classes.sort() }
-        guard !gone.isEmpty else { return report }
-        var segmentIDs: Set<UInt64> = []
-        for call in calls {
-            for frame in try storage.index.frames(ofCall: call) { segmentIDs.insert(frame.segment) }
-        }
-        if let active = segment, segmentIDs.contains(active.firstSeq) { segment = nil }
-        let ordered = segmentIDs.sorted()
-        for (position, segmentID) in ordered.enumerated() {
-            try compact(
-                segment: segmentID, frames: try storage.index.frames(inSegment: segmentID), gone: gone, report: &report)
-            progress(position + 1, ordered.count)
-        }
-        return report
-    }
-
-    private func compact(
-        segment segmentID: UInt64, frames: [FrameLocation], gone: Set<String>, report: inout CompactionReport
-    ) throws(LedgerError) {
-        var output: [UInt8] = []
-        var relocated: [FrameLocation] = []
-        var compactedHere = 0
-        var compactedByCall: [String: Int] = [:]
-        var content: [UInt8] = []
-        let compressor = try makeFrameCompressor()
-        let name = LedgerLayout.segmentName(firstSeq: segmentID)
-        var expected = 0
-        for location in frames {
-            guard location.offset == expected else {
-                throw .corrupt(
-                    segment: name, offset: expected, seq: location.firstSeq,
-                    reason: "the index does not account for every byte of the segment; run `call-ledger reindex`")
-            }
-            expected += location.storedBytes
-            try storage.readFrame(location, into: &content)
-            var header: [UInt8] = []
-            var records: [UInt8] = []
-            var failure: LedgerError?
-            content.withUnsafeBytes { raw in
-                do {
-                    let frame = try FrameContent(raw)
-                    header = Array(raw[0..<frame.recordsStart])
-                    try frame.forEachRecord { record in
-                        let rewritten = Self.withoutCiphertext(record, gone: gone)
-                        if rewritten.compacted > 0 {
-                            compactedHere += rewritten.compacted
-                            compactedByCall[record.call, default: 0] += rewritten.compacted
-                        }
-                        records.appendVarint(UInt64(rewritten.bytes.count))
-                        records.append(contentsOf: rewritten.bytes)
-                    }
-                } catch {
-                    failure = .corrupt(
-                        segment: name, offset: location.offset, seq: location.firstSeq,
-                        reason: "frame content: \(error)")
-                }
-            }
-            if let failure { throw failure }
-            var compressed: [UInt8] = []
-            do { try compressor.compress(header, records, appendingTo: &compressed) } catch {
-                throw .zstd(operation: error.operation, reason: error.reason)
-            }
-            var moved = location
-            moved.offset = output.count
-            moved.storedBytes = compressed.count
-            moved.contentBytes = header.count + records.count
-            relocated.append(moved)
-            output.append(contentsOf: compressed)
-        }
-        guard compactedHere > 0 else { return }
-        let path = layout.segmentPath(firstSeq: segmentID)
-        let size = try POSIXFile(path: path, flags: O_RDONLY).size()
-        guard size == expected else {
-            throw .corrupt(
-                segment: name, offset: expected, seq: frames.last.map { $0.firstSeq + UInt64($0.count) } ?? segmentID,
-                reason: "the segment holds \(size - expected) bytes the index does not list; run `call-ledger reindex`")
-        }
-        report.bytesBefore += size
-        try FileSystem.writeAtomically([], to: layout.compactionMarker)
-        let temporary = path + ".compacting"
-        do {
-            let file = try POSIXFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            try file.write(output, at: 0)
-        }
-        try FileSystem.moveDurably(temporary, to: path)
-        try storage.index.database.transaction { () throws(LedgerError) in
-            for location in relocated { try storage.relocate(location) }
-        }
-        try FileSystem.remove(layout.compactionMarker)
-        try FileSystem.syncDirectory(layout.segments)
-        report.segments += 1
-        report.partsCompacted += compactedHere
-        report.bytesAfter += output.count
-        for (call, parts) in compactedByCall {
-            report.calls[call]?.parts += parts
-            report.calls[call]?.segments += 1
-        }
-    }
-
-    /// `record`'s bytes with every sealed part of a pair in `gone` replaced by its compacted form (class, form
-    /// `0x02`, the 32-byte digest), and how many parts were.
-    private static func withoutCiphertext(_ record: RecordView, gone: Set<String>) -> (bytes: [UInt8], compacted: Int) {
-        let call = record.call
-        let compacted = record.parts.count { part in
-            part.form == RecordEncoder.partSealed && gone.contains(call + "\u{0}" + record.string(part.classRange))
-        }
-        guard compacted > 0 else { return (Array(record.bytes), 0) }
-        return (record.compacted { gone.contains(call + "\u{0}" + $0) }, compacted)
     }
 }

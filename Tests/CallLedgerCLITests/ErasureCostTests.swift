@@ -1,0 +1,161 @@
+// Erasure that costs what it erases: one call's erasure rewrites only the frames that held its parts (under 1% of
+// the segment bytes of a ledger of hundreds of frames), in place, so every other byte stays as it was; the
+// projections change only that call's rows, equal to a rebuild; both verifiers and `zstd -d` read the result.
+// A compaction killed at each of its fault points (journal written, first frame overwritten, every frame
+// overwritten) is completed by the next run.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+private let policies = Repository.root.appendingPathComponent("Projections/retention").path
+private let now = "2030-01-01T00:00:00Z"
+
+/// The bytes of every segment file, by name.
+private func segmentFiles(_ ledger: CLILedger) throws -> [String: Data] {
+    let directory = ledger.directory + "/segments"
+    var files: [String: Data] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasSuffix(".zst") {
+        files[name] = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+    }
+    return files
+}
+
+/// The transcript and CRM projections' state files, and their record-copy rows as `projection call key hex`.
+private func projectionRows(_ ledger: CLILedger) throws -> (files: [String], rows: [String]) {
+    let directory = ledger.directory + "/projections"
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sqlite") }
+        .sorted()
+    var rows: [String] = []
+    for (prefix, query) in [
+        ("transcript-", "SELECT 'transcript ' || call || ' ' || bucket || ' ' || hex(records) FROM records"),
+        ("crm-", "SELECT 'crm ' || call || ' ' || seq || ' ' || hex(copy) FROM writes"),
+    ] {
+        for file in files where file.hasPrefix(prefix) {
+            let result = try LedgerTestSupport.run("/usr/bin/sqlite3", [directory + "/" + file, query])
+            try #require(result.status == 0, "\(result.stderr)")
+            rows.append(contentsOf: result.stdout.split(separator: "\n").map(String.init))
+        }
+    }
+    return (files, rows.sorted())
+}
+
+/// Checks a ledger with `call-ledger verify --projections` and `tools/verify`, which must agree on the root.
+private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> String {
+    let swift = try ledger.callLedger("verify", "--projections", "--json")
+    #expect(swift.status == 0, "\(context): \(swift.stdout) \(swift.stderr)")
+    let python = try LedgerTestSupport.run(
+        Repository.root.appendingPathComponent("tools/verify").path, ["ledger", ledger.directory, "--json"])
+    #expect(python.status == 0, "\(context): \(python.stdout) \(python.stderr)")
+    let root = try jsonObject(swift.stdout)["root_hash"] as? String ?? ""
+    #expect(try jsonObject(python.stdout)["root_hash"] as? String == root, "\(context)")
+    return root
+}
+
+@Suite struct ErasureCostTests {
+    /// A ledger of 200 simulated calls in frames of at most 15 events, whose first events are those of one
+    /// acme-bank call (the only call the GDPR policy is assigned to), with a checkpoint; and that call.
+    private func ledger() throws -> (CLILedger, call: String) {
+        let ledger = try CLILedger(["--batch", "15"])
+        let lines = simulatedLines(calls: 200, seed: 17)
+        let events = try lines.map(jsonObject)
+        let call = try #require(
+            events.first { $0["tenant"] as? String == "acme-bank" && $0["type"] as? String == "call.started" }?["call"]
+                as? String)
+        let first = lines.indices.filter { events[$0]["call"] as? String == call }
+        let rest = lines.indices.filter { events[$0]["call"] as? String != call }
+        let input = (first + rest).map { lines[$0] }.joined(separator: "\n") + "\n"
+        try #require(try ledger.callLedger("append", input: input).status == 0)
+        let assigned = try ledger.callLedger(
+            "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--call", call)
+        try #require(assigned.status == 0, "\(assigned.stderr)")
+        try #require(try ledger.callLedger("project", "transcript", "retention", "crm").status == 0)
+        try #require(try ledger.callLedger("checkpoint").status == 0)
+        return (ledger, call)
+    }
+
+    @Test func erasingOneCallRewritesUnderOnePercentOfTheSegmentBytesAndOnlyItsProjectionRows() throws {
+        let (ledger, call) = try ledger()
+        let erasedPayloads = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erasedPayloads.isEmpty)
+        let before = try segmentFiles(ledger)
+        let projectionsBefore = try projectionRows(ledger)
+        let proof = ledger.scratch.file("inclusion.json")
+        let prove = try ledger.callLedger("prove", "inclusion", "--seq", "3")
+        try #require(prove.status == 0, "\(prove.stderr)")
+        try prove.stdout.write(toFile: proof, atomically: true, encoding: .utf8)
+        let bundle = ledger.scratch.file("bundle.json")
+        try #require(try ledger.callLedger("audit", "export", call, "-o", bundle).status == 0)
+        _ = try verifiedByBoth(ledger, "before")
+
+        let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        try #require(run.status == 0, "\(run.stderr)")
+        let summary = try jsonObject(run.stdout)
+        #expect(summary["calls"] as? Int == 1)
+
+        // Every segment keeps its size (the run's own events go to a new segment: the active one is closed before
+        // compaction); the bytes that differ are under 1% of all segment bytes.
+        let after = try segmentFiles(ledger)
+        #expect(Set(before.keys).isSubset(of: Set(after.keys)))
+        var total = 0
+        var changed = 0
+        for (name, old) in before {
+            let new = after[name] ?? Data()
+            total += old.count
+            changed += abs(new.count - old.count)
+            for (a, b) in zip(old, new) where a != b { changed += 1 }
+        }
+        #expect(changed > 0)
+        #expect(changed * 100 < total, "\(changed) of \(total) segment bytes changed")
+
+        // No byte of the erased ciphertext is left in any file (segments decompressed with zstd -d, SQLite
+        // files and their WAL included).
+        let everything = try allBytes(under: ledger.directory)
+        for line in erasedPayloads {
+            let bytes = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+            #expect(!everything.contains(bytes), "ciphertext of \(line.prefix(60)) is still on disk")
+        }
+
+        // The projections were not rebuilt: the same state files, the other calls' rows byte for byte, and the
+        // call's rows what a rebuild from the log gives (verify --projections recomputes and compares).
+        let projectionsAfter = try projectionRows(ledger)
+        #expect(projectionsAfter.files == projectionsBefore.files)
+        let others = { (rows: [String]) in rows.filter { $0.split(separator: " ")[1] != call[...] } }
+        #expect(others(projectionsAfter.rows) == others(projectionsBefore.rows))
+        #expect(projectionsAfter.rows != projectionsBefore.rows)
+
+        // Both verifiers accept the compacted ledger, and the proof and bundle made before still verify.
+        _ = try verifiedByBoth(ledger, "after")
+        let verify = Repository.root.appendingPathComponent("tools/verify").path
+        let proofCheck = try LedgerTestSupport.run(verify, ["proof", proof])
+        #expect(proofCheck.status == 0, "\(proofCheck.stdout) \(proofCheck.stderr)")
+        let bundleCheck = try LedgerTestSupport.run(verify, ["bundle", bundle, "--ledger", ledger.directory])
+        #expect(bundleCheck.status == 0, "\(bundleCheck.stdout) \(bundleCheck.stderr)")
+    }
+
+    @Test(arguments: ["journal", "overwriting", "overwritten"])
+    func compactionKilledAtAFaultPointIsCompletedByTheNextRun(_ point: String) throws {
+        let (ledger, call) = try ledger()
+        let erasedPayloads = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erasedPayloads.isEmpty)
+        _ = try verifiedByBoth(ledger, "before")
+
+        let killed = try ledger.callLedger(
+            arguments: ["retention", "run", "--policies", policies, "--now", now],
+            environment: ["CALL_LEDGER_COMPACTION_FAULT": point])
+        #expect(killed.status == 128 + 9, "the run was not killed at \(point): \(killed.stderr)")
+        let finish = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        #expect(finish.status == 0, "\(finish.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ledger.directory + "/segments/COMPACTION.journal"))
+
+        _ = try verifiedByBoth(ledger, point)
+        #expect(!(try classesNamed(by: "retention.compacted", in: ledger)).isEmpty)
+        let everything = try allBytes(under: ledger.directory)
+        for line in erasedPayloads {
+            let bytes = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+            #expect(!everything.contains(bytes), "\(point): ciphertext of \(line.prefix(60)) is still on disk")
+        }
+        let again = try jsonObject(
+            try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json").stdout)
+        #expect((again["compaction"] as? [String: Any])?["parts_compacted"] as? Int == 0)
+    }
+}
