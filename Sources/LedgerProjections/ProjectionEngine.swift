@@ -148,6 +148,14 @@ public final class ProjectionEngine {
             }
             return (run, rebuilt)
         }
+        guard checkpoint < reader.size else {
+            // Up to date: nothing to fold, and nothing written (a read stays a read).
+            let run = ProjectionRun(
+                projection: Fold.projection, rebuilt: false, fromSeq: checkpoint, toSeq: checkpoint, events: 0,
+                calls: 0, seconds: 0, readSeconds: 0, decodeSeconds: 0, applySeconds: 0, eventsPerSecond: 0,
+                workers: workers)
+            return (run, file)
+        }
         let run = try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
             let from = UInt64(try file.meta("seq") ?? 0)
             return try fold(Fold.self, into: file, from: from, progress: progress)
