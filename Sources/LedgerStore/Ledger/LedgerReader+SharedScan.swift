@@ -39,6 +39,8 @@ private final class SharedFrameQueue: @unchecked Sendable {
     static let depth = 8
     let lock = ConditionLock(conditions: 2)
     var frames: [SharedFrame] = []
+    /// Buffers of dropped frames, for the reading thread to decompress into again.
+    var spare: [[UInt8]] = []
     var dropped = 0
     var next: [Int]
     var failure: LedgerError?
@@ -54,6 +56,7 @@ private final class SharedFrameQueue: @unchecked Sendable {
     func dropConsumed() {
         let done = (next.min() ?? 0) - dropped
         if done > 0 {
+            spare.append(contentsOf: frames.prefix(done).map(\.content))
             frames.removeFirst(done)
             dropped += done
         }
@@ -249,16 +252,15 @@ extension LedgerReader {
         }
         var mapped: (segment: UInt64, file: MappedFile)?
         for (position, location) in locations.enumerated() {
-            let go = queue.lock.withLock { () -> Bool in
+            let buffer = queue.lock.withLock { () -> [UInt8]? in
                 while queue.failure == nil && position - (queue.next.min() ?? 0) >= SharedFrameQueue.depth {
                     queue.lock.wait(SharedFrameQueue.reader)
                 }
-                return queue.failure == nil
+                return queue.failure == nil ? (queue.spare.popLast() ?? []) : nil
             }
-            guard go else { return }
+            guard var content = buffer else { return }
             let start = DispatchTime.now().uptimeNanoseconds
             let name = LedgerLayout.segmentName(firstSeq: location.segment)
-            var content: [UInt8] = []
             var problem: LedgerError?
             do throws(LedgerError) {
                 if mapped?.segment != location.segment {
