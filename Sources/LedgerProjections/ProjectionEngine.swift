@@ -29,6 +29,9 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
     public var applySeconds: Double
     /// Events per second of wall-clock time.
     public var eventsPerSecond: Double
+    /// The worker threads the run was allowed (`CALL_LEDGER_WORKERS`, else the cores); 1 means it ran on the
+    /// calling thread (a catch-up still reads ahead on a second one).
+    public var workers = 1
 }
 
 /// The projections of one ledger, whose state lives in `<ledger>/projections/`.
@@ -120,12 +123,11 @@ public final class ProjectionEngine {
     }
 
     /// Drops the state of each projection named (all when `names` is empty) and folds the whole log into a new
-    /// generation of it, which replaces the old one only once complete.
+    /// generation of it, which replaces the old one only once complete; the folds share one pass over the log.
     public func rebuild(
         _ names: [String] = [], progress: (String, UInt64, UInt64) -> Void = { _, _, _ in }
     ) throws(LedgerError) -> [ProjectionRun] {
-        var runs: [ProjectionRun] = []
-        for fold in try Self.folds(named: names) { runs.append(try rebuild(fold, progress: progress)) }
+        var runs = try rebuildTogether(try Self.folds(named: names), progress: progress)
         if includesQA(names) { runs.append(try scoreQA(fresh: true, progress: progress)) }
         return runs
     }
@@ -145,6 +147,14 @@ public final class ProjectionEngine {
                 throw .invalidRequest("the \(Fold.projection) projection has no state in \(directory)")
             }
             return (run, rebuilt)
+        }
+        guard checkpoint < reader.size else {
+            // Up to date: nothing to fold, and nothing written (a read stays a read).
+            let run = ProjectionRun(
+                projection: Fold.projection, rebuilt: false, fromSeq: checkpoint, toSeq: checkpoint, events: 0,
+                calls: 0, seconds: 0, readSeconds: 0, decodeSeconds: 0, applySeconds: 0, eventsPerSecond: 0,
+                workers: workers)
+            return (run, file)
         }
         let run = try file.database.transaction { () throws(LedgerError) -> ProjectionRun in
             let from = UInt64(try file.meta("seq") ?? 0)

@@ -150,10 +150,10 @@ struct CheckpointCommand: ParsableCommand {
     func run() throws {
         let directory = try options.directory()
         try reportingErrors {
-            let writer = try LedgerWriter(directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
-            if let repair = writer.treeRepair { Output.error("call-ledger: recovered: \(repair)") }
-            let (checkpoint, note) = try writer.checkpoint()
-            try writer.close()
+            let stored = try LedgerWriter.signCheckpoint(
+                directory: directory, keyFilePath: options.keyFilePath, lockWait: lock.wait)
+            if let repair = stored.treeRepair { Output.error("call-ledger: recovered: \(repair)") }
+            let (checkpoint, note) = (stored.checkpoint, stored.note)
             if json {
                 try Output.json(
                     CheckpointOutput(treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash.hex, note: note))

@@ -1,5 +1,6 @@
-// Per-call work spread over two worker threads gives exactly what one thread gives: the QA projection's state file
-// byte for byte (dumped by the sqlite3 CLI) and the CRM plan's JSON, on copies of one ledger.
+// Work spread over two worker threads gives exactly what one thread gives: the QA projection's state file byte
+// for byte (dumped by the sqlite3 CLI), the CRM plan's JSON, every projection's state after a rebuild, and the
+// retention plan's JSON, on copies of one ledger.
 import Foundation
 import LedgerTestSupport
 import Testing
@@ -71,6 +72,58 @@ import Testing
             let parallel = try plan(mapping, workers: 2)
             #expect((single["writes"] as? [Any])?.isEmpty == false)
             #expect(NSDictionary(dictionary: parallel) == NSDictionary(dictionary: single), "\(mapping)")
+        }
+    }
+
+    /// The SQL text of every projection state file in `directory` whose name starts with `prefix`.
+    private func stateDump(_ directory: String, _ prefix: String) throws -> String {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/projections")
+            .filter { $0.hasPrefix(prefix + "-") && $0.hasSuffix(".sqlite") }
+        let file = try #require(files.count == 1 ? files.first : nil, "\(files)")
+        let dump = try run("/usr/bin/env", ["sqlite3", directory + "/projections/" + file, ".dump"])
+        try #require(dump.status == 0, "\(dump.stderr)")
+        return dump.stdout
+    }
+
+    @Test func rebuildOnTwoWorkersBuildsWhatOneWorkerBuilds() throws {
+        let ledger = try ledger()
+        let one = ScratchDirectory()
+        let two = ScratchDirectory()
+        let single = try copy(of: ledger, into: one)
+        let parallel = try copy(of: ledger, into: two)
+        let singleRuns = try objects(try callLedger(["rebuild", "--json"], ledger: single, workers: 1).stdout)
+        let parallelRuns = try objects(try callLedger(["rebuild", "--json"], ledger: parallel, workers: 2).stdout)
+        // Every projection is rebuilt (the folds in one pass, then QA), and the report says how many workers it had.
+        #expect(singleRuns.prefix(3).map { $0["projection"] as? String } == ["transcript", "retention", "crm"])
+        #expect(singleRuns.allSatisfy { $0["workers"] as? Int == 1 })
+        #expect(parallelRuns.allSatisfy { $0["workers"] as? Int == 2 })
+        for projection in ["transcript", "retention", "crm"] {
+            let singleDump = try stateDump(single, projection)
+            #expect(singleDump.contains("INSERT INTO"), "\(projection)")
+            #expect(try stateDump(parallel, projection) == singleDump, "\(projection)")
+        }
+        // And the rebuilt state is what catching up from nothing builds.
+        let fresh = ScratchDirectory()
+        let caughtUp = try copy(of: ledger, into: fresh)
+        try FileManager.default.removeItem(atPath: caughtUp + "/projections")
+        _ = try callLedger(["project"], ledger: caughtUp, workers: 1)
+        for projection in ["transcript", "retention", "crm"] {
+            #expect(try stateDump(caughtUp, projection) == stateDump(parallel, projection), "\(projection)")
+        }
+    }
+
+    @Test func retentionPlanOnTwoWorkersEqualsThePlanOfOneWorker() throws {
+        let ledger = try ledger()
+        let policies = Repository.root.appendingPathComponent("Projections/retention").path
+        let assigned = try ledger.callLedger(
+            "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--tenant", "acme-bank")
+        try #require(assigned.status == 0, "\(assigned.stderr)")
+        for arguments in [["--json"], ["--all", "--json"]] {
+            let command = ["retention", "plan", "--policies", policies, "--now", "2030-01-01T00:00:00Z"] + arguments
+            let single = try callLedger(command, ledger: ledger.directory, workers: 1).stdout
+            let parallel = try callLedger(command, ledger: ledger.directory, workers: 2).stdout
+            #expect(try objects(single).count > 20, "\(arguments)")
+            #expect(parallel == single, "\(arguments)")
         }
     }
 }

@@ -47,10 +47,11 @@ extension ProjectionEngine {
                 let readStart = DispatchTime.now().uptimeNanoseconds
                 let transcript = try worker.engine.transcript(call: summary.call, bound: end, state: worker.state)
                 let scoreStart = DispatchTime.now().uptimeNanoseconds
-                var evaluations: [QAEvaluation] = []
+                var evaluations: [QAEncodedEvaluation] = []
                 if let transcript {
                     for (scorecard, since) in zip(scorecards, scoredThrough) where summary.lastSeq >= since {
-                        evaluations.append(scorecard.evaluate(transcript))
+                        evaluations.append(
+                            try QAEncodedEvaluation(scorecard.evaluate(transcript), compressor: worker.compressor))
                     }
                 }
                 let scoreEnd = DispatchTime.now().uptimeNanoseconds
@@ -71,17 +72,21 @@ extension ProjectionEngine {
                 projection: QAState.projection, rebuilt: fresh || scoredThrough.contains(0), fromSeq: from,
                 toSeq: end, events: end - from, calls: due.count, seconds: seconds,
                 readSeconds: Double(readNanos) / 1e9, decodeSeconds: 0, applySeconds: Double(applyNanos) / 1e9,
-                eventsPerSecond: seconds > 0 ? Double(end - from) / seconds : 0)
+                eventsPerSecond: seconds > 0 ? Double(end - from) / seconds : 0, workers: workers)
         }
     }
 
     /// One reader and transcript state per worker thread: this engine's own for the first, fresh ones for the
     /// rest (`ProjectionWorkers.defaultCount` in all).
     func workerContexts(_ transcripts: TranscriptState) throws(LedgerError) -> [WorkerContext] {
-        var contexts = [WorkerContext(engine: self, state: transcripts)]
+        var contexts = [
+            WorkerContext(engine: self, state: transcripts, compressor: try QAEncodedEvaluation.compressor())
+        ]
         while contexts.count < workers {
             let engine = ProjectionEngine(reader: try reader.reopened())
-            contexts.append(WorkerContext(engine: engine, state: try engine.currentState()))
+            contexts.append(
+                WorkerContext(
+                    engine: engine, state: try engine.currentState(), compressor: try QAEncodedEvaluation.compressor()))
         }
         return contexts
     }
@@ -142,11 +147,13 @@ struct WorkerContext {
     let engine: ProjectionEngine
     /// The worker's connection to the transcript state.
     let state: TranscriptState
+    /// The worker's compressor for QA results.
+    let compressor: ZstdCompressor
 }
 
 /// One call's evaluations, scored on a worker thread, and where that worker's time went.
 private struct Scored {
-    var evaluations: [QAEvaluation]
+    var evaluations: [QAEncodedEvaluation]
     var readNanos: UInt64
     var scoreNanos: UInt64
 }

@@ -34,8 +34,8 @@ struct QAState {
 
     init(file: ProjectionStateFile) throws(LedgerError) {
         self.file = file
+        compressor = try QAEncodedEvaluation.compressor()
         do {
-            compressor = try ZstdCompressor(level: 3, checksum: false)
             decompressor = try ZstdDecompressor()
         } catch {
             throw .invalidRequest("the QA projection cannot use zstd: \(error)")
@@ -101,7 +101,14 @@ struct QAState {
 
     /// Stores `evaluation` of the call `summary` describes, replacing an earlier one under the same scorecard.
     func store(_ evaluation: QAEvaluation, summary: CallSummary) throws(LedgerError) {
+        try store(try QAEncodedEvaluation(evaluation, compressor: compressor), summary: summary)
+    }
+
+    /// Stores an evaluation encoded beforehand (on a worker thread) of the call `summary` describes, replacing an
+    /// earlier one under the same scorecard.
+    func store(_ encoded: QAEncodedEvaluation, summary: CallSummary) throws(LedgerError) {
         func optional(_ value: String?) -> SQLiteValue { value.map { .text($0) } ?? .null }
+        let evaluation = encoded.evaluation
         try database.statement(
             """
             INSERT OR REPLACE INTO evaluations(
@@ -112,13 +119,14 @@ struct QAState {
             .text(evaluation.scorecardDigest), .text(evaluation.call), .text(summary.tenant), optional(summary.agent),
             optional(summary.queue), summary.startedAt.map { .integer($0) } ?? .null,
             .integer(Int64(evaluation.asOf)), evaluation.score.map { .real($0) } ?? .null,
-            .integer(evaluation.automaticFail ? 1 : 0), .blob(try encode(evaluation.sections))
+            .integer(evaluation.automaticFail ? 1 : 0), .blob(encoded.sections)
         ).run()
+        let answer = try database.statement(
+            "INSERT OR REPLACE INTO answers(digest, call, question, answer, points) VALUES(?1, ?2, ?3, ?4, ?5)")
         for section in evaluation.sections {
             for item in section.answers {
-                try database.statement(
-                    "INSERT OR REPLACE INTO answers(digest, call, question, answer, points) VALUES(?1, ?2, ?3, ?4, ?5)"
-                ).bind(
+                answer.rewind()
+                try answer.bind(
                     .text(evaluation.scorecardDigest), .text(evaluation.call), .text(item.question), .text(item.answer),
                     item.points.map { .integer(Int64($0)) } ?? .null
                 ).run()
@@ -222,13 +230,7 @@ struct QAState {
     }
 
     private func encode<Value: Encodable>(_ value: Value) throws(LedgerError) -> [UInt8] {
-        var output: [UInt8] = []
-        do {
-            try compressor.compress(Array(try JSONEncoder().encode(value)), appendingTo: &output)
-        } catch {
-            throw .invalidRequest("a QA result cannot be stored: \(error)")
-        }
-        return output
+        try QAEncodedEvaluation.encode(value, compressor: compressor)
     }
 
     private func decode<Value: Decodable>(_: Value.Type, _ bytes: [UInt8]) throws(LedgerError) -> Value {
@@ -239,6 +241,39 @@ struct QAState {
             return try JSONDecoder().decode(Value.self, from: Data(json))
         } catch {
             throw .invalidRequest("a stored QA result does not decode (\(error)); run `call-ledger rebuild qa`")
+        }
+    }
+}
+
+/// An evaluation with its sections encoded as stored (zstd-compressed JSON): the costly part of storing it,
+/// done by the worker thread that scored the call, with that worker's own compressor.
+struct QAEncodedEvaluation {
+    /// The evaluation.
+    let evaluation: QAEvaluation
+    /// Its sections as the `sections` column stores them.
+    let sections: [UInt8]
+
+    /// Encodes `evaluation`'s sections with `compressor`.
+    init(_ evaluation: QAEvaluation, compressor: ZstdCompressor) throws(LedgerError) {
+        self.evaluation = evaluation
+        sections = try Self.encode(evaluation.sections, compressor: compressor)
+    }
+
+    /// `value` as JSON compressed with `compressor`.
+    static func encode<Value: Encodable>(_ value: Value, compressor: ZstdCompressor) throws(LedgerError) -> [UInt8] {
+        var output: [UInt8] = []
+        do {
+            try compressor.compress(Array(try JSONEncoder().encode(value)), appendingTo: &output)
+        } catch {
+            throw .invalidRequest("a QA result cannot be stored: \(error)")
+        }
+        return output
+    }
+
+    /// A compressor for `init(_:compressor:)`, at the level the state uses.
+    static func compressor() throws(LedgerError) -> ZstdCompressor {
+        do { return try ZstdCompressor(level: 3, checksum: false) } catch {
+            throw .invalidRequest("the QA projection cannot use zstd: \(error)")
         }
     }
 }

@@ -57,52 +57,74 @@ extension ProjectionEngine {
     ) throws(LedgerError) -> [RetentionItem] {
         let state = RetentionState(file: try current(RetentionFold.self))
         let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let due = try state.allFacts().filter { !(keyedClasses[$0.call] ?? []).isEmpty }
+        // One connection to the (now caught-up) retention state per worker thread.
+        var states = [state]
+        while states.count < min(workers, max(1, due.count)) {
+            guard
+                let file = try ProjectionStateFile.openCurrentForReading(name: RetentionFold.projection, in: directory)
+            else { break }
+            states.append(RetentionState(file: file))
+        }
         var items: [RetentionItem] = []
-        for facts in try state.allFacts() {
-            guard let classes = keyedClasses[facts.call], !classes.isEmpty else { continue }
-            let assigned = try state.assignments(call: facts.call, tenant: facts.tenant)
-            guard !assigned.isEmpty else { continue }
-            var governing: [(policy: RetentionPolicy, rule: RetentionPolicy.Rule)] = []
-            for name in assigned.keys.sorted() {
-                guard let policy = byName[name] else {
-                    throw .invalidRequest(
-                        "policy '\(name)' is assigned to call \(facts.call) but no policy file defines it; pass the directory that holds it with --policies"
-                    )
-                }
-                if let rule = policy.rule(
-                    tenant: facts.tenant, queue: facts.queue, channel: facts.channel, attributes: facts.attributes)
-                {
-                    governing.append((policy, rule))
-                }
-            }
-            let holds = try state.activeHolds(call: facts.call)
-            for dataClass in classes.sorted() {
-                var best: RetentionItem?
-                for (policy, rule) in governing {
-                    guard let retention = rule.retention(of: dataClass), retention.period != .forever else { continue }
-                    let start = facts.time(of: retention.trigger)
-                    let due = start.flatMap { retention.period.end(after: $0) }
-                    let status: RetentionItem.Status
-                    if let due, due <= now {
-                        status = holds.isEmpty ? .due : .held
-                    } else {
-                        status = due == nil ? .waiting : .scheduled
-                    }
-                    let item = RetentionItem(
-                        call: facts.call, tenant: facts.tenant, dataClass: dataClass, policy: policy.name,
-                        policyVersion: policy.version, policyDigest: policy.digest.hex, rule: rule.name,
-                        retain: retention.period.description, trigger: retention.trigger.rawValue,
-                        triggerAt: start.map(Timestamp.format(micros:)), dueAt: due.map(Timestamp.format(micros:)),
-                        status: status, holds: holds, dueMicros: due)
-                    if let current = best, (current.dueMicros ?? .max) <= (due ?? .max) { continue }
-                    best = item
-                }
-                if let best { items.append(best) }
-            }
+        try forEachInOrder(due, contexts: states) { (state, facts) throws(LedgerError) -> [RetentionItem] in
+            try Self.retentionItems(
+                of: facts, classes: keyedClasses[facts.call] ?? [], state: state, policies: byName, now: now)
+        } consume: { (_, callItems) throws(LedgerError) in
+            items.append(contentsOf: callItems)
         }
         return items.sorted {
             ($0.dueMicros ?? .max, $0.call, $0.dataClass) < ($1.dueMicros ?? .max, $1.call, $1.dataClass)
         }
+    }
+
+    /// The plan's items of one call with data keys of `classes`, read through `state`.
+    private static func retentionItems(
+        of facts: RetentionCallFacts, classes: [String], state: RetentionState,
+        policies byName: [String: RetentionPolicy],
+        now: Int64
+    ) throws(LedgerError) -> [RetentionItem] {
+        let assigned = try state.assignments(call: facts.call, tenant: facts.tenant)
+        guard !assigned.isEmpty else { return [] }
+        var governing: [(policy: RetentionPolicy, rule: RetentionPolicy.Rule)] = []
+        for name in assigned.keys.sorted() {
+            guard let policy = byName[name] else {
+                throw .invalidRequest(
+                    "policy '\(name)' is assigned to call \(facts.call) but no policy file defines it; pass the directory that holds it with --policies"
+                )
+            }
+            if let rule = policy.rule(
+                tenant: facts.tenant, queue: facts.queue, channel: facts.channel, attributes: facts.attributes)
+            {
+                governing.append((policy, rule))
+            }
+        }
+        let holds = try state.activeHolds(call: facts.call)
+        var items: [RetentionItem] = []
+        for dataClass in classes.sorted() {
+            var best: RetentionItem?
+            for (policy, rule) in governing {
+                guard let retention = rule.retention(of: dataClass), retention.period != .forever else { continue }
+                let start = facts.time(of: retention.trigger)
+                let due = start.flatMap { retention.period.end(after: $0) }
+                let status: RetentionItem.Status
+                if let due, due <= now {
+                    status = holds.isEmpty ? .due : .held
+                } else {
+                    status = due == nil ? .waiting : .scheduled
+                }
+                let item = RetentionItem(
+                    call: facts.call, tenant: facts.tenant, dataClass: dataClass, policy: policy.name,
+                    policyVersion: policy.version, policyDigest: policy.digest.hex, rule: rule.name,
+                    retain: retention.period.description, trigger: retention.trigger.rawValue,
+                    triggerAt: start.map(Timestamp.format(micros:)), dueAt: due.map(Timestamp.format(micros:)),
+                    status: status, holds: holds, dueMicros: due)
+                if let current = best, (current.dueMicros ?? .max) <= (due ?? .max) { continue }
+                best = item
+            }
+            if let best { items.append(best) }
+        }
+        return items
     }
 
     /// The digest the log last recorded for retention policy `name` (through `projection.definition.changed`

@@ -77,7 +77,7 @@ public struct ConsistencyProof: Sendable, Codable, Equatable {
 extension LedgerReader {
     /// The latest checkpoint covering at least `size` events.
     func anchor(covering size: UInt64) throws(LedgerError) -> (Checkpoint, AnchorCheckpoint) {
-        guard let found = try checkpoints().last, found.checkpoint.treeSize >= size else {
+        guard let found = try latestCheckpoint(), found.checkpoint.treeSize >= size else {
             throw .invalidRequest(
                 "no signed checkpoint covers \(size) events yet; run `call-ledger checkpoint` and try again")
         }

@@ -251,9 +251,32 @@ public final class LedgerReader: RecordSource {
     /// Every stored checkpoint, by tree size: the signed notes in `checkpoints/` (never the index's copy of
     /// them), each checked with the verifier key.
     public func checkpoints() throws(LedgerError) -> [(checkpoint: Checkpoint, note: String)] {
+        try checkpoints(named: nil)
+    }
+
+    /// The signed checkpoint of the largest tree, verified: read from the one file named for that size when every
+    /// note is named for its size (as the writer names them), so a proof costs the same however many checkpoints
+    /// the ledger holds; else from all of them, as `checkpoints()` reads them.
+    public func latestCheckpoint() throws(LedgerError) -> (checkpoint: Checkpoint, note: String)? {
+        guard FileSystem.isDirectory(layout.checkpoints) else { return nil }
+        var latest: (size: UInt64, name: String)?
+        for name in try FileSystem.contents(of: layout.checkpoints) where name.hasSuffix(".note") {
+            guard name.count == 25, let size = UInt64(name.prefix(20)) else { return try checkpoints().last }
+            if size >= latest?.size ?? 0 { latest = (size, name) }
+        }
+        guard let latest else { return nil }
+        let found = try checkpoints(named: [latest.name]).last
+        guard let found, found.checkpoint.treeSize == latest.size else { return try checkpoints().last }
+        return found
+    }
+
+    /// The verified checkpoints of the notes named `names` (every note when nil), by tree size.
+    private func checkpoints(named names: [String]?) throws(LedgerError) -> [(checkpoint: Checkpoint, note: String)] {
         guard FileSystem.isDirectory(layout.checkpoints) else { return [] }
         var result: [(checkpoint: Checkpoint, note: String)] = []
-        for name in try FileSystem.contents(of: layout.checkpoints) where name.hasSuffix(".note") {
+        var listed = names ?? []
+        if names == nil { listed = try FileSystem.contents(of: layout.checkpoints) }
+        for name in listed where name.hasSuffix(".note") {
             let note = String(decoding: try FileSystem.read(FileSystem.join(layout.checkpoints, name)), as: UTF8.self)
             do {
                 result.append((try Checkpoint.open(note: note, verifier: storage.verifierKey), note))

@@ -52,10 +52,7 @@ public final class LedgerWriter: @unchecked Sendable {
     let treeCheck: TreeCheckReport
     /// When the stored tree was damaged at open: what was wrong and from which tree size it was rewritten from
     /// the log.
-    public var treeRepair: String? {
-        guard let damage = treeCheck.damage else { return nil }
-        return "\(damage); rewrote tree/ from leaf \(treeCheck.rebuiltFrom ?? 0) on, recomputed from the log"
-    }
+    public var treeRepair: String? { treeCheck.repair }
 
     // Held for the writer's lifetime: the flock on LOCK.
     private let lockFile: POSIXFile
@@ -403,17 +400,28 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     private func writeCheckpoint() throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
-        let checkpoint = Checkpoint(origin: configuration.origin, treeSize: frontier.size, rootHash: frontier.rootHash)
+        let (checkpoint, note) = try Self.signAndStoreCheckpoint(
+            of: frontier, storage: storage, signer: keyFile.signer, origin: configuration.origin)
+        commitsSinceTreeMark = 0
+        let time = try storage.index.frame(containing: max(checkpoint.treeSize, 1) - 1)?.lastTime ?? 0
+        lastCheckpoint = (checkpoint.treeSize, time)
+        return (checkpoint, note)
+    }
+
+    /// Signs a checkpoint of `frontier`'s tree, marks the stored tree durable, and stores the note in
+    /// `checkpoints/` and the index. Needs the writer lock.
+    static func signAndStoreCheckpoint(
+        of frontier: MerkleFrontier, storage: LedgerStorage, signer: NoteSignerKey, origin: String
+    ) throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
+        let checkpoint = Checkpoint(origin: origin, treeSize: frontier.size, rootHash: frontier.rootHash)
         let note: String
-        do { note = try checkpoint.signed(by: keyFile.signer).serialized } catch {
+        do { note = try checkpoint.signed(by: signer).serialized } catch {
             throw .invalidRequest("cannot sign the checkpoint: \(error)")
         }
         try storage.tree.markDurable()
-        commitsSinceTreeMark = 0
-        try FileSystem.writeAtomically(Array(note.utf8), to: layout.checkpointPath(treeSize: checkpoint.treeSize))
+        try FileSystem.writeAtomically(
+            Array(note.utf8), to: storage.layout.checkpointPath(treeSize: checkpoint.treeSize))
         try storage.index.add(checkpoint: checkpoint, note: note)
-        let time = try storage.index.frame(containing: max(checkpoint.treeSize, 1) - 1)?.lastTime ?? 0
-        lastCheckpoint = (checkpoint.treeSize, time)
         return (checkpoint, note)
     }
 
