@@ -26,6 +26,8 @@ struct Answer: Sendable {
 enum Tokens {
     static func key(_ role: Role) -> String { "test-key-\(role.rawValue)-0123456789abcdef" }
     static let otherTenantQA = "test-key-qa-globex-0123456789abcdef"
+    /// An ingest key for every tenant (`*`), for seeding.
+    static let ingestAll = "test-key-ingest-all-0123456789abcdef"
 
     static func keysFile() -> String {
         var lines = ["keys:"]
@@ -40,6 +42,10 @@ enum Tokens {
         lines.append("    principal: globex-qa")
         lines.append("    role: qa")
         lines.append("    tenants: [globex]")
+        lines.append("  - sha256: \(APIKeyStore.hash(of: ingestAll))")
+        lines.append("    principal: seeder")
+        lines.append("    role: ingest")
+        lines.append("    tenants: [\"*\"]")
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -139,7 +145,7 @@ final class ServerProcess: @unchecked Sendable {
     /// Appends `lines` with the ingest key and expects every line acknowledged.
     func append(_ lines: [String]) async throws {
         let answer = try await request(
-            "POST", "/v1/events", token: Tokens.key(.ingest), body: lines.joined(separator: "\n") + "\n")
+            "POST", "/v1/events", token: Tokens.ingestAll, body: lines.joined(separator: "\n") + "\n")
         try #require(answer.status == 200, "append: \(answer.status) \(answer.body)")
         let acks = try answer.jsonLines()
         try #require(acks.count == lines.count && acks.allSatisfy { $0["seq"] != nil }, "append: \(answer.body)")
