@@ -71,7 +71,9 @@ final class ServerProcess: @unchecked Sendable {
     var ledger: String { scratch.file("ledger") }
 
     /// Creates the ledger (unless `existingLedger`) and starts the server; waits until it listens.
-    init(extraArguments: [String] = [], existingLedger: String? = nil) throws {
+    /// With `configFile`, every setting comes from a YAML file given with `--config`, the port from the
+    /// environment.
+    init(extraArguments: [String] = [], existingLedger: String? = nil, configFile: Bool = false) throws {
         if existingLedger == nil {
             let created = try callLedger("init", scratch.file("ledger"))
             try #require(created.status == 0, "init: \(created.stderr)")
@@ -86,11 +88,27 @@ final class ServerProcess: @unchecked Sendable {
             .write(toFile: jwks, atomically: true, encoding: .utf8)
         signer = key
         process.executableURL = URL(fileURLWithPath: Repository.executable)
-        process.arguments =
-            [
-                "serve", "--ledger", existingLedger ?? scratch.file("ledger"), "--port", "0", "--api-keys", keys,
-                "--jwks", jwks,
-            ] + extraArguments
+        if configFile {
+            let config = scratch.file("serve.yaml")
+            try """
+            # call-ledger serve settings
+            ledger: \(existingLedger ?? scratch.file("ledger"))
+            api_keys: \(keys)
+            jwks: \(jwks)
+            port: 8
+            log_level: info
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+            process.arguments = ["serve", "--config", config] + extraArguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["CALL_LEDGER_SERVE_PORT"] = "0"
+            process.environment = environment
+        } else {
+            process.arguments =
+                [
+                    "serve", "--ledger", existingLedger ?? scratch.file("ledger"), "--port", "0", "--api-keys", keys,
+                    "--jwks", jwks,
+                ] + extraArguments
+        }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

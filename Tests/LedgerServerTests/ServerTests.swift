@@ -215,7 +215,7 @@ struct ServerTests {
             for client in 0..<4 {
                 group.addTask {
                     var seen: [String] = []
-                    for round in 0..<25 {
+                    for round in 0..<100 {
                         let lines = (0..<20).map { index in
                             #"{"type":"call.started","call":"s-\#(client)-\#(round)","tenant":"acme-bank","source":"t","idempotency":"s-\#(client)-\#(round)-\#(index)","body":{"channel":"VOICE"}}"#
                         }
@@ -239,13 +239,56 @@ struct ServerTests {
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        #expect(!acknowledged.isEmpty)
+        // SIGTERM came while clients were still sending (not all 8000 events were acknowledged).
+        #expect(!acknowledged.isEmpty && acknowledged.count < 8000, "\(acknowledged.count) acknowledged")
         let stored = try callLedger("cat", "--ledger", server.ledger)
         let keys = Set(
             try stored.stdout.split(separator: "\n").compactMap { try jsonObject($0)["idempotency"] as? String })
         #expect(acknowledged.allSatisfy { keys.contains($0) }, "acknowledged but missing after SIGTERM")
         let verified = try callLedger("verify", "--ledger", server.ledger)
         #expect(verified.status == 0, "\(verified.stdout) \(verified.stderr)")
+    }
+
+    @Test func badRequestsAnswer4xxWithAReasonAndAppendNothing() async throws {
+        let server = try ServerProcess(extraArguments: ["--max-body-bytes", "2000"])
+        let line = callLines(call: Self.acmeCall, tenant: "acme-bank", secret: "Jane Roe")[0]
+        let ingest = Tokens.key(.ingest)
+        let wrongType = try await server.request(
+            "POST", "/v1/events", token: ingest, body: line, contentType: "application/json")
+        #expect(wrongType.status == 415 && wrongType.body.contains("x-ndjson"), "\(wrongType.body)")
+        let oversized = try await server.request(
+            "POST", "/v1/events", token: ingest, body: String(repeating: line + "\n", count: 10))
+        #expect(oversized.status == 413, "\(oversized.body)")
+        let badAtomic = try await server.request("POST", "/v1/events?atomic=yes", token: ingest, body: line)
+        #expect(badAtomic.status == 400)
+        let notJSON = try await server.request("POST", "/v1/events?atomic=true", token: ingest, body: "{not json")
+        #expect(notJSON.status == 422 && notJSON.body.contains(#""line":1"#), "\(notJSON.body)")
+        #expect(try await server.request("GET", "/v1/calls/nope", token: Tokens.key(.qa)).status == 404)
+        let qa = Tokens.key(.qa)
+        for query in ["view=everything", "format=pdf", "as_of=yesterday"] {
+            let answer = try await server.request("GET", "/v1/calls/nope/transcript?\(query)", token: qa)
+            #expect(answer.status == 400, "\(query): \(answer.status) \(answer.body)")
+        }
+        #expect(try await server.request("GET", "/v1/calls?limit=0", token: qa).status == 400)
+        #expect(
+            try await server.request("GET", "/v1/proofs/inclusion?seq=x", token: Tokens.key(.auditor)).status == 400)
+        let stored = try callLedger("cat", "--ledger", server.ledger)
+        #expect(stored.stdout.isEmpty, "\(stored.stdout)")
+    }
+
+    @Test func settingsComeFromTheConfigFileAndTheEnvironment() async throws {
+        let server = try ServerProcess(configFile: true)
+        try await server.append(callLines(call: Self.acmeCall, tenant: "acme-bank", secret: "Jane Roe"))
+        #expect(try await server.request("GET", "/v1/calls", token: Tokens.key(.qa)).status == 200)
+        let metrics = try await server.request("GET", "/metrics", token: nil)
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("ledger_events_appended_total 2"), "\(metrics.body)")
+        let scratch = ScratchDirectory()
+        let config = scratch.file("bad.yaml")
+        try "ledger: /nowhere\nprot: 80\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try callLedger("serve", "--config", config)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("unknown setting 'prot'"), "\(refused.stderr)")
     }
 
     @Test func openAPIDocumentListsExactlyTheRegisteredRoutes() async throws {
