@@ -136,8 +136,15 @@ struct RequestLogMiddleware: RouterMiddleware {
     ) async throws -> Response {
         let start = ContinuousClock.now
         do {
-            let response = try await next(request, context)
-            log(request, context: context, status: response.status.code, start: start)
+            var response = try await next(request, context)
+            let status = response.status.code
+            // Logged once the body is written: a streamed answer (POST /v1/events) counts until its last line.
+            let body = response.body
+            response.body = ResponseBody(contentLength: body.contentLength) { writer in
+                let written = body
+                try await written.write(writer)
+                log(request, context: context, status: status, start: start)
+            }
             return response
         } catch let error as any HTTPResponseError {
             log(request, context: context, status: error.status.code, start: start)
