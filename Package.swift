@@ -17,12 +17,19 @@ let package = Package(
         .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
         .library(name: "LedgerConnectors", targets: ["LedgerConnectors"]),
         .library(name: "LedgerOperations", targets: ["LedgerOperations"]),
+        .library(name: "LedgerServer", targets: ["LedgerServer"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -46,11 +53,23 @@ let package = Package(
             name: "LedgerOperations",
             dependencies: ["LedgerCore", "LedgerStore", "LedgerAdapters", "LedgerProjections", "LedgerConnectors"],
             swiftSettings: strictSettings),
+        .target(
+            name: "LedgerServer",
+            dependencies: [
+                "LedgerCore", "LedgerStore", "LedgerProjections", "LedgerOperations",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "call-ledger",
             dependencies: [
                 "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
-                "LedgerConnectors", "LedgerOperations",
+                "LedgerConnectors", "LedgerOperations", "LedgerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -86,6 +105,15 @@ let package = Package(
         .testTarget(
             name: "LedgerOperationsTests",
             dependencies: ["LedgerOperations", "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerTestSupport"],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerServerTests",
+            dependencies: [
+                "LedgerServer", "LedgerCore", "LedgerStore", "LedgerTestSupport",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

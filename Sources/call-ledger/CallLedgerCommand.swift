@@ -6,7 +6,7 @@ import LedgerOperations
 import LedgerStore
 
 @main
-struct CallLedgerCommand: ParsableCommand {
+struct CallLedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "call-ledger",
         abstract: "A tamper-evident, compressed, append-only ledger of contact-center call events.",
@@ -19,7 +19,7 @@ struct CallLedgerCommand: ParsableCommand {
             InitCommand.self, AppendCommand.self, CatCommand.self, VerifyCommand.self, CheckpointCommand.self,
             ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
             ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self, HoldCommand.self,
-            RetentionCommand.self, AuditCommand.self, QACommand.self, CRMCommand.self,
+            RetentionCommand.self, AuditCommand.self, QACommand.self, CRMCommand.self, ServeCommand.self,
         ]
     )
 }

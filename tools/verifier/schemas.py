@@ -101,4 +101,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, ...]]] = {
     "payment.authorized": {
         "body": ("authorized_at", "result", "reference", "processor"),
     },
+    "access.granted": {
+        "body": ("principal", "role", "purpose", "view", "classes", "request"),
+    },
 }

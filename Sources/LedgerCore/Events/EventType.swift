@@ -37,6 +37,8 @@ public enum EventType: String, CaseIterable, Sendable {
     case transcriptionSession = "transcription.session"
     /// A card payment taken during the call was authorized (or declined): the trigger PCI DSS erasure counts from.
     case paymentAuthorized = "payment.authorized"
+    /// A reader was granted a view of a call's data (`call-ledger serve`), recorded before the answer was sent.
+    case accessGranted = "access.granted"
 
     /// Whether events of this type must name a call. A policy assigned without a call governs every call of
     /// its tenant.
@@ -59,6 +61,7 @@ public enum EventType: String, CaseIterable, Sendable {
         case .projectionDefinitionChanged: EventSchemas.projectionDefinitionChanged
         case .transcriptionSession: EventSchemas.transcriptionSession
         case .paymentAuthorized: EventSchemas.paymentAuthorized
+        case .accessGranted: EventSchemas.accessGranted
         }
     }
 }

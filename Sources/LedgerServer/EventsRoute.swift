@@ -1,0 +1,252 @@
+// POST /v1/events: interchange JSON lines in (the format `call-ledger append` reads, decoded by the same
+// EventDecoder), one line out per input line: an acknowledgement once the event is durable, or the reason the
+// line was rejected. Lines are appended as they arrive, so acknowledgements stream while the body still comes.
+import Hummingbird
+import LedgerCore
+import LedgerStore
+import Logging
+import Metrics
+
+/// Splits a request body into numbered lines as its buffers arrive.
+struct LineSplitter {
+    private var pending: [UInt8] = []
+    private(set) var lineNumber = 0
+
+    /// The complete lines in `buffer` (with what was pending before it), numbered from 1, without `\n`/`\r\n`.
+    mutating func append(_ buffer: ByteBuffer) -> [(number: Int, bytes: [UInt8])] {
+        pending.append(contentsOf: buffer.readableBytesView)
+        var lines: [(number: Int, bytes: [UInt8])] = []
+        var start = 0
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            lines.append(next(pending[start..<newline]))
+            start = newline + 1
+        }
+        pending.removeFirst(start)
+        return lines
+    }
+
+    /// The bytes held while waiting for a line's end.
+    var pendingBytes: Int { pending.count }
+
+    /// The last line, if the body did not end with a newline.
+    mutating func finish() -> [(number: Int, bytes: [UInt8])] {
+        guard !pending.isEmpty else { return [] }
+        defer { pending = [] }
+        return [next(pending[...])]
+    }
+
+    private mutating func next(_ line: ArraySlice<UInt8>) -> (number: Int, bytes: [UInt8]) {
+        lineNumber += 1
+        var bytes = Array(line)
+        if bytes.last == 0x0D { bytes.removeLast() }
+        return (lineNumber, bytes)
+    }
+}
+
+/// One input line's outcome, as the response writes it.
+enum LineOutcome {
+    case acknowledged(AppendResult)
+    case rejected(EventDecodingError)
+
+    /// The response line (with newline).
+    var json: [UInt8] {
+        var out: [UInt8] = []
+        switch self {
+        case .acknowledged(let result):
+            out.appendASCII("{\"seq\":")
+            out.appendJSONInteger(result.seq)
+            out.appendASCII(",\"idempotency\":")
+            out.appendJSONString(result.idempotency)
+            out.appendASCII(",\"status\":\"")
+            out.append(contentsOf: result.status.rawValue.utf8)
+            out.appendASCII("\"}\n")
+        case .rejected(let error):
+            out.appendASCII("{\"line\":")
+            out.appendJSONInteger(error.line)
+            out.appendASCII(",\"field\":")
+            out.appendJSONString(error.field)
+            out.appendASCII(",\"reason\":")
+            out.appendJSONString(error.reason)
+            out.appendASCII(",\"status\":\"rejected\"}\n")
+        }
+        return out
+    }
+}
+
+/// Decodes lines into events the principal may write, or the reasons they are rejected.
+struct EventLineDecoder {
+    var decoder: EventDecoder
+    let principal: Principal
+
+    /// Each non-blank line decoded (an event in one of the principal's tenants), or its rejection.
+    mutating func decode(_ lines: [(number: Int, bytes: [UInt8])]) -> [Result<DecodedEvent, EventDecodingError>] {
+        var results: [Result<DecodedEvent, EventDecodingError>] = []
+        for (number, bytes) in lines where !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+            let decoded = bytes.withUnsafeBytes { raw in
+                Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
+            }
+            if case .success(let event) = decoded, !principal.covers(tenant: event.tenant) {
+                results.append(
+                    .failure(
+                        EventDecodingError(
+                            line: number, field: "tenant", reason: "this token may not write events of that tenant")))
+            } else {
+                results.append(decoded)
+            }
+        }
+        return results
+    }
+}
+
+/// The handler of `POST /v1/events`.
+struct EventsRoute: Sendable {
+    static let contentTypes: Set<String> = ["application/x-ndjson", "application/jsonl", "application/json-lines"]
+
+    let service: LedgerService
+    let maxBodyBytes: Int
+    let appended = Counter(label: "ledger_events_appended_total")
+    let duplicates = Counter(label: "ledger_events_duplicate_total")
+    let rejected = Counter(label: "ledger_events_rejected_total")
+    let appendLatency = Metrics.Timer(label: "ledger_append_seconds", preferredDisplayUnit: .seconds)
+
+    func handle(_ request: Request, principal: Principal, logger: Logger) async throws -> Response {
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let mediaType, Self.contentTypes.contains(mediaType) else {
+            throw HTTPError(
+                .unsupportedMediaType, message: "send the events as application/x-ndjson (one JSON event per line)")
+        }
+        let atomic: Bool
+        switch request.uri.queryParameters.get("atomic") {
+        case nil, "false": atomic = false
+        case "true": atomic = true
+        default: throw APIError.badRequest("atomic must be true or false")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            throw HTTPError(.contentTooLarge, message: "the body is over the \(maxBodyBytes)-byte limit")
+        }
+        if atomic { return try await appendAtomically(request, principal: principal) }
+        let route = self
+        let body = request.body
+        let maximumEventBytes = service.maximumEventBytes
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody { writer in
+                var lines = EventLineDecoder(
+                    decoder: EventDecoder(maximumEventBytes: maximumEventBytes), principal: principal)
+                var splitter = LineSplitter()
+                var received = 0
+                var outcome = StreamOutcome()
+                for try await buffer in body {
+                    received += buffer.readableBytes
+                    guard received <= route.maxBodyBytes else {
+                        outcome.failure =
+                            "the body is over the \(route.maxBodyBytes)-byte limit; lines after "
+                            + "line \(splitter.lineNumber) were not read"
+                        break
+                    }
+                    let decoded = lines.decode(splitter.append(buffer))
+                    guard try await route.append(decoded, to: &writer, outcome: &outcome) else { break }
+                }
+                if outcome.failure == nil {
+                    _ = try await route.append(lines.decode(splitter.finish()), to: &writer, outcome: &outcome)
+                }
+                if let failure = outcome.failure {
+                    var line: [UInt8] = []
+                    line.appendASCII("{\"status\":\"failed\",\"reason\":")
+                    line.appendJSONString(failure)
+                    line.appendASCII("}\n")
+                    try await writer.write(ByteBuffer(bytes: line))
+                }
+                logger.info(
+                    "events request done",
+                    metadata: [
+                        "appended": "\(outcome.appended)", "duplicates": "\(outcome.duplicates)",
+                        "rejected": "\(outcome.rejected)", "failed": "\(outcome.failure != nil)",
+                    ])
+                try await writer.finish(nil)
+            })
+    }
+
+    /// Counts for the request's log line.
+    struct StreamOutcome {
+        var appended = 0
+        var duplicates = 0
+        var rejected = 0
+        var failure: String?
+    }
+
+    /// Appends the events of `decoded`, then writes one line per entry in input order. False when the writer
+    /// failed (the failure is in `outcome`, and nothing more may be appended).
+    private func append(
+        _ decoded: [Result<DecodedEvent, EventDecodingError>], to writer: inout any ResponseBodyWriter,
+        outcome: inout StreamOutcome
+    ) async throws -> Bool {
+        guard !decoded.isEmpty else { return true }
+        let events = decoded.compactMap { try? $0.get() }
+        let results: [AppendResult]
+        let start = ContinuousClock.now
+        do { results = try await service.append(events) } catch {
+            outcome.failure = "the ledger could not append: \(error)"
+            return false
+        }
+        let elapsed = (ContinuousClock.now - start).components
+        appendLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        var out: [UInt8] = []
+        var next = results.makeIterator()
+        for entry in decoded {
+            switch entry {
+            case .success:
+                guard let result = next.next() else { continue }
+                if result.status == .appended { outcome.appended += 1 } else { outcome.duplicates += 1 }
+                out.append(contentsOf: LineOutcome.acknowledged(result).json)
+            case .failure(let error):
+                outcome.rejected += 1
+                out.append(contentsOf: LineOutcome.rejected(error).json)
+            }
+        }
+        appended.increment(by: results.count { $0.status == .appended })
+        duplicates.increment(by: results.count { $0.status == .duplicate })
+        rejected.increment(by: decoded.count - events.count)
+        try await writer.write(ByteBuffer(bytes: out))
+        return true
+    }
+
+    /// `?atomic=true`: reads the whole body, validates every line, then appends all as one frame, or, when any
+    /// line is rejected, nothing (422 listing every rejected line).
+    private func appendAtomically(_ request: Request, principal: Principal) async throws -> Response {
+        let body = request.body
+        let buffer: ByteBuffer
+        do { buffer = try await body.collect(upTo: maxBodyBytes) } catch {
+            throw HTTPError(.contentTooLarge, message: "the body is over the \(maxBodyBytes)-byte limit")
+        }
+        var splitter = LineSplitter()
+        var lines = EventLineDecoder(
+            decoder: EventDecoder(maximumEventBytes: service.maximumEventBytes), principal: principal)
+        let decoded = lines.decode(splitter.append(buffer) + splitter.finish())
+        let failures = decoded.compactMap { entry -> EventDecodingError? in
+            if case .failure(let error) = entry { return error }
+            return nil
+        }
+        guard failures.isEmpty else {
+            rejected.increment(by: failures.count)
+            var out: [UInt8] = []
+            for failure in failures { out.append(contentsOf: LineOutcome.rejected(failure).json) }
+            return Response(
+                status: .unprocessableContent, headers: [.contentType: "application/x-ndjson"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+        }
+        let events = decoded.compactMap { try? $0.get() }
+        let results: [AppendResult]
+        do { results = try await service.appendAtomically(events) } catch {
+            throw HTTPError(.serviceUnavailable, message: "the ledger could not append: \(error)")
+        }
+        appended.increment(by: results.count { $0.status == .appended })
+        duplicates.increment(by: results.count { $0.status == .duplicate })
+        var out: [UInt8] = []
+        for result in results { out.append(contentsOf: LineOutcome.acknowledged(result).json) }
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
+    }
+}

@@ -1,0 +1,208 @@
+// The service: routes over LedgerService, authentication, metrics, and a run loop that on SIGTERM or SIGINT stops
+// accepting, lets requests in flight finish (their appends acknowledged), then closes the writer.
+import Foundation
+public import Hummingbird
+public import Logging
+import Metrics
+public import Prometheus
+import ServiceLifecycle
+
+/// `call-ledger serve`: the ledger as an HTTP service.
+public struct LedgerServer: Sendable {
+    /// A route the router registers: its method and path pattern (`{name}` for a parameter), as `openapi.yaml`
+    /// lists them.
+    public struct Route: Hashable, Sendable, CustomStringConvertible {
+        /// `GET`, `POST`...
+        public var method: String
+        /// The OpenAPI path, e.g. `/v1/calls/{id}`.
+        public var path: String
+        /// `METHOD path`.
+        public var description: String { "\(method) \(path)" }
+    }
+
+    let service: LedgerService
+    let authenticator: Authenticator
+    let configuration: ServerConfiguration
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    /// A server over `service`; `registry` is what `/metrics` shows (bootstrap `MetricsSystem` with a
+    /// `PrometheusMetricsFactory` over it once per process for the request and append metrics to reach it).
+    public init(
+        service: LedgerService, authenticator: Authenticator, configuration: ServerConfiguration,
+        registry: PrometheusCollectorRegistry, logger: Logger
+    ) {
+        self.service = service
+        self.authenticator = authenticator
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+    }
+
+    /// The router and the routes it registered.
+    public func router() -> (router: Router<BasicRequestContext>, routes: [Route]) {
+        let router = Router()
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestLogMiddleware(logger: logger))
+        var routes: [Route] = []
+        let authenticator = self.authenticator
+        let events = EventsRoute(service: service, maxBodyBytes: configuration.maxBodyBytes)
+        let reads = ReadRoutes(service: service)
+        let registry = self.registry
+        let logger = self.logger
+
+        func on(
+            _ method: HTTPRequest.Method, _ path: String, _ endpoint: Endpoint,
+            _ handler: @escaping @Sendable (Request, BasicRequestContext, Principal) async throws -> Response
+        ) {
+            routes.append(Route(method: method.rawValue, path: path))
+            let components = path.split(separator: "/").map { part in
+                part.hasPrefix("{") ? ":" + part.dropFirst().dropLast() : String(part)
+            }
+            let routerPath = RouterPath("/" + components.joined(separator: "/"))
+            router.on(routerPath, method: method) { request, context -> Response in
+                let principal = try await authenticator.principal(request.headers)
+                guard principal.role.allows(endpoint) else {
+                    throw APIError.forbidden("the \(principal.role.rawValue) role may not use \(method) \(path)")
+                }
+                return try await handler(request, context, principal)
+            }
+        }
+
+        routes.append(Route(method: "GET", path: "/healthz"))
+        router.get("/healthz") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        routes.append(Route(method: "GET", path: "/metrics"))
+        router.get("/metrics") { _, _ -> Response in
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        on(.post, "/v1/events", .appendEvents) { request, _, principal in
+            try await events.handle(request, principal: principal, logger: logger)
+        }
+        on(.get, "/v1/checkpoint", .checkpoint) { _, _, _ in try await reads.checkpoint() }
+        on(.get, "/v1/calls", .listCalls) { request, _, principal in
+            try await reads.listCalls(request, principal: principal)
+        }
+        on(.get, "/v1/calls/{id}", .getCall) { _, context, principal in
+            try await reads.call(try context.parameters.require("id"), principal: principal)
+        }
+        on(.get, "/v1/calls/{id}/transcript", .transcript) { request, context, principal in
+            try await reads.transcript(
+                try context.parameters.require("id"), request: request, principal: principal,
+                requestID: context.id, logger: logger)
+        }
+        on(.get, "/v1/proofs/inclusion", .inclusionProof) { request, _, principal in
+            try await reads.inclusionProof(request, principal: principal)
+        }
+        return (router, routes)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish, and closes the
+    /// writer. `onListening` gets the bound port (useful with port 0).
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router().router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "call-ledger"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            try? service.close()
+            throw error
+        }
+        try service.close()
+        logger.info("stopped: every acknowledged event is durable and the writer is closed")
+    }
+}
+
+/// Logs one line per request: method, route pattern, status and duration; never the path's values, the query,
+/// a body or a token.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let logger: Logger
+
+    func handle(
+        _ request: Request, context: BasicRequestContext,
+        next: (Request, BasicRequestContext) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            var response = try await next(request, context)
+            let status = response.status.code
+            // Logged once the body is written: a streamed answer (POST /v1/events) counts until its last line.
+            let body = response.body
+            response.body = ResponseBody(contentLength: body.contentLength) { writer in
+                let written = body
+                try await written.write(writer)
+                log(request, context: context, status: status, start: start)
+            }
+            return response
+        } catch let error as any HTTPResponseError {
+            log(request, context: context, status: error.status.code, start: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, context: BasicRequestContext, status: Int, start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        logger.info(
+            "request",
+            metadata: [
+                "method": "\(request.method.rawValue)", "route": "\(context.endpointPath ?? "unmatched")",
+                "status": "\(status)",
+                "ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+                "request": "\(context.id)",
+            ])
+    }
+}
+
+extension LedgerServer {
+    /// Sets up logging (standard error, at `configuration.logLevel`) and Prometheus metrics for this process,
+    /// opens the ledger, loads the keys, and serves until SIGTERM or SIGINT. Call once per process.
+    /// `onListening` gets the address and the bound port.
+    public static func serve(
+        _ configuration: ServerConfiguration, onListening: @escaping @Sendable (String, Int) -> Void
+    ) async throws {
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "call-ledger.serve")
+        let apiKeys = try configuration.apiKeys.map { path throws(ServerError) in try APIKeyStore(path: path) }
+        var jwt: JWTVerifier?
+        if let jwks = configuration.jwks {
+            jwt = try await JWTVerifier(jwksPath: jwks, issuer: configuration.jwtIssuer)
+        }
+        guard apiKeys != nil || jwt != nil else {
+            throw ServerError.setting(
+                name: "api_keys/jwks", origin: "missing",
+                reason: "no way to authenticate: name an API keys file (--api-keys) or a JWKS file (--jwks), or both")
+        }
+        let service = try LedgerService(
+            directory: configuration.ledger, keyFile: configuration.keyFile, lockWait: configuration.lockWait)
+        if let tail = service.recovery.truncatedTail {
+            logger.notice("recovered: cut a torn last frame", metadata: ["bytes": "\(tail.bytes)"])
+        }
+        let server = LedgerServer(
+            service: service, authenticator: Authenticator(apiKeys: apiKeys ?? APIKeyStore(), jwt: jwt),
+            configuration: configuration, registry: registry, logger: logger)
+        let host = configuration.host
+        try await server.run { port in
+            logger.info("listening", metadata: ["host": "\(host)", "port": "\(port)"])
+            onListening(host, port)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+// The service's one ledger writer and its reads: appends run on threads of their own (the writer blocks on
+// fsync) and concurrent requests share frames through the writer's group commit; reads open a fresh reader, so
+// they see every event acknowledged before them, and are serialised because catching projections up writes
+// their state.
+import Dispatch
+import Foundation
+public import LedgerCore
+public import LedgerProjections
+public import LedgerStore
+
+/// The ledger as the service holds it: the writer, and reads brought up to date with it.
+public final class LedgerService: Sendable {
+    /// The ledger directory.
+    public let directory: String
+    /// The key file, if not DIR.key.
+    public let keyFile: String?
+    /// The largest event the ledger accepts, in bytes.
+    public let maximumEventBytes: Int
+    private let writer: LedgerWriter
+    private let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
+    private let readQueue = DispatchQueue(label: "call-ledger.serve.read")
+
+    /// Opens the ledger for writing (waiting up to `lockWait` seconds for another writer's lock).
+    public init(directory: String, keyFile: String?, lockWait: Double) throws(LedgerError) {
+        self.directory = directory
+        self.keyFile = keyFile
+        writer = try LedgerWriter(directory: directory, keyFilePath: keyFile, lockWait: lockWait)
+        maximumEventBytes = writer.configuration.maximumEventBytes
+    }
+
+    /// What recovery did when the writer opened the ledger, for the start-up log.
+    public var recovery: RecoveryReport { writer.recovery }
+
+    /// Appends `events`; returns once every one is durable (or a known duplicate), in order.
+    public func append(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
+        guard !events.isEmpty else { return [] }
+        let writer = self.writer
+        return try await run(on: appendQueue) { () throws(LedgerError) in try writer.append(events) }
+    }
+
+    /// Appends `events` as one frame: all durable together, or none.
+    public func appendAtomically(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
+        guard !events.isEmpty else { return [] }
+        let writer = self.writer
+        return try await run(on: appendQueue) { () throws(LedgerError) in try writer.appendAtomically(events) }
+    }
+
+    /// The latest signed checkpoint, signing a new one first when events were appended since.
+    public func checkpoint() async throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
+        let writer = self.writer
+        let directory = self.directory
+        let keyFile = self.keyFile
+        return try await run(on: readQueue) { () throws(LedgerError) in
+            let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+            if let latest = try reader.checkpoints().last, latest.checkpoint.treeSize >= writer.durableSize {
+                return latest
+            }
+            return try writer.checkpoint()
+        }
+    }
+
+    /// Runs `body` with a reader opened now and a projection engine over it (projections are caught up by the
+    /// engine's reads), one read at a time.
+    public func read<T: Sendable>(
+        _ body: @escaping @Sendable (LedgerReader, ProjectionEngine) throws(LedgerError) -> T
+    ) async throws(LedgerError) -> T {
+        let directory = self.directory
+        let keyFile = self.keyFile
+        return try await run(on: readQueue) { () throws(LedgerError) in
+            let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+            return try body(reader, ProjectionEngine(reader: reader))
+        }
+    }
+
+    /// Commits what is staged, writes a checkpoint if one is due and releases the writer lock.
+    public func close() throws(LedgerError) {
+        try writer.close()
+    }
+
+    private func run<T: Sendable>(
+        on queue: DispatchQueue, _ body: @escaping @Sendable () throws(LedgerError) -> T
+    ) async throws(LedgerError) -> T {
+        let result: Result<T, LedgerError> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { () throws(LedgerError) in try body() }) }
+        }
+        return try result.get()
+    }
+}

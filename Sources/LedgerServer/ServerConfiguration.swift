@@ -1,0 +1,165 @@
+// The settings of `call-ledger serve`: from a YAML file, environment variables and options, in rising precedence.
+import Foundation
+import Yams
+
+/// What `call-ledger serve` runs with. Each setting can come from the config file (its `key`), the environment
+/// (its `environmentVariable`) or an option (`--key-with-dashes`); an option beats the environment, which beats
+/// the file, which beats the default.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// The settings, with their file keys.
+    public enum Setting: String, CaseIterable, Sendable {
+        /// The ledger directory (required).
+        case ledger
+        /// The ledger's key file (default: DIR.key).
+        case keyFile = "key_file"
+        /// The address to listen on (default 127.0.0.1: loopback, put TLS in a proxy in front).
+        case host
+        /// The TCP port (default 8080; 0 picks a free one, reported on standard error).
+        case port
+        /// The API keys file (YAML of SHA-256 hashes).
+        case apiKeys = "api_keys"
+        /// The JWKS file JWTs are verified with.
+        case jwks
+        /// The `iss` a JWT must carry, if set.
+        case jwtIssuer = "jwt_issuer"
+        /// The largest request body accepted, in bytes (default 64 MiB).
+        case maxBodyBytes = "max_body_bytes"
+        /// The log level: trace, debug, info, notice, warning, error, critical (default info).
+        case logLevel = "log_level"
+        /// Seconds to wait for another writer to release the ledger's lock at start (default 5).
+        case lockWait = "lock_wait"
+
+        /// The environment variable that sets it.
+        public var environmentVariable: String {
+            switch self {
+            case .ledger: "CALL_LEDGER_DIR"
+            case .keyFile: "CALL_LEDGER_KEY_FILE"
+            default: "CALL_LEDGER_SERVE_" + rawValue.uppercased()
+            }
+        }
+
+        /// The command-line option that sets it.
+        public var option: String { "--" + rawValue.replacingOccurrences(of: "_", with: "-") }
+    }
+
+    /// The ledger directory.
+    public var ledger: String
+    /// The key file, if not DIR.key.
+    public var keyFile: String?
+    /// The listening address.
+    public var host = "127.0.0.1"
+    /// The listening port.
+    public var port = 8080
+    /// The API keys file.
+    public var apiKeys: String?
+    /// The JWKS file.
+    public var jwks: String?
+    /// The required JWT issuer.
+    public var jwtIssuer: String?
+    /// The largest request body, in bytes.
+    public var maxBodyBytes = 64 << 20
+    /// The log level name.
+    public var logLevel = "info"
+    /// Seconds to wait for the writer lock.
+    public var lockWait = 5.0
+
+    /// A configuration for `ledger` with every other setting at its default.
+    public init(ledger: String) {
+        self.ledger = ledger
+    }
+
+    /// The configuration from the YAML file at `file` (if any), `environment` and `options` (values by setting).
+    public static func resolve(
+        file: String?, environment: [String: String], options: [Setting: String]
+    ) throws(ServerError) -> ServerConfiguration {
+        var fromFile: [String: String] = [:]
+        if let file { fromFile = try read(file) }
+        var values: [Setting: (value: String, origin: String)] = [:]
+        for setting in Setting.allCases {
+            if let value = options[setting] {
+                values[setting] = (value, setting.option)
+            } else if let value = environment[setting.environmentVariable], !value.isEmpty {
+                values[setting] = (value, setting.environmentVariable)
+            } else if let value = fromFile[setting.rawValue], let file {
+                values[setting] = (value, "\(file): \(setting.rawValue)")
+            }
+        }
+        guard let ledger = values[.ledger] else {
+            throw .setting(
+                name: "ledger", origin: "missing",
+                reason: "name the ledger directory: --ledger DIR, CALL_LEDGER_DIR or `ledger:` in the config file")
+        }
+        var configuration = ServerConfiguration(ledger: ledger.value)
+        configuration.keyFile = values[.keyFile]?.value
+        configuration.apiKeys = values[.apiKeys]?.value
+        configuration.jwks = values[.jwks]?.value
+        configuration.jwtIssuer = values[.jwtIssuer]?.value
+        if let host = values[.host] { configuration.host = host.value }
+        if let port = values[.port] {
+            guard let number = Int(port.value), (0...65_535).contains(number) else {
+                throw .setting(
+                    name: "port", origin: port.origin, reason: "'\(port.value)' is not a port from 0 to 65535")
+            }
+            configuration.port = number
+        }
+        if let size = values[.maxBodyBytes] {
+            guard let number = Int(size.value), (1...(1 << 34)).contains(number) else {
+                throw .setting(
+                    name: "max_body_bytes", origin: size.origin,
+                    reason: "'\(size.value)' is not a byte count from 1 to 2^34")
+            }
+            configuration.maxBodyBytes = number
+        }
+        if let level = values[.logLevel] {
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(level.value) else {
+                throw .setting(
+                    name: "log_level", origin: level.origin,
+                    reason: "'\(level.value)' is not one of \(levels.joined(separator: ", "))")
+            }
+            configuration.logLevel = level.value
+        }
+        if let wait = values[.lockWait] {
+            guard let seconds = Double(wait.value), seconds.isFinite, (0...86_400).contains(seconds) else {
+                throw .setting(
+                    name: "lock_wait", origin: wait.origin,
+                    reason: "'\(wait.value)' is not a number of seconds from 0 to 86400")
+            }
+            configuration.lockWait = seconds
+        }
+        return configuration
+    }
+
+    /// The settings in the YAML file at `path`: a mapping of setting keys to scalars. An unknown key is an error,
+    /// so that a misspelt setting does not silently fall back to its default.
+    static func read(_ path: String) throws(ServerError) -> [String: String] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .file(path: path, reason: "cannot read the config file: \(error.localizedDescription)")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw .file(path: path, reason: "not YAML: \(error)")
+        }
+        guard let node else { return [:] }
+        guard let mapping = node.mapping else {
+            throw .file(path: path, reason: "must be a mapping of settings (ledger: DIR, port: 8080, ...)")
+        }
+        let known = Set(Setting.allCases.map(\.rawValue))
+        var values: [String: String] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string, known.contains(name) else {
+                throw .file(
+                    path: path,
+                    reason:
+                        "unknown setting '\(key.string ?? "?")' (known: \(Setting.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            guard let scalar = value.scalar else {
+                throw .file(path: path, reason: "\(name) must be a single value")
+            }
+            values[name] = scalar.string
+        }
+        return values
+    }
+}
