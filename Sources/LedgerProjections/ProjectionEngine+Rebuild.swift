@@ -57,7 +57,8 @@ extension ProjectionEngine {
         let end = reader.size
         var passes: [any RebuildPass] = []
         for fold in folds { passes.append(try Self.pass(of: fold, directory: directory)) }
-        for pass in passes { progress(pass.projection, 0, end) }
+        // The shared scan reports as the first projection; each projection completes, in order, when published.
+        progress(passes[0].projection, 0, end)
         var begun: [any RebuildPass] = []
         let timings: [ScanTimings]
         do throws(LedgerError) {
