@@ -201,15 +201,17 @@ struct JSONScan {
             }
             return nil
         default:
+            // A number, true, false or null: at least one byte, up to the next delimiter. A delimiter where a value
+            // should start (`[}`, `[,`) is not a value: scanning on from it would make no progress.
             var position = start
-            while position < bytes.count {
+            scalar: while position < bytes.count {
                 switch bytes[position] {
-                case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), 0x20, 0x0A, 0x0D, 0x09:
-                    return position
+                case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: ":"), 0x20, 0x0A, 0x0D, 0x09:
+                    break scalar
                 default: position += 1
                 }
             }
-            return position
+            return position > start ? position : nil
         }
     }
 }

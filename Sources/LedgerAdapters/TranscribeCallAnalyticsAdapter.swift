@@ -176,10 +176,13 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
 
     /// The `category` result of `Categories`: the matched names and their points of interest.
     static func categoryResult(_ categories: JSONCursor) throws(AdapterError) -> [String: Any] {
-        let names =
+        let listed =
             try categories["MatchedCategories"]?.elements().map { name throws(AdapterError) in
                 try name.string()
             } ?? []
+        // A name listed twice is one match: its points are read once, so the result never outgrows the input.
+        var seen: Set<String> = []
+        let names = listed.filter { seen.insert($0).inserted }
         var points: [[String: Any]] = []
         for name in names {
             for point in try categories["MatchedDetails"]?[name]?["PointsOfInterest"]?.elements() ?? [] {
@@ -244,14 +247,15 @@ public enum TranscribeCallAnalyticsAdapter: InputAdapter {
     /// The content as one string, or as spans with each `[PII]` placeholder marked as a redacted pii span.
     static func redactedSpans(_ content: String) -> Any {
         guard content.contains(placeholder) else { return content }
+        // One pass over the content (the standard library's search, linear in its length).
         var spans: [[String: Any]] = []
-        var rest = Substring(content)
-        while let range = rest.range(of: placeholder) {
-            if range.lowerBound > rest.startIndex { spans.append(["text": String(rest[..<range.lowerBound])]) }
+        var start = content.startIndex
+        for range in content.ranges(of: placeholder) {
+            if range.lowerBound > start { spans.append(["text": String(content[start..<range.lowerBound])]) }
             spans.append(["text": placeholder, "pii": redactedKind])
-            rest = rest[range.upperBound...]
+            start = range.upperBound
         }
-        if !rest.isEmpty { spans.append(["text": String(rest)]) }
+        if start < content.endIndex { spans.append(["text": String(content[start...])]) }
         return spans
     }
 }

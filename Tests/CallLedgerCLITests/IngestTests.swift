@@ -594,3 +594,26 @@ func writeText(_ text: String, _ ledger: CLILedger, _ name: String) throws -> St
         #expect(try catted(ledger).isEmpty)
     }
 }
+
+/// The byte scan that finds a large document's big array: a delimiter where an element should start is a syntax
+/// error reported at once, never a scan that makes no progress (a fuzzer's input hung `ingest` there).
+@Suite struct LargeArrayScanTests {
+    @Test(
+        .timeLimit(.minutes(1)),
+        arguments: [
+            ("transcribe-ca", #"{"JobStatus": "COMPLETED", "JobName": "j", "Transcript": [}], "Id": "x"}"#),
+            ("transcribe-ca", #"{"JobName": "j", "Transcript": [,{"Id": "t"}]}"#),
+            ("transcribe-ca", #"{"JobName": "j", "Transcript": [:]}"#),
+            ("transcribe", #"{"jobName": "j", "results": {"items": [}], "transcripts": []}}"#),
+            ("gladia", #"{"id": "g", "result": {"transcription": {"utterances": [,]}}}"#),
+        ])
+    func delimiterWhereAnElementShouldStartIsRejectedAtOnce(kind: String, document: String) throws {
+        let ledger = try CLILedger()
+        let file = ledger.scratch.file("malformed.json")
+        try Data(document.utf8).write(to: URL(fileURLWithPath: file))
+        let rejected = try ledger.callLedger("ingest", "--from", kind, "--call", "call-1", file)
+        #expect(rejected.status == 2, "\(rejected.stderr)")
+        #expect(rejected.stderr.contains(file), "\(rejected.stderr)")
+        #expect(try ledger.verified().events == 0)
+    }
+}
