@@ -100,6 +100,21 @@ enum Output {
         write(Array((text + "\n").utf8))
     }
 
+    /// Writes lines of text to standard output, in writes of about 64 KiB rather than one per line.
+    static func lines(_ lines: some Sequence<String>) {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        for line in lines {
+            buffer.append(contentsOf: line.utf8)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 {
+                write(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if !buffer.isEmpty { write(buffer) }
+    }
+
     /// Writes a line to standard error.
     static func error(_ text: String) {
         write(Array((text + "\n").utf8), to: 2)

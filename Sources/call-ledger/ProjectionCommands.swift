@@ -184,17 +184,19 @@ struct CallsCommand: ParsableCommand {
                 try Output.json(calls, snakeCase: true)
                 return
             }
-            Output.line("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS")
+            var lines = ["CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS"]
+            lines.reserveCapacity(calls.count + 1)
             for summary in calls {
                 let started = summary.startedAt.map(Timestamp.format(micros:)) ?? "-"
                 let duration = summary.shownDurationMs.map { TranscriptRenderer.clock($0, hours: true) } ?? "-"
-                Output.line(
+                lines.append(
                     [
                         summary.call, started, duration, summary.agent ?? "-", summary.queue ?? "-",
                         "\(summary.finalSegments)",
                     ]
                     .joined(separator: "\t"))
             }
+            Output.lines(lines)
         }
     }
 }

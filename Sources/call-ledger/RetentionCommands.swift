@@ -246,12 +246,12 @@ struct RetentionCommand: ParsableCommand {
                     now: at, all: all
                 ).run()
                 if json {
-                    try Output.json(plan, snakeCase: true)
+                    Output.write(RetentionItem.jsonArray(plan) + [0x0A])
                     return
                 }
-                Output.line("CALL\tCLASS\tSTATUS\tDUE\tPOLICY\tRULE\tRETAIN\tFROM")
+                var lines = ["CALL\tCLASS\tSTATUS\tDUE\tPOLICY\tRULE\tRETAIN\tFROM"]
                 for item in plan {
-                    Output.line(
+                    lines.append(
                         [
                             item.call, item.dataClass,
                             item.status.rawValue
@@ -260,6 +260,7 @@ struct RetentionCommand: ParsableCommand {
                             item.trigger,
                         ].joined(separator: "\t"))
                 }
+                Output.lines(lines)
             }
         }
     }

@@ -46,6 +46,28 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
     public var holds: [String]
     /// The period's end in UTC µs, for ordering.
     var dueMicros: Int64?
+
+    /// An item with every field given (`dueMicros`: the period's end in UTC µs, if the trigger happened).
+    public init(
+        call: String, tenant: String, dataClass: String, policy: String, policyVersion: String, policyDigest: String,
+        rule: String, retain: String, trigger: String, triggerAt: String?, dueAt: String?, status: Status,
+        holds: [String], dueMicros: Int64?
+    ) {
+        self.call = call
+        self.tenant = tenant
+        self.dataClass = dataClass
+        self.policy = policy
+        self.policyVersion = policyVersion
+        self.policyDigest = policyDigest
+        self.rule = rule
+        self.retain = retain
+        self.trigger = trigger
+        self.triggerAt = triggerAt
+        self.dueAt = dueAt
+        self.status = status
+        self.holds = holds
+        self.dueMicros = dueMicros
+    }
 }
 
 extension ProjectionEngine {

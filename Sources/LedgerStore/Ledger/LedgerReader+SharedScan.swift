@@ -63,8 +63,8 @@ private final class SharedFrameQueue: @unchecked Sendable {
     }
 }
 
-/// A closure handed to another thread under a rule the compiler cannot check: only that thread calls it, and the
-/// caller waits for it to finish before anything it captured is used again.
+/// A value handed to another thread under a rule the compiler cannot check: only that thread uses it, and the
+/// caller joins the thread before it uses the value again.
 private struct ThreadHandoff<Value>: @unchecked Sendable {
     let value: Value
 }
@@ -89,25 +89,34 @@ extension LedgerReader {
         }
         let queue = SharedFrameQueue(folds: folds.count)
         let layout = self.layout
-        let reading = Thread {
-            Self.readSharedFrames(locations, range: bounded, wants: wants, layout: layout, into: queue)
-        }
-        reading.start()
-        let finished = DispatchGroup()
         var results = Array(repeating: ScanTimings(), count: folds.count)
+        var foldThreads: [JoinableThread] = []
+        var reading: JoinableThread?
         results.withUnsafeMutableBufferPointer { slots in
-            let shared = ThreadHandoff(value: (folds: folds, slots: slots))
-            for index in folds.indices.dropFirst() {
-                finished.enter()
-                let thread = Thread {
-                    shared.value.slots[index] = Self.applySharedFrames(
-                        fold: shared.value.folds[index], index: index, frames: locations.count, queue: queue)
-                    finished.leave()
+            // Each thread gets its own fold only: the first fold's closures (which may capture the caller's
+            // non-escaping closures) stay on the calling thread.
+            let shared = ThreadHandoff(value: slots)
+            do throws(LedgerError) {
+                reading = try JoinableThread {
+                    Self.readSharedFrames(locations, range: bounded, wants: wants, layout: layout, into: queue)
                 }
-                thread.start()
+                for index in folds.indices.dropFirst() {
+                    let fold = ThreadHandoff(value: folds[index])
+                    foldThreads.append(
+                        try JoinableThread {
+                            shared.value[index] = Self.applySharedFrames(
+                                fold: fold.value, index: index, frames: locations.count, queue: queue)
+                        })
+                }
+            } catch {
+                queue.lock.withLock {
+                    if queue.failure == nil { queue.failure = error }
+                    queue.lock.broadcast(SharedFrameQueue.folds)
+                    queue.lock.broadcast(SharedFrameQueue.reader)
+                }
             }
             slots[0] = Self.applySharedFrames(fold: folds[0], index: 0, frames: locations.count, queue: queue)
-            finished.wait()
+            for thread in foldThreads { thread.join() }
         }
         // Every fold stopped; stop the reading thread too (it waits for room that a failed fold will not make).
         let failure = queue.lock.withLock { () -> LedgerError? in
@@ -123,6 +132,7 @@ extension LedgerReader {
             }
             return queue.failure
         }
+        reading?.join()
         if let failure { throw failure }
         timings = results
         return timings

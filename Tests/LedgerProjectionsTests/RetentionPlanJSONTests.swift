@@ -1,0 +1,41 @@
+// The retention plan's own JSON writer gives exactly the bytes Foundation's JSONEncoder gives for the same items,
+// whatever characters the names hold and whichever optional fields are absent.
+import Foundation
+import LedgerProjections
+import Testing
+
+@Suite struct RetentionPlanJSONTests {
+    /// Items whose strings hold quotes, backslashes, slashes, control characters and non-ASCII text, with and
+    /// without the optional fields and holds.
+    private static let items: [RetentionItem] = [
+        RetentionItem(
+            call: "call-1", tenant: "acme-bank", dataClass: "transcript", policy: "gdpr", policyVersion: "2",
+            policyDigest: String(repeating: "ab", count: 32), rule: "eu-customers", retain: "P30D",
+            trigger: "call.ended", triggerAt: "2026-11-26T10:00:00Z", dueAt: "2026-12-26T10:00:00Z", status: .due,
+            holds: [], dueMicros: 1_798_279_200_000_000),
+        RetentionItem(
+            call: "a/b \"quoted\" back\\slash", tenant: "tab\there", dataClass: "line\nbreak\r\u{0008}\u{000C}",
+            policy: "ctl\u{0001}\u{001F}\u{007F}", policyVersion: "é—日本", policyDigest: "", rule: "😀 emoji",
+            retain: "zero", trigger: "crm.write", triggerAt: nil, dueAt: nil, status: .waiting,
+            holds: ["case-114", "hold/with\"quote"], dueMicros: nil),
+        RetentionItem(
+            call: "call-3", tenant: "t", dataClass: "audio", policy: "p", policyVersion: "1", policyDigest: "00",
+            rule: "r", retain: "P7Y", trigger: "call.started", triggerAt: "2020-01-01T00:00:00Z", dueAt: nil,
+            status: .held, holds: ["only"], dueMicros: -5),
+    ]
+
+    private func encoderBytes(_ items: [RetentionItem]) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(items))
+    }
+
+    @Test func planJSONEqualsWhatJSONEncoderWrites() throws {
+        #expect(
+            String(decoding: RetentionItem.jsonArray(Self.items), as: UTF8.self)
+                == String(decoding: try encoderBytes(Self.items), as: UTF8.self))
+        #expect(RetentionItem.jsonArray([]) == (try encoderBytes([])))
+        for item in Self.items { #expect(RetentionItem.jsonArray([item]) == (try encoderBytes([item]))) }
+    }
+}

@@ -1,0 +1,55 @@
+// The shared scan of several folds on threads: every fold sees what it would see alone, and by the time the scan
+// returns no thread still holds anything it was given (the rebuild wraps its progress closure in
+// `withoutActuallyEscaping`, which traps when a thread still holds it).
+import Foundation
+import LedgerCore
+import LedgerStore
+import LedgerTestSupport
+import Testing
+
+/// An object whose lifetime tells whether the scan's threads released the folds.
+private final class Sentinel: @unchecked Sendable {
+    var seqs: [UInt64] = []
+}
+
+/// A weak reference to a sentinel, to see whether anything still holds it.
+private final class WeakSentinel {
+    weak var value: Sentinel?
+}
+
+/// Runs a threaded shared scan of two folds over the ledger `reader` reads; the second fold's closure holds a
+/// sentinel. Returns the seqs each fold saw and a weak reference to that sentinel.
+private func scanTwoFolds(_ reader: LedgerReader) throws -> (first: [UInt64], second: [UInt64], held: WeakSentinel) {
+    let sentinel = Sentinel()
+    let held = WeakSentinel()
+    held.value = sentinel
+    var first: [UInt64] = []
+    let folds = [
+        SharedScanFold(wants: { $0.seq % 2 == 0 }, apply: { first.append($0.seq) }),
+        SharedScanFold(wants: { _ in true }, apply: { [sentinel] in sentinel.seqs.append($0.seq) }),
+    ]
+    _ = try reader.scan(0..<reader.size, folds: folds, threads: true)
+    return (first, sentinel.seqs, held)
+}
+
+@Suite struct SharedScanTests {
+    @Test func threadedSharedScanReleasesEveryFoldBeforeReturning() throws {
+        let scratch = ScratchDirectory()
+        var options = LedgerCreationOptions()
+        options.origin = "test.example/ledger"
+        options.maximumBatchEvents = 16
+        let directory = scratch.file("ledger")
+        try LedgerWriter.create(directory: directory, options: options)
+        let writer = try LedgerWriter(directory: directory)
+        _ = try writer.append(try decodeLines(simulatedLines(calls: 2, seed: 5)))
+        try writer.close()
+        let reader = try LedgerReader(directory: directory)
+        let all = Array(0..<reader.size)
+        for _ in 0..<40 {
+            let (first, second, held) = try scanTwoFolds(reader)
+            #expect(first == all.filter { $0 % 2 == 0 })
+            #expect(second == all)
+            #expect(held.value == nil, "a scan thread still held its fold after the scan returned")
+        }
+    }
+}
