@@ -101,6 +101,32 @@ public struct LedgerServer: Sendable {
         on(.get, "/v1/proofs/inclusion", .inclusionProof) { request, _, principal in
             try await reads.inclusionProof(request, principal: principal)
         }
+        // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
+        let ingest = IngestRoute(service: service, maxBodyBytes: configuration.maxBodyBytes)
+        on(.post, "/v1/ingest/{kind}", .ingestDocument) { request, context, principal in
+            try await ingest.handle(
+                request, kind: try context.parameters.require("kind"), principal: principal, logger: logger)
+        }
+        let gladia = GladiaWebhookRoute(
+            service: service, sources: configuration.gladiaWebhooks, maxBodyBytes: configuration.maxBodyBytes)
+        routes.append(Route(method: "POST", path: "/v1/webhooks/gladia"))
+        router.post("/v1/webhooks/gladia") { request, _ -> Response in
+            try await gladia.handle(request, logger: logger)
+        }
+        let firehose = FirehoseRoute(
+            service: service, sources: configuration.firehoseSources, maxBodyBytes: configuration.maxBodyBytes)
+        routes.append(Route(method: "POST", path: "/v1/firehose/{source}"))
+        router.post("/v1/firehose/:source") { request, context -> Response in
+            await firehose.handle(request, source: try context.parameters.require("source"), logger: logger)
+        }
+        on(.get, "/v1/live/{call}", .liveRelay) { request, context, principal in
+            // Reached only when the WebSocket upgrade was not made (liveServer()): say why.
+            let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+            _ = try LiveRelay.settings(call: try context.parameters.require("call"), query: query, principal: principal)
+            throw HTTPError(
+                .upgradeRequired, headers: [.upgrade: "websocket"],
+                message: "connect with a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
+        }
         return (router, routes)
     }
 
@@ -108,7 +134,7 @@ public struct LedgerServer: Sendable {
     /// writer. `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router().router,
+            router: router().router, server: liveServer(),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "call-ledger"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },

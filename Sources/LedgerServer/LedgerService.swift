@@ -16,8 +16,8 @@ public final class LedgerService: Sendable {
     public let keyFile: String?
     /// The largest event the ledger accepts, in bytes.
     public let maximumEventBytes: Int
-    private let writer: LedgerWriter
-    private let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
+    let writer: LedgerWriter
+    let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
     private let readQueue = DispatchQueue(label: "call-ledger.serve.read")
 
     /// Opens the ledger for writing (waiting up to `lockWait` seconds for another writer's lock).

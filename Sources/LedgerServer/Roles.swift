@@ -26,6 +26,8 @@ public enum Role: String, CaseIterable, Sendable, Codable {
         case .checkpoint: self != .ingest
         case .listCalls, .getCall, .transcript: !transcriptViews.isEmpty
         case .inclusionProof: self == .auditor || self == .compliance || self == .admin
+        case .ingestDocument, .liveRelay: self == .ingest || self == .admin
+        case .gladiaWebhook, .firehose: self == .ingest
         }
     }
 
@@ -63,6 +65,14 @@ public enum Endpoint: String, CaseIterable, Sendable {
     case transcript
     /// `GET /v1/proofs/inclusion`.
     case inclusionProof
+    /// `POST /v1/ingest/{kind}`.
+    case ingestDocument
+    /// `POST /v1/webhooks/gladia` (a configured source's secret, acting as `ingest`).
+    case gladiaWebhook
+    /// `POST /v1/firehose/{source}` (a configured stream's access key, acting as `ingest`).
+    case firehose
+    /// `GET /v1/live/{call}` (WebSocket).
+    case liveRelay
 }
 
 /// What a transcript read shows.

@@ -62,6 +62,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     /// Seconds to wait for the writer lock.
     public var lockWait = 5.0
+    /// The Gladia callback sources (`gladia_webhooks:` in the config file), by name.
+    public var gladiaWebhooks: [String: PushSource] = [:]
+    /// The Amazon Data Firehose streams (`firehose:` in the config file), by the `{source}` of their URL.
+    public var firehoseSources: [String: PushSource] = [:]
 
     /// A configuration for `ledger` with every other setting at its default.
     public init(ledger: String) {
@@ -127,6 +131,17 @@ public struct ServerConfiguration: Sendable, Equatable {
             }
             configuration.lockWait = seconds
         }
+        if let file {
+            let sections = try pushSections(file)
+            if let node = sections[.gladiaWebhooks] {
+                configuration.gladiaWebhooks = try PushSourceSection.gladiaWebhooks.sources(
+                    in: node, path: file, environment: environment)
+            }
+            if let node = sections[.firehose] {
+                configuration.firehoseSources = try PushSourceSection.firehose.sources(
+                    in: node, path: file, environment: environment)
+            }
+        }
         return configuration
     }
 
@@ -148,11 +163,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         let known = Set(Setting.allCases.map(\.rawValue))
         var values: [String: String] = [:]
         for (key, value) in mapping {
+            if let name = key.string, PushSourceSection(rawValue: name) != nil { continue }
             guard let name = key.string, known.contains(name) else {
                 throw .file(
                     path: path,
                     reason:
-                        "unknown setting '\(key.string ?? "?")' (known: \(Setting.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        "unknown setting '\(key.string ?? "?")' (known: \((Setting.allCases.map(\.rawValue) + PushSourceSection.allCases.map(\.rawValue)).joined(separator: ", ")))"
                 )
             }
             guard let scalar = value.scalar else {
@@ -161,5 +177,23 @@ public struct ServerConfiguration: Sendable, Equatable {
             values[name] = scalar.string
         }
         return values
+    }
+
+    /// The push-source sections of the YAML file at `path` (already read once by `read`).
+    static func pushSections(_ path: String) throws(ServerError) -> [PushSourceSection: Node] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .file(path: path, reason: "cannot read the config file: \(error.localizedDescription)")
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw .file(path: path, reason: "not YAML: \(error)")
+        }
+        var sections: [PushSourceSection: Node] = [:]
+        guard let mapping = node?.mapping else { return sections }
+        for (key, value) in mapping {
+            if let name = key.string, let section = PushSourceSection(rawValue: name) { sections[section] = value }
+        }
+        return sections
     }
 }

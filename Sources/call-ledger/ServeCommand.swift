@@ -15,6 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
             on 127.0.0.1:8080 by default: put a TLS-terminating proxy in front for other hosts. Tokens: API keys \
             (stored as SHA-256 hashes in the api_keys file) or JWTs verified with the jwks file. SIGTERM or SIGINT \
             stops accepting, lets requests in flight finish and closes the writer; the exit status is then 0. \
+            The config file alone names push sources: gladia_webhooks (name: {secret or secret_env, tenant}) \
+            for POST /v1/webhooks/gladia and firehose (source: {records: connect-ctr|contact-lens, access_key or \
+            access_key_env, tenant}) for POST /v1/firehose/{source}. \
             README.md (Serving) documents the endpoints, roles and files; openapi.yaml describes every endpoint.
             """)
 

@@ -176,18 +176,7 @@ public struct IngestOperation: Sendable {
     public func run(
         _ request: IngestRequest, openWriter: () throws -> LedgerWriter, progress: (IngestProgress) -> Void
     ) throws(IngestError) -> IngestResult {
-        guard let adapter = InputAdapters.all[request.kind] else { throw .unknownAdapter(request.kind) }
-        let data = try Self.read(request.source)
-        let file = request.source.name
-        var callStart: Timestamp?
-        if adapter.readsCallStart, let call = request.call {
-            do { callStart = try Self.start(of: call, directory: directory, keyFilePath: keyFilePath) } catch {
-                throw .ledger(error)
-            }
-        }
-        let options = IngestOptions(
-            call: request.call, tenant: request.tenant, roles: request.roles, file: file, track: request.track,
-            stream: request.stream, audio: request.audio, callStart: callStart)
+        let (adapter, data, options) = try prepare(request)
         let writer: LedgerWriter
         do { writer = try openWriter() } catch let error as LedgerError { throw .ledger(error) } catch {
             throw .openingWriter(error)
@@ -201,6 +190,33 @@ public struct IngestOperation: Sendable {
         }
         do { try writer.close() } catch { throw .ledger(error) }
         return result
+    }
+
+    /// Ingests `request` through `writer`, which the caller owns and which stays open (a service's one writer,
+    /// shared with its other requests); the same passes, results and errors as `run(_:openWriter:progress:)`.
+    public func run(
+        _ request: IngestRequest, writer: LedgerWriter, progress: (IngestProgress) -> Void
+    ) throws(IngestError) -> IngestResult {
+        let (adapter, data, options) = try prepare(request)
+        return try ingest(data, adapter: adapter, options: options, request, writer: writer, progress)
+    }
+
+    /// The adapter, the input's bytes and the adapter's options of `request`.
+    private func prepare(
+        _ request: IngestRequest
+    ) throws(IngestError) -> (adapter: any InputAdapter.Type, data: Data, options: IngestOptions) {
+        guard let adapter = InputAdapters.all[request.kind] else { throw .unknownAdapter(request.kind) }
+        let data = try Self.read(request.source)
+        var callStart: Timestamp?
+        if adapter.readsCallStart, let call = request.call {
+            do { callStart = try Self.start(of: call, directory: directory, keyFilePath: keyFilePath) } catch {
+                throw .ledger(error)
+            }
+        }
+        let options = IngestOptions(
+            call: request.call, tenant: request.tenant, roles: request.roles, file: request.source.name,
+            track: request.track, stream: request.stream, audio: request.audio, callStart: callStart)
+        return (adapter, data, options)
     }
 
     /// The two passes over `data`.

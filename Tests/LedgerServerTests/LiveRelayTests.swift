@@ -1,0 +1,105 @@
+// The WebSocket relay /v1/live/{call} through the real `call-ledger serve` and a real WebSocket client
+// (HummingbirdWSClient): a Gladia live session relayed message by message gives the events `call-ledger ingest
+// --from gladia-live` gives for the whole capture, each message acknowledged with the events it added; a message
+// that cannot be read is answered with the reason and the session goes on.
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import LedgerTestSupport
+import Logging
+import Testing
+
+@Suite("serve: live relay")
+struct LiveRelayTests {
+    static let capture = Repository.fixture("gladia/live-stream-from-prerecorded.jsonl").path
+
+    /// Sends `messages` one at a time on `/v1/live/{call}` and returns the answer to each.
+    static func relay(
+        _ server: ServerProcess, call: String, query: String = "", token: String, messages: [String]
+    ) async throws -> [[String: Any]] {
+        let collected = Answers()
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer \(token)"
+        try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(server.port)/v1/live/\(call)\(query)",
+            configuration: .init(additionalHeaders: headers), logger: Logger(label: "live-test")
+        ) { inbound, outbound, _ in
+            var answers = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+            for message in messages {
+                try await outbound.write(.text(message))
+                guard case .text(let text) = try await answers.next() else { break }
+                collected.append(text)
+            }
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        return try collected.all().map { try jsonObject($0) }
+    }
+
+    @Test func relayedSessionGivesTheEventsOfTheWholeCapture() async throws {
+        let server = try ServerProcess()
+        var messages = try String(contentsOfFile: Self.capture, encoding: .utf8).split(separator: "\n").map(String.init)
+        // A message the adapter cannot read, in the middle: answered with the reason, and the session goes on.
+        messages.insert(#"{"session_id":"550e8400-e29b-41d4-a716-446655440000","type":"transcript"}"#, at: 5)
+        let answers = try await Self.relay(
+            server, call: "live-7", query: "?roles=0=agent", token: Tokens.key(.ingest), messages: messages)
+        #expect(answers.count == messages.count)
+        #expect(answers.map { $0["message"] as? Int } == Array(1...messages.count))
+        let rejected = answers[5]
+        #expect(rejected["status"] as? String == "rejected", "\(rejected)")
+        #expect((rejected["error"] as? String)?.contains("created_at") == true, "\(rejected)")
+        let acks = answers.flatMap { $0["acks"] as? [[String: Any]] ?? [] }
+        #expect(acks.allSatisfy { $0["status"] as? String == "appended" && $0["seq"] is Int })
+        let expected = try cliIngested(
+            "gladia-live", file: Self.capture, ["--call", "live-7", "--tenant", "acme-bank", "--roles", "0=agent"])
+        let stored = try server.storedEvents()
+        // Partials included: every event of the capture, each acknowledged once.
+        #expect(Set(try idempotencyKeys(stored)) == Set(try idempotencyKeys(expected)))
+        #expect(acks.count == expected.count)
+        #expect(Set(acks.compactMap { $0["idempotency"] as? String }) == Set(try idempotencyKeys(expected)))
+        #expect(stored.contains { $0.contains(#""final":false"#) })
+        // The same session relayed again appends nothing.
+        let again = try await Self.relay(
+            server, call: "live-7", query: "?roles=0=agent", token: Tokens.key(.ingest),
+            messages: Array(messages.prefix(20)))
+        #expect(
+            again.flatMap { $0["acks"] as? [[String: Any]] ?? [] }.allSatisfy { $0["status"] as? String == "duplicate" }
+        )
+        #expect(try server.storedEvents().count == stored.count)
+    }
+
+    @Test func relayRefusesTokensAndQueriesItCannotServe() async throws {
+        let server = try ServerProcess()
+        await #expect(throws: (any Error).self) {
+            _ = try await Self.relay(server, call: "live-8", token: Tokens.key(.qa), messages: ["{}"])
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await Self.relay(
+                server, call: "live-8", query: "?kind=gladia", token: Tokens.key(.ingest), messages: ["{}"])
+        }
+        // Without an upgrade, the HTTP route says why.
+        let plain = try await server.request("GET", "/v1/live/live-8", token: Tokens.key(.ingest))
+        #expect(plain.status == 426 && plain.body.contains("WebSocket upgrade"), "\(plain.body)")
+        let wrongKind = try await server.request("GET", "/v1/live/live-8?kind=gladia", token: Tokens.key(.ingest))
+        #expect(
+            wrongKind.status == 400 && wrongKind.body.contains("kind must be one of gladia-live, transcribe-stream"))
+        let forbidden = try await server.request("GET", "/v1/live/live-8", token: Tokens.key(.qa))
+        #expect(forbidden.status == 403)
+        let anonymous = try await server.request("GET", "/v1/live/live-8", token: nil)
+        #expect(anonymous.status == 401)
+        #expect(try server.storedEvents().isEmpty)
+    }
+}
+
+/// The answers a WebSocket handler collects.
+final class Answers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var texts: [String] = []
+
+    func append(_ text: String) {
+        lock.withLock { texts.append(text) }
+    }
+
+    func all() -> [String] {
+        lock.withLock { texts }
+    }
+}
