@@ -53,8 +53,10 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
 
 @Suite struct ErasureCostTests {
     /// A ledger of 200 simulated calls in frames of at most 15 events, whose first events are those of one
-    /// acme-bank call (the only call the GDPR policy is assigned to), with a checkpoint; and that call.
-    private func ledger() throws -> (CLILedger, call: String) {
+    /// acme-bank call (the only call the GDPR policy is assigned to), with `projections` built and a checkpoint;
+    /// and that call.
+    private func ledger(projections: [String] = ["transcript", "retention", "crm"]) throws -> (CLILedger, call: String)
+    {
         let ledger = try CLILedger(["--batch", "15"])
         let lines = simulatedLines(calls: 200, seed: 17)
         let events = try lines.map(jsonObject)
@@ -68,7 +70,7 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let assigned = try ledger.callLedger(
             "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--call", call)
         try #require(assigned.status == 0, "\(assigned.stderr)")
-        try #require(try ledger.callLedger("project", "transcript", "retention", "crm").status == 0)
+        try #require(try ledger.callLedger(arguments: ["project"] + projections).status == 0)
         try #require(try ledger.callLedger("checkpoint").status == 0)
         return (ledger, call)
     }
@@ -130,6 +132,32 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         #expect(proofCheck.status == 0, "\(proofCheck.stdout) \(proofCheck.stderr)")
         let bundleCheck = try LedgerTestSupport.run(verify, ["bundle", bundle, "--ledger", ledger.directory])
         #expect(bundleCheck.status == 0, "\(bundleCheck.stdout) \(bundleCheck.stderr)")
+    }
+
+    @Test func erasureLeavesAProjectionThatHasNoStateUnbuilt() throws {
+        let (ledger, call) = try ledger(projections: ["transcript", "retention"])
+        let erasedPayloads = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erasedPayloads.isEmpty)
+        let before = try projectionRows(ledger)
+        #expect(!before.files.contains { $0.hasPrefix("crm-") })
+
+        let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        try #require(run.status == 0, "\(run.stderr)")
+        #expect(try jsonObject(run.stdout)["calls"] as? Int == 1)
+
+        // The CRM projection was not built by the erasure; the transcript's other rows are as they were.
+        let after = try projectionRows(ledger)
+        #expect(after.files == before.files)
+        let others = { (rows: [String]) in rows.filter { $0.split(separator: " ")[1] != call[...] } }
+        #expect(others(after.rows) == others(before.rows))
+        let everything = try allBytes(under: ledger.directory)
+        for line in erasedPayloads {
+            let bytes = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+            #expect(!everything.contains(bytes), "ciphertext of \(line.prefix(60)) is still on disk")
+        }
+        // Built later, it reads the compacted log: both verifiers agree with it.
+        #expect(try ledger.callLedger("project", "crm").status == 0)
+        _ = try verifiedByBoth(ledger, "crm built after the erasure")
     }
 
     @Test(arguments: ["journal", "overwriting", "overwritten"])

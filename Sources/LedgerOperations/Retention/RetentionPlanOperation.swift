@@ -27,7 +27,7 @@ public struct RetentionPlanOperation: Sendable {
     public func run() throws -> [RetentionItem] {
         let reader = try ledger.reader()
         let engine = ProjectionEngine(reader: reader)
-        return try engine.retentionPlan(policies: policies, keyedClasses: try reader.keyedClasses(), now: now)
+        return try engine.retentionPlan(policies: policies, now: now)
             .filter { all || $0.status == .due || $0.status == .held }
     }
 }
@@ -83,7 +83,7 @@ public struct RetentionStatusOperation: Sendable {
     public func run() throws -> [Row] {
         let reader = try ledger.reader()
         let engine = ProjectionEngine(reader: reader)
-        var rows = try engine.retentionPlan(policies: policies, keyedClasses: try reader.keyedClasses(), now: now)
+        var rows = try engine.retentionPlan(policies: policies, now: now)
             .filter { calls.isEmpty || calls.contains($0.call) }
             .map { item in
                 Row(

@@ -66,7 +66,7 @@ public struct RetentionRunOperation: Sendable {
         }
         let reader = try ledger.reader()
         let engine = ProjectionEngine(reader: reader)
-        let due = try engine.retentionPlan(policies: policies, keyedClasses: try reader.keyedClasses(), now: now)
+        let due = try engine.retentionPlan(policies: policies, now: now)
             .filter { $0.status == .due }
         var changed: [DefinitionChangedEvent] = []
         for policy in policies {
@@ -139,9 +139,7 @@ public struct RetentionRunOperation: Sendable {
     /// projections' record copies of those calls only; then appends one `retention.compacted` per call.
     /// Killed anywhere in between, the next run finds the same pairs uncompacted and does the rest.
     private func compact(with writer: LedgerWriter, progress: any OperationProgress) throws -> CompactionReport {
-        let pending = try ProjectionEngine(reader: try ledger.reader()).retentionPurges().filter {
-            $0.compactedSeq == nil
-        }
+        let pending = try ProjectionEngine(reader: try ledger.reader()).retentionPurgesToCompact()
         guard !pending.isEmpty else { return CompactionReport() }
         let compaction = try writer.compact(erased: Set(pending.map { $0.call + "\u{0}" + $0.dataClass })) {
             done, total in progress.update("compaction", done: UInt64(done), total: UInt64(total))

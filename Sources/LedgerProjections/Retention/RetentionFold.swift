@@ -258,9 +258,16 @@ struct RetentionState {
         return try statement.step() ? Self.facts(from: statement) : nil
     }
 
-    /// Every call's facts, by first seq.
-    func allFacts() throws(LedgerError) -> [RetentionCallFacts] {
-        let statement = try database.statement("SELECT \(Self.columns) FROM calls ORDER BY first_seq")
+    /// The facts of the calls an assignment can govern (those assigned a policy themselves and those of a tenant
+    /// assigned one), by first seq: what a plan needs, without reading the other calls.
+    func governedFacts() throws(LedgerError) -> [RetentionCallFacts] {
+        let statement = try database.statement(
+            """
+            SELECT \(Self.columns) FROM calls
+            WHERE call IN (SELECT target FROM assignments WHERE scope = 'call')
+               OR tenant IN (SELECT target FROM assignments WHERE scope = 'tenant')
+            ORDER BY first_seq
+            """)
         var result: [RetentionCallFacts] = []
         while try statement.step() { result.append(Self.facts(from: statement)) }
         return result
@@ -319,14 +326,15 @@ struct RetentionState {
         return try statement.step() ? UInt64(statement.integer(0)) : nil
     }
 
-    /// The erasures of `call` (every call when nil), by call and class.
-    func purges(call: String?) throws(LedgerError) -> [RetentionPurge] {
+    /// The erasures of `call` (every call when nil), by call and class; with `uncompactedOnly`, only those no
+    /// `retention.compacted` records yet.
+    func purges(call: String?, uncompactedOnly: Bool = false) throws(LedgerError) -> [RetentionPurge] {
         let statement = try database.statement(
             """
             SELECT call, class, tenant, seq, purged_at, method, policy, compacted_seq, compacted_at FROM purges
-            WHERE ?1 IS NULL OR call = ?1 ORDER BY call, class
+            WHERE (?1 IS NULL OR call = ?1) AND (?2 = 0 OR compacted_seq IS NULL) ORDER BY call, class
             """
-        ).bind(call.map { .text($0) } ?? .null)
+        ).bind(call.map { .text($0) } ?? .null, .integer(uncompactedOnly ? 1 : 0))
         var result: [RetentionPurge] = []
         while try statement.step() {
             result.append(

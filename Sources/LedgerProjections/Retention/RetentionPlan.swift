@@ -71,15 +71,16 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
 }
 
 extension ProjectionEngine {
-    /// The retention plan at `now` (UTC µs): every (call, class) with a data key in `keyedClasses` (call →
-    /// classes) that a policy in `policies` governs through an assignment in the log. Of several policies
-    /// governing a class, the one whose period ends first decides. Items are ordered by due time.
-    public func retentionPlan(
-        policies: [RetentionPolicy], keyedClasses: [String: [String]], now: Int64
-    ) throws(LedgerError) -> [RetentionItem] {
+    /// The retention plan at `now` (UTC µs): every (call, class) with a data key in the reader's key store that a
+    /// policy in `policies` governs through an assignment in the log. Of several policies governing a class, the
+    /// one whose period ends first decides. Items are ordered by due time. Only the calls an assignment names, or
+    /// whose tenant it names, are read, so the plan costs what is assigned, not the whole ledger.
+    public func retentionPlan(policies: [RetentionPolicy], now: Int64) throws(LedgerError) -> [RetentionItem] {
         let state = RetentionState(file: try current(RetentionFold.self))
         let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let due = try state.allFacts().filter { !(keyedClasses[$0.call] ?? []).isEmpty }
+        let governed = try state.governedFacts()
+        let keyedClasses = try reader.keyedClasses(of: governed.map(\.call))
+        let due = governed.filter { !(keyedClasses[$0.call] ?? []).isEmpty }
         // One connection to the (now caught-up) retention state per worker thread.
         var states = [state]
         while states.count < min(workers, max(1, due.count)) {
@@ -172,6 +173,11 @@ extension ProjectionEngine {
     /// The erasures the log records for `call` (every call when nil), with their compaction state.
     public func retentionPurges(call: String? = nil) throws(LedgerError) -> [RetentionPurge] {
         try RetentionState(file: try current(RetentionFold.self)).purges(call: call)
+    }
+
+    /// The erasures the log records whose ciphertext no `retention.compacted` event records as removed yet.
+    public func retentionPurgesToCompact() throws(LedgerError) -> [RetentionPurge] {
+        try RetentionState(file: try current(RetentionFold.self)).purges(call: nil, uncompactedOnly: true)
     }
 
     /// The facts the retention projection holds about `call`, or nil.

@@ -214,6 +214,21 @@ public final class LedgerReader: RecordSource {
         return result
     }
 
+    /// Like `keyedClasses()`, for `calls` only: one key-store lookup per call, so the cost follows the calls asked
+    /// about, not the ledger.
+    public func keyedClasses(of calls: some Sequence<String>) throws(LedgerError) -> [String: [String]] {
+        guard FileSystem.exists(layout.keys) else { return [:] }
+        let database = try SQLiteDatabase.openForReading(path: layout.keys)
+        let statement = try database.statement("SELECT class FROM data_keys WHERE call = ?1 ORDER BY class")
+        var result: [String: [String]] = [:]
+        for call in calls {
+            try statement.bind(.text(call))
+            while try statement.step() { result[call, default: []].append(statement.text(0)) }
+            statement.rewind()
+        }
+        return result
+    }
+
     /// Calls `body` with the record at `seq`, if the log holds it.
     public func withRecord(seq: UInt64, _ body: (RecordView) throws(LedgerError) -> Void) throws(LedgerError) {
         try storage.withRecord(seq: seq, body)
