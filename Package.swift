@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "LedgerConnectors", targets: ["LedgerConnectors"]),
         .library(name: "LedgerOperations", targets: ["LedgerOperations"]),
         .library(name: "LedgerServer", targets: ["LedgerServer"]),
+        .library(name: "NATSClient", targets: ["NATSClient"]),
+        .library(name: "LedgerCluster", targets: ["LedgerCluster"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -36,6 +38,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(name: "NATSClient", dependencies: ["CNats"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerCluster",
+            dependencies: ["NATSClient", "LedgerCore", "LedgerStore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings),
         .target(name: "LedgerCore", dependencies: ["CCrypto", "CZstd"], swiftSettings: strictSettings),
         .target(
             name: "LedgerStore",
@@ -69,7 +77,7 @@ let package = Package(
             name: "call-ledger",
             dependencies: [
                 "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
-                "LedgerConnectors", "LedgerOperations", "LedgerServer",
+                "LedgerConnectors", "LedgerOperations", "LedgerServer", "LedgerCluster", "NATSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -114,6 +122,10 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerClusterTests",
+            dependencies: ["LedgerCluster", "NATSClient", "LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
