@@ -89,6 +89,9 @@ final class Child: @unchecked Sendable {
         }.start()
     }
 
+    /// A child left running by a failed test is killed with it.
+    deinit { if process.isRunning { kill9() } }
+
     var pid: Int32 { process.processIdentifier }
 
     func kill9() {
