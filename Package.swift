@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "LedgerConnectors", targets: ["LedgerConnectors"]),
         .library(name: "LedgerOperations", targets: ["LedgerOperations"]),
         .library(name: "LedgerServer", targets: ["LedgerServer"]),
+        .library(name: "NATSClient", targets: ["NATSClient"]),
+        .library(name: "LedgerCluster", targets: ["LedgerCluster"]),
         .executable(name: "call-ledger", targets: ["call-ledger"]),
     ],
     dependencies: [
@@ -38,6 +40,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(name: "NATSClient", dependencies: ["CNats"], swiftSettings: strictSettings),
+        .target(
+            name: "LedgerCluster",
+            dependencies: ["NATSClient", "LedgerCore", "LedgerStore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings),
         .target(name: "LedgerCore", dependencies: ["CCrypto", "CZstd"], swiftSettings: strictSettings),
         .target(
             name: "LedgerStore",
@@ -73,7 +81,7 @@ let package = Package(
             name: "call-ledger",
             dependencies: [
                 "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerAdapters", "LedgerProjections",
-                "LedgerConnectors", "LedgerOperations", "LedgerServer",
+                "LedgerConnectors", "LedgerOperations", "LedgerServer", "LedgerCluster", "NATSClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -120,6 +128,10 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
+            swiftSettings: strictSettings),
+        .testTarget(
+            name: "LedgerClusterTests",
+            dependencies: ["LedgerCluster", "NATSClient", "LedgerCore", "LedgerStore", "LedgerTestSupport"],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -20,6 +20,7 @@ struct CallLedgerCommand: AsyncParsableCommand {
             ProveCommand.self, StatsCommand.self, ReindexCommand.self, SimulateCommand.self, IngestCommand.self,
             ProjectCommand.self, RebuildCommand.self, TranscriptCommand.self, CallsCommand.self, HoldCommand.self,
             RetentionCommand.self, AuditCommand.self, QACommand.self, CRMCommand.self, ServeCommand.self,
+            ClusterCommand.self,
         ]
     )
 }

@@ -1,0 +1,220 @@
+// ShardWriter: the writer of one shard. As standby it polls the shard's lease; once it holds it, it opens the
+// shard's ledger, fetches from the shard's durable pull consumer, appends through LedgerWriter, and acknowledges
+// to JetStream only what is durable (fsynced). It renews the lease every third of its TTL and stops appending
+// as soon as it cannot prove it still holds it.
+import Foundation
+import LedgerCore
+public import LedgerStore
+public import NATSClient
+
+/// How one shard writer runs.
+public struct ShardWriterOptions: Sendable {
+    /// The shard it writes.
+    public var shard: Int
+    /// The shard's ledger directory (an existing ledger, made with `call-ledger init`).
+    public var ledgerDirectory: String
+    /// The ledger's key file, if not DIR.key.
+    public var keyFilePath: String?
+    /// The writer's id in the lease record.
+    public var holder: String
+    /// Events fetched per batch (at most).
+    public var batch = 256
+    /// When set: once active, give the lease back and return after this many seconds without an event.
+    public var stopWhenIdle: Double?
+
+    /// Options for `shard`, writing `ledgerDirectory`, known in the lease as `holder`.
+    public init(shard: Int, ledgerDirectory: String, keyFilePath: String?, holder: String) {
+        self.shard = shard
+        self.ledgerDirectory = ledgerDirectory
+        self.keyFilePath = keyFilePath
+        self.holder = holder
+    }
+}
+
+/// What a shard writer tells its caller as it runs.
+public enum ShardWriterReport: Sendable {
+    /// It holds the lease (at this revision) and writes the shard.
+    case acquired(revision: UInt64)
+    /// Events became durable in the ledger (and were then acknowledged to JetStream), with their stream sequences.
+    case durable([(result: AppendResult, streamSeq: UInt64)])
+    /// A message was not a valid event; JetStream was told never to redeliver it.
+    case rejected(streamSeq: UInt64, reason: String)
+    /// It lost the lease (or could not renew it within its TTL) and went back to standby.
+    case lost(reason: String)
+    /// A NATS call failed; it retries.
+    case retrying(NATSError)
+    /// It gave the lease back (idle) and stopped.
+    case released
+}
+
+/// Runs one shard's writer until it stops (idle) or fails on the ledger. Not shared between threads.
+public final class ShardWriter {
+    /// The deployment.
+    public let configuration: ClusterConfiguration
+    /// How it runs.
+    public let options: ShardWriterOptions
+    private let connection: NATSConnection
+
+    /// A writer for `options.shard` of `configuration`, talking to NATS through `connection`.
+    public init(
+        configuration: ClusterConfiguration, options: ShardWriterOptions, connection: NATSConnection
+    )
+        throws(ClusterError)
+    {
+        guard (0..<configuration.shards).contains(options.shard) else {
+            throw .configuration(
+                path: configuration.name,
+                reason: "shard \(options.shard) does not exist (shards 0 to \(configuration.shards - 1))")
+        }
+        self.configuration = configuration
+        self.options = options
+        self.connection = connection
+    }
+
+    private enum Outcome {
+        case idle
+        case lost(String)
+    }
+
+    /// Waits for the lease, writes while holding it, and goes back to waiting when it is lost; returns after
+    /// `stopWhenIdle` seconds without events. Ledger failures end it with `.ledger`.
+    public func run(report: (ShardWriterReport) -> Void) throws(ClusterError) {
+        let ttl = configuration.leaseTTLSeconds
+        let connection = connection
+        let configuration = configuration
+        let streamConfiguration = ClusterIntake.streamConfiguration(configuration, shard: options.shard)
+        let bucket = try ClusterIntake.retrying(for: 60) { () throws(NATSError) in
+            try connection.ensureStream(streamConfiguration)
+            return try connection.keyValueBucket(
+                configuration.leaseBucket, ttl: ttl, replicas: configuration.replicas)
+        }
+        let lease = ShardLease(
+            bucket: bucket, key: configuration.leaseKey(shard: options.shard), holder: options.holder)
+        while true {
+            do throws(NATSError) {
+                guard try lease.tryAcquire() else {
+                    Thread.sleep(forTimeInterval: ttl / 3)
+                    continue
+                }
+            } catch {
+                report(.retrying(error))
+                Thread.sleep(forTimeInterval: ttl / 3)
+                continue
+            }
+            report(.acquired(revision: lease.revision ?? 0))
+            switch try write(holding: lease, report: report) {
+            case .idle:
+                try? lease.release()
+                report(.released)
+                return
+            case .lost(let reason):
+                report(.lost(reason: reason))
+            }
+        }
+    }
+
+    /// Tracks the lease's renewals: when it is due, and whether this writer may still write.
+    private struct Renewal {
+        let ttl: Double
+        var confirmed = Date()
+
+        var isDue: Bool { Date().timeIntervalSince(confirmed) >= ttl / 3 }
+        /// Past two thirds of the TTL without a renewal the lease may lapse before a write ends: stop writing.
+        var isUnsafe: Bool { Date().timeIntervalSince(confirmed) >= ttl * 2 / 3 }
+    }
+
+    private func renew(_ lease: ShardLease, _ renewal: inout Renewal, report: (ShardWriterReport) -> Void) -> String? {
+        guard renewal.isDue else { return nil }
+        let attempt = Date()
+        do throws(NATSError) {
+            guard try lease.renew() else { return "another writer holds the lease now" }
+            renewal.confirmed = attempt
+        } catch {
+            report(.retrying(error))
+        }
+        return renewal.isUnsafe ? "the lease was not renewed for \(configuration.leaseTTLSeconds * 2 / 3) s" : nil
+    }
+
+    private func write(holding lease: ShardLease, report: (ShardWriterReport) -> Void) throws(ClusterError) -> Outcome {
+        var renewal = Renewal(ttl: configuration.leaseTTLSeconds)
+        let writer: LedgerWriter
+        while true {
+            if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }
+            do throws(LedgerError) {
+                writer = try Self.openLedger(options, lockWait: configuration.leaseTTLSeconds / 4)
+                break
+            } catch {
+                guard case .locked = error else { throw .ledger(error) }
+            }
+        }
+        defer { try? writer.close() }
+        let consumer: PullConsumer
+        while true {
+            if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }
+            do throws(NATSError) {
+                consumer = try connection.pullConsumer(
+                    stream: configuration.streamName(shard: options.shard), durable: ClusterConfiguration.consumerName,
+                    ackWait: configuration.ackWaitSeconds, maxAckPending: max(options.batch * 4, 1000))
+                break
+            } catch {
+                report(.retrying(error))
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+        }
+        var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
+        var lastEvent = Date()
+        while true {
+            if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }
+            let batch: FetchedBatch
+            do throws(NATSError) {
+                batch = try consumer.fetch(batch: options.batch, timeout: configuration.leaseTTLSeconds / 6)
+            } catch {
+                report(.retrying(error))
+                Thread.sleep(forTimeInterval: 0.25)
+                continue
+            }
+            if batch.messages.isEmpty {
+                if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastEvent) >= idle { return .idle }
+                continue
+            }
+            lastEvent = Date()
+            var events: [DecodedEvent] = []
+            var indices: [Int] = []
+            for (index, message) in batch.messages.enumerated() {
+                let decoded: Result<DecodedEvent, EventDecodingError> = message.data.withUnsafeBytes { bytes in
+                    do throws(EventDecodingError) {
+                        return .success(try decoder.decode(bytes, lineNumber: 1))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                switch decoded {
+                case .success(let event):
+                    events.append(event)
+                    indices.append(index)
+                case .failure(let error):
+                    try? batch.terminate(index)
+                    report(.rejected(streamSeq: message.streamSequence, reason: "\(error)"))
+                }
+            }
+            if renewal.isUnsafe { return .lost("the lease was not renewed before the append") }
+            let results: [AppendResult]
+            do throws(LedgerError) {
+                results = try writer.append(events)
+            } catch {
+                throw .ledger(error)
+            }
+            do throws(NATSError) {
+                try batch.acknowledge(indices)
+            } catch {
+                report(.retrying(error))
+            }
+            report(.durable(zip(results, indices.map { batch.messages[$0].streamSequence }).map { ($0, $1) }))
+        }
+    }
+
+    /// Opens the shard's ledger (made beforehand with `call-ledger init`).
+    static func openLedger(_ options: ShardWriterOptions, lockWait: Double) throws(LedgerError) -> LedgerWriter {
+        try LedgerWriter(directory: options.ledgerDirectory, keyFilePath: options.keyFilePath, lockWait: lockWait)
+    }
+}

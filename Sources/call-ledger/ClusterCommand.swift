@@ -1,0 +1,315 @@
+// call-ledger cluster: replicated intake on a NATS JetStream cluster (publish), shard writers holding a lease
+// (writer), and the state of every shard (status); the workflows live in LedgerCluster.
+import ArgumentParser
+import Foundation
+import LedgerCluster
+import LedgerCore
+import LedgerStore
+import NATSClient
+
+struct ClusterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Replicated intake and shard writers on a NATS JetStream cluster.",
+        discussion: """
+            --config FILE names the deployment (YAML: name, servers, shards, replicas, duplicate_window_seconds, \
+            lease_ttl_seconds, ack_wait_seconds, tenants); README.md (Cluster) documents it, FORMAT.md §13 the \
+            shard map, streams and lease records. tools/cluster starts a local 3-node NATS cluster.
+            """,
+        subcommands: [
+            ClusterPublishCommand.self, ClusterWriterCommand.self, ClusterStatusCommand.self,
+            ClusterShardCommand.self,
+        ])
+}
+
+/// The deployment file every cluster command reads.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The deployment's YAML file.", valueName: "file"))
+    var config: String
+
+    /// The configuration, or exit 1 with the reason.
+    func load() throws -> ClusterConfiguration {
+        try clusterErrors { () throws(ClusterError) in try ClusterConfiguration.load(path: config) }
+    }
+
+    /// A connection to the deployment's servers, or exit 1 with the reason.
+    func connect(_ configuration: ClusterConfiguration, name: String) throws -> NATSConnection {
+        try clusterErrors { () throws(ClusterError) in
+            do throws(NATSError) {
+                return try NATSConnection(servers: configuration.servers, name: name)
+            } catch {
+                throw .nats(error)
+            }
+        }
+    }
+}
+
+/// Runs `body`; a `ClusterError` is reported on standard error and ends the command with exit code 1.
+func clusterErrors<R>(_ body: () throws(ClusterError) -> R) throws -> R {
+    do throws(ClusterError) {
+        return try body()
+    } catch {
+        Output.error("call-ledger: error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+struct ClusterPublishCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publish interchange events (JSON lines) to their shards' JetStream streams.",
+        discussion: """
+            Each line is validated as `append` validates it, sent to its shard's stream with its idempotency key \
+            as Nats-Msg-Id, and acknowledged once JetStream stored it on a majority of the stream's replicas: \
+            {"idempotency":"…","shard":N,"status":"replicated"|"duplicate","stream":"…","stream_seq":N}. \
+            `duplicate` means the stream already held that key (inside its duplicate window) and dropped this copy. \
+            A publish that fails (no leader yet, a server down) is retried with the same key for --timeout seconds. \
+            A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
+            event before it stays published, nothing from it on is.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Argument(help: "A file of JSON lines, or - for standard input (the default).")
+    var input: String = "-"
+
+    @Option(help: ArgumentHelp("Seconds to keep retrying one event before giving up (default 30).", valueName: "s"))
+    var timeout: Double = 30
+
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 3600 else {
+            throw ValidationError("--timeout must be a number of seconds above 0 and at most 3600")
+        }
+    }
+
+    func run() throws {
+        let configuration = try cluster.load()
+        let descriptor: Int32 = input == "-" ? 0 : open(input, O_RDONLY)
+        guard descriptor >= 0 else {
+            Output.error("call-ledger: error: cannot read \(input): \(String(cString: strerror(errno)))")
+            throw ExitCode(1)
+        }
+        defer { if descriptor != 0 { close(descriptor) } }
+        let connection = try cluster.connect(configuration, name: "call-ledger publish")
+        let intake = try clusterErrors { () throws(ClusterError) in
+            try ClusterIntake(configuration: configuration, connection: connection, publishTimeout: timeout)
+        }
+        var rejected: EventDecodingError?
+        var lines = LineReader(descriptor: descriptor)
+        try clusterErrors { () throws(ClusterError) in
+            while let next = lines.next() {
+                let (number, line) = next
+                guard !line.isEmpty else { continue }
+                do throws(ClusterError) {
+                    Output.write(Self.line(try intake.publish(line: line, lineNumber: number)))
+                } catch {
+                    guard case .invalidEvent(let invalid) = error else { throw error }
+                    rejected = invalid
+                    return
+                }
+            }
+        }
+        if let error = lines.error {
+            Output.error("call-ledger: error: cannot read \(input): \(error)")
+            throw ExitCode(1)
+        }
+        if let rejected {
+            Output.error("call-ledger: rejected input \(input == "-" ? "(stdin)" : input), \(rejected)")
+            throw ExitCode(2)
+        }
+    }
+
+    private static func line(_ ack: IntakeAcknowledgement) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? encoder.encode(ack)).map(Array.init) ?? []) + [0x0A]
+    }
+}
+
+/// Reads a file descriptor line by line (without the newline), numbering lines from 1.
+struct LineReader {
+    let descriptor: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var finished = false
+    private var number = 0
+    /// The read error that ended the input early, if one did.
+    private(set) var error: String?
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    /// The next line and its number, nil at the end of the input.
+    mutating func next() -> (Int, [UInt8])? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                number += 1
+                return (number, line)
+            }
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                number += 1
+                return (number, line)
+            }
+            buffer.removeFirst(start)
+            start = 0
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                error = String(cString: strerror(errno))
+                finished = true
+            } else if count == 0 {
+                finished = true
+            } else {
+                buffer.append(contentsOf: chunk[0..<count])
+            }
+        }
+    }
+}
+
+struct ClusterWriterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "writer",
+        abstract: "Write one shard: hold its lease, append its stream to its ledger, ack what is durable.",
+        discussion: """
+            Starts as standby: polls the shard's lease (every third of lease_ttl_seconds) and takes it once no \
+            writer holds it (expired or released). Then it opens --ledger (made with `call-ledger init`), fetches \
+            from the shard's durable pull consumer `writer`, appends each batch through the ledger writer and \
+            acknowledges it to JetStream only once it is durable, printing one line per event: \
+            {"idempotency":"…","seq":N,"shard":N,"status":"durable"|"duplicate","stream_seq":N}. It renews the \
+            lease every third of its TTL and goes back to standby when it cannot. Events delivered but not \
+            acknowledged (a writer killed mid-batch) come again after ack_wait_seconds; the ledger drops the \
+            ones it already holds by idempotency key (status duplicate).
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Option(help: ArgumentHelp("The shard to write (0 to shards-1).", valueName: "n"))
+    var shard: Int
+
+    @Option(help: ArgumentHelp("The shard's ledger directory.", valueName: "dir"))
+    var ledger: String
+
+    @Option(help: ArgumentHelp("The key file (default: DIR.key).", valueName: "path"))
+    var keyFile: String?
+
+    @Option(help: ArgumentHelp("This writer's id in the lease (default host:pid).", valueName: "id"))
+    var id: String?
+
+    @Option(help: ArgumentHelp("Events per fetch (1 to 4096, default 256).", valueName: "n"))
+    var batch = 256
+
+    @Option(
+        help: ArgumentHelp(
+            "Once active, release the lease and exit after this many seconds without events.", valueName: "s"))
+    var stopWhenIdle: Double?
+
+    func validate() throws {
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
+        if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
+            throw ValidationError("--stop-when-idle must be a positive number of seconds")
+        }
+    }
+
+    func run() throws {
+        let configuration = try cluster.load()
+        let holder = id ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        var options = ShardWriterOptions(shard: shard, ledgerDirectory: ledger, keyFilePath: keyFile, holder: holder)
+        options.batch = batch
+        options.stopWhenIdle = stopWhenIdle
+        let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
+        let shard = shard
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try clusterErrors { () throws(ClusterError) in
+            let writer = try ShardWriter(configuration: configuration, options: options, connection: connection)
+            try writer.run { report in
+                let prefix = "call-ledger: cluster writer \(holder) shard \(shard):"
+                switch report {
+                case .acquired(let revision): Output.error("\(prefix) active (lease revision \(revision))")
+                case .lost(let reason): Output.error("\(prefix) standby again: \(reason)")
+                case .retrying(let error): Output.error("\(prefix) retrying: \(error)")
+                case .rejected(let seq, let reason): Output.error("\(prefix) dropped stream seq \(seq): \(reason)")
+                case .released: Output.error("\(prefix) idle: lease released, stopping")
+                case .durable(let events):
+                    var out: [UInt8] = []
+                    for (result, streamSeq) in events {
+                        let line = DurableLine(
+                            idempotency: result.idempotency, seq: result.seq, shard: shard,
+                            status: result.status == .appended ? "durable" : "duplicate", streamSeq: streamSeq)
+                        if let bytes = try? encoder.encode(line) { out += Array(bytes) + [0x0A] }
+                    }
+                    Output.write(out)
+                }
+            }
+        }
+    }
+
+    private struct DurableLine: Encodable {
+        var idempotency: String
+        var seq: UInt64
+        var shard: Int
+        var status: String
+        var streamSeq: UInt64
+    }
+}
+
+struct ClusterStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every shard: its stream, replicas, lease holder and the writer's lag.",
+        discussion: """
+            lag is pending (stored, not yet delivered to a writer) plus ack_pending (delivered, not yet durable); \
+            durable_through is the stream sequence up to which every event is durable in the shard's ledger.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Flag(help: "One JSON object per shard, one per line.")
+    var json = false
+
+    func run() throws {
+        let configuration = try cluster.load()
+        let connection = try cluster.connect(configuration, name: "call-ledger status")
+        let shards = try clusterErrors { () throws(ClusterError) in try configuration.status(connection: connection) }
+        for shard in shards {
+            if json {
+                try Output.json(shard, snakeCase: true)
+            } else {
+                let replicas = shard.replicas.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                Output.line(
+                    "shard \(shard.shard): stream \(shard.stream) messages \(shard.messages) last_seq \(shard.lastSeq) "
+                        + "leader \(shard.leader ?? "none") replicas [\(replicas.joined(separator: ", "))] "
+                        + "writer \(shard.leaseHolder ?? "none") lag \(shard.lag) "
+                        + "durable_through \(shard.durableThrough)")
+            }
+        }
+    }
+}
+
+struct ClusterShardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shard",
+        abstract: "Print the shard a tenant's call maps to (FNV-1a 64 of the tenant, or of the call id).")
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Option(help: "The tenant id.")
+    var tenant: String
+
+    @Option(help: "The call id.")
+    var call: String
+
+    func run() throws {
+        let configuration = try cluster.load()
+        Output.line("\(configuration.shard(tenant: tenant, call: call))")
+    }
+}
