@@ -127,6 +127,32 @@ public struct LedgerServer: Sendable {
                 .upgradeRequired, headers: [.upgrade: "websocket"],
                 message: "connect with a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         }
+        // Issue 13, read side: QA, retention, audit bundles, consistency and redaction proofs, live streams.
+        on(.get, "/v1/calls/{id}/qa", .qa) { request, context, principal in
+            try await reads.qa(try context.parameters.require("id"), request: request, principal: principal)
+        }
+        on(.get, "/v1/calls/{id}/retention", .retention) { request, context, principal in
+            try await reads.retention(try context.parameters.require("id"), request: request, principal: principal)
+        }
+        on(.get, "/v1/calls/{id}/audit-bundle", .auditBundle) { request, context, principal in
+            try await reads.auditBundle(
+                try context.parameters.require("id"), request: request, principal: principal, requestID: context.id,
+                logger: logger)
+        }
+        on(.get, "/v1/proofs/consistency", .consistencyProof) { request, _, _ in
+            try await reads.consistencyProof(request)
+        }
+        on(.get, "/v1/proofs/redaction/{call}", .redactionProof) { _, context, principal in
+            try await reads.redactionProof(try context.parameters.require("call"), principal: principal)
+        }
+        let feed = LiveFeed(service: service)
+        feed.start()
+        let live = LiveRoutes(reads: reads, feed: feed)
+        on(.get, "/v1/calls/{id}/stream", .stream) { _, context, principal in
+            try await live.stream(try context.parameters.require("id"), principal: principal)
+        }
+        routes.append(Route(method: "GET", path: "/ui/calls/{id}"))
+        router.get("/ui/calls/:id") { _, _ -> Response in LiveRoutes.page() }
         return (router, routes)
     }
 

@@ -14,7 +14,8 @@ struct ServiceIngest: Sendable {
 }
 
 extension LedgerService {
-    /// Runs `request` through IngestOperation with the service's writer (left open), on an append thread.
+    /// Runs `request` through IngestOperation with the service's writer (left open), on an append thread; the live
+    /// streams of the calls it appended to are told.
     func ingest(_ request: IngestRequest) async throws(IngestError) -> ServiceIngest {
         let writer = self.writer
         let operation = IngestOperation(directory: directory, keyFilePath: keyFile)
@@ -30,6 +31,10 @@ extension LedgerService {
                     returning: result.map { ServiceIngest(result: $0, acknowledgements: acknowledgements) })
             }
         }
-        return try outcome.get()
+        let ingested = try outcome.get()
+        if ingested.acknowledgements.contains(where: { $0.status == .appended }) {
+            if let call = request.call { appended.send([call]) } else { appended.sendUnknownCalls() }
+        }
+        return ingested
     }
 }

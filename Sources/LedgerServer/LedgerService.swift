@@ -5,6 +5,7 @@
 import Dispatch
 import Foundation
 public import LedgerCore
+public import LedgerOperations
 public import LedgerProjections
 public import LedgerStore
 
@@ -16,6 +17,8 @@ public final class LedgerService: Sendable {
     public let keyFile: String?
     /// The largest event the ledger accepts, in bytes.
     public let maximumEventBytes: Int
+    /// Signals the calls of every append once it is durable (the live streams listen).
+    public let appended = AppendSignal()
     let writer: LedgerWriter
     let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
     private let readQueue = DispatchQueue(label: "call-ledger.serve.read")
@@ -35,14 +38,29 @@ public final class LedgerService: Sendable {
     public func append(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let writer = self.writer
-        return try await run(on: appendQueue) { () throws(LedgerError) in try writer.append(events) }
+        let results = try await run(on: appendQueue) { () throws(LedgerError) in try writer.append(events) }
+        signal(events, results)
+        return results
     }
 
     /// Appends `events` as one frame: all durable together, or none.
     public func appendAtomically(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let writer = self.writer
-        return try await run(on: appendQueue) { () throws(LedgerError) in try writer.appendAtomically(events) }
+        let results = try await run(on: appendQueue) { () throws(LedgerError) in
+            try writer.appendAtomically(events)
+        }
+        signal(events, results)
+        return results
+    }
+
+    /// Tells `appended`'s listener the calls of the events just appended (not of known duplicates).
+    private func signal(_ events: [DecodedEvent], _ results: [AppendResult]) {
+        var calls: Set<String> = []
+        for (event, result) in zip(events, results) where result.status == .appended && !event.call.isEmpty {
+            calls.insert(event.call)
+        }
+        appended.send(calls)
     }
 
     /// The latest signed checkpoint, signing a new one first when events were appended since.
@@ -70,6 +88,18 @@ public final class LedgerService: Sendable {
             let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
             return try body(reader, ProjectionEngine(reader: reader))
         }
+    }
+
+    /// Runs a LedgerOperations workflow that opens its own reader over `location`, one read at a time (like
+    /// `read`: the workflow may catch projections up).
+    public func operate<T: Sendable>(
+        _ body: @escaping @Sendable (LedgerLocation) throws -> T
+    ) async throws -> T {
+        let location = LedgerLocation(directory: directory, keyFilePath: keyFile)
+        let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+            readQueue.async { continuation.resume(returning: Result { try body(location) }) }
+        }
+        return try result.get()
     }
 
     /// Commits what is staged, writes a checkpoint if one is due and releases the writer lock.

@@ -176,7 +176,7 @@ struct ReadRoutes: Sendable {
     // MARK: - Helpers
 
     /// The summary of call `id` if the principal may see it; 404 otherwise, whether absent or out of scope.
-    private func visibleSummary(_ id: String, principal: Principal) async throws -> CallSummary {
+    func visibleSummary(_ id: String, principal: Principal) async throws -> CallSummary {
         let calls = try await ledger { () async throws(LedgerError) in
             try await service.read { _, engine throws(LedgerError) in try engine.calls() }
         }
@@ -232,7 +232,7 @@ struct ReadRoutes: Sendable {
 
     /// Runs a ledger operation, turning its failure into a 500 whose message names the ledger's reason (never
     /// logged: it may name calls).
-    private func ledger<T>(_ body: () async throws(LedgerError) -> T) async throws -> T {
+    func ledger<T>(_ body: () async throws(LedgerError) -> T) async throws -> T {
         do { return try await body() } catch {
             throw HTTPError(.internalServerError, message: "the ledger could not answer: \(error)")
         }

@@ -5,17 +5,19 @@ public import LedgerProjections
 public enum Role: String, CaseIterable, Sendable, Codable {
     /// Writes events; reads nothing.
     case ingest
-    /// Sees the summary of their own calls; no transcript text.
+    /// Sees the summary and QA result of their own calls; no stored transcript text, but their own live call's
+    /// redacted lines on the stream (the agent-assist view).
     case agent
     /// Sees redacted transcripts of their tenants (and queues).
     case qa
     /// Sees redacted transcripts of their tenants (and queues).
     case supervisor
-    /// Opens raw personal data of their tenants' calls, only for a stated purpose.
+    /// Opens raw personal data of their tenants' calls (transcripts, audit bundles), only for a stated purpose.
     case compliance
-    /// Sees checkpoints and proofs; no call data.
+    /// Sees checkpoints, proofs and audit bundles without opened classes; no transcript text.
     case auditor
-    /// Writes events (holds, retention assignments) and sees redacted transcripts of their tenants.
+    /// Writes events (holds, retention assignments) and sees redacted transcripts, QA, retention status, proofs
+    /// and audit bundles (without opened classes) of their tenants.
     case admin
 
     /// Whether the role may use `endpoint` at all (a role that may not answers 403).
@@ -25,9 +27,12 @@ public enum Role: String, CaseIterable, Sendable, Codable {
         case .appendEvents: self == .ingest || self == .admin
         case .checkpoint: self != .ingest
         case .listCalls, .getCall, .transcript: !transcriptViews.isEmpty
-        case .inclusionProof: self == .auditor || self == .compliance || self == .admin
         case .ingestDocument, .liveRelay: self == .ingest || self == .admin
         case .gladiaWebhook, .firehose: self == .ingest
+        case .inclusionProof, .consistencyProof, .redactionProof, .auditBundle:
+            self == .auditor || self == .compliance || self == .admin
+        case .qa, .stream: !transcriptViews.isEmpty
+        case .retention: self == .compliance || self == .admin
         }
     }
 
@@ -73,6 +78,18 @@ public enum Endpoint: String, CaseIterable, Sendable {
     case firehose
     /// `GET /v1/live/{call}` (WebSocket).
     case liveRelay
+    /// `GET /v1/proofs/consistency`.
+    case consistencyProof
+    /// `GET /v1/proofs/redaction/{call}`.
+    case redactionProof
+    /// `GET /v1/calls/{id}/qa`.
+    case qa
+    /// `GET /v1/calls/{id}/retention`.
+    case retention
+    /// `GET /v1/calls/{id}/audit-bundle`.
+    case auditBundle
+    /// `GET /v1/calls/{id}/stream` (Server-Sent Events).
+    case stream
 }
 
 /// What a transcript read shows.

@@ -29,11 +29,16 @@ public struct AuditExportOperation: Sendable {
     /// it.
     public func run() throws(LedgerError) -> AuditBundle {
         try Self.checkWritable(output)
-        let reader = try ledger.reader()
-        let bundle = try reader.auditBundle(call: call, bound: try asOf?.seqBound(reader), open: open)
+        let bundle = try build()
         let bytes = try bundle.json()
         try FileSystem.writeAtomically(bytes, to: output, mode: 0o600)
         return bundle
+    }
+
+    /// The bundle, built but not written (the service answers with it; `output` is not used).
+    public func build() throws(LedgerError) -> AuditBundle {
+        let reader = try ledger.reader()
+        return try reader.auditBundle(call: call, bound: try asOf?.seqBound(reader), open: open)
     }
 
     /// Fails when `path` cannot be written: a directory, or in a missing or read-only one.

@@ -1,0 +1,206 @@
+// Live transcripts: LedgerService signals which calls got durable events; LiveFeed reads each such call's
+// transcript once (coalescing signals that arrive while it reads) and hands every subscriber of the call the
+// lines that are new or changed for it. Each subscriber has a bounded queue: one that falls that far behind is
+// dropped with an `end` message saying so, never slowing the append path or the other subscribers.
+import LedgerProjections
+import LedgerStore
+import Synchronization
+
+/// Tells a listener which calls got new events, once those events are durable.
+public final class AppendSignal: Sendable {
+    private let listener = Mutex<(@Sendable (Set<String>?) -> Void)?>(nil)
+
+    /// No listener yet.
+    public init() {}
+
+    /// Calls `body` with the calls of every later append, or nil when an append did not say which calls it
+    /// touched (replacing an earlier listener).
+    public func listen(_ body: @escaping @Sendable (Set<String>?) -> Void) {
+        listener.withLock { $0 = body }
+    }
+
+    /// Signals that `calls` got new durable events.
+    func send(_ calls: Set<String>) {
+        guard !calls.isEmpty, let body = listener.withLock({ $0 }) else { return }
+        body(calls)
+    }
+
+    /// Signals that some calls got new durable events, without saying which (a vendor document read without
+    /// `call`): a listener looks again at every call it follows.
+    func sendUnknownCalls() {
+        listener.withLock { $0 }?(nil)
+    }
+}
+
+/// One message of a call's live stream.
+enum LiveMessage: Sendable, Equatable {
+    /// A transcript line, new or changed (a partial superseded, a partial made final).
+    case line(TranscriptLine)
+    /// Nothing new: a comment line that keeps the connection checked.
+    case keepAlive
+    /// The stream ends: the call ended, or the subscriber fell too far behind.
+    case end(reason: String)
+}
+
+/// One reader of a call's live stream: a bounded queue of messages and the versions of lines it was sent.
+final class LiveSubscription: Sendable {
+    /// The call.
+    let call: String
+    /// How many messages may wait in the queue.
+    private let capacity: Int
+    private struct State {
+        var queue: [LiveMessage] = []
+        var waiter: CheckedContinuation<LiveMessage?, Never>?
+        var closed = false
+        /// The seq of the version of each utterance already queued.
+        var sent: [String: UInt64] = [:]
+    }
+    private let state = Mutex(State())
+
+    init(call: String, capacity: Int) {
+        self.call = call
+        self.capacity = capacity
+    }
+
+    /// Queues the lines of `transcript` this subscriber has not been sent in that version, then `end` when the
+    /// call has ended. Returns false once the subscription is closed.
+    func offer(_ transcript: CallTranscript) -> Bool {
+        var messages: [LiveMessage] = []
+        let open = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            for line in transcript.lines where state.sent[line.utterance] != line.seq {
+                state.sent[line.utterance] = line.seq
+                messages.append(.line(line))
+            }
+            return true
+        }
+        guard open else { return false }
+        for message in messages { push(message) }
+        if transcript.summary.endedAt != nil { push(.end(reason: "the call ended")) }
+        return !isClosed
+    }
+
+    /// Queues `message`; when the queue is full, drops what is queued and ends the stream saying why.
+    func push(_ message: LiveMessage) {
+        let waiter = state.withLock { state -> CheckedContinuation<LiveMessage?, Never>? in
+            guard !state.closed else { return nil }
+            if case .end = message { state.closed = true }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            if state.queue.count >= capacity {
+                state.queue = [
+                    .end(reason: "slow consumer: more than \(capacity) messages behind; reconnect to resume")
+                ]
+                state.closed = true
+            } else {
+                state.queue.append(message)
+            }
+            return nil
+        }
+        waiter?.resume(returning: message)
+    }
+
+    /// Whether no more messages will be queued.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// The next message, waiting for one; nil once the stream ended and its messages were taken, or when the
+    /// task is cancelled.
+    func next() async -> LiveMessage? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> LiveMessage?? in
+                    if !state.queue.isEmpty { return .some(state.queue.removeFirst()) }
+                    if state.closed || Task.isCancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// Ends the subscription: a waiting `next` returns nil.
+    func cancel() {
+        let waiter = state.withLock { state -> CheckedContinuation<LiveMessage?, Never>? in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+}
+
+/// The subscribers of live calls and the reads that feed them.
+actor LiveFeed {
+    private let service: LedgerService
+    private let capacity: Int
+    private var subscribers: [String: [ObjectIdentifier: LiveSubscription]] = [:]
+    private var pending: Set<String> = []
+    private var draining = false
+
+    /// A feed over `service`'s appends; each subscriber may fall `capacity` messages behind.
+    init(service: LedgerService, capacity: Int = 1024) {
+        self.service = service
+        self.capacity = capacity
+    }
+
+    /// Starts listening to the service's appends.
+    nonisolated func start() {
+        service.appended.listen { [weak self] calls in
+            guard let self else { return }
+            Task { await self.changed(calls) }
+        }
+    }
+
+    /// A new subscriber of `call`; its first messages are the call's lines so far.
+    func subscribe(call: String) -> LiveSubscription {
+        let subscription = LiveSubscription(call: call, capacity: capacity)
+        subscribers[call, default: [:]][ObjectIdentifier(subscription)] = subscription
+        changed([call])
+        return subscription
+    }
+
+    /// Removes `subscription`.
+    func unsubscribe(_ subscription: LiveSubscription) {
+        subscription.cancel()
+        subscribers[subscription.call]?[ObjectIdentifier(subscription)] = nil
+        if subscribers[subscription.call]?.isEmpty == true { subscribers[subscription.call] = nil }
+    }
+
+    private func changed(_ calls: Set<String>?) {
+        pending.formUnion(calls?.filter { subscribers[$0] != nil } ?? Set(subscribers.keys))
+        guard !draining, !pending.isEmpty else { return }
+        draining = true
+        Task { await drain() }
+    }
+
+    /// Reads each pending call's transcript once and offers it to the call's subscribers, until nothing is
+    /// pending.
+    private func drain() async {
+        while let call = pending.popFirst() {
+            guard let listening = subscribers[call]?.values, !listening.isEmpty else { continue }
+            let transcript: CallTranscript?
+            do {
+                transcript = try await service.read { _, engine throws(LedgerError) in
+                    try engine.transcript(call: call)
+                }
+            } catch {
+                for subscription in listening {
+                    subscription.push(.end(reason: "the ledger could not be read: \(error)"))
+                    unsubscribe(subscription)
+                }
+                continue
+            }
+            guard let transcript else { continue }
+            for subscription in listening where !subscription.offer(transcript) {
+                subscribers[call]?[ObjectIdentifier(subscription)] = nil
+            }
+            if subscribers[call]?.isEmpty == true { subscribers[call] = nil }
+        }
+        draining = false
+    }
+}
