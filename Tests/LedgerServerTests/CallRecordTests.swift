@@ -174,3 +174,25 @@ struct CallRecordTests {
         #expect(other.status == 404)
     }
 }
+
+/// A live stream of a call that has not ended does not hold the service up at SIGTERM.
+@Suite struct LiveStreamShutdownTests {
+    @Test func sigtermEndsAnOpenStreamSayingWhyAndTheServiceExitsZero() async throws {
+        let server = try await ServerTests.seeded()
+        let connection = try RawHTTPConnection(port: server.port)
+        connection.send(
+            "GET /v1/calls/\(ServerTests.acmeCall)/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Authorization: Bearer \(Tokens.key(.qa))\r\n\r\n")
+        #expect(connection.read(until: "event: final").hasPrefix("HTTP/1.1 200"))
+        kill(server.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while server.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let stopped = !server.process.isRunning
+        if !stopped { kill(server.process.processIdentifier, SIGKILL) }
+        server.process.waitUntilExit()
+        #expect(stopped, "the service did not stop within 30 s of SIGTERM with a stream open")
+        #expect(server.process.terminationStatus == 0)
+        let rest = connection.read(until: "shutting down")
+        #expect(rest.contains("event: end") && rest.contains("the service is shutting down"), "\(rest)")
+    }
+}

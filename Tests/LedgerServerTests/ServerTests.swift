@@ -103,7 +103,13 @@ struct ServerTests {
         case "calls": return readers.contains(role) ? 200 : 403
         case "call", "transcript": return readers.contains(role) ? (own ? 200 : 404) : 403
         case "raw": return role == .compliance ? (own ? 200 : 404) : 403
-        case "proof": return [.auditor, .compliance, .admin].contains(role) ? (own ? 200 : 404) : 403
+        case "proof", "bundle": return [.auditor, .compliance, .admin].contains(role) ? (own ? 200 : 404) : 403
+        // Ledger-wide: the same answer for either tenant.
+        case "consistency": return [.auditor, .compliance, .admin].contains(role) ? 200 : 403
+        // No call of the seeded ledger was erased: allowed roles get 404 for both (the body says why).
+        case "redaction": return [.auditor, .compliance, .admin].contains(role) ? 404 : 403
+        case "qa", "stream": return readers.contains(role) ? (own ? 200 : 404) : 403
+        case "retention": return [.compliance, .admin].contains(role) ? (own ? 200 : 404) : 403
         default: return 0
         }
     }
@@ -124,17 +130,29 @@ struct ServerTests {
                     ("transcript", "GET", "/v1/calls/\(call)/transcript", nil),
                     ("raw", "GET", "/v1/calls/\(call)/transcript?view=raw&purpose=audit", nil),
                     ("proof", "GET", "/v1/proofs/inclusion?seq=\(own ? 1 : 3)", nil),
+                    ("qa", "GET", "/v1/calls/\(call)/qa", nil),
+                    ("retention", "GET", "/v1/calls/\(call)/retention", nil),
+                    ("bundle", "GET", "/v1/calls/\(call)/audit-bundle", nil),
+                    ("consistency", "GET", "/v1/proofs/consistency?old=1&new=\(own ? 2 : 3)", nil),
+                    ("redaction", "GET", "/v1/proofs/redaction/\(call)", nil),
+                    ("stream", "GET", "/v1/calls/\(call)/stream", nil),
                     (
                         "events", "POST", "/v1/events",
                         #"{"type":"call.started","call":"m-\#(role)-\#(own)","tenant":"\#(tenant)","source":"t","idempotency":"m-\#(role)-\#(own)","body":{"channel":"VOICE"}}"#
                     ),
                 ]
                 for (endpoint, method, path, body) in requests {
-                    let answer = try await server.request(method, path, token: token, body: body)
+                    let answer =
+                        endpoint == "stream"
+                        ? try Self.streamHead(port: server.port, path: path, token: token)
+                        : try await server.request(method, path, token: token, body: body)
                     let expected = Self.expectedStatus(endpoint, role: role, own: own)
                     #expect(
                         answer.status == expected, "\(role) \(endpoint) own=\(own): \(answer.status) \(answer.body)")
                     cells += 1
+                    if endpoint == "redaction", answer.status == 404 {
+                        #expect(answer.body.contains(own ? "retention.purged" : "may see"), "\(answer.body)")
+                    }
                     guard answer.status == 200 else { continue }
                     switch endpoint {
                     case "calls":
@@ -146,6 +164,13 @@ struct ServerTests {
                         #expect(!answer.body.contains("Jane Roe"), "\(role) default view shows personal data")
                         if role == .agent { #expect(!answer.body.contains("my name is"), "agent sees text") }
                     case "raw": #expect(answer.body.contains("Jane Roe"))
+                    case "bundle":
+                        #expect(!answer.body.contains("Jane Roe"), "\(role) bundle opened a class")
+                        let classes = try jsonObject(answer.body)["classes"] as? [String: Any]
+                        #expect(classes?["opened"] as? [String] == [], "\(role) bundle opened a class")
+                    case "qa": #expect(answer.body.contains(#""call":"\#(call)""#))
+                    case "stream":
+                        #expect(answer.body.contains("[REDACTED:name]") && !answer.body.contains("Jane Roe"))
                     case "events":
                         let line = try #require(try answer.jsonLines().first)
                         #expect(own ? line["seq"] != nil : line["field"] as? String == "tenant", "\(line)")
@@ -154,7 +179,17 @@ struct ServerTests {
                 }
             }
         }
-        #expect(cells == Role.allCases.count * 2 * 7)
+        #expect(cells == Role.allCases.count * 2 * 13)
+    }
+
+    /// The status line of a stream request and what arrived until its first line of text (or its end).
+    static func streamHead(port: Int, path: String, token: String) throws -> Answer {
+        let connection = try RawHTTPConnection(port: port)
+        connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        let head = connection.read(until: "\r\n\r\n")
+        let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let body = status == 200 ? connection.read(until: "event: final") : connection.read(until: "}")
+        return Answer(status: status, body: body, contentType: "")
     }
 
     @Test func missingExpiredAndForeignTokensAnswer401() async throws {
