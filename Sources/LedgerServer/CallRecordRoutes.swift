@@ -52,6 +52,9 @@ extension ReadRoutes {
         let query = request.uri.queryParameters
         let asOf = try query.get("as_of").map(Self.asOf)
         let purpose = query.get("purpose")?.trimmingCharacters(in: .whitespaces) ?? ""
+        guard purpose.unicodeScalars.count <= 1024 else {
+            throw APIError.badRequest("purpose is over 1024 characters")
+        }
         let requested = query.get("open").map { text in
             Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
@@ -64,7 +67,6 @@ extension ReadRoutes {
             guard !purpose.isEmpty else {
                 throw APIError.badRequest("opening classes reads personal data: state why with purpose=...")
             }
-            guard purpose.utf8.count <= 1024 else { throw APIError.badRequest("purpose is over 1024 bytes") }
         }
         let summary = try await visibleSummary(id, principal: principal)
         var open: Set<String> = []

@@ -124,11 +124,11 @@ struct ReadRoutes: Sendable {
             throw APIError.badRequest("format must be one of json, text, vtt")
         }
         let purpose = query.get("purpose")?.trimmingCharacters(in: .whitespaces) ?? ""
-        if view == .raw {
-            guard !purpose.isEmpty else {
-                throw APIError.badRequest("the raw view opens personal data: state why with purpose=...")
-            }
-            guard purpose.utf8.count <= 1024 else { throw APIError.badRequest("purpose is over 1024 bytes") }
+        guard purpose.unicodeScalars.count <= 1024 else {
+            throw APIError.badRequest("purpose is over 1024 characters")
+        }
+        if view == .raw, purpose.isEmpty {
+            throw APIError.badRequest("the raw view opens personal data: state why with purpose=...")
         }
         let asOf = try query.get("as_of").map(Self.asOf)
         let summary = try await visibleSummary(id, principal: principal)
