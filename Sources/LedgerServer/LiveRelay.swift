@@ -129,6 +129,15 @@ struct LiveRelay: Sendable {
             metadata: ["kind": "\(kind)", "messages": "\(number)", "events": "\(acknowledged.count)"])
     }
 
+    /// How often the relay pings a producer (`CALL_LEDGER_WEBSOCKET_PING_SECONDS`, default 30, 1 to 3600); a
+    /// producer that has not answered one ping by the next is disconnected.
+    static func pingPeriod(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration {
+        guard let text = environment["CALL_LEDGER_WEBSOCKET_PING_SECONDS"], let seconds = Int(text),
+            (1...3600).contains(seconds)
+        else { return .seconds(30) }
+        return .seconds(seconds)
+    }
+
     /// An adapter's reason for rejecting the message, without the session's file name and line.
     static func reason(_ error: AdapterError) -> String {
         error.path.isEmpty ? error.reason : "\(error.path): \(error.reason)"
@@ -168,7 +177,9 @@ extension LedgerServer {
         let service = self.service
         return .http1WebSocketUpgrade(
             configuration: HTTP1WebSocketUpgradeChannel.Configuration(
-                ws: WebSocketServerConfiguration(maxFrameSize: LiveRelay.maximumMessageBytes))
+                ws: WebSocketServerConfiguration(
+                    maxFrameSize: LiveRelay.maximumMessageBytes,
+                    autoPing: .enabled(timePeriod: LiveRelay.pingPeriod())))
         ) { request, _, logger in
             guard let target = LiveRelay.target(request.path ?? ""),
                 let principal = try? await authenticator.principal(request.headerFields),

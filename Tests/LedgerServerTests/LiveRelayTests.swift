@@ -20,7 +20,7 @@ struct LiveRelayTests {
         let collected = Answers()
         var headers = HTTPFields()
         headers[.authorization] = "Bearer \(token)"
-        try await WebSocketClient.connect(
+        let closed = try await WebSocketClient.connect(
             url: "ws://127.0.0.1:\(server.port)/v1/live/\(call)\(query)",
             configuration: .init(additionalHeaders: headers), logger: Logger(label: "live-test")
         ) { inbound, outbound, _ in
@@ -32,7 +32,13 @@ struct LiveRelayTests {
             }
             try await outbound.close(.normalClosure, reason: nil)
         }
-        return try collected.all().map { try jsonObject($0) }
+        let answers = try collected.all().map { try jsonObject($0) }
+        // A session the server ended early says why (its close frame and the server's log), instead of a short list.
+        try #require(
+            answers.count == messages.count,
+            "\(answers.count) answers to \(messages.count) messages; closed with \(String(describing: closed)); server log: \(server.log.suffix(2000))"
+        )
+        return answers
     }
 
     @Test func relayedSessionGivesTheEventsOfTheWholeCapture() async throws {

@@ -109,6 +109,11 @@ final class ServerProcess: @unchecked Sendable {
                     "--jwks", jwks,
                 ] + extraArguments
         }
+        // The whole suite runs at once on 2 cores: a test's WebSocket client may wait minutes for a thread, so
+        // the relay's ping (which disconnects a producer that does not answer) is made patient here.
+        var environment = process.environment ?? ProcessInfo.processInfo.environment
+        environment["CALL_LEDGER_WEBSOCKET_PING_SECONDS"] = "900"
+        process.environment = environment
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
