@@ -126,7 +126,11 @@ public final class HTTPClient {
 /// Whole milliseconds of `duration` for libcurl, at least 1 (libcurl reads 0 as "no limit").
 private func milliseconds(_ duration: Duration) -> Int {
     let (seconds, attoseconds) = duration.components
-    return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+    // A configured timeout too long to count in milliseconds is as good as the longest one that can be counted.
+    guard seconds >= 0 else { return 1 }
+    let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+    let (total, carry) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+    return overflow || carry ? Int.max : max(1, Int(clamping: total))
 }
 
 /// Gathers the body and header lines libcurl delivers during one transfer.
