@@ -116,7 +116,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "LedgerOperationsTests",
-            dependencies: ["LedgerOperations", "LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerTestSupport"],
+            dependencies: [
+                "LedgerOperations", "LedgerAdapters", "LedgerCore", "LedgerStore", "LedgerSimulator",
+                "LedgerTestSupport",
+            ],
             swiftSettings: strictSettings),
         .testTarget(
             name: "LedgerServerTests",

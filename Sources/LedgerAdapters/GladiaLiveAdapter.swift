@@ -33,86 +33,135 @@ public enum GladiaLiveAdapter: InputAdapter {
     /// another session) is rejected with its line, and the others are kept.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         var output = AdapterOutput()
+        var state = SessionState(options: options)
         var messages: [Message] = []
-        var session: (id: String, line: Int?)?
-        var seen: Set<String> = []
         for result in try JSONCursor.messages(data, file: options.file) {
             do throws(AdapterError) {
-                let line = try result.get()
-                // A live callback body wraps the WebSocket message: {"id", "event": "live.<type>", "payload": {...}}.
-                let cursor = line["event"] != nil ? try line.required("payload") : line
-                // A message delivered twice (a reconnect, a duplicated capture) is recorded once.
-                let digest = try cursor.contentDigest()
-                guard !seen.contains(digest) else { continue }
-                let sessionID = try cursor.required("session_id").string()
-                if let session, session.id != sessionID {
-                    throw try cursor.required("session_id").fail(
-                        "the capture mixes sessions: \(session.line.map { "line \($0)" } ?? "the first message") is "
-                            + "session \(session.id); ingest each session's messages as their own file")
-                }
-                var message = Message(
-                    cursor: cursor, type: try cursor.required("type").string(),
-                    createdAt: try cursor.required("created_at").timestamp(), data: cursor["data"])
-                if message.type == "transcript" {
-                    message.isFinal = try cursor.required("data").required("is_final").bool()
-                }
-                if message.type == "named_entity_recognition" && cursor["error"] == nil {
-                    message.entities = try entities(of: cursor)
-                }
-                seen.insert(digest)
-                session = session ?? (sessionID, cursor.line)
-                messages.append(message)
+                if let message = try state.accept(result.get()) { messages.append(message) }
             } catch {
                 output.rejected.append(error)
             }
         }
-        guard let sessionID = session?.id else {
+        guard state.session != nil else {
             if let first = output.rejected.first { throw first }
             throw AdapterError(file: options.file, path: "", reason: "the capture holds no messages")
         }
-        let call = options.call ?? sessionID
-        let scope = InterchangeEvent.scope(sessionID, call: call)
-        var entities: [String: [GladiaAdapter.Entity]] = [:]
+        // The whole capture is at hand: every final is read with the entities found for its utterance, even those
+        // of a later message.
+        state.hasFinals = messages.contains { $0.isFinal == true }
         for message in messages {
-            for (id, found) in message.entities { entities[id, default: []] += found }
-        }
-        let hasFinals = messages.contains { $0.isFinal == true }
-        var events: [[UInt8]] = []
-        var partials: [String: Int] = [:]
-        var finals: [String: (line: Int?, digest: String)] = [:]
-        func emit(_ type: String, _ key: String, _ message: Message, _ body: [String: Any]) throws(AdapterError) {
-            events.append(
-                try InterchangeEvent.make(
-                    type: type, call: call, tenant: options.tenant, source: "gladia/v2-live",
-                    idempotency: "gladia-live:\(scope):\(key)", occurred: message.createdAt, body: body,
-                    file: options.file))
-        }
-        func lifecycle(_ message: Message, _ state: String, _ extra: [String: Any]) throws(AdapterError) {
-            try emit(
-                "transcription.session", message.type, message,
-                ["provider": "gladia", "session": sessionID, "state": state].merging(extra) { $1 })
-        }
-        for message in messages {
-            let before = (events.count, partials, finals)
-            do throws(AdapterError) {
-                try self.events(
-                    of: message, session: sessionID, entities: entities, hasFinals: hasFinals, &partials, &finals,
-                    options, emit,
-                    lifecycle)
-            } catch {
-                events.removeLast(events.count - before.0)
-                (partials, finals) = (before.1, before.2)
+            do throws(AdapterError) { output.events += try state.events(of: message) } catch {
                 output.rejected.append(error)
             }
         }
-        output.events = events
         return output
+    }
+
+    /// What a session's messages so far have established: its id, the messages seen, the entities found per
+    /// utterance, and the numbering of partials and finals. A value: a message that fails leaves it unchanged.
+    struct SessionState: Sendable {
+        /// The session's id and the line of its first message.
+        struct Session: Sendable {
+            var id: String
+            var line: Int?
+        }
+
+        /// The final read for an utterance: its line and content digest.
+        struct Final: Sendable {
+            var line: Int?
+            var digest: String
+        }
+
+        let options: IngestOptions
+        var session: Session?
+        /// Content digests of the messages accepted: a message delivered twice (a reconnect, a duplicated
+        /// capture) is recorded once.
+        var seen: Set<String> = []
+        /// The entities of each utterance whose `named_entity_recognition` message has been read.
+        var entities: [String: [GladiaAdapter.Entity]] = [:]
+        /// The utterances whose `named_entity_recognition` message has been read (with or without entities).
+        var recognized: Set<String> = []
+        /// Whether a final `transcript` message is part of the session.
+        var hasFinals = false
+        var partials: [String: Int] = [:]
+        var finals: [String: Final] = [:]
+
+        init(options: IngestOptions) {
+            self.options = options
+        }
+
+        /// The message of `line`, once its session is checked, or nil when it was already accepted. Its entities
+        /// join the session's.
+        mutating func accept(_ line: JSONCursor) throws(AdapterError) -> Message? {
+            // A live callback body wraps the WebSocket message: {"id", "event": "live.<type>", "payload": {...}}.
+            let cursor = line["event"] != nil ? try line.required("payload") : line
+            let digest = try cursor.contentDigest()
+            guard !seen.contains(digest) else { return nil }
+            let sessionID = try cursor.required("session_id").string()
+            if let session, session.id != sessionID {
+                throw try cursor.required("session_id").fail(
+                    "the capture mixes sessions: \(session.line.map { "line \($0)" } ?? "the first message") is "
+                        + "session \(session.id); ingest each session's messages as their own file")
+            }
+            let message = try Self.message(cursor)
+            seen.insert(digest)
+            session = session ?? Session(id: sessionID, line: cursor.line)
+            if message.type == "named_entity_recognition", message.cursor["error"] == nil {
+                recognized.insert(try cursor.required("data").required("utterance_id").string())
+            }
+            for (id, found) in message.entities { entities[id, default: []] += found }
+            if message.isFinal == true { hasFinals = true }
+            return message
+        }
+
+        /// The message of `cursor` (an unwrapped server message), its type, time, finality and entities read.
+        static func message(_ cursor: JSONCursor) throws(AdapterError) -> Message {
+            var message = Message(
+                cursor: cursor, type: try cursor.required("type").string(),
+                createdAt: try cursor.required("created_at").timestamp(), data: cursor["data"])
+            if message.type == "transcript" {
+                message.isFinal = try cursor.required("data").required("is_final").bool()
+            }
+            if message.type == "named_entity_recognition" && cursor["error"] == nil {
+                message.entities = try GladiaLiveAdapter.entities(of: cursor)
+            }
+            return message
+        }
+
+        /// The events of an accepted message; on failure the numbering is left as it was.
+        mutating func events(of message: Message) throws(AdapterError) -> [[UInt8]] {
+            guard let sessionID = session?.id else { return [] }
+            let call = options.call ?? sessionID
+            let scope = InterchangeEvent.scope(sessionID, call: call)
+            let options = self.options
+            var events: [[UInt8]] = []
+            func emit(_ type: String, _ key: String, _ message: Message, _ body: [String: Any]) throws(AdapterError) {
+                events.append(
+                    try InterchangeEvent.make(
+                        type: type, call: call, tenant: options.tenant, source: "gladia/v2-live",
+                        idempotency: "gladia-live:\(scope):\(key)", occurred: message.createdAt, body: body,
+                        file: options.file))
+            }
+            func lifecycle(_ message: Message, _ state: String, _ extra: [String: Any]) throws(AdapterError) {
+                try emit(
+                    "transcription.session", message.type, message,
+                    ["provider": "gladia", "session": sessionID, "state": state].merging(extra) { $1 })
+            }
+            var partials = self.partials
+            var finals = self.finals
+            try GladiaLiveAdapter.events(
+                of: message, session: sessionID, entities: entities, hasFinals: hasFinals, &partials, &finals,
+                options, emit, lifecycle)
+            self.partials = partials
+            self.finals = finals
+            return events
+        }
     }
 
     /// The events of one message.
     static func events(
         of message: Message, session sessionID: String, entities: [String: [GladiaAdapter.Entity]], hasFinals: Bool,
-        _ partials: inout [String: Int], _ finals: inout [String: (line: Int?, digest: String)],
+        _ partials: inout [String: Int], _ finals: inout [String: SessionState.Final],
         _ options: IngestOptions, _ emit: (String, String, Message, [String: Any]) throws(AdapterError) -> Void,
         _ lifecycle: (Message, String, [String: Any]) throws(AdapterError) -> Void
     ) throws(AdapterError) {
@@ -132,7 +181,7 @@ public enum GladiaLiveAdapter: InputAdapter {
                         "a second, different final for utterance \(id) (the first is on "
                             + "\(first.line.map { "line \($0)" } ?? "an earlier message"))")
                 }
-                finals[id] = (message.cursor.line, digest)
+                finals[id] = SessionState.Final(line: message.cursor.line, digest: digest)
                 try emit("transcript.segment", "\(id):final", message, body)
             } else {
                 partials[id, default: 0] += 1

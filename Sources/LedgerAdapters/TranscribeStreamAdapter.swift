@@ -33,25 +33,46 @@ public enum TranscribeStreamAdapter: InputAdapter {
     /// its line) and the others are kept.
     public static func read(_ data: Data, options: IngestOptions) throws(AdapterError) -> AdapterOutput {
         var output = AdapterOutput()
-        var seen: Set<String> = []
-        var partials: [String: Int] = [:]
-        var call = options.call
+        var state = SessionState(options: options)
         for result in try JSONCursor.messages(data, file: options.file) {
-            let before = (partials, call)
-            var warnings = Warnings()
             do throws(AdapterError) {
-                let line = try result.get()
-                let digest = try line.contentDigest()
-                guard !seen.contains(digest) else { continue }
-                output.events += try events(of: line, options, &partials, &call, &warnings)
-                seen.insert(digest)
-                output.warnings += warnings.errors
+                let (events, warnings) = try state.add(result.get())
+                output.events += events
+                output.warnings += warnings
             } catch {
-                (partials, call) = before
                 output.rejected.append(error)
             }
         }
         return output
+    }
+
+    /// What a stream's result events so far have established: the events seen, the numbering of partials, and
+    /// the call. A value: an event that fails leaves it unchanged.
+    struct SessionState: Sendable {
+        let options: IngestOptions
+        /// Content digests of the result events read: one delivered twice is recorded once.
+        var seen: Set<String> = []
+        var partials: [String: Int] = [:]
+        var call: String?
+
+        init(options: IngestOptions) {
+            self.options = options
+            call = options.call
+        }
+
+        /// The events of one result event and the enrichments left out of them; none for a repeated one.
+        mutating func add(_ line: JSONCursor) throws(AdapterError) -> (events: [[UInt8]], warnings: [AdapterError]) {
+            let digest = try line.contentDigest()
+            guard !seen.contains(digest) else { return ([], []) }
+            var partials = self.partials
+            var call = self.call
+            var warnings = Warnings()
+            let events = try TranscribeStreamAdapter.events(of: line, options, &partials, &call, &warnings)
+            seen.insert(digest)
+            self.partials = partials
+            self.call = call
+            return (events, warnings.errors)
+        }
     }
 
     /// The events of one result event (a line of the capture).

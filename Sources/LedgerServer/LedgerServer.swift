@@ -153,6 +153,7 @@ public struct LedgerServer: Sendable {
         }
         routes.append(Route(method: "GET", path: "/ui/calls/{id}"))
         router.get("/ui/calls/:id") { _, _ -> Response in LiveRoutes.page() }
+        router.answerUndeclaredMethods(of: routes)
         return (router, routes)
     }
 

@@ -1,38 +1,44 @@
 // GET /v1/live/{call} upgraded to a WebSocket: a per-call relay of a live transcription session. Each text message
 // is one Gladia v2 live message (`kind=gladia-live`, the default) or one Amazon Transcribe streaming event
-// (`kind=transcribe-stream`), as the vendor sent it. The relay keeps the session's accepted messages and runs
-// IngestOperation (the workflow of `call-ledger ingest --from KIND`) over them after each one, so that the
-// adapter sees the session as a whole (partials are numbered per utterance, entities join their utterance): the
-// events a message adds are appended, those of earlier messages are duplicates by their idempotency keys and are
-// not acknowledged again. Each message is answered with one text message:
-// `{"message": N, "acks": [{"seq", "idempotency", "status"}]}`, or `{"message": N, "status": "rejected",
-// "error": "..."}` (the message is then left out of the session).
+// (`kind=transcribe-stream`), as the vendor sent it. LiveIngest (LedgerOperations) reads each message as
+// `call-ledger ingest --from KIND` reads the whole capture, keeping only what the session's messages established,
+// so a message costs the same at any point of the session; the events a message gives are appended as one frame.
+// A Gladia final waits for its utterance's `named_entity_recognition` message (up to `entity_wait_ms`) so that
+// the names it holds are sealed as their own classes, as a whole-capture ingest seals them. Each message is
+// answered with one text message: `{"message": N, "acks": [{"seq", "idempotency", "status"}], "held": [...]}`, or
+// `{"message": N, "status": "rejected", "error": "..."}` (the message is then left out of the session).
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import LedgerAdapters
+import LedgerCore
 import LedgerOperations
+import LedgerStore
 import Logging
 
-/// The relay of one WebSocket: its call, adapter, tenant and roles.
+/// The relay of one WebSocket: its call, adapter, tenant, roles and how long finals wait for their entities.
 struct LiveRelay: Sendable {
     /// The adapters a live session can be relayed with.
-    static let kinds = ["gladia-live", "transcribe-stream"]
-    /// The most bytes of messages one session keeps (the adapter reads them all after each message).
-    static let maximumSessionBytes = 16 << 20
+    static let kinds = LiveSession.kinds
     /// The largest single message.
     static let maximumMessageBytes = 1 << 20
+    /// How long a Gladia final waits for its entities unless `entity_wait_ms` says otherwise.
+    static let defaultEntityWaitMilliseconds = 3000
+    /// The longest wait `entity_wait_ms` may ask for.
+    static let maximumEntityWaitMilliseconds = 60_000
 
     let call: String
     let kind: String
     let tenant: String
     let roles: [Int: String]
+    /// How long a Gladia final waits for its entities; nil appends finals at once (`entities=none`).
+    let entityWait: Duration?
 
     /// The relay a request for `/v1/live/{call}` asks for, checked: 400 for a bad query, 403 for a tenant the
     /// principal does not cover.
     static func settings(call: String, query: [(String, String)], principal: Principal) throws -> LiveRelay {
-        let known: Set<String> = ["kind", "tenant", "roles"]
+        let known: Set<String> = ["kind", "tenant", "roles", "entities", "entity_wait_ms"]
         var values: [String: String] = [:]
         for (key, value) in query {
             guard known.contains(key) else {
@@ -48,7 +54,29 @@ struct LiveRelay: Sendable {
         guard !call.isEmpty else { throw APIError.badRequest("the call id is empty") }
         return LiveRelay(
             call: call, kind: kind, tenant: try IngestRoute.tenant(values["tenant"], principal: principal),
-            roles: try IngestRoute.roles(values["roles"]))
+            roles: try IngestRoute.roles(values["roles"]),
+            entityWait: try entityWait(entities: values["entities"], milliseconds: values["entity_wait_ms"]))
+    }
+
+    /// The wait of `entities=wait|none` and `entity_wait_ms`.
+    static func entityWait(entities: String?, milliseconds: String?) throws -> Duration? {
+        switch entities ?? "wait" {
+        case "none":
+            guard milliseconds == nil else {
+                throw APIError.badRequest("entity_wait_ms applies to entities=wait only")
+            }
+            return nil
+        case "wait":
+            guard let milliseconds else { return .milliseconds(defaultEntityWaitMilliseconds) }
+            guard let value = Int(milliseconds), (0...maximumEntityWaitMilliseconds).contains(value) else {
+                throw APIError.badRequest(
+                    "entity_wait_ms must be a whole number from 0 to \(maximumEntityWaitMilliseconds), got "
+                        + "\"\(milliseconds)\"")
+            }
+            return .milliseconds(value)
+        case let other:
+            throw APIError.badRequest("entities must be wait or none, got \"\(other)\"")
+        }
     }
 
     /// The call id and query of a request target `/v1/live/{call}?...`, or nil for another path.
@@ -71,14 +99,18 @@ struct LiveRelay: Sendable {
         return (call, query)
     }
 
-    /// Relays the messages of `inbound` until the client closes, answering each on `outbound`.
+    /// Relays the messages of `inbound` until the client closes, answering each on `outbound`; finals still held
+    /// then are appended before the relay ends.
     func run(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, service: LedgerService, logger: Logger
     ) async throws {
-        var session: [[UInt8]] = []
-        var sessionBytes = 0
-        var acknowledged: Set<String> = []
+        let options = IngestOptions(call: call, tenant: tenant, roles: roles, file: "live \(call)")
+        guard
+            var session = LiveIngest(
+                kind: kind, options: options, entityWait: entityWait, maximumEventBytes: service.maximumEventBytes)
+        else { return }
         var number = 0
+        var appended = 0
         for try await message in inbound.messages(maxSize: Self.maximumMessageBytes) {
             number += 1
             guard case .text(let text) = message else {
@@ -86,47 +118,42 @@ struct LiveRelay: Sendable {
                     Self.rejection(number, "send each live message as a text frame of JSON, not binary"))
                 continue
             }
-            // JSON text holds no raw line breaks inside strings: the message's own ones are whitespace.
-            let line = text.utf8.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
-            guard sessionBytes + line.count <= Self.maximumSessionBytes else {
-                try await outbound.writeTextMessage(
-                    Self.rejection(
-                        number, "the session is over \(Self.maximumSessionBytes) bytes; open a new socket to go on"))
-                try await outbound.close(.messageTooLarge, reason: "session too large")
+            let batch: LiveIngest.Batch
+            do { batch = try session.add(Array(text.utf8), number: number) } catch {
+                try await outbound.writeTextMessage(Self.rejection(number, error.description))
+                continue
+            }
+            let results: [AppendResult]
+            do { results = try await service.appendAtomically(batch.events) } catch {
+                try await outbound.writeTextMessage(Self.rejection(number, "the ledger could not append: \(error)"))
+                try await outbound.close(.unexpectedServerError, reason: "ledger failure")
                 return
             }
-            let candidate = session + [line]
-            let input = "live \(call)"
-            let request = IngestRequest(
-                kind: kind, source: .bytes(Data(candidate.joined(separator: [0x0A])), name: input),
-                call: call, tenant: tenant, roles: roles)
-            let outcome: ServiceIngest
-            do { outcome = try await service.ingest(request) } catch {
-                if case .ledger = error {
-                    try await outbound.writeTextMessage(Self.rejection(number, "the ledger could not append: \(error)"))
-                    try await outbound.close(.unexpectedServerError, reason: "ledger failure")
-                    return
-                }
-                try await outbound.writeTextMessage(
-                    Self.rejection(number, Self.reason(error, input: input, line: candidate.count)))
-                continue
-            }
-            if let own = outcome.result.rejected.first(where: {
-                IngestHTTP.line(of: $0, input: input) == candidate.count
-            }) {
-                try await outbound.writeTextMessage(Self.rejection(number, Self.reason(own)))
-                continue
-            }
-            session = candidate
-            sessionBytes += line.count
-            let fresh = outcome.acknowledgements.filter { !acknowledged.contains($0.idempotency) }
-            acknowledged.formUnion(fresh.map(\.idempotency))
-            let answer: [String: Any] = ["message": number, "acks": fresh.map(IngestHTTP.acknowledgement)]
-            try await outbound.writeTextMessage(Self.text(answer))
+            appended += results.count { $0.status == .appended }
+            try await outbound.writeTextMessage(Self.answer(number, batch, results))
         }
+        // The producer is gone: the finals still waiting for their entities are kept without them.
+        let (rest, invalid) = session.finish()
+        let results = try await service.appendAtomically(rest.events)
+        appended += results.count { $0.status == .appended }
         logger.info(
             "live relay closed",
-            metadata: ["kind": "\(kind)", "messages": "\(number)", "events": "\(acknowledged.count)"])
+            metadata: [
+                "kind": "\(kind)", "messages": "\(number)", "events": "\(appended)",
+                "finals_without_entities": "\(rest.releasedWithoutEntities.count)", "invalid": "\(invalid.count)",
+            ])
+    }
+
+    /// The answer to message `number`: the acknowledgements of its events (and of the held finals it released),
+    /// the utterances it holds, and what was left out.
+    static func answer(_ number: Int, _ batch: LiveIngest.Batch, _ results: [AppendResult]) -> String {
+        var answer: [String: Any] = ["message": number, "acks": results.map(IngestHTTP.acknowledgement)]
+        if !batch.held.isEmpty { answer["held"] = batch.held }
+        if !batch.releasedWithoutEntities.isEmpty {
+            answer["released_without_entities"] = batch.releasedWithoutEntities
+        }
+        if !batch.warnings.isEmpty { answer["warnings"] = batch.warnings.map(reason) }
+        return text(answer)
     }
 
     /// How often the relay pings a producer (`CALL_LEDGER_WEBSOCKET_PING_SECONDS`, default 30, 1 to 3600); a
@@ -141,17 +168,6 @@ struct LiveRelay: Sendable {
     /// An adapter's reason for rejecting the message, without the session's file name and line.
     static func reason(_ error: AdapterError) -> String {
         error.path.isEmpty ? error.reason : "\(error.path): \(error.reason)"
-    }
-
-    /// The reason an ingest of the session with message `line` last failed, for that message.
-    static func reason(_ error: IngestError, input: String, line: Int) -> String {
-        switch error {
-        case .rejected(let rejection, _): reason(rejection)
-        case .refused(_, _, _, let rejected, _):
-            rejected.first(where: { IngestHTTP.line(of: $0, input: input) == line }).map(reason)
-                ?? error.description
-        default: error.description
-        }
     }
 
     /// The answer to message `number` that was rejected.

@@ -148,14 +148,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The settings in the YAML file at `path`: a mapping of setting keys to scalars. An unknown key is an error,
     /// so that a misspelt setting does not silently fall back to its default.
     static func read(_ path: String) throws(ServerError) -> [String: String] {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw .file(path: path, reason: "cannot read the config file: \(error.localizedDescription)")
-        }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
-            throw .file(path: path, reason: "not YAML: \(error)")
-        }
+        let node = try document(path)
         guard let node else { return [:] }
         guard let mapping = node.mapping else {
             throw .file(path: path, reason: "must be a mapping of settings (ledger: DIR, port: 8080, ...)")
@@ -179,16 +172,20 @@ public struct ServerConfiguration: Sendable, Equatable {
         return values
     }
 
-    /// The push-source sections of the YAML file at `path` (already read once by `read`).
-    static func pushSections(_ path: String) throws(ServerError) -> [PushSourceSection: Node] {
+    /// The YAML document of the config file at `path`, nil when it is empty.
+    static func document(_ path: String) throws(ServerError) -> Node? {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw .file(path: path, reason: "cannot read the config file: \(error.localizedDescription)")
         }
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch {
+        do { return try Yams.compose(yaml: text) } catch {
             throw .file(path: path, reason: "not YAML: \(error)")
         }
+    }
+
+    /// The push-source sections of the YAML file at `path` (already read once by `read`).
+    static func pushSections(_ path: String) throws(ServerError) -> [PushSourceSection: Node] {
+        let node = try document(path)
         var sections: [PushSourceSection: Node] = [:]
         guard let mapping = node?.mapping else { return sections }
         for (key, value) in mapping {

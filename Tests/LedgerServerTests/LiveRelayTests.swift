@@ -1,6 +1,7 @@
 // The WebSocket relay /v1/live/{call} through the real `call-ledger serve` and a real WebSocket client
 // (HummingbirdWSClient): a Gladia live session relayed message by message gives the events `call-ledger ingest
-// --from gladia-live` gives for the whole capture, each message acknowledged with the events it added; a message
+// --from gladia-live` gives for the whole capture (finals waiting for their entities, so names are sealed apart),
+// each message acknowledged with the events it added; a message
 // that cannot be read is answered with the reason and the session goes on.
 import Foundation
 import HTTPTypes
@@ -46,8 +47,10 @@ struct LiveRelayTests {
         var messages = try String(contentsOfFile: Self.capture, encoding: .utf8).split(separator: "\n").map(String.init)
         // A message the adapter cannot read, in the middle: answered with the reason, and the session goes on.
         messages.insert(#"{"session_id":"550e8400-e29b-41d4-a716-446655440000","type":"transcript"}"#, at: 5)
+        // Finals wait for their entities (long enough for a loaded machine), as in the whole capture.
         let answers = try await Self.relay(
-            server, call: "live-7", query: "?roles=0=agent", token: Tokens.key(.ingest), messages: messages)
+            server, call: "live-7", query: "?roles=0=agent&entity_wait_ms=60000", token: Tokens.key(.ingest),
+            messages: messages)
         #expect(answers.count == messages.count)
         #expect(answers.map { $0["message"] as? Int } == Array(1...messages.count))
         let rejected = answers[5]
@@ -63,6 +66,16 @@ struct LiveRelayTests {
         #expect(acks.count == expected.count)
         #expect(Set(acks.compactMap { $0["idempotency"] as? String }) == Set(try idempotencyKeys(expected)))
         #expect(stored.contains { $0.contains(#""final":false"#) })
+        // Every event as the whole capture's ingest stores it, names in finals sealed as their own classes.
+        #expect(Set(try withoutSeq(stored)) == Set(try withoutSeq(expected)))
+        #expect(stored.contains { $0.contains("00-00000003:final") && $0.contains(#""pii":"person""#) })
+        // Line 32 of the capture (message 33, after the one inserted) is utterance 3's final; its entities follow.
+        #expect(answers[32]["held"] as? [String] == ["00-00000003"], "\(answers[32])")
+        let released = answers[33]["acks"] as? [[String: Any]] ?? []
+        #expect(
+            released.first?["idempotency"] as? String
+                == "gladia-live:550e8400-e29b-41d4-a716-446655440000:call=live-7:00-00000003:final",
+            "\(answers[33])")
         // The same session relayed again appends nothing.
         let again = try await Self.relay(
             server, call: "live-7", query: "?roles=0=agent", token: Tokens.key(.ingest),
@@ -71,6 +84,28 @@ struct LiveRelayTests {
             again.flatMap { $0["acks"] as? [[String: Any]] ?? [] }.allSatisfy { $0["status"] as? String == "duplicate" }
         )
         #expect(try server.storedEvents().count == stored.count)
+    }
+
+    @Test func finalsStillWaitingWhenTheSocketClosesAreKept() async throws {
+        let server = try ServerProcess()
+        let messages = try String(contentsOfFile: Self.capture, encoding: .utf8).split(separator: "\n").map(String.init)
+        // Up to utterance 3's final: the three finals wait for entities that never come.
+        let answers = try await Self.relay(
+            server, call: "live-9", query: "?entity_wait_ms=60000", token: Tokens.key(.ingest),
+            messages: Array(messages.prefix(32)))
+        #expect(answers[12]["held"] as? [String] == ["00-00000001"], "\(answers[12])")
+        #expect(
+            !(answers.flatMap { $0["acks"] as? [[String: Any]] ?? [] }).contains { ack in
+                (ack["idempotency"] as? String)?.hasSuffix(":final") == true
+            })
+        var finals: [String] = []
+        for _ in 0..<100 {
+            finals = try server.storedEvents().filter { $0.contains(":final") }
+            if finals.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(finals.count == 3, "\(finals)")
+        #expect(!finals.contains { $0.contains(#""pii""#) })
     }
 
     @Test func relayRefusesTokensAndQueriesItCannotServe() async throws {
@@ -88,11 +123,28 @@ struct LiveRelayTests {
         let wrongKind = try await server.request("GET", "/v1/live/live-8?kind=gladia", token: Tokens.key(.ingest))
         #expect(
             wrongKind.status == 400 && wrongKind.body.contains("kind must be one of gladia-live, transcribe-stream"))
+        for (query, reason) in [
+            ("entities=later", "entities must be wait or none"), ("entity_wait_ms=-1", "entity_wait_ms must be"),
+            ("entity_wait_ms=60001", "entity_wait_ms must be"), ("entities=none&entity_wait_ms=5", "applies to"),
+        ] {
+            let bad = try await server.request("GET", "/v1/live/live-8?\(query)", token: Tokens.key(.ingest))
+            #expect(bad.status == 400 && bad.body.contains(reason), "\(query): \(bad.status) \(bad.body)")
+        }
         let forbidden = try await server.request("GET", "/v1/live/live-8", token: Tokens.key(.qa))
         #expect(forbidden.status == 403)
         let anonymous = try await server.request("GET", "/v1/live/live-8", token: nil)
         #expect(anonymous.status == 401)
         #expect(try server.storedEvents().isEmpty)
+    }
+}
+
+/// Event lines without their seq: two ledgers holding the same events in another order.
+func withoutSeq(_ lines: [String]) throws -> [String] {
+    try lines.map { line in
+        var event = try jsonObject(line)
+        event["seq"] = nil
+        let data = try JSONSerialization.data(withJSONObject: event, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

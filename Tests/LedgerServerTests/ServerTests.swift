@@ -110,12 +110,18 @@ struct ServerTests {
         case "redaction": return [.auditor, .compliance, .admin].contains(role) ? 404 : 403
         case "qa", "stream": return readers.contains(role) ? (own ? 200 : 404) : 403
         case "retention": return [.compliance, .admin].contains(role) ? (own ? 200 : 404) : 403
+        // Writes name their tenant: one the token does not cover is refused (403), as is a role that may not write.
+        case "ingest": return [.ingest, .admin].contains(role) && own ? 200 : 403
+        // Without a WebSocket upgrade the relay says 426 to a principal it would serve.
+        case "live": return [.ingest, .admin].contains(role) && own ? 426 : 403
         default: return 0
         }
     }
 
     @Test func everyRoleOnEveryEndpointForOwnAndOtherTenant() async throws {
         let server = try await Self.seeded()
+        let contactRecord = try String(
+            contentsOf: Repository.fixture("connect/ctr-inbound-voice.json"), encoding: .utf8)
         // seq 0-1: acme-bank's call, seq 2-3: globex's.
         var cells = 0
         for role in Role.allCases {
@@ -136,6 +142,8 @@ struct ServerTests {
                     ("consistency", "GET", "/v1/proofs/consistency?old=1&new=\(own ? 2 : 3)", nil),
                     ("redaction", "GET", "/v1/proofs/redaction/\(call)", nil),
                     ("stream", "GET", "/v1/calls/\(call)/stream", nil),
+                    ("ingest", "POST", "/v1/ingest/connect-ctr?tenant=\(tenant)", contactRecord),
+                    ("live", "GET", "/v1/live/\(call)?tenant=\(tenant)", nil),
                     (
                         "events", "POST", "/v1/events",
                         #"{"type":"call.started","call":"m-\#(role)-\#(own)","tenant":"\#(tenant)","source":"t","idempotency":"m-\#(role)-\#(own)","body":{"channel":"VOICE"}}"#
@@ -145,7 +153,9 @@ struct ServerTests {
                     let answer =
                         endpoint == "stream"
                         ? try Self.streamHead(port: server.port, path: path, token: token)
-                        : try await server.request(method, path, token: token, body: body)
+                        : try await server.request(
+                            method, path, token: token, body: body,
+                            contentType: endpoint == "ingest" ? "application/json" : "application/x-ndjson")
                     let expected = Self.expectedStatus(endpoint, role: role, own: own)
                     #expect(
                         answer.status == expected, "\(role) \(endpoint) own=\(own): \(answer.status) \(answer.body)")
@@ -174,12 +184,16 @@ struct ServerTests {
                     case "events":
                         let line = try #require(try answer.jsonLines().first)
                         #expect(own ? line["seq"] != nil : line["field"] as? String == "tenant", "\(line)")
+                    case "ingest":
+                        let summary = try jsonObject(answer.body)
+                        let stored = (summary["appended"] as? Int ?? 0) + (summary["duplicate"] as? Int ?? 0)
+                        #expect(stored > 0, "\(answer.body)")
                     default: break
                     }
                 }
             }
         }
-        #expect(cells == Role.allCases.count * 2 * 13)
+        #expect(cells == Role.allCases.count * 2 * 15)
     }
 
     /// The status line of a stream request and what arrived until its first line of text (or its end).
@@ -190,6 +204,22 @@ struct ServerTests {
         let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         let body = status == 200 ? connection.read(until: "event: final") : connection.read(until: "}")
         return Answer(status: status, body: body, contentType: "")
+    }
+
+    @Test func aMethodAPathDoesNotDeclareAnswers405NamingTheAllowedOnes() async throws {
+        let server = try ServerProcess()
+        for (method, path, allowed) in [
+            ("PUT", "/v1/checkpoint", "GET"), ("DELETE", "/v1/calls/c-1", "GET"), ("GET", "/v1/events", "POST"),
+            ("PATCH", "/v1/ingest/gladia", "POST"), ("POST", "/v1/calls/c-1/transcript", "GET"),
+            ("DELETE", "/healthz", "GET"),
+        ] {
+            let answer = try await server.request(method, path, token: Tokens.key(.admin))
+            #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.body)")
+            #expect(answer.body.contains("allowed: \(allowed)"), "\(method) \(path): \(answer.body)")
+        }
+        // A path that does not exist is still 404.
+        #expect(try await server.request("PUT", "/v1/nothing", token: Tokens.key(.admin)).status == 404)
+        #expect(try server.storedEvents().isEmpty)
     }
 
     @Test func missingExpiredAndForeignTokensAnswer401() async throws {
