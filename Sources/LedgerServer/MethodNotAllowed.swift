@@ -4,9 +4,10 @@ import HTTPTypes
 import Hummingbird
 
 extension Router where Context == BasicRequestContext {
-    /// The methods a 405 is answered for when a path does not declare them.
+    /// The methods a 405 is answered for when a path does not declare them: RFC 9110's and QUERY (the safe
+    /// method with a body being standardised, which clients already send).
     static var answeredMethods: [HTTPRequest.Method] {
-        [.get, .head, .post, .put, .delete, .patch, .options, .trace]
+        [.get, .head, .post, .put, .delete, .patch, .options, .trace] + [HTTPRequest.Method("QUERY")].compactMap { $0 }
     }
 
     /// Registers, for every path of `routes`, a 405 answer for each method in `answeredMethods` it does not declare.

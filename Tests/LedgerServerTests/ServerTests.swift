@@ -211,7 +211,7 @@ struct ServerTests {
         for (method, path, allowed) in [
             ("PUT", "/v1/checkpoint", "GET"), ("DELETE", "/v1/calls/c-1", "GET"), ("GET", "/v1/events", "POST"),
             ("PATCH", "/v1/ingest/gladia", "POST"), ("POST", "/v1/calls/c-1/transcript", "GET"),
-            ("DELETE", "/healthz", "GET"),
+            ("DELETE", "/healthz", "GET"), ("QUERY", "/v1/calls", "GET"),
         ] {
             let answer = try await server.request(method, path, token: Tokens.key(.admin))
             #expect(answer.status == 405, "\(method) \(path): \(answer.status) \(answer.body)")
