@@ -43,6 +43,10 @@ public enum ShardWriterReport: Sendable {
     case lost(reason: String)
     /// A NATS call failed; it retries.
     case retrying(NATSError)
+    /// Segments (and their tree entries) were copied to the replica: it now holds events `0..<through`.
+    case replicated(through: UInt64)
+    /// Copying to the replica failed; it tries again after the next batch.
+    case replicaFailed(String)
     /// It gave the lease back (idle) and stopped.
     case released
 }
@@ -161,6 +165,9 @@ public final class ShardWriter {
                 Thread.sleep(forTimeInterval: 0.25)
             }
         }
+        let replicator = ShardReplicator(
+            configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
+            connection: connection)
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var lastEvent = Date()
         while true {
@@ -174,6 +181,7 @@ public final class ShardWriter {
                 continue
             }
             if batch.messages.isEmpty {
+                try replicate(replicator, report: report)
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastEvent) >= idle { return .idle }
                 continue
             }
@@ -204,6 +212,7 @@ public final class ShardWriter {
             } catch {
                 throw .ledger(error)
             }
+            try replicate(replicator, report: report)
             do throws(NATSError) {
                 try batch.acknowledge(indices)
             } catch {
@@ -211,6 +220,23 @@ public final class ShardWriter {
             }
             report(.durable(zip(results, indices.map { batch.messages[$0].streamSequence }).map { ($0, $1) }))
         }
+    }
+
+    /// Copies what was sealed to the replica, before the batch just appended is acknowledged (so the consumer's
+    /// ack floor read for a freshly sealed segment covers only events before it). Ledger failures end the writer.
+    private func replicate(_ replicator: ShardReplicator, report: (ShardWriterReport) -> Void) throws(ClusterError) {
+        let before = replicator.end
+        let connection = connection
+        let stream = configuration.streamName(shard: options.shard)
+        do throws(ClusterError) {
+            try replicator.sync { () throws(NATSError) in
+                try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor ?? 0
+            }
+        } catch {
+            if case .ledger = error { throw error }
+            report(.replicaFailed("\(error)"))
+        }
+        if replicator.end != before { report(.replicated(through: replicator.end)) }
     }
 
     /// Opens the shard's ledger (made beforehand with `call-ledger init`).

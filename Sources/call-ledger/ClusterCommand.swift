@@ -18,7 +18,7 @@ struct ClusterCommand: ParsableCommand {
             """,
         subcommands: [
             ClusterPublishCommand.self, ClusterWriterCommand.self, ClusterStatusCommand.self,
-            ClusterShardCommand.self,
+            ClusterShardCommand.self, ClusterRestoreCommand.self,
         ])
 }
 
@@ -239,6 +239,8 @@ struct ClusterWriterCommand: ParsableCommand {
                 case .retrying(let error): Output.error("\(prefix) retrying: \(error)")
                 case .rejected(let seq, let reason): Output.error("\(prefix) dropped stream seq \(seq): \(reason)")
                 case .released: Output.error("\(prefix) idle: lease released, stopping")
+                case .replicated(let through): Output.error("\(prefix) replica holds events 0..<\(through)")
+                case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
                 case .durable(let events):
                     var out: [UInt8] = []
                     for (result, streamSeq) in events {
@@ -311,5 +313,42 @@ struct ClusterShardCommand: ParsableCommand {
     func run() throws {
         let configuration = try cluster.load()
         Output.line("\(configuration.shard(tenant: tenant, call: call))")
+    }
+}
+
+struct ClusterRestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a shard's ledger into an empty directory from its replica, then replay its intake.",
+        discussion: """
+            Lays the shard's ledger out in --dir (absent or empty) from the replica stream CALL_LEDGER_<name>_replica \
+            (FORMAT.md §13): ledger.json, verifier.key, the wrapped data keys, every replicated segment and its tree \
+            entries (each checked against the SHA-256 in its manifest entry) and the checkpoints they cover; then \
+            appends the shard's intake stream from the last manifest entry's replay_from up to the stream's last \
+            sequence now (events the ledger already holds are dropped by idempotency key). --key-file (default \
+            DIR.key) must be the shard ledger's key file: it is not replicated. Prints one JSON object: shard, \
+            directory, segments, restored_events, checkpoints, keys, replay_from, replay_through, replayed, \
+            duplicates, rejected, events. The directory is the shard as of the replay: start the shard's writer on \
+            it at once, before another writer acknowledges more events.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Option(help: ArgumentHelp("The shard to restore (0 to shards-1).", valueName: "n"))
+    var shard: Int
+
+    @Option(help: ArgumentHelp("The directory to restore into (absent or empty).", valueName: "dir"))
+    var dir: String
+
+    @Option(help: ArgumentHelp("The shard ledger's key file (default: DIR.key).", valueName: "path"))
+    var keyFile: String?
+
+    func run() throws {
+        let configuration = try cluster.load()
+        let connection = try cluster.connect(configuration, name: "call-ledger restore")
+        let report = try clusterErrors { () throws(ClusterError) in
+            try configuration.restore(shard: shard, directory: dir, keyFilePath: keyFile, connection: connection)
+        }
+        try Output.json(report, snakeCase: true)
     }
 }
