@@ -89,6 +89,7 @@ public final class ShardWriter {
         let streamConfiguration = ClusterIntake.streamConfiguration(configuration, shard: options.shard)
         let bucket = try ClusterIntake.retrying(for: 60) { () throws(NATSError) in
             try connection.ensureStream(streamConfiguration)
+            try connection.ensureStream(configuration.durableStreamConfiguration)
             return try connection.keyValueBucket(
                 configuration.leaseBucket, ttl: ttl, replicas: configuration.replicas)
         }
@@ -213,13 +214,34 @@ public final class ShardWriter {
                 throw .ledger(error)
             }
             try replicate(replicator, report: report)
+            let streamSeqs = indices.map { batch.messages[$0].streamSequence }
             do throws(NATSError) {
+                try reportDurable(results, streamSeqs: streamSeqs)
                 try batch.acknowledge(indices)
             } catch {
+                // Unacknowledged, the batch comes again after the ack wait and is reported then (as duplicates).
                 report(.retrying(error))
             }
-            report(.durable(zip(results, indices.map { batch.messages[$0].streamSequence }).map { ($0, $1) }))
+            report(.durable(zip(results, streamSeqs).map { ($0, $1) }))
         }
+    }
+
+    /// Tells producers waiting for `durable` which events are: one message per batch on the shard's durable
+    /// subject, JSON lines `{"idempotency","seq","stream_seq"}`, published before the batch is acknowledged.
+    private func reportDurable(_ results: [AppendResult], streamSeqs: [UInt64]) throws(NATSError) {
+        guard !results.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var payload: [UInt8] = []
+        for (result, streamSeq) in zip(results, streamSeqs) {
+            let line = DurableReport(idempotency: result.idempotency, seq: result.seq, streamSeq: streamSeq)
+            if let bytes = try? encoder.encode(line) { payload += Array(bytes) + [0x0A] }
+        }
+        let subject = configuration.durableSubject(shard: options.shard)
+        _ = try connection.publish(
+            subject: subject, data: payload,
+            messageID: "\(subject):\(streamSeqs.first ?? 0)-\(streamSeqs.last ?? 0):\(options.holder)", timeout: 10)
     }
 
     /// Copies what was sealed to the replica, before the batch just appended is acknowledged (so the consumer's

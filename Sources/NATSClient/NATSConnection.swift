@@ -25,6 +25,8 @@ public struct StreamConfiguration: Sendable, Equatable {
     public var duplicateWindowSeconds: Double
     /// Messages kept per subject (the older ones are removed as a new one arrives); nil keeps them all.
     public var maxMessagesPerSubject: Int?
+    /// Seconds a message is kept; nil keeps it until a limit above removes it.
+    public var maxAgeSeconds: Double?
 
     /// A stream configuration.
     public init(name: String, subjects: [String], replicas: Int, duplicateWindowSeconds: Double) {
@@ -164,6 +166,7 @@ public final class NATSConnection {
         config.Replicas = Int64(configuration.replicas)
         config.Duplicates = Int64(configuration.duplicateWindowSeconds * 1_000_000_000)
         config.MaxMsgsPerSubject = Int64(configuration.maxMessagesPerSubject ?? -1)
+        config.MaxAge = Int64((configuration.maxAgeSeconds ?? 0) * 1_000_000_000)
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         var status = js_AddStream(&info, jetStream, &config, nil, &code)

@@ -63,7 +63,9 @@ struct ClusterPublishCommand: ParsableCommand {
             as Nats-Msg-Id, and acknowledged once JetStream stored it on a majority of the stream's replicas: \
             {"idempotency":"…","shard":N,"status":"replicated"|"duplicate","stream":"…","stream_seq":N}. \
             `duplicate` means the stream already held that key (inside its duplicate window) and dropped this copy. \
-            A publish that fails (no leader yet, a server down) is retried with the same key for --timeout seconds. \
+            With --wait durable, the lines come once the whole input is published and each event's shard writer \
+            fsynced it: status `durable` with its ledger `seq`; events not durable within --timeout seconds are \
+            printed with their replicated status and the run ends with exit code 3. A publish that fails (no leader yet, a server down) is retried with the same key for --timeout seconds. \
             A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
             event before it stays published, nothing from it on is.
             """)
@@ -75,6 +77,16 @@ struct ClusterPublishCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds to keep retrying one event before giving up (default 30).", valueName: "s"))
     var timeout: Double = 30
+
+    @Option(
+        help: ArgumentHelp(
+            "The acknowledgement to wait for: replicated (JetStream, default) or durable (fsynced by the writer).",
+            valueName: "level"))
+    var wait: WaitLevel = .replicated
+
+    enum WaitLevel: String, ExpressibleByArgument {
+        case replicated, durable
+    }
 
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 3600 else {
@@ -96,12 +108,16 @@ struct ClusterPublishCommand: ParsableCommand {
         }
         var rejected: EventDecodingError?
         var lines = LineReader(descriptor: descriptor)
+        let started = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+        var replicated: [IntakeAcknowledgement] = []
+        let wait = wait
         try clusterErrors { () throws(ClusterError) in
             while let next = lines.next() {
                 let (number, line) = next
                 guard !line.isEmpty else { continue }
                 do throws(ClusterError) {
-                    Output.write(Self.line(try intake.publish(line: line, lineNumber: number)))
+                    let ack = try intake.publish(line: line, lineNumber: number)
+                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
                 } catch {
                     guard case .invalidEvent(let invalid) = error else { throw error }
                     rejected = invalid
@@ -112,6 +128,19 @@ struct ClusterPublishCommand: ParsableCommand {
         if let error = lines.error {
             Output.error("call-ledger: error: cannot read \(input): \(error)")
             throw ExitCode(1)
+        }
+        if wait == .durable {
+            let acks = try clusterErrors { () throws(ClusterError) in
+                try intake.awaitDurable(replicated, since: started, timeout: timeout)
+            }
+            for ack in acks { Output.write(Self.line(ack)) }
+            let late = acks.filter { $0.status != "durable" }.count
+            if late > 0 && rejected == nil {
+                Output.error(
+                    "call-ledger: \(late) of \(acks.count) events are replicated but were not reported durable within "
+                        + "\(timeout) s (is a writer running for their shards? `call-ledger cluster status`)")
+                throw ExitCode(3)
+            }
         }
         if let rejected {
             Output.error("call-ledger: rejected input \(input == "-" ? "(stdin)" : input), \(rejected)")

@@ -94,6 +94,15 @@ final class Child: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// The complete standard output lines printed so far.
+    func linesSoFar() -> [String] {
+        lock.withLock {
+            var text = String(decoding: collected, as: UTF8.self)
+            if let last = text.lastIndex(of: "\n") { text = String(text[..<last]) } else { text = "" }
+            return text.split(separator: "\n").map(String.init)
+        }
+    }
+
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
     }
