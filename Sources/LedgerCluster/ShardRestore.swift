@@ -1,8 +1,10 @@
 // ShardRestore: lays a shard's ledger out again in an empty directory from its replica (settings, keys, every
 // replicated segment and its tree entries, the checkpoints they cover, each file checked against its manifest
 // digest), then replays the shard's intake stream from the position the last manifest entry names, appending
-// through the ledger writer (which drops the events it already holds by idempotency key).
+// through the ledger writer (which drops the events it already holds by idempotency key). All of it happens in
+// DIR.restoring, renamed to DIR at the end, so an interrupted restore leaves no partial ledger behind.
 import Foundation
+import Glibc
 import LedgerCore
 import LedgerStore
 public import NATSClient
@@ -37,13 +39,42 @@ public struct RestoreReport: Sendable, Equatable, Encodable {
 
 extension ClusterConfiguration {
     /// Restores shard `shard` into `directory` (absent or empty) from its replica, then replays its intake stream;
-    /// `keyFilePath` (default `DIR.key`) must be the shard ledger's key file.
+    /// `keyFilePath` (default `DIR.key`) must be the shard ledger's key file. `tick` runs between files and
+    /// batches (the writer renews its lease there); what it throws ends the restore.
     public func restore(
-        shard: Int, directory: String, keyFilePath: String?, connection: NATSConnection
+        shard: Int, directory: String, keyFilePath: String?, connection: NATSConnection,
+        tick: () throws(ClusterError) -> Void = {}
     ) throws(ClusterError) -> RestoreReport {
         guard (0..<shards).contains(shard) else {
             throw .configuration(path: name, reason: "shard \(shard) does not exist (shards 0 to \(shards - 1))")
         }
+        let manager = FileManager.default
+        let target = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        if let present = try? manager.contentsOfDirectory(atPath: target), !present.isEmpty {
+            throw .ledger(.directoryNotEmpty(path: target))
+        }
+        let staging = target + ".restoring"
+        if manager.fileExists(atPath: staging) {
+            do { try manager.removeItem(atPath: staging) } catch {
+                throw .replicaMismatch(shard: shard, reason: "cannot remove the earlier attempt \(staging): \(error)")
+            }
+        }
+        var report = try restore(
+            shard: shard, staging: staging, keyFilePath: keyFilePath ?? target + ".key", connection: connection,
+            tick: tick)
+        if manager.fileExists(atPath: target) { rmdir(target) }
+        guard rename(staging, target) == 0 else {
+            throw .ledger(.io(operation: "rename to \(target)", path: staging, errno: errno))
+        }
+        try? FileSystem.syncDirectory(FileSystem.parentDirectory(target))
+        report.directory = target
+        return report
+    }
+
+    private func restore(
+        shard: Int, staging directory: String, keyFilePath: String, connection: NATSConnection,
+        tick: () throws(ClusterError) -> Void
+    ) throws(ClusterError) -> RestoreReport {
         let prefix = replicaSubject(shard: shard)
         let stream = replicaStream
         func last(_ subject: String) throws(ClusterError) -> [UInt8]? {
@@ -104,6 +135,7 @@ extension ClusterConfiguration {
         var segments = 0
         var levels: [[UInt8]] = []
         while let data = try last("\(prefix).manifest.\(ShardReplica.padded(next))") {
+            try tick()
             guard let entry = try? ShardReplica.decoder().decode(ReplicaManifestEntry.self, from: Data(data)),
                 entry.firstSeq == next, entry.endSeq > next,
                 entry.segment == LedgerLayout.segmentName(firstSeq: next),
@@ -152,14 +184,15 @@ extension ClusterConfiguration {
             shard: shard, directory: directory, segments: segments, restoredEvents: restoredEvents,
             checkpoints: checkpoints, keys: keys.count, replayFrom: replayFrom, replayThrough: 0, replayed: 0,
             duplicates: 0, rejected: 0, events: restoredEvents)
-        try replay(shard: shard, into: layout, keyFilePath: keyFilePath, connection: connection, report: &report)
+        try replay(
+            shard: shard, into: layout, keyFilePath: keyFilePath, connection: connection, tick: tick, report: &report)
         return report
     }
 
     /// Appends the shard's intake from `report.replayFrom` up to the stream's last sequence now.
     private func replay(
         shard: Int, into layout: LedgerLayout, keyFilePath: String?, connection: NATSConnection,
-        report: inout RestoreReport
+        tick: () throws(ClusterError) -> Void, report: inout RestoreReport
     ) throws(ClusterError) {
         let writer: LedgerWriter
         do throws(LedgerError) {
@@ -183,6 +216,7 @@ extension ClusterConfiguration {
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var reached = report.replayFrom > report.replayThrough
         while let consumer, !reached {
+            try tick()
             let batch: FetchedBatch
             do throws(NATSError) { batch = try consumer.fetch(batch: 256, timeout: 10) } catch { throw .nats(error) }
             guard !batch.messages.isEmpty else {

@@ -11,7 +11,7 @@ public import NATSClient
 public struct ShardWriterOptions: Sendable {
     /// The shard it writes.
     public var shard: Int
-    /// The shard's ledger directory (an existing ledger, made with `call-ledger init`).
+    /// The shard's ledger directory (made with `call-ledger init`, or absent or empty: restored from the replica).
     public var ledgerDirectory: String
     /// The ledger's key file, if not DIR.key.
     public var keyFilePath: String?
@@ -35,6 +35,8 @@ public struct ShardWriterOptions: Sendable {
 public enum ShardWriterReport: Sendable {
     /// It holds the lease (at this revision) and writes the shard.
     case acquired(revision: UInt64)
+    /// Its ledger directory held no ledger: it restored the shard from the replica and replayed the intake.
+    case restored(RestoreReport)
     /// Events became durable in the ledger (and were then acknowledged to JetStream), with their stream sequences.
     case durable([(result: AppendResult, streamSeq: UInt64)])
     /// A message was not a valid event; JetStream was told never to redeliver it.
@@ -142,6 +144,25 @@ public final class ShardWriter {
 
     private func write(holding lease: ShardLease, report: (ShardWriterReport) -> Void) throws(ClusterError) -> Outcome {
         var renewal = Renewal(ttl: configuration.leaseTTLSeconds)
+        if !FileManager.default.fileExists(atPath: options.ledgerDirectory + "/ledger.json") {
+            do throws(ClusterError) {
+                let restored = try configuration.restore(
+                    shard: options.shard, directory: options.ledgerDirectory, keyFilePath: options.keyFilePath,
+                    connection: connection
+                ) { () throws(ClusterError) in
+                    if let reason = renew(lease, &renewal, report: report) { throw .leaseLost(reason: reason) }
+                }
+                report(.restored(restored))
+            } catch {
+                switch error {
+                case .leaseLost(let reason): return .lost(reason)
+                case .nats(let failure):
+                    report(.retrying(failure))
+                    return .lost("the restore from the replica failed: \(failure)")
+                default: throw error
+                }
+            }
+        }
         let writer: LedgerWriter
         while true {
             if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }

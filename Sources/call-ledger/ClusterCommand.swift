@@ -215,7 +215,9 @@ struct ClusterWriterCommand: ParsableCommand {
             {"idempotency":"…","seq":N,"shard":N,"status":"durable"|"duplicate","stream_seq":N}. It renews the \
             lease every third of its TTL and goes back to standby when it cannot. Events delivered but not \
             acknowledged (a writer killed mid-batch) come again after ack_wait_seconds; the ledger drops the \
-            ones it already holds by idempotency key (status duplicate).
+            ones it already holds by idempotency key (status duplicate). When --ledger holds no ledger (absent or \
+            empty), the writer, once it holds the lease, restores the shard there from the replica as `cluster \
+            restore` does (the key file must already be in place), then writes.
             """)
 
     @OptionGroup var cluster: ClusterOptions
@@ -269,6 +271,10 @@ struct ClusterWriterCommand: ParsableCommand {
                 case .rejected(let seq, let reason): Output.error("\(prefix) dropped stream seq \(seq): \(reason)")
                 case .released: Output.error("\(prefix) idle: lease released, stopping")
                 case .replicated(let through): Output.error("\(prefix) replica holds events 0..<\(through)")
+                case .restored(let restored):
+                    Output.error(
+                        "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
+                            + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
                 case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
                 case .durable(let events):
                     var out: [UInt8] = []

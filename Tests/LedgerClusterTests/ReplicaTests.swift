@@ -99,4 +99,46 @@ extension ClusterTests {
         #expect(again.status == 1)
         #expect(again.stderr.contains("not empty"), "\(again.stderr)")
     }
+
+    @Test func aWriterOnAnEmptyDiskRestoresTheShardBeforeWriting() throws {
+        let cluster = try LocalCluster()
+        let config = try cluster.configuration(name: "newdisk", shards: 1)
+        let original = cluster.scratch.file("original")
+        let made = try callLedger("init", original, "--segment-size", "16384")
+        #expect(made.status == 0, "\(made.stderr)")
+        let first = simulatedLines(calls: 4, seed: 51)
+        let published = try callLedger(
+            "cluster", "publish", "--config", config, try writeLines(first, to: cluster.scratch.file("first.jsonl")))
+        #expect(published.status == 0, "\(published.stderr)")
+        let old = try Child(["cluster", "writer", "--config", config, "--shard", "0", "--ledger", original])
+        try waitUntilDrained(config, messages: first.count)
+        old.kill9()
+        old.finish()
+        let second = simulatedLines(calls: 2, seed: 52)
+        let late = try callLedger(
+            "cluster", "publish", "--config", config, try writeLines(second, to: cluster.scratch.file("second.jsonl")))
+        #expect(late.status == 0, "\(late.stderr)")
+
+        // The old disk is gone; a writer on a new, empty one takes the lease once the old lease lapses.
+        let fresh = cluster.scratch.file("fresh")
+        try FileManager.default.copyItem(atPath: original + ".key", toPath: fresh + ".key")
+        let writer = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", fresh, "--stop-when-idle", "2",
+        ])
+        let finished = writer.finish()
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(finished.stderr.contains("from the replica"), "\(finished.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh + ".restoring"))
+        let contents = try ledgerKeys(fresh)
+        #expect(contents.verified, "\(contents.verifyOutput)")
+        let expected = Set(try decodeLines(first + second).map(\.idempotency))
+        #expect(Set(contents.keys) == expected && contents.keys.count == expected.count)
+        let sealed = try FileManager.default.contentsOfDirectory(atPath: original + "/segments").sorted().dropLast()
+        #expect(!sealed.isEmpty)
+        for name in sealed {
+            let left = try Data(contentsOf: URL(fileURLWithPath: original + "/segments/" + name))
+            let right = try Data(contentsOf: URL(fileURLWithPath: fresh + "/segments/" + name))
+            #expect(left == right, "segment \(name) differs")
+        }
+    }
 }
