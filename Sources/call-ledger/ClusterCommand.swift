@@ -65,7 +65,8 @@ struct ClusterPublishCommand: ParsableCommand {
             `duplicate` means the stream already held that key (inside its duplicate window) and dropped this copy. \
             With --wait durable, the lines come once the whole input is published and each event's shard writer \
             fsynced it: status `durable` with its ledger `seq`; events not durable within --timeout seconds are \
-            printed with their replicated status and the run ends with exit code 3. A publish that fails (no leader yet, a server down) is retried with the same key for --timeout seconds. \
+            printed with their replicated status and the run ends with exit code 1. A publish that fails (no \
+            leader yet, a server down) is retried with the same key for --timeout seconds. \
             A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
             event before it stays published, nothing from it on is.
             """)
@@ -139,7 +140,7 @@ struct ClusterPublishCommand: ParsableCommand {
                 Output.error(
                     "call-ledger: \(late) of \(acks.count) events are replicated but were not reported durable within "
                         + "\(timeout) s (is a writer running for their shards? `call-ledger cluster status`)")
-                throw ExitCode(3)
+                throw ExitCode(1)
             }
         }
         if let rejected {
