@@ -128,8 +128,11 @@ final class ShardReplicator {
     var end: UInt64 { replicatedEnd }
 
     /// Copies what was sealed since the last call. `ackFloor` gives the intake consumer's ack floor now (read only
-    /// when a segment is seen sealed for the first time, before the batch just appended is acknowledged).
-    func sync(ackFloor: () throws(NATSError) -> UInt64) throws(ClusterError) {
+    /// when a segment is seen sealed for the first time, before the batch just appended is acknowledged); `tick`
+    /// runs between chunks (the writer renews its lease there), and what it throws ends the copy.
+    func sync(
+        ackFloor: () throws(NATSError) -> UInt64, tick: () throws(ClusterError) -> Void
+    ) throws(ClusterError) {
         do throws(NATSError) {
             if !loaded { try load() }
         } catch {
@@ -155,7 +158,7 @@ final class ShardReplicator {
         if let index = sealed.firstIndex(of: replicatedEnd) {
             try uploadKeys()
             for position in index..<sealed.count {
-                try upload(segment: sealed[position], end: firsts[position + 1])
+                try upload(segment: sealed[position], end: firsts[position + 1], tick: tick)
             }
         } else if let last = sealed.last, last > replicatedEnd {
             throw .replicaMismatch(
@@ -205,19 +208,27 @@ final class ShardReplicator {
     }
 
     /// Publishes `bytes` in chunks on `subject.<index>`; returns what the manifest says of them.
-    private func publishChunks(_ subject: String, _ bytes: [UInt8]) throws(NATSError) -> ReplicaFile {
+    private func publishChunks(
+        _ subject: String, _ bytes: [UInt8], tick: () throws(ClusterError) -> Void
+    ) throws(ClusterError) -> ReplicaFile {
         var index = 0
         var offset = 0
         while offset < bytes.count {
+            try tick()
             let end = min(bytes.count, offset + ShardReplica.chunkBytes)
-            try publish("\(subject).\(index)", Array(bytes[offset..<end]))
+            do throws(NATSError) {
+                try publish("\(subject).\(index)", Array(bytes[offset..<end]))
+            } catch {
+                throw .nats(error)
+            }
             offset = end
             index += 1
         }
         return ReplicaFile(bytes: bytes.count, sha256: SHA256.hash(bytes).hex, chunks: index)
     }
 
-    private func upload(segment first: UInt64, end: UInt64) throws(ClusterError) {
+    private func upload(segment first: UInt64, end: UInt64, tick: () throws(ClusterError) -> Void) throws(ClusterError)
+    {
         let name = LedgerLayout.segmentName(firstSeq: first)
         let segmentBytes = try readLedger(layout.segmentPath(firstSeq: first))
         var tree: [UInt8] = []
@@ -238,13 +249,13 @@ final class ShardReplicator {
             level += 1
         }
         let subject = "\(prefix).segment.\(ShardReplica.padded(first))"
+        let segmentFile = try publishChunks(subject, segmentBytes, tick: tick)
+        let treeFile = try publishChunks("\(prefix).tree.\(ShardReplica.padded(first))", tree, tick: tick)
+        let replayFrom = observed[first] ?? replayFloor
+        let entry = ReplicaManifestEntry(
+            segment: name, firstSeq: first, endSeq: end, segmentFile: segmentFile, tree: treeFile,
+            treeLevels: levels, replayFrom: replayFrom, replicatedMs: Int64(Date().timeIntervalSince1970 * 1000))
         do throws(NATSError) {
-            let segmentFile = try publishChunks(subject, segmentBytes)
-            let treeFile = try publishChunks("\(prefix).tree.\(ShardReplica.padded(first))", tree)
-            let replayFrom = observed[first] ?? replayFloor
-            let entry = ReplicaManifestEntry(
-                segment: name, firstSeq: first, endSeq: end, segmentFile: segmentFile, tree: treeFile,
-                treeLevels: levels, replayFrom: replayFrom, replicatedMs: Int64(Date().timeIntervalSince1970 * 1000))
             try publish("\(prefix).manifest.\(ShardReplica.padded(first))", ShardReplica.encode(entry))
             replicatedEnd = end
             replayFloor = replayFrom

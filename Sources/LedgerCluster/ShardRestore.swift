@@ -102,6 +102,7 @@ extension ClusterConfiguration {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(file.bytes)
             for index in 0..<file.chunks {
+                try tick()
                 guard let chunk = try last("\(subject).\(index)") else {
                     throw mismatch("\(subject).\(index) is missing")
                 }

@@ -203,7 +203,9 @@ public final class ShardWriter {
                 continue
             }
             if batch.messages.isEmpty {
-                try replicate(replicator, report: report)
+                if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                    return .lost(reason)
+                }
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastEvent) >= idle { return .idle }
                 continue
             }
@@ -234,7 +236,9 @@ public final class ShardWriter {
             } catch {
                 throw .ledger(error)
             }
-            try replicate(replicator, report: report)
+            if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                return .lost(reason)
+            }
             let streamSeqs = indices.map { batch.messages[$0].streamSequence }
             do throws(NATSError) {
                 try reportDurable(results, streamSeqs: streamSeqs)
@@ -266,20 +270,33 @@ public final class ShardWriter {
     }
 
     /// Copies what was sealed to the replica, before the batch just appended is acknowledged (so the consumer's
-    /// ack floor read for a freshly sealed segment covers only events before it). Ledger failures end the writer.
-    private func replicate(_ replicator: ShardReplicator, report: (ShardWriterReport) -> Void) throws(ClusterError) {
+    /// ack floor read for a freshly sealed segment covers only events before it), renewing the lease between
+    /// chunks. Returns why the lease was lost, if it was; ledger failures end the writer.
+    private func replicate(
+        _ replicator: ShardReplicator, lease: ShardLease, renewal: inout Renewal, report: (ShardWriterReport) -> Void
+    ) throws(ClusterError) -> String? {
         let before = replicator.end
         let connection = connection
         let stream = configuration.streamName(shard: options.shard)
+        var lost: String?
         do throws(ClusterError) {
-            try replicator.sync { () throws(NATSError) in
-                try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor ?? 0
-            }
+            try replicator.sync(
+                ackFloor: { () throws(NATSError) in
+                    try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor
+                        ?? 0
+                },
+                tick: { () throws(ClusterError) in
+                    if let reason = renew(lease, &renewal, report: report) { throw .leaseLost(reason: reason) }
+                })
         } catch {
-            if case .ledger = error { throw error }
-            report(.replicaFailed("\(error)"))
+            switch error {
+            case .ledger: throw error
+            case .leaseLost(let reason): lost = reason
+            default: report(.replicaFailed("\(error)"))
+            }
         }
         if replicator.end != before { report(.replicated(through: replicator.end)) }
+        return lost
     }
 
     /// Opens the shard's ledger (made beforehand with `call-ledger init`).
