@@ -15,6 +15,12 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     case invalidEvent(EventDecodingError)
     /// JetStream did not acknowledge a publish within the time allowed, through every retry.
     case publishTimedOut(idempotency: String, seconds: Double, last: NATSError)
+    /// The shard's replica and its ledger disagree, or the replica is damaged (restore stops there).
+    case replicaMismatch(shard: Int, reason: String)
+    /// The writer lost its shard's lease during a long step (a restore).
+    case leaseLost(reason: String)
+    /// The shard has no replica to restore from.
+    case noReplica(shard: Int, stream: String)
 
     /// One line a person can act on.
     public var description: String {
@@ -26,6 +32,10 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
         case .publishTimedOut(let idempotency, let seconds, let last):
             "event \(idempotency) not acknowledged by JetStream within \(seconds) s (last error: \(last)); "
                 + "it may or may not be stored: publish it again (the same idempotency key is dropped if stored)"
+        case .replicaMismatch(let shard, let reason): "replica of shard \(shard): \(reason)"
+        case .leaseLost(let reason): "the shard's lease was lost: \(reason)"
+        case .noReplica(let shard, let stream):
+            "shard \(shard) has no replica in stream \(stream) (its writer copies the ledger there as segments seal)"
         }
     }
 }

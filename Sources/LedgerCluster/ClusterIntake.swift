@@ -5,7 +5,8 @@ import LedgerCore
 public import NATSClient
 
 /// What a publish reached: `replicated` once JetStream stored it on a majority of the stream's replicas
-/// (`duplicate` when the stream already held that idempotency key inside its duplicate window).
+/// (`duplicate` when the stream already held that idempotency key inside its duplicate window), and `durable`, with
+/// its ledger seq, once the shard's writer fsynced it.
 public struct IntakeAcknowledgement: Sendable, Equatable, Encodable {
     /// The event's idempotency key.
     public var idempotency: String
@@ -15,8 +16,10 @@ public struct IntakeAcknowledgement: Sendable, Equatable, Encodable {
     public var stream: String
     /// Its sequence in that stream.
     public var streamSeq: UInt64
-    /// `replicated`, or `duplicate` (already replicated before).
+    /// `replicated`, `duplicate` (already replicated before), or `durable` (in the shard's ledger at `seq`).
     public var status: String
+    /// Its seq in the shard's ledger, once durable.
+    public var seq: UInt64?
 }
 
 /// Publishes validated events to the shard streams. Not shared between threads.
@@ -41,6 +44,9 @@ public final class ClusterIntake {
             _ = try Self.retrying(for: publishTimeout) { () throws(NATSError) in
                 try connection.ensureStream(Self.streamConfiguration(configuration, shard: shard))
             }
+        }
+        _ = try Self.retrying(for: publishTimeout) { () throws(NATSError) in
+            try connection.ensureStream(configuration.durableStreamConfiguration)
         }
     }
 
@@ -99,5 +105,87 @@ public final class ClusterIntake {
                 Thread.sleep(forTimeInterval: 0.25)
             }
         }
+    }
+
+    /// Waits up to `timeout` seconds until the shard writers report each of `acks` durable; returns them with
+    /// status `durable` and their seq, the others unchanged. `since` (nanoseconds since 1970) is when the
+    /// publishing started: reports are read from one duplicate window before it, so an event JetStream dropped as a
+    /// duplicate finds the report of its first copy.
+    public func awaitDurable(
+        _ acks: [IntakeAcknowledgement], since: Int64, timeout: Double
+    ) throws(ClusterError) -> [IntakeAcknowledgement] {
+        var waiting: [String: [Int]] = [:]
+        for (index, ack) in acks.enumerated() { waiting["\(ack.shard) \(ack.idempotency)", default: []].append(index) }
+        var result = acks
+        guard !waiting.isEmpty else { return result }
+        let start = since - Int64(configuration.duplicateWindowSeconds * 1_000_000_000)
+        let consumer: PullConsumer
+        do throws(NATSError) {
+            consumer = try connection.replayConsumer(
+                stream: configuration.durableStream, subject: configuration.durableSubject(shard: nil),
+                start: .time(nanoseconds: start))
+        } catch {
+            throw .nats(error)
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let deadline = Date().addingTimeInterval(timeout)
+        while !waiting.isEmpty && Date() < deadline {
+            let batch: FetchedBatch
+            do throws(NATSError) {
+                batch = try consumer.fetch(batch: 256, timeout: min(1, max(deadline.timeIntervalSinceNow, 0.01)))
+            } catch {
+                if error.isTimeout { continue }
+                throw .nats(error)
+            }
+            for message in batch.messages {
+                guard let token = message.subject.split(separator: ".").last, let shard = Int(token) else { continue }
+                for line in message.data.split(separator: 0x0A) {
+                    guard let report = try? decoder.decode(DurableReport.self, from: Data(line)),
+                        let indices = waiting.removeValue(forKey: "\(shard) \(report.idempotency)")
+                    else { continue }
+                    for index in indices {
+                        result[index].status = "durable"
+                        result[index].seq = report.seq
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// One event a shard writer made durable, as it reports it on the durable-acknowledgement stream.
+public struct DurableReport: Codable, Sendable, Equatable {
+    /// The event's idempotency key.
+    public var idempotency: String
+    /// Its seq in the shard's ledger.
+    public var seq: UInt64
+    /// The intake stream sequence it was delivered from.
+    public var streamSeq: UInt64
+
+    /// A report of one durable event.
+    public init(idempotency: String, seq: UInt64, streamSeq: UInt64) {
+        self.idempotency = idempotency
+        self.seq = seq
+        self.streamSeq = streamSeq
+    }
+}
+
+extension ClusterConfiguration {
+    /// The stream the shard writers report durable events on.
+    public var durableStream: String { "CALL_LEDGER_\(name)_durable" }
+    /// The subject shard `shard`'s writer reports on (all shards' subjects when nil).
+    public func durableSubject(shard: Int?) -> String { "call-ledger.\(name).durable.\(shard.map(String.init) ?? ">")" }
+    /// Seconds a durable report is kept.
+    public var durableRetentionSeconds: Double { max(3600, duplicateWindowSeconds * 4) }
+
+    /// The durable-acknowledgement stream as this configuration asks for it.
+    public var durableStreamConfiguration: StreamConfiguration {
+        var stream = StreamConfiguration(
+            name: durableStream, subjects: [durableSubject(shard: nil)], replicas: replicas,
+            duplicateWindowSeconds: duplicateWindowSeconds)
+        stream.maxAgeSeconds = durableRetentionSeconds
+        return stream
     }
 }

@@ -11,7 +11,7 @@ public import NATSClient
 public struct ShardWriterOptions: Sendable {
     /// The shard it writes.
     public var shard: Int
-    /// The shard's ledger directory (an existing ledger, made with `call-ledger init`).
+    /// The shard's ledger directory (made with `call-ledger init`, or absent or empty: restored from the replica).
     public var ledgerDirectory: String
     /// The ledger's key file, if not DIR.key.
     public var keyFilePath: String?
@@ -35,6 +35,8 @@ public struct ShardWriterOptions: Sendable {
 public enum ShardWriterReport: Sendable {
     /// It holds the lease (at this revision) and writes the shard.
     case acquired(revision: UInt64)
+    /// Its ledger directory held no ledger: it restored the shard from the replica and replayed the intake.
+    case restored(RestoreReport)
     /// Events became durable in the ledger (and were then acknowledged to JetStream), with their stream sequences.
     case durable([(result: AppendResult, streamSeq: UInt64)])
     /// A message was not a valid event; JetStream was told never to redeliver it.
@@ -43,6 +45,10 @@ public enum ShardWriterReport: Sendable {
     case lost(reason: String)
     /// A NATS call failed; it retries.
     case retrying(NATSError)
+    /// Segments (and their tree entries) were copied to the replica: it now holds events `0..<through`.
+    case replicated(through: UInt64)
+    /// Copying to the replica failed; it tries again after the next batch.
+    case replicaFailed(String)
     /// It gave the lease back (idle) and stopped.
     case released
 }
@@ -85,6 +91,7 @@ public final class ShardWriter {
         let streamConfiguration = ClusterIntake.streamConfiguration(configuration, shard: options.shard)
         let bucket = try ClusterIntake.retrying(for: 60) { () throws(NATSError) in
             try connection.ensureStream(streamConfiguration)
+            try connection.ensureStream(configuration.durableStreamConfiguration)
             return try connection.keyValueBucket(
                 configuration.leaseBucket, ttl: ttl, replicas: configuration.replicas)
         }
@@ -137,6 +144,25 @@ public final class ShardWriter {
 
     private func write(holding lease: ShardLease, report: (ShardWriterReport) -> Void) throws(ClusterError) -> Outcome {
         var renewal = Renewal(ttl: configuration.leaseTTLSeconds)
+        if !FileManager.default.fileExists(atPath: options.ledgerDirectory + "/ledger.json") {
+            do throws(ClusterError) {
+                let restored = try configuration.restore(
+                    shard: options.shard, directory: options.ledgerDirectory, keyFilePath: options.keyFilePath,
+                    connection: connection
+                ) { () throws(ClusterError) in
+                    if let reason = renew(lease, &renewal, report: report) { throw .leaseLost(reason: reason) }
+                }
+                report(.restored(restored))
+            } catch {
+                switch error {
+                case .leaseLost(let reason): return .lost(reason)
+                case .nats(let failure):
+                    report(.retrying(failure))
+                    return .lost("the restore from the replica failed: \(failure)")
+                default: throw error
+                }
+            }
+        }
         let writer: LedgerWriter
         while true {
             if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }
@@ -161,6 +187,9 @@ public final class ShardWriter {
                 Thread.sleep(forTimeInterval: 0.25)
             }
         }
+        let replicator = ShardReplicator(
+            configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
+            connection: connection)
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var lastEvent = Date()
         while true {
@@ -174,6 +203,9 @@ public final class ShardWriter {
                 continue
             }
             if batch.messages.isEmpty {
+                if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                    return .lost(reason)
+                }
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastEvent) >= idle { return .idle }
                 continue
             }
@@ -204,13 +236,67 @@ public final class ShardWriter {
             } catch {
                 throw .ledger(error)
             }
+            if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                return .lost(reason)
+            }
+            let streamSeqs = indices.map { batch.messages[$0].streamSequence }
             do throws(NATSError) {
+                try reportDurable(results, streamSeqs: streamSeqs)
                 try batch.acknowledge(indices)
             } catch {
+                // Unacknowledged, the batch comes again after the ack wait and is reported then (as duplicates).
                 report(.retrying(error))
             }
-            report(.durable(zip(results, indices.map { batch.messages[$0].streamSequence }).map { ($0, $1) }))
+            report(.durable(zip(results, streamSeqs).map { ($0, $1) }))
         }
+    }
+
+    /// Tells producers waiting for `durable` which events are: one message per batch on the shard's durable
+    /// subject, JSON lines `{"idempotency","seq","stream_seq"}`, published before the batch is acknowledged.
+    private func reportDurable(_ results: [AppendResult], streamSeqs: [UInt64]) throws(NATSError) {
+        guard !results.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var payload: [UInt8] = []
+        for (result, streamSeq) in zip(results, streamSeqs) {
+            let line = DurableReport(idempotency: result.idempotency, seq: result.seq, streamSeq: streamSeq)
+            if let bytes = try? encoder.encode(line) { payload += Array(bytes) + [0x0A] }
+        }
+        let subject = configuration.durableSubject(shard: options.shard)
+        _ = try connection.publish(
+            subject: subject, data: payload,
+            messageID: "\(subject):\(streamSeqs.first ?? 0)-\(streamSeqs.last ?? 0):\(options.holder)", timeout: 10)
+    }
+
+    /// Copies what was sealed to the replica, before the batch just appended is acknowledged (so the consumer's
+    /// ack floor read for a freshly sealed segment covers only events before it), renewing the lease between
+    /// chunks. Returns why the lease was lost, if it was; ledger failures end the writer.
+    private func replicate(
+        _ replicator: ShardReplicator, lease: ShardLease, renewal: inout Renewal, report: (ShardWriterReport) -> Void
+    ) throws(ClusterError) -> String? {
+        let before = replicator.end
+        let connection = connection
+        let stream = configuration.streamName(shard: options.shard)
+        var lost: String?
+        do throws(ClusterError) {
+            try replicator.sync(
+                ackFloor: { () throws(NATSError) in
+                    try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor
+                        ?? 0
+                },
+                tick: { () throws(ClusterError) in
+                    if let reason = renew(lease, &renewal, report: report) { throw .leaseLost(reason: reason) }
+                })
+        } catch {
+            switch error {
+            case .ledger: throw error
+            case .leaseLost(let reason): lost = reason
+            default: report(.replicaFailed("\(error)"))
+            }
+        }
+        if replicator.end != before { report(.replicated(through: replicator.end)) }
+        return lost
     }
 
     /// Opens the shard's ledger (made beforehand with `call-ledger init`).

@@ -23,6 +23,10 @@ public struct StreamConfiguration: Sendable, Equatable {
     public var replicas: Int
     /// How long, in seconds, the stream remembers a `Nats-Msg-Id` to drop a re-sent message.
     public var duplicateWindowSeconds: Double
+    /// Messages kept per subject (the older ones are removed as a new one arrives); nil keeps them all.
+    public var maxMessagesPerSubject: Int?
+    /// Seconds a message is kept; nil keeps it until a limit above removes it.
+    public var maxAgeSeconds: Double?
 
     /// A stream configuration.
     public init(name: String, subjects: [String], replicas: Int, duplicateWindowSeconds: Double) {
@@ -74,7 +78,7 @@ public struct ConsumerState: Sendable, Equatable {
 /// A connection to a NATS cluster and its JetStream context. Not shared between threads: confine it to one.
 public final class NATSConnection {
     private let connection: OpaquePointer
-    private let jetStream: OpaquePointer
+    let jetStream: OpaquePointer
     /// The servers it was given.
     public let servers: [String]
 
@@ -161,6 +165,8 @@ public final class NATSConnection {
         config.Retention = js_LimitsPolicy
         config.Replicas = Int64(configuration.replicas)
         config.Duplicates = Int64(configuration.duplicateWindowSeconds * 1_000_000_000)
+        config.MaxMsgsPerSubject = Int64(configuration.maxMessagesPerSubject ?? -1)
+        config.MaxAge = Int64((configuration.maxAgeSeconds ?? 0) * 1_000_000_000)
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         var status = js_AddStream(&info, jetStream, &config, nil, &code)

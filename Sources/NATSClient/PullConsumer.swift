@@ -9,6 +9,10 @@ public struct JetStreamMessage: Sendable, Equatable {
     public var streamSequence: UInt64
     /// How many times it has been delivered (1 the first time).
     public var deliveries: UInt64
+    /// The subject it was published on.
+    public var subject = ""
+    /// Messages the consumer had left to deliver after this one when it was sent.
+    public var pending: UInt64 = 0
 }
 
 /// A subscription to a durable pull consumer. Not shared between threads: confine it to one.
@@ -22,6 +26,17 @@ public final class PullConsumer {
     }
 
     deinit { natsSubscription_Destroy(subscription) }
+
+    /// Messages the consumer has not delivered yet, as the server counts them now.
+    public func undelivered() throws(NATSError) -> UInt64 {
+        let operation = "read the state of \(name)"
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(0)
+        try check(natsSubscription_GetConsumerInfo(&info, subscription, nil, &code), operation, code: code)
+        guard let info else { throw NATSError(operation: operation, message: "no consumer info object") }
+        defer { jsConsumerInfo_Destroy(info) }
+        return info.pointee.NumPending
+    }
 
     /// Fetches up to `batch` messages, waiting at most `timeout` seconds; an empty batch when none came.
     public func fetch(batch: Int, timeout: Double) throws(NATSError) -> FetchedBatch {
@@ -55,15 +70,16 @@ public final class PullConsumer {
         if let bytes = natsMsg_GetData(message), length > 0 {
             data = Array(UnsafeRawBufferPointer(start: bytes, count: length))
         }
-        var sequence: UInt64 = 0
-        var deliveries: UInt64 = 0
+        var result = JetStreamMessage(data: data, streamSequence: 0, deliveries: 0)
+        result.subject = natsMsg_GetSubject(message).map { String(cString: $0) } ?? ""
         var meta: UnsafeMutablePointer<jsMsgMetaData>?
         if natsMsg_GetMetaData(&meta, message) == NATS_OK, let meta {
-            sequence = meta.pointee.Sequence.Stream
-            deliveries = meta.pointee.NumDelivered
+            result.streamSequence = meta.pointee.Sequence.Stream
+            result.deliveries = meta.pointee.NumDelivered
+            result.pending = meta.pointee.NumPending
             jsMsgMetaData_Destroy(meta)
         }
-        return JetStreamMessage(data: data, streamSequence: sequence, deliveries: deliveries)
+        return result
     }
 }
 

@@ -18,7 +18,7 @@ struct ClusterCommand: ParsableCommand {
             """,
         subcommands: [
             ClusterPublishCommand.self, ClusterWriterCommand.self, ClusterStatusCommand.self,
-            ClusterShardCommand.self,
+            ClusterShardCommand.self, ClusterRestoreCommand.self,
         ])
 }
 
@@ -63,7 +63,10 @@ struct ClusterPublishCommand: ParsableCommand {
             as Nats-Msg-Id, and acknowledged once JetStream stored it on a majority of the stream's replicas: \
             {"idempotency":"…","shard":N,"status":"replicated"|"duplicate","stream":"…","stream_seq":N}. \
             `duplicate` means the stream already held that key (inside its duplicate window) and dropped this copy. \
-            A publish that fails (no leader yet, a server down) is retried with the same key for --timeout seconds. \
+            With --wait durable, the lines come once the whole input is published and each event's shard writer \
+            fsynced it: status `durable` with its ledger `seq`; events not durable within --timeout seconds are \
+            printed with their replicated status and the run ends with exit code 1. A publish that fails (no \
+            leader yet, a server down) is retried with the same key for --timeout seconds. \
             A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
             event before it stays published, nothing from it on is.
             """)
@@ -75,6 +78,16 @@ struct ClusterPublishCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds to keep retrying one event before giving up (default 30).", valueName: "s"))
     var timeout: Double = 30
+
+    @Option(
+        help: ArgumentHelp(
+            "The acknowledgement to wait for: replicated (JetStream, default) or durable (fsynced by the writer).",
+            valueName: "level"))
+    var wait: WaitLevel = .replicated
+
+    enum WaitLevel: String, ExpressibleByArgument {
+        case replicated, durable
+    }
 
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 3600 else {
@@ -96,12 +109,16 @@ struct ClusterPublishCommand: ParsableCommand {
         }
         var rejected: EventDecodingError?
         var lines = LineReader(descriptor: descriptor)
+        let started = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+        var replicated: [IntakeAcknowledgement] = []
+        let wait = wait
         try clusterErrors { () throws(ClusterError) in
             while let next = lines.next() {
                 let (number, line) = next
                 guard !line.isEmpty else { continue }
                 do throws(ClusterError) {
-                    Output.write(Self.line(try intake.publish(line: line, lineNumber: number)))
+                    let ack = try intake.publish(line: line, lineNumber: number)
+                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
                 } catch {
                     guard case .invalidEvent(let invalid) = error else { throw error }
                     rejected = invalid
@@ -112,6 +129,19 @@ struct ClusterPublishCommand: ParsableCommand {
         if let error = lines.error {
             Output.error("call-ledger: error: cannot read \(input): \(error)")
             throw ExitCode(1)
+        }
+        if wait == .durable {
+            let acks = try clusterErrors { () throws(ClusterError) in
+                try intake.awaitDurable(replicated, since: started, timeout: timeout)
+            }
+            for ack in acks { Output.write(Self.line(ack)) }
+            let late = acks.filter { $0.status != "durable" }.count
+            if late > 0 && rejected == nil {
+                Output.error(
+                    "call-ledger: \(late) of \(acks.count) events are replicated but were not reported durable within "
+                        + "\(timeout) s (is a writer running for their shards? `call-ledger cluster status`)")
+                throw ExitCode(1)
+            }
         }
         if let rejected {
             Output.error("call-ledger: rejected input \(input == "-" ? "(stdin)" : input), \(rejected)")
@@ -186,7 +216,9 @@ struct ClusterWriterCommand: ParsableCommand {
             {"idempotency":"…","seq":N,"shard":N,"status":"durable"|"duplicate","stream_seq":N}. It renews the \
             lease every third of its TTL and goes back to standby when it cannot. Events delivered but not \
             acknowledged (a writer killed mid-batch) come again after ack_wait_seconds; the ledger drops the \
-            ones it already holds by idempotency key (status duplicate).
+            ones it already holds by idempotency key (status duplicate). When --ledger holds no ledger (absent or \
+            empty), the writer, once it holds the lease, restores the shard there from the replica as `cluster \
+            restore` does (the key file must already be in place), then writes.
             """)
 
     @OptionGroup var cluster: ClusterOptions
@@ -239,6 +271,12 @@ struct ClusterWriterCommand: ParsableCommand {
                 case .retrying(let error): Output.error("\(prefix) retrying: \(error)")
                 case .rejected(let seq, let reason): Output.error("\(prefix) dropped stream seq \(seq): \(reason)")
                 case .released: Output.error("\(prefix) idle: lease released, stopping")
+                case .replicated(let through): Output.error("\(prefix) replica holds events 0..<\(through)")
+                case .restored(let restored):
+                    Output.error(
+                        "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
+                            + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
+                case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
                 case .durable(let events):
                     var out: [UInt8] = []
                     for (result, streamSeq) in events {
@@ -311,5 +349,42 @@ struct ClusterShardCommand: ParsableCommand {
     func run() throws {
         let configuration = try cluster.load()
         Output.line("\(configuration.shard(tenant: tenant, call: call))")
+    }
+}
+
+struct ClusterRestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a shard's ledger into an empty directory from its replica, then replay its intake.",
+        discussion: """
+            Lays the shard's ledger out in --dir (absent or empty) from the replica stream CALL_LEDGER_<name>_replica \
+            (FORMAT.md §13): ledger.json, verifier.key, the wrapped data keys, every replicated segment and its tree \
+            entries (each checked against the SHA-256 in its manifest entry) and the checkpoints they cover; then \
+            appends the shard's intake stream from the last manifest entry's replay_from up to the stream's last \
+            sequence now (events the ledger already holds are dropped by idempotency key). --key-file (default \
+            DIR.key) must be the shard ledger's key file: it is not replicated. Prints one JSON object: shard, \
+            directory, segments, restored_events, checkpoints, keys, replay_from, replay_through, replayed, \
+            duplicates, rejected, events. The directory is the shard as of the replay: start the shard's writer on \
+            it at once, before another writer acknowledges more events.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    @Option(help: ArgumentHelp("The shard to restore (0 to shards-1).", valueName: "n"))
+    var shard: Int
+
+    @Option(help: ArgumentHelp("The directory to restore into (absent or empty).", valueName: "dir"))
+    var dir: String
+
+    @Option(help: ArgumentHelp("The shard ledger's key file (default: DIR.key).", valueName: "path"))
+    var keyFile: String?
+
+    func run() throws {
+        let configuration = try cluster.load()
+        let connection = try cluster.connect(configuration, name: "call-ledger restore")
+        let report = try clusterErrors { () throws(ClusterError) in
+            try configuration.restore(shard: shard, directory: dir, keyFilePath: keyFile, connection: connection)
+        }
+        try Output.json(report, snakeCase: true)
     }
 }

@@ -56,36 +56,43 @@ final class LocalCluster {
     }
 }
 
+/// What a child printed, filled by reader threads that hold only this (not the `Child`), so a `Child` a failed
+/// test drops is released, and its process killed, at once.
+private final class ChildOutput: @unchecked Sendable {
+    let lock = NSLock()
+    var collected = Data()
+    var errorText = Data()
+    let done = DispatchSemaphore(value: 0)
+    let errors = DispatchSemaphore(value: 0)
+}
+
 /// A child `call-ledger` process whose standard output lines are collected.
 final class Child: @unchecked Sendable {
     let process = Process()
-    private let lock = NSLock()
-    private var collected = Data()
-    private let done = DispatchSemaphore(value: 0)
-    private let errors = DispatchSemaphore(value: 0)
-    private var errorText = Data()
+    private let output = ChildOutput()
 
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: Repository.executable)
         process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let output = output
         Thread {
             while true {
-                let chunk = output.fileHandleForReading.availableData
+                let chunk = stdout.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
-                self.lock.withLock { self.collected.append(chunk) }
+                output.lock.withLock { output.collected.append(chunk) }
             }
-            self.done.signal()
+            output.done.signal()
         }.start()
         Thread {
-            let text = error.fileHandleForReading.readDataToEndOfFile()
-            self.lock.withLock { self.errorText = text }
-            self.errors.signal()
+            let text = stderr.fileHandleForReading.readDataToEndOfFile()
+            output.lock.withLock { output.errorText = text }
+            output.errors.signal()
         }.start()
     }
 
@@ -93,6 +100,15 @@ final class Child: @unchecked Sendable {
     deinit { if process.isRunning { kill9() } }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// The complete standard output lines printed so far.
+    func linesSoFar() -> [String] {
+        output.lock.withLock {
+            var text = String(decoding: output.collected, as: UTF8.self)
+            if let last = text.lastIndex(of: "\n") { text = String(text[..<last]) } else { text = "" }
+            return text.split(separator: "\n").map(String.init)
+        }
+    }
 
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
@@ -105,13 +121,13 @@ final class Child: @unchecked Sendable {
         while process.isRunning && Date() < deadline { usleep(50_000) }
         if process.isRunning { kill9() }
         process.waitUntilExit()
-        done.wait()
-        errors.wait()
-        return lock.withLock {
+        output.done.wait()
+        output.errors.wait()
+        return output.lock.withLock {
             (
                 process.terminationStatus,
-                String(decoding: collected, as: UTF8.self).split(separator: "\n").map(String.init),
-                String(decoding: errorText, as: UTF8.self)
+                String(decoding: output.collected, as: UTF8.self).split(separator: "\n").map(String.init),
+                String(decoding: output.errorText, as: UTF8.self)
             )
         }
     }

@@ -69,7 +69,7 @@ struct ClusterTests {
         var generator = SystemRandomNumberGenerator()
         var kills = 0
         var nextID = 2
-        while kills < 6 {
+        while kills < 10 {
             usleep(UInt32.random(in: 300_000...1_500_000, using: &generator))
             let holder = try waitForHolder(config, among: writers)
             holder.kill9()
@@ -92,7 +92,7 @@ struct ClusterTests {
         #expect(contents.verified, "\(contents.verifyOutput)")
         #expect(Set(contents.keys).count == contents.keys.count, "no event twice")
         #expect(Set(replicated).isSubset(of: Set(contents.keys)), "every replicated event is in the ledger")
-        #expect(kills == 6)
+        #expect(kills == 10)
     }
 
     @Test func aKilledNATSNodeUnderLoadLosesNothing() throws {

@@ -1,0 +1,317 @@
+// ShardReplica: a shard's ledger copied to JetStream as it is sealed (FORMAT.md §13, "Replicas"): the ledger's
+// settings and verifier key, the wrapped data keys, every sealed segment and the tree entries it completes (in
+// chunks, with a manifest entry per segment naming sizes, SHA-256 digests and the intake position to replay
+// from), and every checkpoint. The shard's writer runs a ShardReplicator after each durable batch.
+import Foundation
+import LedgerCore
+import LedgerStore
+public import NATSClient
+
+extension ClusterConfiguration {
+    /// The JetStream stream holding every shard's replica.
+    public var replicaStream: String { "CALL_LEDGER_\(name)_replica" }
+    /// The subject prefix of shard `shard`'s replica: `call-ledger.<name>.replica.<shard>`.
+    public func replicaSubject(shard: Int) -> String { "call-ledger.\(name).replica.\(shard)" }
+
+    /// The replica stream as this configuration asks for it: one message kept per subject.
+    public var replicaStreamConfiguration: StreamConfiguration {
+        var stream = StreamConfiguration(
+            name: replicaStream, subjects: ["call-ledger.\(name).replica.>"], replicas: replicas,
+            duplicateWindowSeconds: duplicateWindowSeconds)
+        stream.maxMessagesPerSubject = 1
+        return stream
+    }
+}
+
+/// A file copied to the replica in chunks: its size, SHA-256 and chunk count.
+public struct ReplicaFile: Codable, Sendable, Equatable {
+    /// Its size in bytes.
+    public var bytes: Int
+    /// SHA-256 of its bytes, hex.
+    public var sha256: String
+    /// Chunks of `ShardReplica.chunkBytes` (the last may be shorter); 0 for an empty file.
+    public var chunks: Int
+}
+
+/// The manifest entry of one sealed segment (subject `….manifest.<first seq>`), published after its chunks.
+public struct ReplicaManifestEntry: Codable, Sendable, Equatable {
+    /// The segment's file name in `segments/`.
+    public var segment: String
+    /// Its first seq.
+    public var firstSeq: UInt64
+    /// The seq after its last event (the next segment's first seq).
+    public var endSeq: UInt64
+    /// The segment file.
+    public var segmentFile: ReplicaFile
+    /// The tree entries the segment's events complete: level 0's, then level 1's, …
+    public var tree: ReplicaFile
+    /// Entries per level in `tree` (level 0 first).
+    public var treeLevels: [Int]
+    /// Every intake message below this stream sequence is in the ledger's events `0..<endSeq` (or was rejected).
+    public var replayFrom: UInt64
+    /// When it was replicated, milliseconds since 1970 (UTC).
+    public var replicatedMs: Int64
+}
+
+/// A wrapped data key as the replica holds it (subject `….keys.<SHA-256 of call NUL class>`).
+struct ReplicaKey: Codable {
+    var call: String
+    var dataClass: String
+    var wrapped: String
+}
+
+/// Subjects, chunking and encoding of a shard's replica.
+public enum ShardReplica {
+    /// Bytes per chunk of a copied file.
+    public static let chunkBytes = 262_144
+    /// Bytes per tree entry (a SHA-256).
+    static let hashBytes = 32
+
+    /// The 20-digit zero-padded decimal used in file and subject names.
+    static func padded(_ value: UInt64) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// The subject token of a wrapped key: SHA-256 of `call || 0x00 || class`, hex.
+    static func keyToken(call: String, dataClass: String) -> String {
+        SHA256.hash(Array(call.utf8) + [0] + Array(dataClass.utf8)).hex
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    static func encode(_ value: some Encodable) -> [UInt8] {
+        (try? encoder().encode(value)).map(Array.init) ?? []
+    }
+}
+
+/// Copies a shard's sealed segments, tree entries, checkpoints and keys to the replica stream. Confine it to the
+/// writer's thread.
+final class ShardReplicator {
+    private let configuration: ClusterConfiguration
+    private let shard: Int
+    private let layout: LedgerLayout
+    private let connection: NATSConnection
+    private let prefix: String
+    private var loaded = false
+    /// The seq the next manifest entry starts at (the end of the last replicated segment).
+    private var replicatedEnd: UInt64 = 0
+    /// The `replay_from` of the last manifest entry (1 before any).
+    private var replayFloor: UInt64 = 1
+    /// Sealed segments seen in the last look, nil before the first.
+    private var knownSealed: Set<UInt64>?
+    /// `replay_from` observed when a segment was first seen sealed, by first seq.
+    private var observed: [UInt64: UInt64] = [:]
+    private var checkpointsDone: Set<String> = []
+    private var keysDone: Set<SHA256Digest> = []
+
+    init(configuration: ClusterConfiguration, shard: Int, directory: String, connection: NATSConnection) {
+        self.configuration = configuration
+        self.shard = shard
+        self.layout = LedgerLayout(directory: directory)
+        self.connection = connection
+        self.prefix = configuration.replicaSubject(shard: shard)
+    }
+
+    /// How far the replica goes: the end seq of its last segment.
+    var end: UInt64 { replicatedEnd }
+
+    /// Copies what was sealed since the last call. `ackFloor` gives the intake consumer's ack floor now (read only
+    /// when a segment is seen sealed for the first time, before the batch just appended is acknowledged); `tick`
+    /// runs between chunks (the writer renews its lease there), and what it throws ends the copy.
+    func sync(
+        ackFloor: () throws(NATSError) -> UInt64, tick: () throws(ClusterError) -> Void
+    ) throws(ClusterError) {
+        do throws(NATSError) {
+            if !loaded { try load() }
+        } catch {
+            throw .nats(error)
+        }
+        let firsts: [UInt64]
+        do throws(LedgerError) {
+            firsts = try FileSystem.contents(of: layout.segments).compactMap { LedgerLayout.segmentFirstSeq(name: $0) }
+                .sorted()
+        } catch {
+            throw .ledger(error)
+        }
+        let sealed = Array(firsts.dropLast())
+        if let known = knownSealed {
+            let fresh = sealed.filter { !known.contains($0) && $0 >= replicatedEnd }
+            if !fresh.isEmpty {
+                let floor: UInt64
+                do throws(NATSError) { floor = try ackFloor() } catch { throw .nats(error) }
+                for first in fresh { observed[first] = floor + 1 }
+            }
+        }
+        knownSealed = Set(sealed)
+        if let index = sealed.firstIndex(of: replicatedEnd) {
+            try uploadKeys()
+            for position in index..<sealed.count {
+                try upload(segment: sealed[position], end: firsts[position + 1], tick: tick)
+            }
+        } else if let last = sealed.last, last > replicatedEnd {
+            throw .replicaMismatch(
+                shard: shard,
+                reason: "the replica ends at seq \(replicatedEnd) but \(layout.segments) has no segment starting there")
+        }
+        try uploadCheckpoints()
+    }
+
+    /// Reads where the replica ends and which checkpoints and keys it holds.
+    private func load() throws(NATSError) {
+        try connection.ensureStream(configuration.replicaStreamConfiguration)
+        var next: UInt64 = 0
+        var floor: UInt64 = 1
+        while let message = try connection.lastMessage(
+            stream: configuration.replicaStream, subject: "\(prefix).manifest.\(ShardReplica.padded(next))")
+        {
+            guard let entry = try? ShardReplica.decoder().decode(ReplicaManifestEntry.self, from: Data(message.data)),
+                entry.endSeq > next
+            else { break }
+            next = entry.endSeq
+            floor = entry.replayFrom
+        }
+        replicatedEnd = next
+        replayFloor = floor
+        for message in try connection.messages(stream: configuration.replicaStream, subject: "\(prefix).checkpoint.>") {
+            if let token = message.subject.split(separator: ".").last { checkpointsDone.insert(String(token)) }
+        }
+        for message in try connection.messages(stream: configuration.replicaStream, subject: "\(prefix).keys.>") {
+            keysDone.insert(SHA256.hash(message.data))
+        }
+        for file in ["config": layout.configuration, "verifier": layout.verifierKey] {
+            let bytes: [UInt8]
+            do throws(LedgerError) {
+                bytes = try LedgerReplicaFiles.read(file.value, offset: 0, count: 1 << 20)
+            } catch {
+                throw NATSError(operation: "replicate \(file.value)", message: "\(error)")
+            }
+            try publish("\(prefix).\(file.key)", bytes)
+        }
+        loaded = true
+    }
+
+    private func publish(_ subject: String, _ bytes: [UInt8]) throws(NATSError) {
+        _ = try connection.publish(
+            subject: subject, data: bytes, messageID: "\(subject):\(SHA256.hash(bytes).hex)", timeout: 10)
+    }
+
+    /// Publishes `bytes` in chunks on `subject.<index>`; returns what the manifest says of them.
+    private func publishChunks(
+        _ subject: String, _ bytes: [UInt8], tick: () throws(ClusterError) -> Void
+    ) throws(ClusterError) -> ReplicaFile {
+        var index = 0
+        var offset = 0
+        while offset < bytes.count {
+            try tick()
+            let end = min(bytes.count, offset + ShardReplica.chunkBytes)
+            do throws(NATSError) {
+                try publish("\(subject).\(index)", Array(bytes[offset..<end]))
+            } catch {
+                throw .nats(error)
+            }
+            offset = end
+            index += 1
+        }
+        return ReplicaFile(bytes: bytes.count, sha256: SHA256.hash(bytes).hex, chunks: index)
+    }
+
+    private func upload(segment first: UInt64, end: UInt64, tick: () throws(ClusterError) -> Void) throws(ClusterError)
+    {
+        let name = LedgerLayout.segmentName(firstSeq: first)
+        let segmentBytes = try readLedger(layout.segmentPath(firstSeq: first))
+        var tree: [UInt8] = []
+        var levels: [Int] = []
+        var level = 0
+        while end >> UInt64(level) > 0 {
+            let from = Int(clamping: first >> UInt64(level))
+            let to = Int(clamping: end >> UInt64(level))
+            let path = FileSystem.join(layout.tree, "level-\(level < 10 ? "0" : "")\(level).hashes")
+            let bytes = try readLedger(
+                path, offset: from * ShardReplica.hashBytes, count: (to - from) * ShardReplica.hashBytes)
+            guard bytes.count == (to - from) * ShardReplica.hashBytes else {
+                throw .replicaMismatch(
+                    shard: shard, reason: "\(path) holds fewer than the \(to) entries events 0..<\(end) complete")
+            }
+            tree += bytes
+            levels.append(to - from)
+            level += 1
+        }
+        let subject = "\(prefix).segment.\(ShardReplica.padded(first))"
+        let segmentFile = try publishChunks(subject, segmentBytes, tick: tick)
+        let treeFile = try publishChunks("\(prefix).tree.\(ShardReplica.padded(first))", tree, tick: tick)
+        let replayFrom = observed[first] ?? replayFloor
+        let entry = ReplicaManifestEntry(
+            segment: name, firstSeq: first, endSeq: end, segmentFile: segmentFile, tree: treeFile,
+            treeLevels: levels, replayFrom: replayFrom, replicatedMs: Int64(Date().timeIntervalSince1970 * 1000))
+        do throws(NATSError) {
+            try publish("\(prefix).manifest.\(ShardReplica.padded(first))", ShardReplica.encode(entry))
+            replicatedEnd = end
+            replayFloor = replayFrom
+            observed[first] = nil
+        } catch {
+            throw .nats(error)
+        }
+    }
+
+    private func uploadCheckpoints() throws(ClusterError) {
+        let names: [String]
+        do throws(LedgerError) {
+            names = try FileSystem.contents(of: layout.checkpoints).filter { $0.hasSuffix(".note") && $0.count == 25 }
+        } catch {
+            throw .ledger(error)
+        }
+        for name in names {
+            let token = String(name.prefix(20))
+            guard !checkpointsDone.contains(token) else { continue }
+            let bytes = try readLedger(FileSystem.join(layout.checkpoints, name))
+            do throws(NATSError) {
+                try publish("\(prefix).checkpoint.\(token)", bytes)
+            } catch {
+                throw .nats(error)
+            }
+            checkpointsDone.insert(token)
+        }
+    }
+
+    private func uploadKeys() throws(ClusterError) {
+        let keys: [WrappedDataKey]
+        do throws(LedgerError) {
+            keys = try LedgerReplicaFiles.wrappedKeys(directory: layout.directory)
+        } catch {
+            throw .ledger(error)
+        }
+        for key in keys {
+            let bytes = ShardReplica.encode(
+                ReplicaKey(call: key.call, dataClass: key.dataClass, wrapped: Base64.encode(key.wrapped)))
+            let digest = SHA256.hash(bytes)
+            guard !keysDone.contains(digest) else { continue }
+            do throws(NATSError) {
+                try publish("\(prefix).keys.\(ShardReplica.keyToken(call: key.call, dataClass: key.dataClass))", bytes)
+            } catch {
+                throw .nats(error)
+            }
+            keysDone.insert(digest)
+        }
+    }
+
+    private func readLedger(_ path: String, offset: Int = 0, count: Int? = nil) throws(ClusterError) -> [UInt8] {
+        do throws(LedgerError) {
+            if let count { return try LedgerReplicaFiles.read(path, offset: offset, count: count) }
+            return try LedgerReplicaFiles.readWhole(path)
+        } catch {
+            throw .ledger(error)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// Acknowledgement levels through `call-ledger cluster publish --wait durable` on a real 3-node NATS cluster: an
+// event is `replicated` once JetStream holds it and `durable`, with its ledger seq, once a shard writer fsynced it,
+// also when the first writer is killed between the two.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+extension ClusterTests {
+    @Test func aProducerWaitingForDurableGetsEachSeqEvenWhenTheWriterDiesBetweenReplicatedAndDurable() throws {
+        let cluster = try LocalCluster()
+        let config = try cluster.configuration(name: "durable", shards: 1, leaseTTL: 2, ackWait: 2)
+        let ledger = try cluster.ledger("shard-0")
+
+        // No writer: everything is replicated, nothing becomes durable.
+        let early = simulatedLines(calls: 1, seed: 60)
+        let alone = try callLedger(
+            "cluster", "publish", "--config", config, "--wait", "durable", "--timeout", "3",
+            try writeLines(early, to: cluster.scratch.file("early.jsonl")))
+        #expect(alone.status == 1, "\(alone.stderr)")
+        #expect(alone.stderr.contains("not reported durable within 3.0 s"), "\(alone.stderr)")
+        let unsealed = try alone.stdout.split(separator: "\n").map { try jsonObject($0) }
+        #expect(unsealed.count == early.count)
+        #expect(unsealed.allSatisfy { $0["status"] as? String == "replicated" && $0["seq"] == nil })
+
+        // The producer waits while the first writer is killed after some events were durable and before the rest.
+        let lines = simulatedLines(calls: 3, seed: 61)
+        let input = try writeLines(early + lines, to: cluster.scratch.file("events.jsonl"))
+        let producer = try Child([
+            "cluster", "publish", "--config", config, "--wait", "durable", "--timeout", "90", input,
+        ])
+        try waitForMessages(config, count: early.count + lines.count)
+        let first = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--id", "first", "--batch",
+            "8",
+        ])
+        let deadline = Date().addingTimeInterval(60)
+        while first.linesSoFar().isEmpty && Date() < deadline { usleep(20_000) }
+        first.kill9()
+        let killed = first.finish()
+        #expect(!killed.lines.isEmpty, "the first writer made some events durable")
+        #expect(killed.lines.count < early.count + lines.count, "and was killed before the others")
+        let second = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--id", "second",
+        ])
+        let answered = producer.finish(timeout: 120)
+        second.kill9()
+        second.finish()
+        #expect(answered.status == 0, "\(answered.stderr)")
+        let acks = try answered.lines.map { try jsonObject($0) }
+        #expect(acks.count == early.count + lines.count)
+        #expect(
+            acks.allSatisfy { $0["status"] as? String == "durable" },
+            "\(acks.filter { $0["status"] as? String != "durable" }.prefix(3))")
+
+        let cat = try callLedger("cat", "--ledger", ledger)
+        var seqs: [String: Int] = [:]
+        for line in cat.stdout.split(separator: "\n") {
+            let event = try jsonObject(line)
+            if let key = event["idempotency"] as? String, let seq = event["seq"] as? Int { seqs[key] = seq }
+        }
+        #expect(seqs.count == early.count + lines.count, "every event once")
+        let wrong = acks.filter { ack in seqs[ack["idempotency"] as? String ?? ""] != ack["seq"] as? Int }
+        #expect(wrong.isEmpty, "acknowledged seqs differ from the ledger's: \(wrong.prefix(3))")
+    }
+}
+
+/// Waits until the shard streams hold `count` events in total.
+private func waitForMessages(_ config: String, count: Int, timeout: Double = 60) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let total = try? clusterStatus(config).reduce(0, { $0 + ($1["messages"] as? Int ?? 0) }), total >= count {
+            return
+        }
+        usleep(100_000)
+    }
+    throw HarnessError(description: "the streams did not reach \(count) events within \(timeout) s")
+}
