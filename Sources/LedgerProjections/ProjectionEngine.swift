@@ -271,6 +271,18 @@ public final class ProjectionEngine {
         try transcript(call: call, bound: bound(asOf: asOf), state: try currentState())
     }
 
+    /// The transcripts of `calls` as known now, reading the projection caught up once for all of them: each call's
+    /// transcript (nil when it has none yet) or the error reading it. A failure to catch the projection up throws.
+    public func transcripts(calls: Set<String>) throws(LedgerError) -> [String: Result<CallTranscript?, LedgerError>] {
+        let state = try currentState()
+        let bound = bound(asOf: nil)
+        var result: [String: Result<CallTranscript?, LedgerError>] = [:]
+        for call in calls {
+            result[call] = Result { () throws(LedgerError) in try transcript(call: call, bound: bound, state: state) }
+        }
+        return result
+    }
+
     /// The transcript of `call` from the events below `bound`, read from `state`.
     func transcript(call: String, bound: UInt64, state: TranscriptState) throws(LedgerError) -> CallTranscript? {
         guard bound > 0 else { return nil }
