@@ -240,6 +240,12 @@ public final class ProjectionEngine {
         return result
     }
 
+    /// The summary of `call` as known now (nil for a call the log does not name): one lookup in the caught-up
+    /// projection, where `calls()` reads every call's.
+    public func summary(call: String) throws(LedgerError) -> CallSummary? {
+        try currentState().summary(call: call)
+    }
+
     private func summaryOf(call: String, state: TranscriptState, bound: UInt64) throws(LedgerError) -> CallSummary? {
         var summary: CallSummary?
         var partials: [PartialPointer] = []
