@@ -48,7 +48,7 @@ private final class AppendOutcome: Sendable {
         }
         try writer.close()
         #expect(outcome.failure.withLock { $0 } == nil)
-        #expect(errors.isEmpty, "first of \(errors.count) failed opens: \(errors.first ?? "")")
+        #expect(errors.count == 0, "first failed open: \(errors.first ?? "")")
         #expect(sizes.count > 20)
         #expect(sizes == sizes.sorted())
         #expect(try LedgerReader(directory: directory).size == UInt64(events.count))
