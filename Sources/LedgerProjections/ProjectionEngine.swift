@@ -240,6 +240,12 @@ public final class ProjectionEngine {
         return result
     }
 
+    /// The summary of `call` as known now (nil for a call the log does not name): one lookup in the caught-up
+    /// projection, where `calls()` reads every call's.
+    public func summary(call: String) throws(LedgerError) -> CallSummary? {
+        try currentState().summary(call: call)
+    }
+
     private func summaryOf(call: String, state: TranscriptState, bound: UInt64) throws(LedgerError) -> CallSummary? {
         var summary: CallSummary?
         var partials: [PartialPointer] = []
@@ -269,6 +275,18 @@ public final class ProjectionEngine {
     /// appended, or nil when the call had no transcript event by then.
     public func transcript(call: String, asOf: UInt64? = nil) throws(LedgerError) -> CallTranscript? {
         try transcript(call: call, bound: bound(asOf: asOf), state: try currentState())
+    }
+
+    /// The transcripts of `calls` as known now, reading the projection caught up once for all of them: each call's
+    /// transcript (nil when it has none yet) or the error reading it. A failure to catch the projection up throws.
+    public func transcripts(calls: Set<String>) throws(LedgerError) -> [String: Result<CallTranscript?, LedgerError>] {
+        let state = try currentState()
+        let bound = bound(asOf: nil)
+        var result: [String: Result<CallTranscript?, LedgerError>] = [:]
+        for call in calls {
+            result[call] = Result { () throws(LedgerError) in try transcript(call: call, bound: bound, state: state) }
+        }
+        return result
     }
 
     /// The transcript of `call` from the events below `bound`, read from `state`.

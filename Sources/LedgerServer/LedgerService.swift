@@ -1,5 +1,6 @@
-// The service's one ledger writer and its reads: appends run on threads of their own (the writer blocks on
-// fsync) and concurrent requests share frames through the writer's group commit; reads open a fresh reader, so
+// The service's one ledger writer and its reads: a request's events are staged on a dispatch thread and made
+// durable by the group committer (one thread writing and fsyncing everything staged), so concurrent requests
+// share frames and fsyncs; atomic appends run on threads of their own; reads open a fresh reader, so
 // they see every event acknowledged before them, and are serialised because catching projections up writes
 // their state.
 import Dispatch
@@ -21,6 +22,7 @@ public final class LedgerService: Sendable {
     public let appended = AppendSignal()
     let writer: LedgerWriter
     let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
+    private let committer: GroupCommitter
     private let readQueue = DispatchQueue(label: "call-ledger.serve.read")
 
     /// Opens the ledger for writing (waiting up to `lockWait` seconds for another writer's lock).
@@ -29,16 +31,29 @@ public final class LedgerService: Sendable {
         self.keyFile = keyFile
         writer = try LedgerWriter(directory: directory, keyFilePath: keyFile, lockWait: lockWait)
         maximumEventBytes = writer.configuration.maximumEventBytes
+        committer = GroupCommitter(writer: writer)
     }
 
     /// What recovery did when the writer opened the ledger, for the start-up log.
     public var recovery: RecoveryReport { writer.recovery }
 
-    /// Appends `events`; returns once every one is durable (or a known duplicate), in order.
+    /// Appends `events`; returns once every one is durable (or a known duplicate), in order. The events are
+    /// staged here and written by the group committer with whatever other requests staged meanwhile.
     public func append(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let writer = self.writer
-        let results = try await run(on: appendQueue) { () throws(LedgerError) in try writer.append(events) }
+        let committer = self.committer
+        let batchLimit = writer.configuration.maximumBatchEvents
+        let results = try await run(on: appendQueue) { () throws(LedgerError) in
+            var results: [AppendResult] = []
+            results.reserveCapacity(events.count)
+            for (index, event) in events.enumerated() {
+                results.append(try writer.stage(event))
+                if (index + 1) % batchLimit == 0 { committer.nudge() }
+            }
+            return results
+        }
+        if let last = results.map(\.seq).max() { try await committer.waitDurable(through: last) }
         signal(events, results)
         return results
     }
@@ -104,6 +119,7 @@ public final class LedgerService: Sendable {
 
     /// Commits what is staged, writes a checkpoint if one is due and releases the writer lock.
     public func close() throws(LedgerError) {
+        committer.stop()
         try writer.close()
     }
 

@@ -177,10 +177,10 @@ struct ReadRoutes: Sendable {
 
     /// The summary of call `id` if the principal may see it; 404 otherwise, whether absent or out of scope.
     func visibleSummary(_ id: String, principal: Principal) async throws -> CallSummary {
-        let calls = try await ledger { () async throws(LedgerError) in
-            try await service.read { _, engine throws(LedgerError) in try engine.calls() }
+        let summary = try await ledger { () async throws(LedgerError) in
+            try await service.read { _, engine throws(LedgerError) in try engine.summary(call: id) }
         }
-        guard let summary = calls.first(where: { $0.call == id }), principal.canSee(summary) else {
+        guard let summary, principal.canSee(summary) else {
             throw APIError.notFound("no call with this id that this token may see")
         }
         return summary

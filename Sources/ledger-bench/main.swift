@@ -5,7 +5,11 @@
 // attached to lines, call-level enrichments, unreadable spans), which tools/bench compares with the SQLite
 // baseline's answer to the same query.
 //
+// With a first argument http-ingest, http-live or http-transcript, it is instead a load generator of the service
+// benchmarks (ServeBench.swift).
+//
 //   ledger-bench LEDGER_DIR CALLS_FILE     (one call id per line)
+//   ledger-bench http-ingest|http-live|http-transcript --port P ...
 import Dispatch
 import Foundation
 import LedgerProjections
@@ -17,13 +21,20 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
-/// The `fraction` percentile of `sorted` (ascending), by nearest rank: the same definition as the C baseline.
-func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
-    let rank = Int((fraction * Double(sorted.count)).rounded(.up))
-    return sorted[max(rank, 1) - 1]
-}
-
 let arguments = CommandLine.arguments
+switch arguments.dropFirst().first {
+case "http-ingest":
+    httpIngest(BenchOptions(arguments.dropFirst(2)))
+    exit(0)
+case "http-live":
+    httpLive(BenchOptions(arguments.dropFirst(2)))
+    exit(0)
+case "http-transcript":
+    httpTranscript(BenchOptions(arguments.dropFirst(2)))
+    exit(0)
+default:
+    break
+}
 guard arguments.count == 3 else { fail("usage: ledger-bench LEDGER_DIR CALLS_FILE") }
 guard let callList = try? String(contentsOfFile: arguments[2], encoding: .utf8) else {
     fail("cannot read \(arguments[2])")

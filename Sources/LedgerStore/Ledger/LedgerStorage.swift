@@ -206,12 +206,17 @@ final class LedgerStorage: RecordSource {
             index = try LedgerIndex.inMemory()
             copied = true
         }
+        // The copy is taken when the first missing frame is found: by then the writer may have indexed that frame
+        // and others after it (it adds a frame's row after writing the frame), so the copy's frames are skipped.
+        var copiedSize: UInt64 = 0
         let scan = try scanLog(from: start ?? (nil, 0, 0), acknowledged: acknowledged) {
             frame, calls, prints throws(LedgerError) in
             if !copied {
                 index = try index.copyInMemory()
                 copied = true
+                copiedSize = try index.indexedSize()
             }
+            guard frame.firstSeq >= copiedSize else { return }
             try index.add(frame: frame, calls: calls, fingerprints: prints)
         }
         size = scan.size
