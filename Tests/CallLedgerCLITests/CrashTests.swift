@@ -12,8 +12,9 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         var acknowledged: [Int: String] = [:]
         for run in 0..<20 {
+            // 30 calls a run: calls keep starting through the input, so frames keep carrying new data keys.
             let input = ledger.scratch.file("input-\(run).jsonl")
-            try (simulatedLines(calls: 3, seed: UInt64(100 + run % 7)).joined(separator: "\n") + "\n")
+            try (simulatedLines(calls: 30, seed: UInt64(100 + run % 7)).joined(separator: "\n") + "\n")
                 .write(toFile: input, atomically: true, encoding: .utf8)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Repository.executable)
