@@ -11,6 +11,7 @@ struct AuditCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write one JSON file with a call's events, their proofs, and its redaction proof.",
             discussion: """
                 The bundle holds every event of CALL (up to --as-of), each as its binary record with the sealed \

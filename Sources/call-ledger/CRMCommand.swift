@@ -69,6 +69,7 @@ struct CRMCommand: ParsableCommand {
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "List the CRM records and fields a mapping would write, with old and new values.",
             discussion: """
                 For every call, the mapping's records are computed from the transcript (metadata, entities, \
@@ -113,6 +114,7 @@ struct CRMCommand: ParsableCommand {
 extension CRMCommand {
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Write what `crm plan` lists to Salesforce, recording every outcome in the log.",
             discussion: """
                 Sends the changed fields of each planned record by sObject Collections upsert on its external id \

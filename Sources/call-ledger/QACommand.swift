@@ -62,6 +62,7 @@ struct QACommand: ParsableCommand {
 
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "score",
             abstract: "Score a call against QA scorecards: every answer with its reason and evidence.",
             discussion: """
                 Each question of a scorecard is answered yes, no or not applicable by a check on the call's final \
@@ -102,6 +103,7 @@ struct QACommand: ParsableCommand {
 
     struct Results: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "results",
             abstract: "A call's stored QA results: one evaluation per scorecard version that scored it.",
             discussion: """
                 Brings the QA projection up to date first (as `call-ledger project qa` does: a scorecard whose \
@@ -134,6 +136,7 @@ struct QACommand: ParsableCommand {
 
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "report",
             abstract: "Per-agent and per-question aggregates of the QA projection's results.",
             discussion: """
                 Brings the QA projection up to date first, then reports the newest version of each scorecard \

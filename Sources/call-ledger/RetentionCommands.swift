@@ -73,6 +73,7 @@ struct HoldCommand: ParsableCommand {
 
     struct Place: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "place",
             abstract: "Place a legal hold on calls (appends legal.hold.placed per call).",
             discussion: "Placing the same hold again appends nothing; after a release, use a new hold id.")
 
@@ -83,6 +84,7 @@ struct HoldCommand: ParsableCommand {
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "release",
             abstract: "Release a legal hold on calls (appends legal.hold.released per call).")
 
         @OptionGroup var hold: HoldOptions
@@ -172,6 +174,7 @@ struct RetentionCommand: ParsableCommand {
 
     struct Assign: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "assign",
             abstract: "Assign a policy to calls or to a whole tenant (appends retention.policy.assigned).",
             discussion: """
                 The event records the policy's name, version and file digest. When the log last recorded another \
@@ -216,6 +219,7 @@ struct RetentionCommand: ParsableCommand {
 
     struct Plan: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plan",
             abstract: "List what retention erases now and why.",
             discussion: """
                 For every call and data class that still has a data key and that an assigned policy governs: the \
@@ -269,6 +273,7 @@ struct RetentionCommand: ParsableCommand {
 extension RetentionCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Erase what is due: destroy the data keys, then append one retention.purged per call.",
             discussion: """
                 Takes the writer lock; finishes the work of an interrupted run first; appends \
@@ -329,6 +334,7 @@ extension RetentionCommand {
 extension RetentionCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Show, per call and data class, where retention stands: planned, held, shredded, compacted.",
             discussion: """
                 For every (call, class) that still has a data key and that a policy governs: the policy, trigger \

@@ -1,5 +1,6 @@
 // Durability: a child `call-ledger append` is killed with SIGKILL at random moments; afterwards the ledger
-// opens, verifies, and holds every event the child acknowledged, at the acknowledged seq.
+// opens, verifies, holds every event the child acknowledged, at the acknowledged seq, and every sealed part in
+// the log opens (its data key was stored before its frame).
 import Foundation
 import LedgerStore
 import LedgerTestSupport
@@ -11,8 +12,9 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         var acknowledged: [Int: String] = [:]
         for run in 0..<20 {
+            // 30 calls a run: calls keep starting through the input, so frames keep carrying new data keys.
             let input = ledger.scratch.file("input-\(run).jsonl")
-            try (simulatedLines(calls: 3, seed: UInt64(100 + run % 7)).joined(separator: "\n") + "\n")
+            try (simulatedLines(calls: 30, seed: UInt64(100 + run % 7)).joined(separator: "\n") + "\n")
                 .write(toFile: input, atomically: true, encoding: .utf8)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Repository.executable)
@@ -34,14 +36,19 @@ import Testing
                     acknowledged[ack["seq"] as! Int] = ack["idempotency"] as? String
                 }
             }
-            let reader = try LedgerReader(directory: ledger.directory)
+            let reader = try LedgerReader(directory: ledger.directory, requireKeys: true)
             let report = try reader.verify()
             #expect(report.fault == nil, "run \(run): \(report.fault!)")
             var present: [Int: String] = [:]
+            var unreadable: [Int] = []
             try reader.events(EventSelection()) { line in
                 let event = try! jsonObject(String(decoding: line, as: UTF8.self))
                 present[event["seq"] as! Int] = event["idempotency"] as? String
+                // Every sealed part of every event in the log opens: no frame reached the disk before its keys.
+                let states = (event["sealed"] as? [[String: Any]] ?? []).map { $0["state"] as? String }
+                if states.contains(where: { $0 != "opened" }) { unreadable.append(event["seq"] as! Int) }
             }
+            #expect(unreadable.isEmpty, "run \(run): \(unreadable.count) events whose data keys are missing")
             for (seq, key) in acknowledged where present[seq] != key {
                 Issue.record("run \(run): acknowledged seq \(seq) (\(key)) is missing after SIGKILL")
             }

@@ -1,5 +1,6 @@
 // The single writer of a ledger: stages events (deduplicates, assigns seq and time, seals, encodes) and
-// group-commits them, one zstd frame and one fsync per batch, acknowledging only what is durable.
+// group-commits them (LedgerWriter+GroupCommit.swift): one zstd frame per batch, one fsync per group of the
+// batches staged when a commit starts, acknowledging only what is durable.
 import Foundation
 public import LedgerCore
 
@@ -59,21 +60,21 @@ public final class LedgerWriter: @unchecked Sendable {
     private let keyFile: KeyFile
 
     // Staging state, guarded by `stagingLock`. Condition 0: a frame compressed ahead of its commit is ready.
-    private let stagingLock = ConditionLock()
+    let stagingLock = ConditionLock()
 
-    private var staging: Staging
+    var staging: Staging
 
     // Commit state, guarded by `commitLock`.
     let commitLock = ConditionLock()
     let storage: LedgerStorage
     let keyWriter: KeyStore
-    private let compressor: ZstdCompressor
-    private let fingerprintSeal: FingerprintSeal
+    let compressor: ZstdCompressor
+    let fingerprintSeal: FingerprintSeal
     var segment: ActiveSegment?
-    private var frontier: MerkleFrontier
-    private var commitsSinceTreeMark = 0
+    var frontier: MerkleFrontier
+    var commitsSinceTreeMark = 0
     private var lastCheckpoint: (size: UInt64, time: Int64)
-    private var failure: LedgerError?
+    var failure: LedgerError?
 
     /// The number of events acknowledged durable.
     public var durableSize: UInt64 { stagingLock.withLock { staging.durableSize } }
@@ -314,74 +315,40 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes the batches staged so far, oldest first. Call with `commitLock` held.
+    /// Writes the batches staged so far, oldest first, as one group: one sync of the keys they need and one of
+    /// their frames (see `write(group:)`). Call with `commitLock` held.
     private func commitLocked() throws(LedgerError) -> [AppendResult] {
         if let failure { throw failure }
-        var all: [AppendResult] = []
         // Only the batches staged before this call: a fast stager must not keep one commit from returning.
-        let available = stagingLock.withLock { staging.batchCount }
-        for _ in 0..<available {
-            guard let batch = stagingLock.withLock({ staging.takeBatch() }) else { break }
-            do {
-                try write(batch)
-            } catch {
-                stagingLock.withLock { failure = error }
-                throw error
+        let group = stagingLock.withLock { () -> [Staging.Batch] in
+            var taken: [Staging.Batch] = []
+            for _ in 0..<staging.batchCount {
+                guard let batch = staging.takeBatch() else { break }
+                taken.append(batch)
             }
-            stagingLock.withLock { staging.markDurable(endSeq: batch.endSeq) }
-            all.append(contentsOf: batch.results)
+            return taken
+        }
+        guard !group.isEmpty else { return [] }
+        do {
+            try write(group: group)
+        } catch {
+            stagingLock.withLock { failure = error }
+            throw error
+        }
+        var all: [AppendResult] = []
+        stagingLock.withLock {
+            for batch in group {
+                staging.markDurable(endSeq: batch.endSeq)
+                all.append(contentsOf: batch.results)
+            }
         }
         return all
-    }
-
-    /// Makes one batch durable: new data keys, then the frame (fsync), then tree, index and checkpoint.
-    private func write(_ batch: Staging.Batch) throws(LedgerError) {
-        try keyWriter.insert(batch.newKeys)
-        guard batch.recordCount > 0 else { return }
-        let header = batch.frame.header
-        var compressed: [UInt8] = []
-        if batch.compressionStarted {
-            // A staging thread is compressing (or compressed) this frame: wait for its bytes.
-            compressed = try stagingLock.withLock { () throws(LedgerError) in
-                while staging.precompressed[batch.frame.firstSeq] == nil {
-                    if let failure { throw failure }
-                    stagingLock.wait()
-                }
-                return staging.precompressed.removeValue(forKey: batch.frame.firstSeq)!
-            }
-        } else {
-            do { try compressor.compress(header, batch.frame.records, appendingTo: &compressed) } catch {
-                throw .zstd(operation: error.operation, reason: error.reason)
-            }
-        }
-        if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
-            segment = try ActiveSegment.create(layout: layout, firstSeq: batch.frame.firstSeq)
-        }
-        let offset = segment!.size
-        try segment!.append(compressed)
-        for leafHash in batch.leafHashes {
-            frontier.append(leafHash: leafHash) { storage.tree.add($0) }
-        }
-        try storage.tree.flush()
-        try storage.index.add(
-            frame: FrameLocation(
-                firstSeq: batch.frame.firstSeq, count: batch.recordCount, segment: segment!.firstSeq,
-                offset: offset, storedBytes: compressed.count, contentBytes: header.count + batch.frame.records.count,
-                inputBytes: batch.frame.inputBytes, firstTime: batch.firstTime, lastTime: batch.lastTime),
-            calls: batch.calls, fingerprints: batch.fingerprints,
-            seal: fingerprintSeal.seal(
-                firstSeq: batch.frame.firstSeq, count: batch.recordCount, fingerprints: batch.fingerprints))
-        commitsSinceTreeMark += 1
-        if try !checkpointIfDue(now: batch.lastTime), commitsSinceTreeMark >= 64 {
-            try storage.tree.markDurable()
-            commitsSinceTreeMark = 0
-        }
     }
 
     // MARK: - Checkpoints
 
     /// Writes a checkpoint if the configured number of events or seconds has passed; true if one was written.
-    private func checkpointIfDue(now: Int64) throws(LedgerError) -> Bool {
+    func checkpointIfDue(now: Int64) throws(LedgerError) -> Bool {
         let size = frontier.size
         guard size > lastCheckpoint.size else { return false }
         let dueByCount = size - lastCheckpoint.size >= UInt64(configuration.checkpointEveryEvents)
@@ -426,19 +393,20 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 
     /// Destroys the data keys of `purges` and journals them (see `PendingPurge`); the caller then appends their
-    /// `retention.purged` events and clears the journal.
+    /// `retention.purged` events and clears the journal. Waits for a commit in progress, which may be storing
+    /// keys on the same connection.
     public func shred(_ purges: [PendingPurge]) throws(LedgerError) {
-        try keyWriter.shred(purges)
+        try commitLock.withLock { () throws(LedgerError) in try keyWriter.shred(purges) }
     }
 
     /// Purges journalled by a `shred` whose events are not known to be appended (an interrupted run).
     public func pendingPurges() throws(LedgerError) -> [PendingPurge] {
-        try keyWriter.pendingPurges()
+        try commitLock.withLock { () throws(LedgerError) in try keyWriter.pendingPurges() }
     }
 
     /// Forgets journalled purges once their events are appended.
     public func clearPendingPurges(_ purges: [PendingPurge]) throws(LedgerError) {
-        try keyWriter.clearPendingPurges(purges)
+        try commitLock.withLock { () throws(LedgerError) in try keyWriter.clearPendingPurges(purges) }
     }
 
     /// Commits what is staged, writes a checkpoint if one is due by the clock, marks the tree durable and
@@ -483,11 +451,21 @@ struct ActiveSegment {
         return ActiveSegment(firstSeq: firstSeq, file: file, size: 0)
     }
 
-    /// Appends a frame and fsyncs it.
-    mutating func append(_ frame: [UInt8]) throws(LedgerError) {
+    /// Bytes written since the last sync.
+    private(set) var unsyncedBytes = 0
+
+    /// Writes a frame at the end, not yet durable: `sync()` makes it so.
+    mutating func write(_ frame: [UInt8]) throws(LedgerError) {
         try file.write(frame, at: size)
-        try file.sync()
         size += frame.count
+        unsyncedBytes += frame.count
+    }
+
+    /// Makes the frames written since the last sync durable (fdatasync); nothing when none was.
+    mutating func sync() throws(LedgerError) {
+        guard unsyncedBytes > 0 else { return }
+        try file.sync()
+        unsyncedBytes = 0
     }
 }
 

@@ -70,6 +70,9 @@ struct Staging {
         var results: [AppendResult] = []
         var fingerprints: [UInt8] = []
         var newKeys: [(call: String, dataClass: String, wrapped: [UInt8])] = []
+        /// How many of `newKeys` (the first ones) the commit path already stored durably ahead of the batch's
+        /// commit (see `keysToStoreAhead()`).
+        var keysStoredAhead = 0
         /// The log size once this batch is durable.
         var endSeq: UInt64
         /// Set when a staging thread took this full batch to compress it ahead of the commit.
@@ -254,6 +257,27 @@ struct Staging {
     /// Batches staged and not yet taken.
     var batchCount: Int { batches.count }
 
+    /// The new data keys of the staged batches not yet stored, and per batch (by position) how many of its keys
+    /// they cover; pass `counts` to `markKeysStoredAhead` once the keys are durable. Batches are only removed by
+    /// the commit path, which calls both, so the positions stay valid in between.
+    func keysToStoreAhead() -> (keys: [(call: String, dataClass: String, wrapped: [UInt8])], counts: [Int]) {
+        var keys: [(call: String, dataClass: String, wrapped: [UInt8])] = []
+        var counts: [Int] = []
+        counts.reserveCapacity(batches.count)
+        for batch in batches {
+            keys.append(contentsOf: batch.newKeys[batch.keysStoredAhead...])
+            counts.append(batch.newKeys.count)
+        }
+        return (keys, counts)
+    }
+
+    /// Records that the first `counts[i]` new keys of the `i`th staged batch are durable.
+    mutating func markKeysStoredAhead(_ counts: [Int]) {
+        for (index, count) in counts.enumerated() where index < batches.count {
+            batches[index].keysStoredAhead = max(batches[index].keysStoredAhead, count)
+        }
+    }
+
     /// Ends the current batch: the next staged event starts a new frame.
     mutating func sealBatch() {
         batchSealed = true
@@ -285,12 +309,15 @@ struct Staging {
     private mutating func withBatch(
         limit: Int, firstSeq: UInt64, adding recordBytes: Int = 0, _ body: (inout Batch) -> Void
     ) {
-        let open = batches.last
+        // The open batch is read in place: a copy of it would retain each of its buffers once per event.
+        let open = batches.indices.last
         let fullOfBytes =
             limit != Int.max
-            && open.map { $0.recordCount > 0 && $0.frame.records.count + recordBytes > Self.frameBytes }
+            && open.map {
+                batches[$0].recordCount > 0 && batches[$0].frame.records.count + recordBytes > Self.frameBytes
+            }
                 ?? false
-        if batchSealed || open == nil || open.map({ $0.recordCount >= limit }) == true || fullOfBytes {
+        if batchSealed || open.map({ batches[$0].recordCount >= limit }) ?? true || fullOfBytes {
             // Reserve about what the previous frame needed, so a frame's buffer is not regrown (and copied)
             // several times while it fills.
             batches.append(
