@@ -35,6 +35,8 @@ public struct LedgerCreationOptions: Sendable {
     public var maximumEventBytes: Int?
     /// Most events per frame.
     public var maximumBatchEvents: Int?
+    /// False to write sealed bytes inline in frames instead of in side-cars (FORMAT.md §2.1).
+    public var sealedSideCar: Bool?
 
     /// Default options.
     public init() {}
@@ -106,6 +108,7 @@ public final class LedgerWriter: @unchecked Sendable {
         if let value = options.checkpointEverySeconds { configuration.checkpointEverySeconds = value }
         if let value = options.maximumEventBytes { configuration.maximumEventBytes = value }
         if let value = options.maximumBatchEvents { configuration.maximumBatchEvents = value }
+        if let value = options.sealedSideCar { configuration.sealedSideCar = value }
         for path in [directory, layout.segments, layout.tree, layout.checkpoints] {
             try FileSystem.createDirectory(path)
         }
@@ -281,12 +284,12 @@ public final class LedgerWriter: @unchecked Sendable {
     /// only writes them. Any thread may call it (each with its own compressor): frames are shared out.
     func compressFullFrames(using compressor: ZstdCompressor) throws(LedgerError) {
         while let frame = stagingLock.withLock({ staging.takeFullBatchToCompress() }) {
-            var compressed: [UInt8] = []
-            do throws(ZstdError) {
-                try compressor.compress(frame.header, frame.records, appendingTo: &compressed)
+            let compressed: [UInt8]
+            do {
+                compressed = try encodeFrame(header: frame.header, records: frame.records, compressor: compressor)
             } catch {
-                stagingLock.withLock { failure = .zstd(operation: error.operation, reason: error.reason) }
-                throw .zstd(operation: error.operation, reason: error.reason)
+                stagingLock.withLock { failure = error }
+                throw error
             }
             stagingLock.withLock {
                 staging.precompressed[frame.firstSeq] = compressed
@@ -350,9 +353,7 @@ public final class LedgerWriter: @unchecked Sendable {
                 return staging.precompressed.removeValue(forKey: batch.frame.firstSeq)!
             }
         } else {
-            do { try compressor.compress(header, batch.frame.records, appendingTo: &compressed) } catch {
-                throw .zstd(operation: error.operation, reason: error.reason)
-            }
+            compressed = try encodeFrame(header: header, records: batch.frame.records, compressor: compressor)
         }
         if segment == nil || segment!.size > 0 && segment!.size + compressed.count > configuration.segmentSizeLimit {
             segment = try ActiveSegment.create(layout: layout, firstSeq: batch.frame.firstSeq)
@@ -366,7 +367,7 @@ public final class LedgerWriter: @unchecked Sendable {
         try storage.index.add(
             frame: FrameLocation(
                 firstSeq: batch.frame.firstSeq, count: batch.recordCount, segment: segment!.firstSeq,
-                offset: offset, storedBytes: compressed.count, contentBytes: header.count + batch.frame.records.count,
+                offset: offset, storedBytes: compressed.count, contentBytes: Self.contentBytes(ofStored: compressed),
                 inputBytes: batch.frame.inputBytes, firstTime: batch.firstTime, lastTime: batch.lastTime),
             calls: batch.calls, fingerprints: batch.fingerprints,
             seal: fingerprintSeal.seal(
