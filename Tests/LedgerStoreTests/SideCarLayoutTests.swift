@@ -48,7 +48,7 @@ import Testing
         let last = try #require(sideCars(bytes).last)
         try #require(last.end == bytes.count, "the last frame has no side-car")
         // The zstd frame is complete, its side-car is not there at all.
-        try Data(bytes[..<last.offset]).write(to: URL(fileURLWithPath: segment))
+        try Data(bytes[..<last.offset]).write(to: URL(fileURLWithPath: segment), options: .atomic)
         let reader = try LedgerReader(directory: directory)
         #expect(reader.tail?.torn == true)
         #expect(reader.size == 900)
@@ -66,19 +66,21 @@ import Testing
         // A byte of the first slot's sealed bytes: the part's digest, so its leaf, no longer matches.
         var damaged = bytes
         damaged[first.end - 1 - (first.end - first.offset) / 2] ^= 0x01
-        try Data(damaged).write(to: URL(fileURLWithPath: segment))
+        try Data(damaged).write(to: URL(fileURLWithPath: segment), options: .atomic)
+        // Written atomically (a new file renamed over the old): verify's hashing threads may still read the
+        // mapping of the file it replaces.
         let fault = try #require(try LedgerReader(directory: directory).verify().fault)
         #expect(fault.seq.map { $0 < 100 } == true, "\(fault)")
         // The first slot marked erased while it still holds sealed bytes: the joined digest differs too.
         damaged = bytes
         damaged[first.offset + 8] |= 0x01
-        try Data(damaged).write(to: URL(fileURLWithPath: segment))
+        try Data(damaged).write(to: URL(fileURLWithPath: segment), options: .atomic)
         let marked = try #require(try LedgerReader(directory: directory).verify().fault)
         #expect(marked.seq.map { $0 < 100 } == true, "\(marked)")
         // The side-car's declared size one byte short: it no longer tiles its frame's slots.
         damaged = bytes
         damaged[first.offset + 4] &-= 1
-        try Data(damaged).write(to: URL(fileURLWithPath: segment))
+        try Data(damaged).write(to: URL(fileURLWithPath: segment), options: .atomic)
         let short = try #require(try LedgerReader(directory: directory).verify().fault)
         #expect(short.offset == 0, "\(short)")
     }
