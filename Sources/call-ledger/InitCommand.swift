@@ -36,6 +36,9 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Most events per commit batch (frame), default 1000.")
     var batch: Int?
 
+    @Flag(help: "Keep sealed bytes inline in frames, the layout before side-cars (FORMAT.md §2.1), for comparisons.")
+    var sealedInline = false
+
     func run() throws {
         try reportingErrors {
             var options = LedgerCreationOptions()
@@ -45,6 +48,7 @@ struct InitCommand: ParsableCommand {
             options.checkpointEverySeconds = checkpointEverySeconds
             options.maximumEventBytes = maxEventBytes
             options.maximumBatchEvents = batch
+            if sealedInline { options.sealedSideCar = false }
             let layout = try LedgerWriter.create(directory: directory, keyFilePath: keyFile, options: options)
             Output.line("created ledger \(layout.directory)")
             Output.line(

@@ -2,7 +2,9 @@
 // the segment bytes of a ledger of hundreds of frames), in place, so every other byte stays as it was; the
 // projections change only that call's rows, equal to a rebuild; both verifiers and `zstd -d` read the result.
 // A compaction killed at each of its fault points (journal written, first frame overwritten, every frame
-// overwritten) is completed by the next run.
+// overwritten) is completed by the next run, in both layouts. In the sealed side-car layout (FORMAT.md §2.1) no
+// zstd frame is rewritten at all, only the erased slots; a ledger mixing inline and side-car frames is erased and
+// verified like any other.
 import Foundation
 import LedgerTestSupport
 import Testing
@@ -39,6 +41,34 @@ private func projectionRows(_ ledger: CLILedger) throws -> (files: [String], row
     return (files, rows.sorted())
 }
 
+/// Every frame of the ledger's segments, read by the Python verifier's parsers: segment, offset, size of the zstd
+/// frame alone, stored size (side-car and padding included) and content magic.
+private func frameTable(
+    _ ledger: CLILedger
+) throws -> [(segment: String, offset: Int, size: Int, stored: Int, magic: String)] {
+    let script = """
+        import sys, pathlib
+        sys.path.insert(0, sys.argv[1])
+        from verifier.zstdframes import frame_layout, decompress_frame
+        for segment in sorted(pathlib.Path(sys.argv[2], "segments").glob("*.zst")):
+            data = memoryview(segment.read_bytes())
+            offset = 0
+            while offset < len(data):
+                layout = frame_layout(data, offset)
+                content = decompress_frame(data[offset:offset + layout.size], layout)
+                print(segment.name, offset, layout.size, layout.stored_size, content[:4].decode())
+                offset += layout.stored_size
+        """
+    let result = try LedgerTestSupport.run(
+        "/usr/bin/env",
+        ["python3", "-c", script, Repository.root.appendingPathComponent("tools").path, ledger.directory])
+    try #require(result.status == 0, "\(result.stderr)")
+    return result.stdout.split(separator: "\n").map { line in
+        let fields = line.split(separator: " ").map(String.init)
+        return (fields[0], Int(fields[1]) ?? -1, Int(fields[2]) ?? -1, Int(fields[3]) ?? -1, fields[4])
+    }
+}
+
 /// Checks a ledger with `call-ledger verify --projections` and `tools/verify`, which must agree on the root.
 private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> String {
     let swift = try ledger.callLedger("verify", "--projections", "--json")
@@ -55,9 +85,13 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
     /// A ledger of 200 simulated calls in frames of at most 15 events, whose first events are those of one
     /// acme-bank call (the only call the GDPR policy is assigned to), with `projections` built and a checkpoint;
     /// and that call.
-    private func ledger(projections: [String] = ["transcript", "retention", "crm"]) throws -> (CLILedger, call: String)
-    {
-        let ledger = try CLILedger(["--batch", "15"])
+    /// With `inline`, the ledger is created with `--sealed-inline` (frames as before the side-car layout); with
+    /// `switchToSideCar` too, its first half is appended inline and the rest, after `ledger.json` drops the
+    /// setting, in side-cars.
+    private func ledger(
+        projections: [String] = ["transcript", "retention", "crm"], inline: Bool = false, switchToSideCar: Bool = false
+    ) throws -> (CLILedger, call: String) {
+        let ledger = try CLILedger(["--batch", "15"] + (inline ? ["--sealed-inline"] : []))
         let lines = simulatedLines(calls: 200, seed: 17)
         let events = try lines.map(jsonObject)
         let call = try #require(
@@ -65,8 +99,22 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
                 as? String)
         let first = lines.indices.filter { events[$0]["call"] as? String == call }
         let rest = lines.indices.filter { events[$0]["call"] as? String != call }
-        let input = (first + rest).map { lines[$0] }.joined(separator: "\n") + "\n"
-        try #require(try ledger.callLedger("append", input: input).status == 0)
+        let ordered = (first + rest).map { lines[$0] }
+        if switchToSideCar {
+            // The call's events are split between the two layouts: its first half goes out inline.
+            let half = first.count / 2
+            try #require(
+                try ledger.callLedger("append", input: ordered[..<half].joined(separator: "\n") + "\n").status == 0)
+            let settings = ledger.directory + "/ledger.json"
+            let text = try String(contentsOfFile: settings, encoding: .utf8)
+            try #require(text.contains("\"sealed_side_car\" : false"))
+            try text.replacingOccurrences(of: "\"sealed_side_car\" : false", with: "\"sealed_side_car\" : true")
+                .write(toFile: settings, atomically: true, encoding: .utf8)
+            try #require(
+                try ledger.callLedger("append", input: ordered[half...].joined(separator: "\n") + "\n").status == 0)
+        } else {
+            try #require(try ledger.callLedger("append", input: ordered.joined(separator: "\n") + "\n").status == 0)
+        }
         let assigned = try ledger.callLedger(
             "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--call", call)
         try #require(assigned.status == 0, "\(assigned.stderr)")
@@ -160,9 +208,9 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         _ = try verifiedByBoth(ledger, "crm built after the erasure")
     }
 
-    @Test(arguments: ["journal", "overwriting", "overwritten"])
-    func compactionKilledAtAFaultPointIsCompletedByTheNextRun(_ point: String) throws {
-        let (ledger, call) = try ledger()
+    @Test(arguments: ["journal", "overwriting", "overwritten"], [false, true])
+    func compactionKilledAtAFaultPointIsCompletedByTheNextRun(_ point: String, inline: Bool) throws {
+        let (ledger, call) = try ledger(inline: inline)
         let erasedPayloads = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
         try #require(!erasedPayloads.isEmpty)
         _ = try verifiedByBoth(ledger, "before")
@@ -185,5 +233,77 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let again = try jsonObject(
             try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json").stdout)
         #expect((again["compaction"] as? [String: Any])?["parts_compacted"] as? Int == 0)
+    }
+
+    @Test func sideCarErasureRewritesNoZstdFrameAndWritesLittleMoreThanTheErasedParts() throws {
+        let (ledger, call) = try ledger()
+        let erased = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erased.isEmpty)
+        let framesBefore = try frameTable(ledger)
+        #expect(framesBefore.contains { $0.magic == "CLF2" && $0.stored > $0.size })
+        let before = try segmentFiles(ledger)
+
+        let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        try #require(run.status == 0, "\(run.stderr)")
+        let compaction = try #require(try jsonObject(run.stdout)["compaction"] as? [String: Any])
+        #expect(compaction["segments_rewritten"] as? Int == 0)
+        #expect(compaction["parts_compacted"] as? Int == erased.count)
+
+        // Every frame that was in the log is where it was, and its zstd frame is byte for byte the same: only
+        // side-car bytes changed, and no more of them than the erased parts' slots, their bitmap bytes and the
+        // gaps (under 64 bytes) merged between two writes.
+        let after = try segmentFiles(ledger)
+        var changed = 0
+        for frame in framesBefore {
+            let old = try #require(before[frame.segment])
+            let new = try #require(after[frame.segment])
+            #expect(old[frame.offset..<frame.offset + frame.size] == new[frame.offset..<frame.offset + frame.size])
+            for index in frame.offset..<frame.offset + frame.stored where old[index] != new[index] { changed += 1 }
+        }
+        let erasedBytes = erased.reduce(0) { $0 + max(32, $1.split(separator: " ")[2].count / 2) }
+        let writes = compaction["bytes_written"] as? Int ?? 0
+        #expect(changed > 0 && changed <= writes)
+        #expect(writes <= erasedBytes + 64 * (erased.count + framesBefore.count), "\(writes) bytes written")
+        _ = try verifiedByBoth(ledger, "after")
+    }
+
+    @Test func aLedgerMixingInlineAndSideCarFramesIsErasedAndBothVerifiersAcceptIt() throws {
+        let (ledger, call) = try ledger(inline: true, switchToSideCar: true)
+        let erased = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erased.isEmpty)
+        let magics = Set(try frameTable(ledger).map(\.magic))
+        #expect(magics == ["CLF1", "CLF2"])
+        let proof = ledger.scratch.file("inclusion.json")
+        let prove = try ledger.callLedger("prove", "inclusion", "--seq", "3")
+        try #require(prove.status == 0, "\(prove.stderr)")
+        try prove.stdout.write(toFile: proof, atomically: true, encoding: .utf8)
+        let bundle = ledger.scratch.file("bundle.json")
+        try #require(try ledger.callLedger("audit", "export", call, "-o", bundle).status == 0)
+        _ = try verifiedByBoth(ledger, "before")
+
+        let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
+        try #require(run.status == 0, "\(run.stderr)")
+        let compaction = try #require(try jsonObject(run.stdout)["compaction"] as? [String: Any])
+        #expect(compaction["parts_compacted"] as? Int == erased.count)
+
+        let everything = try allBytes(under: ledger.directory)
+        for line in erased {
+            let bytes = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+            #expect(!everything.contains(bytes), "ciphertext of \(line.prefix(60)) is still on disk")
+        }
+        _ = try verifiedByBoth(ledger, "after")
+        let redaction = try ledger.callLedger("prove", "redaction", call, "--json")
+        #expect(redaction.status == 0, "\(redaction.stderr)")
+        let redactionFile = ledger.scratch.file("redaction.json")
+        try redaction.stdout.write(toFile: redactionFile, atomically: true, encoding: .utf8)
+        let verify = Repository.root.appendingPathComponent("tools/verify").path
+        for (kind, file) in [("proof", proof), ("proof", redactionFile)] {
+            let check = try LedgerTestSupport.run(verify, [kind, file])
+            #expect(check.status == 0, "\(file): \(check.stdout) \(check.stderr)")
+        }
+        let bundleCheck = try LedgerTestSupport.run(verify, ["bundle", bundle, "--ledger", ledger.directory])
+        #expect(bundleCheck.status == 0, "\(bundleCheck.stdout) \(bundleCheck.stderr)")
+        let transcript = try ledger.callLedger("transcript", call)
+        #expect(transcript.status == 0 && transcript.stdout.contains("[REDACTED:"), "\(transcript.stderr)")
     }
 }

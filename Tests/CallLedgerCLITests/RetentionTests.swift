@@ -164,19 +164,21 @@ func keyRows(_ ledger: CLILedger) throws -> Set<String> {
 }
 
 /// Every sealed part's ciphertext in the ledger's segments, as "call class hex" lines, read by the Python
-/// verifier's parsers (no Swift code involved).
+/// verifier's parsers (no Swift code involved), side-cars included.
 func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
     let script = """
         import sys, pathlib
         sys.path.insert(0, sys.argv[1])
         from verifier.zstdframes import frame_layout, decompress_frame
         from verifier.records import parse_frame_content, parse_record
+        from verifier.sidecar import join
         for segment in sorted(pathlib.Path(sys.argv[2], "segments").glob("*.zst")):
             data = memoryview(segment.read_bytes())
             offset = 0
             while offset < len(data):
                 layout = frame_layout(data, offset)
                 content = decompress_frame(data[offset:offset + layout.size], layout)
+                content = join(content, data[offset:offset + layout.stored_size], layout.size)
                 offset += layout.stored_size
                 for _, raw in parse_frame_content(content).records:
                     record = parse_record(raw)

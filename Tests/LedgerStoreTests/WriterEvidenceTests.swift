@@ -167,10 +167,24 @@ private func fingerprintHex(_ key: String) -> String {
         let scratch = ScratchDirectory()
         let (directory, _) = try closedLedger(scratch, checkpoint: true)
         let path = try lastSegment(directory)
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        bytes[bytes.count - 40] ^= 0x01
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        // The last frame's zstd frame ends where its side-car (magic 0x184D2A51, FORMAT.md §2.1) starts.
+        let sideCar = try #require(
+            (0..<original.count - 4).last { original[$0..<$0 + 4].elementsEqual([0x51, 0x2A, 0x4D, 0x18]) })
+        var bytes = original
+        bytes[sideCar - 40] ^= 0x01
         try bytes.write(to: URL(fileURLWithPath: path))
         try expectRefusal(directory, mentioning: ["00000000000000001000.note", "1000 events", "seq 900"])
+
+        // A damaged slot of the side-car is not cut either: no checksum covers it, so the writer opens, and
+        // verify finds the leaf it no longer gives.
+        bytes = original
+        bytes[bytes.count - 40] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: path))
+        try LedgerWriter(directory: directory).close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes, "the writer changed the log")
+        let fault = try #require(try LedgerReader(directory: directory).verify().fault)
+        #expect(fault.seq.map { $0 >= 900 } == true, "\(fault)")
     }
 
     @Test func aSegmentTruncatedInTheMiddleOfTheLogMakesTheWriterRefuse() throws {

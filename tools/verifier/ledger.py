@@ -22,7 +22,7 @@ from pathlib import Path
 
 import zstandard
 
-from . import merkle, notes, records, zstdframes
+from . import merkle, notes, records, sidecar, zstdframes
 from .errors import Fault, FormatError
 
 SEGMENT_NAME = re.compile(r"^(\d{20})\.zst$")
@@ -116,9 +116,12 @@ class LedgerVerifier:
                                 seq=frame_seq) from None
                 try:
                     content = zstdframes.decompress_frame(view[offset:offset + layout.size], layout)
+                    content = sidecar.join(content, view[offset:offset + layout.stored_size], layout.size)
                     frame = records.parse_frame_content(content)
                 except zstandard.ZstdError as error:
                     raise Fault(file, f"zstd frame does not decode: {error}", offset=offset, seq=frame_seq) from None
+                except sidecar.SideCarError as error:
+                    raise Fault(file, f"sealed side-car: {error}", offset=offset, seq=frame_seq) from None
                 except FormatError as error:
                     raise Fault(file, f"frame content byte {error.offset}: {error.message}", offset=offset,
                                 seq=frame_seq) from None

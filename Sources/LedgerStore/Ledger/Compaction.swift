@@ -90,6 +90,8 @@ enum FrameCompaction: Sendable {
     case unchanged
     /// New bytes that fit in place.
     case patch(FramePatch)
+    /// Slots of a side-car frame to overwrite in place (FORMAT.md §2.1).
+    case slots(SlotErasure)
     /// The compacted frame is longer than the old one, or shorter by less than a skippable frame's 8 bytes.
     case doesNotFit
 }
@@ -135,8 +137,13 @@ extension LedgerWriter {
         for call in calls { report.calls[call]?.classes.sort() }
         guard !gone.isEmpty else { return report }
         var frames: [UInt64: FrameLocation] = [:]
-        for call in calls {
-            for frame in try storage.index.frames(ofCall: call) { frames[frame.firstSeq] = frame }
+        var targets: [UInt64: ErasureTargets] = [:]
+        for call in calls.sorted() {
+            let classes = (report.calls[call]?.classes ?? []).map { Array($0.utf8) }
+            for frame in try storage.index.frames(ofCall: call) {
+                frames[frame.firstSeq] = frame
+                targets[frame.firstSeq, default: ErasureTargets()].calls.append((Array(call.utf8), classes))
+            }
         }
         if let active = segment, frames.values.contains(where: { $0.segment == active.firstSeq }) { segment = nil }
         let ordered = frames.values.sorted { $0.firstSeq < $1.firstSeq }
@@ -147,14 +154,30 @@ extension LedgerWriter {
         for start in stride(from: 0, to: ordered.count, by: Self.compactionChunk) {
             let chunk = Array(ordered[start..<min(start + Self.compactionChunk, ordered.count)])
             var patches: [FramePatch] = []
-            for (location, outcome) in zip(chunk, try compactFrames(chunk, gone: gone)) {
+            var erasures: [SlotErasure] = []
+            for (location, outcome) in zip(chunk, try compactFrames(chunk, gone: gone, targets: targets)) {
                 switch outcome {
                 case .unchanged: break
                 case .patch(let patch): patches.append(patch)
+                case .slots(let erasure): erasures.append(erasure)
                 case .doesNotFit: wholeSegments.insert(location.segment)
                 }
             }
             patches.removeAll { wholeSegments.contains($0.location.segment) }
+            erasures.removeAll { wholeSegments.contains($0.location.segment) }
+            try overwrite(erasures)
+            for erasure in erasures {
+                touched.insert(erasure.location.segment)
+                report.frames += 1
+                report.bytesBefore += erasure.location.storedBytes
+                report.bytesAfter += erasure.location.storedBytes
+                report.bytesWritten += erasure.bytesWritten
+                for (call, parts) in erasure.erasedByCall {
+                    report.partsCompacted += parts
+                    report.calls[call]?.parts += parts
+                    callSegments[call, default: []].insert(erasure.location.segment)
+                }
+            }
             try overwrite(patches)
             for patch in patches {
                 touched.insert(patch.location.segment)
@@ -173,7 +196,7 @@ extension LedgerWriter {
         }
         for segmentID in wholeSegments.sorted() {
             let rewritten = try rewriteSegment(
-                segmentID, frames: try storage.index.frames(inSegment: segmentID), gone: gone)
+                segmentID, frames: try storage.index.frames(inSegment: segmentID), gone: gone, targets: targets)
             guard let rewritten else { continue }
             touched.insert(segmentID)
             report.segmentsRewritten += 1
@@ -193,7 +216,9 @@ extension LedgerWriter {
 
     /// Compacts the frames of `chunk` on up to `CALL_LEDGER_WORKERS` threads, each with its own zstd contexts;
     /// the outcomes are in the chunk's order.
-    private func compactFrames(_ chunk: [FrameLocation], gone: Set<String>) throws(LedgerError) -> [FrameCompaction] {
+    private func compactFrames(
+        _ chunk: [FrameLocation], gone: Set<String>, targets: [UInt64: ErasureTargets]
+    ) throws(LedgerError) -> [FrameCompaction] {
         let workers = min(chunk.count, Self.compactionWorkers)
         let level = Int32(configuration.compressionLevel)
         let layout = self.layout
@@ -213,8 +238,9 @@ extension LedgerWriter {
                     slots[slot] = contexts.flatMap { decompressor, compressor in
                         Result { () throws(LedgerError) in
                             try Self.compactFrame(
-                                chunk[slot], layout: layout, gone: gone, decompressor: decompressor,
-                                compressor: compressor, level: level)
+                                chunk[slot], layout: layout, gone: gone,
+                                targets: targets[chunk[slot].firstSeq] ?? ErasureTargets(),
+                                decompressor: decompressor, compressor: compressor, level: level)
                         }
                     }
                 }
@@ -243,8 +269,8 @@ extension LedgerWriter {
     /// Reads, strips and re-encodes one frame: the frame's records with the sealed parts of `gone` compacted,
     /// compressed at the ledger's level (or, when that does not fit, at higher levels), padded to the old size.
     private static func compactFrame(
-        _ location: FrameLocation, layout: LedgerLayout, gone: Set<String>, decompressor: ZstdDecompressor,
-        compressor: ZstdCompressor, level: Int32
+        _ location: FrameLocation, layout: LedgerLayout, gone: Set<String>, targets: ErasureTargets,
+        decompressor: ZstdDecompressor, compressor: ZstdCompressor, level: Int32
     ) throws(LedgerError) -> FrameCompaction {
         let name = LedgerLayout.segmentName(firstSeq: location.segment)
         let stored = try POSIXFile(path: layout.segmentPath(firstSeq: location.segment), flags: O_RDONLY)
@@ -260,6 +286,10 @@ extension LedgerWriter {
         }
         if let problem {
             throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
+        }
+        if content.withUnsafeBytes({ SealedSideCar.isSideCarContent($0) }) {
+            let erasure = try SlotErasure.make(location, stored: stored, content: content, targets: targets)
+            return erasure.map { .slots($0) } ?? .unchanged
         }
         var header: [UInt8] = []
         var records: [UInt8] = []
@@ -350,7 +380,7 @@ extension LedgerWriter {
     /// `segments/COMPACTING` present meanwhile so that recovery rebuilds the index if the writer dies between the
     /// rename and the index update. Nil when no part of the segment needed compacting.
     private func rewriteSegment(
-        _ segmentID: UInt64, frames: [FrameLocation], gone: Set<String>
+        _ segmentID: UInt64, frames: [FrameLocation], gone: Set<String>, targets: [UInt64: ErasureTargets]
     ) throws(LedgerError) -> (bytesBefore: Int, bytesAfter: Int, compactedByCall: [String: Int])? {
         var output: [UInt8] = []
         var relocated: [FrameLocation] = []
@@ -366,7 +396,21 @@ extension LedgerWriter {
                     reason: "the index does not account for every byte of the segment; run `call-ledger reindex`")
             }
             expected += location.storedBytes
-            try storage.readFrame(location, into: &content)
+            if var stored = try storage.sideCarFrame(location, content: &content) {
+                // A side-car frame is kept byte for byte, its erased slots overwritten.
+                let erasure = try SlotErasure.make(
+                    location, stored: stored, content: content, targets: targets[location.firstSeq] ?? ErasureTargets())
+                for write in erasure?.writes ?? [] {
+                    let start = write.offset - location.offset
+                    stored.replaceSubrange(start..<start + write.bytes.count, with: write.bytes)
+                }
+                for (call, parts) in erasure?.erasedByCall ?? [:] { compactedByCall[call, default: 0] += parts }
+                var moved = location
+                moved.offset = output.count
+                relocated.append(moved)
+                output.append(contentsOf: stored)
+                continue
+            }
             var header: [UInt8] = []
             var records: [UInt8] = []
             let failure = content.withUnsafeBytes { raw -> LedgerError? in
@@ -532,7 +576,14 @@ extension LedgerStorage {
     func replayCompactionJournal() throws(LedgerError) -> Int {
         let path = layout.compactionJournal
         guard FileSystem.exists(path) else { return 0 }
-        let journal = CompactionJournal.decode(try FileSystem.read(path)) { segment in
+        let bytes = try FileSystem.read(path)
+        if bytes.starts(with: SlotJournal.magic) {
+            let replayed = try replaySlotJournal(bytes)
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(layout.segments)
+            return replayed
+        }
+        let journal = CompactionJournal.decode(bytes) { segment in
             try? POSIXFile(path: layout.segmentPath(firstSeq: segment), flags: O_RDONLY).size()
         }
         if let journal {

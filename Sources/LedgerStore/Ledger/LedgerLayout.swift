@@ -77,6 +77,9 @@ public struct LedgerConfiguration: Codable, Sendable, Equatable {
     public var maximumBatchEvents: Int
     /// zstd compression level of frames.
     public var compressionLevel: Int
+    /// Whether new frames keep their sealed bytes in a side-car (FORMAT.md §2.1); absent means yes. `false`
+    /// writes them inline in the zstd content, as ledgers did before the side-car.
+    public var sealedSideCar: Bool?
 
     /// The format version this build supports.
     public static let currentFormat = 1
@@ -101,6 +104,7 @@ public struct LedgerConfiguration: Codable, Sendable, Equatable {
         case maximumEventBytes = "maximum_event_bytes"
         case maximumBatchEvents = "maximum_batch_events"
         case compressionLevel = "compression_level"
+        case sealedSideCar = "sealed_side_car"
     }
 
     /// Reads and checks `ledger.json`.

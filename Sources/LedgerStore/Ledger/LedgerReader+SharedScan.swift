@@ -291,6 +291,8 @@ extension LedgerReader {
                     throw .corrupt(
                         segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(reason)")
                 }
+                try SealedSideCar.join(
+                    &content, stored: frame, segment: name, offset: location.offset, seq: location.firstSeq)
             } catch {
                 problem = error
             }

@@ -37,6 +37,9 @@ extension LedgerStorage {
                 {
                     throw .corrupt(segment: name, offset: offset, seq: expected, reason: "zstd: \(problem)")
                 }
+                try SealedSideCar.join(
+                    &content, stored: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), segment: name,
+                    offset: offset, seq: expected)
                 let (firstSeq, count) = try Self.forEachRecord(
                     inContent: content, segment: name, offset: offset, seq: expected, startingAt: expected
                 ) { record throws(LedgerError) in

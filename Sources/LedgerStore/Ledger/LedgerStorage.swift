@@ -414,6 +414,9 @@ final class LedgerStorage: RecordSource {
         if let problem {
             throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
         }
+        do { try SealedSideCar.join(&content, stored: bytes) } catch {
+            throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: error.description)
+        }
     }
 
     /// Calls `body` with every record whose seq is in `range`, in order, reading frames through the index.

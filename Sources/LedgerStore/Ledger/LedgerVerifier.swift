@@ -311,8 +311,21 @@ extension LedgerReader {
             let problem = decompressor.decompress(
                 UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]), into: &content,
                 maximumSize: RecordLimits.maximumFrameContentBytes)
+            let contentBytes = content.count
+            var sideCarFailure: SideCarError?
+            if problem == nil {
+                do {
+                    try SealedSideCar.join(
+                        &content,
+                        stored: UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]))
+                } catch {
+                    sideCarFailure = error
+                }
+            }
             if let problem {
                 frame.failure = "zstd: \(problem)"
+            } else if let sideCarFailure {
+                frame.failure = sideCarFailure.description
             } else {
                 var leaves: [SHA256Digest] = []
                 content.withUnsafeBytes { raw in
@@ -320,7 +333,7 @@ extension LedgerReader {
                         let parsed = try FrameContent(raw)
                         frame.firstSeq = parsed.firstSeq
                         frame.count = parsed.count
-                        frame.contentBytes = raw.count
+                        frame.contentBytes = contentBytes
                         frame.inputBytes = parsed.inputBytes
                         leaves.reserveCapacity(parsed.count)
                         try parsed.forEachRecord { record in

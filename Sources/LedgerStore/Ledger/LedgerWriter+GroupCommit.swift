@@ -34,7 +34,7 @@ extension LedgerWriter {
                     FrameLocation(
                         firstSeq: batch.frame.firstSeq, count: batch.recordCount, segment: current.firstSeq,
                         offset: offset, storedBytes: compressed.count,
-                        contentBytes: batch.frame.header.count + batch.frame.records.count,
+                        contentBytes: Self.contentBytes(ofStored: compressed),
                         inputBytes: batch.frame.inputBytes, firstTime: batch.firstTime, lastTime: batch.lastTime)
                 ))
         }
@@ -68,11 +68,7 @@ extension LedgerWriter {
                 }
             }
         }
-        var compressed: [UInt8] = []
-        do { try compressor.compress(batch.frame.header, batch.frame.records, appendingTo: &compressed) } catch {
-            throw .zstd(operation: error.operation, reason: error.reason)
-        }
-        return compressed
+        return try encodeFrame(header: batch.frame.header, records: batch.frame.records, compressor: compressor)
     }
 
     /// Syncs the frames written to the segment. When batches staged since the group was taken hold data keys

@@ -36,6 +36,8 @@ public struct LedgerCreationOptions: Sendable {
     public var maximumEventBytes: Int?
     /// Most events per frame.
     public var maximumBatchEvents: Int?
+    /// False to write sealed bytes inline in frames instead of in side-cars (FORMAT.md §2.1).
+    public var sealedSideCar: Bool?
 
     /// Default options.
     public init() {}
@@ -107,6 +109,7 @@ public final class LedgerWriter: @unchecked Sendable {
         if let value = options.checkpointEverySeconds { configuration.checkpointEverySeconds = value }
         if let value = options.maximumEventBytes { configuration.maximumEventBytes = value }
         if let value = options.maximumBatchEvents { configuration.maximumBatchEvents = value }
+        if let value = options.sealedSideCar { configuration.sealedSideCar = value }
         for path in [directory, layout.segments, layout.tree, layout.checkpoints] {
             try FileSystem.createDirectory(path)
         }
@@ -282,12 +285,12 @@ public final class LedgerWriter: @unchecked Sendable {
     /// only writes them. Any thread may call it (each with its own compressor): frames are shared out.
     func compressFullFrames(using compressor: ZstdCompressor) throws(LedgerError) {
         while let frame = stagingLock.withLock({ staging.takeFullBatchToCompress() }) {
-            var compressed: [UInt8] = []
-            do throws(ZstdError) {
-                try compressor.compress(frame.header, frame.records, appendingTo: &compressed)
+            let compressed: [UInt8]
+            do {
+                compressed = try encodeFrame(header: frame.header, records: frame.records, compressor: compressor)
             } catch {
-                stagingLock.withLock { failure = .zstd(operation: error.operation, reason: error.reason) }
-                throw .zstd(operation: error.operation, reason: error.reason)
+                stagingLock.withLock { failure = error }
+                throw error
             }
             stagingLock.withLock {
                 staging.precompressed[frame.firstSeq] = compressed

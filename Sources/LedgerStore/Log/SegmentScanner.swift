@@ -79,6 +79,22 @@ struct SegmentScanner {
         if let problem {
             throw FrameFault(offset: offset, size: size, reason: "zstd: \(problem)", kind: .undecodable)
         }
+        let contentBytes = content.count
+        let joined = bytes.withUnsafeBytes { raw in
+            var copy = content
+            return Result { () throws(SideCarError) in
+                try SealedSideCar.join(&copy, stored: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + size]))
+                return copy
+            }
+        }
+        do { content = try joined.get() } catch {
+            // A frame whose side-car the file ends before (or inside) can be a torn write; anything else cannot.
+            let atEnd = offset + size == bytes.count
+            if case .missing = error, atEnd {
+                throw FrameFault(offset: offset, size: nil, reason: error.description, kind: .incomplete)
+            }
+            throw FrameFault(offset: offset, size: size, reason: error.description, kind: .content)
+        }
         var result: Result<ScannedFrame, FrameFault>!
         content.withUnsafeBytes { raw in
             do {
@@ -87,7 +103,7 @@ struct SegmentScanner {
                 result = .success(
                     ScannedFrame(
                         offset: offset, storedBytes: size, firstSeq: frame.firstSeq, count: frame.count,
-                        inputBytes: frame.inputBytes, contentBytes: raw.count))
+                        inputBytes: frame.inputBytes, contentBytes: contentBytes))
             } catch {
                 result = .failure(
                     FrameFault(offset: offset, size: size, reason: "frame content: \(error)", kind: .content))
@@ -122,9 +138,39 @@ struct SegmentScanner {
                 offset: offset, size: nil,
                 reason: "a zstd frame starts here but the segment ends \(remaining) bytes into it", kind: .incomplete)
         }
+        if code == ZSTD_error_no_error, cutSkippableFrame(after: offset) {
+            // A complete zstd frame whose side-car (or padding) the file ends inside (FORMAT.md §2.1).
+            return FrameFault(
+                offset: offset, size: nil,
+                reason: "the segment ends \(remaining) bytes into a frame, inside the skippable frame after it",
+                kind: .incomplete)
+        }
         return FrameFault(
             offset: offset, size: nil,
             reason: "no zstd frame starts here (overwritten or not a segment)", kind: .notAFrame)
+    }
+
+    /// Whether the complete zstd frame at `offset` is followed by skippable frames the last of which the file
+    /// ends inside (its 8-byte header or its declared bytes cut short).
+    private func cutSkippableFrame(after offset: Int) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var position =
+                offset + ZSTD_findFrameCompressedSize(raw.baseAddress.map { $0 + offset }, raw.count - offset)
+            while position < raw.count {
+                guard position + 8 <= raw.count else {
+                    let magic: [UInt8] = [0x50, 0x2A, 0x4D, 0x18]
+                    return raw[position...].enumerated().allSatisfy { index, byte in
+                        index == 0 ? byte & 0xF0 == 0x50 : byte == magic[index]
+                    }
+                }
+                let magic = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+                guard magic & 0xFFFF_FFF0 == Zstd.skippableMagic else { return false }
+                let size = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
+                guard position + 8 + size <= raw.count else { return true }
+                position += 8 + size
+            }
+            return false
+        }
     }
 
     /// Whether `fault` is a torn write that a writer's recovery may cut: the last segment's last bytes, an

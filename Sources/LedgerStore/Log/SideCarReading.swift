@@ -1,0 +1,16 @@
+// Reading frames of the sealed side-car layout (FORMAT.md §2.1): after decompression, a frame's `CLF2` content is
+// joined with its side-car into the inline form every reader parses, failures reported as corruption at the frame.
+import LedgerCore
+
+extension SealedSideCar {
+    /// Joins `content`, just decompressed from `stored` (the frame's stored bytes), with its side-car when it has
+    /// one (`SealedSideCar.join`); a side-car that is missing or malformed is corruption of the frame at `offset`
+    /// of `segment`, whose first seq is `seq`.
+    static func join(
+        _ content: inout [UInt8], stored: UnsafeRawBufferPointer, segment: String, offset: Int, seq: UInt64
+    ) throws(LedgerError) {
+        do { try join(&content, stored: stored) } catch {
+            throw .corrupt(segment: segment, offset: offset, seq: seq, reason: error.description)
+        }
+    }
+}
