@@ -292,7 +292,7 @@ final class LedgerStorage: RecordSource {
                     }
                 } catch {
                     var reason = error.reason
-                    let torn = scanner.isTornTail(error, inLastSegment: isLast)
+                    let torn = scanner.isTornTail(error, inLastSegment: isLast, expectedSeq: expected)
                     if torn && expected < acknowledged {
                         reason +=
                             "; the index or a checkpoint lists events up to seq \(acknowledged - 1): "

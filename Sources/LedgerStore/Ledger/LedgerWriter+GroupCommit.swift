@@ -1,10 +1,11 @@
 // The writer's commit path. The batches staged when a commit starts are written as one group: the data keys
 // their sealed parts need are made durable first (one keys.sqlite transaction), then their frames are appended
-// to the segment and made durable by one fdatasync. While the segment syncs, a second thread stores the keys of
-// the batches staged since, so that in a streaming append the key sync of the next group overlaps the segment
-// sync of this one instead of following it. A frame is never written before its keys are durable (a frame
-// without its key would be unreadable); keys without a frame, left by a crash, are used again by the next
-// writer. An event is acknowledged only once its frame is durable.
+// to the segment (each followed by a commit-group marker when there are several) and made durable by one
+// fdatasync. While the segment syncs, a second thread stores the keys of the batches staged since, so that in a
+// streaming append the key sync of the next group overlaps the segment sync of this one instead of following it.
+// A frame is never written before its keys are durable (a frame without its key would be unreadable); keys
+// without a frame, left by a crash, are used again by the next writer. An event is acknowledged only once its
+// frame is durable.
 import LedgerCore
 
 extension LedgerWriter {
@@ -15,8 +16,14 @@ extension LedgerWriter {
         try keyWriter.insert(group.flatMap { $0.newKeys[$0.keysStoredAhead...] })
         var written: [(batch: Staging.Batch, location: FrameLocation)] = []
         written.reserveCapacity(group.count)
-        for batch in group where batch.recordCount > 0 {
-            let compressed = try compressedFrame(of: batch)
+        // A group of several frames marks each with the group's first seq: they become durable together, so
+        // after a power loss a later one may have reached the disk while an earlier one is torn (FORMAT.md §2).
+        let framed = group.filter { $0.recordCount > 0 }
+        let marker =
+            framed.count > 1 ? framed.first.map { CommitGroupMarker.bytes(groupFirstSeq: $0.frame.firstSeq) } : nil
+        for batch in framed {
+            var compressed = try compressedFrame(of: batch)
+            if let marker { compressed += marker }
             let full = segment.map { $0.size > 0 && $0.size + compressed.count > configuration.segmentSizeLimit }
             if full ?? true {
                 // Frames written to the old segment become durable before any in the new one: a crash never keeps

@@ -173,32 +173,83 @@ struct SegmentScanner {
         }
     }
 
-    /// Whether `fault` is a torn write that a writer's recovery may cut: the last segment's last bytes, an
-    /// incomplete or zero-filled frame or a complete one that fails to decompress or checksum, with no valid
-    /// frame after it. A frame that decompresses with a valid checksum is never torn, whatever its content.
-    func isTornTail(_ fault: FrameFault, inLastSegment: Bool) -> Bool {
+    /// Whether `fault`, at the frame that should start at seq `expectedSeq`, is a torn write that a writer's
+    /// recovery may cut: in the last segment, an incomplete or zero-filled frame or a complete one that fails to
+    /// decompress or checksum, with no valid frame after it, or followed to the segment's end only by frames of
+    /// its own commit group (see `endsWithTornGroup`). A frame that decompresses with a valid checksum is never
+    /// torn, whatever its content.
+    func isTornTail(_ fault: FrameFault, inLastSegment: Bool, expectedSeq: UInt64) -> Bool {
         guard inLastSegment else { return false }
         switch fault.kind {
         case .incomplete, .zeroFilled:
-            return !hasValidFrame(after: fault.offset)
+            if !hasValidFrame(after: fault.offset) { return true }
         case .undecodable:
-            return fault.size.map { fault.offset + $0 == bytes.count } ?? false
-        case .notAFrame, .content:
+            if fault.size.map({ fault.offset + $0 == bytes.count }) ?? false { return true }
+        case .notAFrame:
+            break
+        case .content:
             return false
         }
+        return endsWithTornGroup(after: fault, expectedSeq: expectedSeq)
     }
 
-    /// Whether any complete, valid zstd frame starts after `offset` (used to tell a torn tail from corruption).
-    func hasValidFrame(after offset: Int) -> Bool {
+    /// Whether every frame after the faulty one to the end of the segment is an intact frame whose commit-group
+    /// marker names one group that began at or before `expectedSeq` (the last of them may itself be torn). The
+    /// frames of a group become durable by one sync, and a later group is written only after it: so the faulty
+    /// frame belongs to the last group written, whose sync did not complete and of which nothing was
+    /// acknowledged (FORMAT.md §2).
+    func endsWithTornGroup(after fault: FrameFault, expectedSeq: UInt64) -> Bool {
+        var starts: [Int] = []
+        if let size = fault.size { starts.append(fault.offset + size) }
+        if let next = nextValidFrame(after: fault.offset), !starts.contains(next) { starts.append(next) }
+        return starts.contains { start in framesOfOneGroup(from: start, startingBy: expectedSeq) }
+    }
+
+    /// Whether the frames from `start` to the end of the segment are intact frames of one commit group that began
+    /// at or before seq `groupStart`, the last possibly torn, with at least one intact.
+    private func framesOfOneGroup(from start: Int, startingBy groupStart: UInt64) -> Bool {
+        var content: [UInt8] = []
+        var offset = start
+        var group: UInt64?
+        while offset < bytes.count {
+            let frame: ScannedFrame
+            do throws(FrameFault) { frame = try readFrame(at: offset, content: &content) } catch {
+                let tornLast =
+                    switch error.kind {
+                    case .incomplete, .zeroFilled: !hasValidFrame(after: offset)
+                    case .undecodable: error.size.map { offset + $0 == bytes.count } ?? false
+                    case .notAFrame, .content: false
+                    }
+                return tornLast && group != nil
+            }
+            let marked = bytes.withUnsafeBytes { raw in
+                CommitGroupMarker.groupFirstSeq(
+                    inStored: UnsafeRawBufferPointer(rebasing: raw[offset..<offset + frame.storedBytes]))
+            }
+            guard let marked, marked <= groupStart, frame.firstSeq > groupStart, group.map({ $0 == marked }) ?? true
+            else { return false }
+            group = marked
+            offset += frame.storedBytes
+        }
+        return group != nil
+    }
+
+    /// The offset of the first complete, valid zstd frame that starts after `offset`, if any.
+    func nextValidFrame(after offset: Int) -> Int? {
         var content: [UInt8] = []
         var position = offset + 1
         while position + 4 <= bytes.count {
             let magic = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: UInt32.self) }
             if UInt32(littleEndian: magic) == Zstd.magic, (try? readFrame(at: position, content: &content)) != nil {
-                return true
+                return position
             }
             position += 1
         }
-        return false
+        return nil
+    }
+
+    /// Whether any complete, valid zstd frame starts after `offset` (used to tell a torn tail from corruption).
+    func hasValidFrame(after offset: Int) -> Bool {
+        nextValidFrame(after: offset) != nil
     }
 }
