@@ -118,6 +118,42 @@ import Testing
         try writer.close()
     }
 
+    /// A reader opened while the writer writes a group can see the file end at any byte of it (a write that
+    /// spans pages becomes visible page by page): inside a zstd frame, inside the side-car's or the marker's
+    /// 8-byte header or payload. Each is a tail still being written, never corruption.
+    @Test func aReaderSeesTheLastGroupCutAtAnyByteAsATailStillBeingWritten() throws {
+        let scratch = ScratchDirectory()
+        let (directory, events) = try ledger(scratch)
+        let derived = try derivedFiles(directory)
+        let groupStart = Int(try commitGroup(directory, events[500..<800]))
+        try restore(derived, in: directory)
+        let segment = try lastSegment(directory)
+        let whole = Array(try Data(contentsOf: URL(fileURLWithPath: segment)))
+        var previous = 500 as UInt64
+        var failures: [String] = []
+        // Every byte around the start of each zstd or skippable frame (and its 8-byte header), a sample elsewhere.
+        let starts = (groupStart..<whole.count - 3).filter { index in
+            (whole[index] & 0xF0 == 0x50 && whole[index + 1...index + 3].elementsEqual([0x2A, 0x4D, 0x18]))
+                || whole[index...index + 3].elementsEqual([0x28, 0xB5, 0x2F, 0xFD])
+        }
+        let lengths = Set((groupStart...whole.count).filter { $0 % 97 == 0 } + [whole.count])
+            .union(starts.flatMap { max($0 - 2, groupStart)...min($0 + 24, whole.count) })
+        for length in lengths.sorted() {
+            try Data(whole[..<length]).write(to: URL(fileURLWithPath: segment))
+            do {
+                let reader = try LedgerReader(directory: directory)
+                if reader.size < previous || reader.tail.map({ !$0.torn }) == true {
+                    failures.append("\(length): size \(reader.size), tail \(String(describing: reader.tail))")
+                }
+                previous = reader.size
+            } catch {
+                failures.append("\(length): \(error)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) cuts misread, first: \(failures.first ?? "")")
+        #expect(previous == 800)
+    }
+
     @Test func aDamagedFrameFollowedByALaterGroupIsCorruptionAndNothingIsCut() throws {
         let scratch = ScratchDirectory()
         let (directory, events) = try ledger(scratch)

@@ -177,9 +177,11 @@ public enum Zstd {
     /// The first of the 16 magic numbers of skippable frames (RFC 8878 §3.1.2), `0x184D2A50`...`0x184D2A5F`.
     public static let skippableMagic: UInt32 = 0x184D_2A50
 
-    /// The stored size of the frame starting at `bytes`: the zstd frame and any complete skippable frames that
-    /// directly follow it (the padding a compaction leaves, FORMAT.md §8), or nil if no complete frame starts
-    /// there. Decompressing those bytes yields the frame's content: decoders skip skippable frames.
+    /// The stored size of the frame starting at `bytes`: the zstd frame and the complete skippable frames that
+    /// directly follow it (side-car, commit-group marker, the padding a compaction leaves: FORMAT.md §2, §8), or
+    /// nil if no complete zstd frame starts there. A skippable frame that `bytes` end inside (a write still under
+    /// way, or torn) is not counted: the caller meets it as the next, incomplete frame. Decompressing those bytes
+    /// yields the frame's content: decoders skip skippable frames.
     public static func frameSize(_ bytes: UnsafeRawBufferPointer) -> Int? {
         let size = ZSTD_findFrameCompressedSize(bytes.baseAddress, bytes.count)
         guard ZSTD_isError(size) == 0, let base = bytes.baseAddress else { return nil }
@@ -189,7 +191,7 @@ public enum Zstd {
                 == skippableMagic
         {
             let padding = ZSTD_findFrameCompressedSize(base + total, bytes.count - total)
-            guard ZSTD_isError(padding) == 0 else { return nil }
+            guard ZSTD_isError(padding) == 0 else { break }
             total += padding
         }
         return total

@@ -89,7 +89,7 @@ struct SegmentScanner {
         }
         do { content = try joined.get() } catch {
             // A frame whose side-car the file ends before (or inside) can be a torn write; anything else cannot.
-            let atEnd = offset + size == bytes.count
+            let atEnd = offset + size == bytes.count || cutSkippableFrame(after: offset)
             if case .missing = error, atEnd {
                 throw FrameFault(offset: offset, size: nil, reason: error.description, kind: .incomplete)
             }
@@ -122,11 +122,12 @@ struct SegmentScanner {
         }
         let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
         if remaining < magic.count {
-            let prefix = bytes[offset...].elementsEqual(magic.prefix(remaining))
+            // The start of a zstd frame, or of the side-car or marker that follows one (written by the same call).
+            let prefix = bytes[offset...].elementsEqual(magic.prefix(remaining)) || startsSkippableMagic(at: offset)
             return FrameFault(
                 offset: offset, size: nil,
                 reason: prefix
-                    ? "a zstd frame starts here but the segment ends \(remaining) bytes into it"
+                    ? "a frame starts here but the segment ends \(remaining) bytes into it"
                     : "no zstd frame starts here (overwritten or not a segment)",
                 kind: prefix ? .incomplete : .notAFrame)
         }
@@ -150,6 +151,15 @@ struct SegmentScanner {
             reason: "no zstd frame starts here (overwritten or not a segment)", kind: .notAFrame)
     }
 
+    /// Whether the bytes at `position` begin like a skippable frame: up to its 4-byte magic number, as much of it
+    /// as the segment holds.
+    private func startsSkippableMagic(at position: Int) -> Bool {
+        let magic: [UInt8] = [0x50, 0x2A, 0x4D, 0x18]
+        return bytes[position..<min(position + magic.count, bytes.count)].enumerated().allSatisfy { index, byte in
+            index == 0 ? byte & 0xF0 == 0x50 : byte == magic[index]
+        }
+    }
+
     /// Whether the complete zstd frame at `offset` is followed by skippable frames the last of which the file
     /// ends inside (its 8-byte header or its declared bytes cut short).
     private func cutSkippableFrame(after offset: Int) -> Bool {
@@ -157,12 +167,7 @@ struct SegmentScanner {
             var position =
                 offset + ZSTD_findFrameCompressedSize(raw.baseAddress.map { $0 + offset }, raw.count - offset)
             while position < raw.count {
-                guard position + 8 <= raw.count else {
-                    let magic: [UInt8] = [0x50, 0x2A, 0x4D, 0x18]
-                    return raw[position...].enumerated().allSatisfy { index, byte in
-                        index == 0 ? byte & 0xF0 == 0x50 : byte == magic[index]
-                    }
-                }
+                guard position + 8 <= raw.count else { return startsSkippableMagic(at: position) }
                 let magic = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
                 guard magic & 0xFFFF_FFF0 == Zstd.skippableMagic else { return false }
                 let size = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
