@@ -166,7 +166,7 @@ struct CheckpointCommand: ParsableCommand {
 
 struct ReindexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reindex", abstract: "Delete index.sqlite and rebuild it from the log.")
+        commandName: "reindex", abstract: "Delete index.sqlite and tree/ and rebuild them from the log.")
 
     @OptionGroup var options: LedgerOptions
     @OptionGroup var lock: WriterLockOptions

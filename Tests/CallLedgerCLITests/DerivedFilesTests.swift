@@ -175,6 +175,43 @@ private func flipBit(_ path: String, at offset: Int) throws {
         #expect(independent.status == 0, "\(independent.stdout) \(independent.stderr)")
     }
 
+    /// A flipped bit inside tree/level-00, away from the right edge a writer checks at open: the signed roots stay
+    /// right (the writer signs from the right edge), every proof the damaged entry would enter is refused, verify
+    /// names the damaged tree file, and `reindex` rebuilds tree/ from the log so proofs verify again.
+    @Test func interiorTreeDamageIsLocatedByVerifyAndRepairedByReindex() throws {
+        let ledger = try CLILedger()
+        let lines = simulatedLines(calls: 2, seed: 17)
+        try #require(lines.count > 130)
+        let appended = try ledger.callLedger("append", input: lines[0..<128].joined(separator: "\n") + "\n")
+        try #require(appended.status == 0, "\(appended.stderr)")
+        try #require(try ledger.callLedger("checkpoint").status == 0)
+        try flipBit(ledger.directory + "/tree/level-00.hashes", at: 20 * 32 + 7)
+
+        let more = try ledger.callLedger("append", input: lines[128..<130].joined(separator: "\n") + "\n")
+        try #require(more.status == 0, "\(more.stderr)")
+        let signed = try ledger.callLedger("checkpoint", "--json")
+        try #require(signed.status == 0, "\(signed.stderr)")
+        let refused = try ledger.callLedger("prove", "inclusion", "--seq", "21")
+        #expect(refused.status != 0 && refused.stdout.isEmpty, "\(refused.stdout)")
+        let damaged = try ledger.callLedger("verify")
+        #expect(damaged.status == 1, "\(damaged.stdout)")
+        #expect(damaged.stdout.contains("tree/level-00 entry 20") && damaged.stdout.contains("reindex"))
+
+        try #require(try ledger.callLedger("reindex").status == 0)
+        let verified = try ledger.callLedger("verify", "--json")
+        #expect(verified.status == 0, "\(verified.stdout)")
+        #expect(
+            try jsonObject(verified.stdout)["root_hash"] as? String == jsonObject(signed.stdout)["root_hash"] as? String
+        )
+        let proof = try ledger.callLedger("prove", "inclusion", "--seq", "21")
+        try #require(proof.status == 0, "\(proof.stderr)")
+        let scratch = ScratchDirectory()
+        let file = scratch.file("proof.json")
+        try Data(proof.stdout.utf8).write(to: URL(fileURLWithPath: file))
+        let checked = try PythonVerifier.verify("proof", file)
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+    }
+
     @Test func auditBundleIsWrittenOwnerOnly() throws {
         let ledger = try framedLedger(calls: 1, seed: 14)
         let call = try #require(try catted(ledger).first?["call"] as? String)

@@ -385,9 +385,10 @@ final class LedgerStorage: RecordSource {
         }
     }
 
-    /// Rebuilds the index from the log, from scratch.
+    /// Rebuilds the index and the tree from the log, from scratch (both are derived).
     func reindex() throws(LedgerError) -> RecoveryReport {
         try index.clear()
+        try tree.truncate(to: 0)
         return try recover()
     }
 

@@ -120,7 +120,7 @@ extension LedgerReader {
     static let framesInFlight = 32
 
     /// How to repair a damaged tree file: the writer rebuilds what is missing from the log.
-    static let treeRepair = " (tree/ is derived: delete it and run `call-ledger reindex` to rebuild it from the log)"
+    static let treeRepair = " (tree/ is derived: `call-ledger reindex` rebuilds it from the log)"
 
     /// Verifies the whole ledger from its segments. `progress` receives (events done, events expected).
     ///
@@ -403,7 +403,8 @@ extension LedgerReader {
                         let nodeIndex = firstIndex + UInt64(index)
                         frame.nodeFault =
                             depth == 0
-                            ? "leaf hash of seq \(nodeIndex) differs from the stored tree (tree/level-00): the record or the tree was altered"
+                            ? leafFault(
+                                seq: nodeIndex, recomputed: level[index], stored: storedHash, tree: queue.treeDirectory)
                             : "tree node (level \(depth), index \(nodeIndex)) differs from the recomputed one"
                                 + treeRepair
                     }
@@ -412,6 +413,36 @@ extension LedgerReader {
             frame.pieces.append((height, level[0]))
             start += UInt64(width)
         }
+    }
+
+    /// What a leaf hash that differs from tree/level-00 means. The stored level above tells which side changed:
+    /// when the stored parent is the hash of the recomputed leaf and its stored sibling, the tree file lost the
+    /// leaf (derived: `reindex` repairs it); when it is the hash of the stored leaf and its sibling, the tree
+    /// still commits to a record the log no longer holds: the log was altered.
+    private static func leafFault(
+        seq: UInt64, recomputed: SHA256Digest, stored: SHA256Digest, tree: String
+    ) -> String {
+        func entry(level: String, _ index: UInt64) -> SHA256Digest? {
+            let file = try? POSIXFile(path: FileSystem.join(tree, "level-\(level).hashes"), flags: O_RDONLY)
+            return file?.readDigest(at: index)
+        }
+        let parent = entry(level: "01", seq >> 1)
+        let siblingHash = entry(level: "00", seq ^ 1)
+        if let parent, let siblingHash {
+            func node(_ leaf: SHA256Digest) -> SHA256Digest {
+                seq & 1 == 0 ? MerkleHasher.nodeHash(leaf, siblingHash) : MerkleHasher.nodeHash(siblingHash, leaf)
+            }
+            if node(recomputed) == parent {
+                return "tree/level-00 entry \(seq) differs from the leaf hash of seq \(seq) recomputed from the log, "
+                    + "while tree/level-01 agrees with the log: the tree file is damaged" + treeRepair
+            }
+            if node(stored) == parent {
+                return "the record of seq \(seq) was altered: its leaf hash differs from the one tree/level-00 and "
+                    + "tree/level-01 committed to"
+            }
+        }
+        return "leaf hash of seq \(seq) differs from the stored tree (tree/level-00): the record or the tree was "
+            + "altered (if `call-ledger reindex` makes it pass, only tree/ was damaged)"
     }
 
     private func loadCheckpoints(
@@ -464,3 +495,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension POSIXFile {
+    /// Entry `index` of a tree level file (32 bytes each), or nil past its end or when it cannot be read.
+    fileprivate func readDigest(at index: UInt64) -> SHA256Digest? {
+        guard index < UInt64(Int.max / 32), let bytes = try? read(count: 32, at: Int(index) * 32) else { return nil }
+        return SHA256Digest(bytes: bytes)
+    }
+}

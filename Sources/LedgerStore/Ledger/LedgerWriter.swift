@@ -479,8 +479,9 @@ import Darwin
 #endif
 
 extension LedgerWriter {
-    /// Deletes and rebuilds `index.sqlite` from the log (takes the writer lock while it runs, waiting up to
-    /// `lockWait` seconds for another writer).
+    /// Deletes and rebuilds `index.sqlite` and the stored tree (`tree/`) from the log (takes the writer lock while
+    /// it runs, waiting up to `lockWait` seconds for another writer). The next writer checks the rebuilt tree
+    /// against the latest signed checkpoint, as at every open.
     public static func reindex(directory: String, lockWait: Double = 0) throws(LedgerError) -> RecoveryReport {
         let layout = LedgerLayout(directory: directory)
         _ = try LedgerConfiguration.load(layout)
