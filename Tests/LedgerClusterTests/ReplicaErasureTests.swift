@@ -20,6 +20,8 @@ private struct ShardToErase {
     let call: String
     /// Wrapped keys (hex) of its due classes.
     let wrapped: [String]
+    /// The same as the replica carries them: base64 text.
+    var wrappedBase64: [Data] { wrapped.map { Data(hexBytes($0).base64EncodedString().utf8) } }
     /// The first 48 bytes of each of its due parts' ciphertext (nonce, then ciphertext).
     let ciphertext: [Data]
 
@@ -70,7 +72,7 @@ private struct ShardToErase {
         let keys = try wrappedKeys(directory: ledger)
         wrapped = due.compactMap { keys[$0] }
         try #require(wrapped.count == due.count)
-        try #require(wrapped.allSatisfy { store.contains(hexBytes($0)) }, "the replica lacks a wrapped key")
+        try #require(wrappedBase64.allSatisfy { store.contains($0) }, "the replica lacks a wrapped key")
     }
 
     /// Runs the shard's writer with retention due at `erasureTime`, until idle; returns how it ended.
@@ -97,7 +99,7 @@ private struct ShardToErase {
             left = []
             for node in 1...3 {
                 let store = try allBytes(under: cluster.scratch.file("nats/n\(node)"))
-                if wrapped.contains(where: { store.contains(hexBytes($0)) }) { left.append("n\(node): a wrapped key") }
+                if wrappedBase64.contains(where: { store.contains($0) }) { left.append("n\(node): a wrapped key") }
                 if ciphertext.contains(where: { store.contains($0) }) { left.append("n\(node): ciphertext") }
             }
             if left.isEmpty { return }
@@ -126,10 +128,11 @@ private struct ShardToErase {
         }
         var roots: [String] = []
         for directory in [ledger, restored] {
-            let size = try jsonObject(try callLedger("stats", "--ledger", directory, "--json").stdout)["events"]
+            let signed = try callLedger("checkpoint", "--ledger", directory, "--json")
+            #expect(signed.status == 0, "\(signed.stderr)")
+            let size = try jsonObject(signed.stdout)["tree_size"] as? Int ?? 0
             let proof = try callLedger(
-                "prove", "consistency", "--ledger", directory, "--from", "\(restoredEvents)", "--to",
-                "\(size as? Int ?? 0)")
+                "prove", "consistency", "--ledger", directory, "--from", "\(restoredEvents)", "--to", "\(size)")
             #expect(proof.status == 0, "\(proof.stderr)")
             roots.append(try jsonObject(proof.stdout)["from_root_hash"] as? String ?? "")
         }
