@@ -79,7 +79,8 @@ extension ClusterConfiguration {
     func replicaStatus(shard: Int, connection: NATSConnection) throws(NATSError) -> ReplicaStatus? {
         let message: StoredMessage?
         do throws(NATSError) {
-            message = try connection.lastMessage(stream: replicaStream, subject: "\(replicaSubject(shard: shard)).state")
+            message = try connection.lastMessage(
+                stream: replicaStream, subject: "\(replicaSubject(shard: shard)).state")
         } catch {
             if error.isNotFound { return nil }
             throw error

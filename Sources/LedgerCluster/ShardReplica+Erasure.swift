@@ -72,7 +72,8 @@ extension ShardReplicator {
             guard let entry = manifests[first] else { continue }
             let path = layout.segmentPath(firstSeq: first)
             guard let mtime = LedgerReplicaFiles.modificationTime(path) else {
-                throw .replicaMismatch(shard: shard, reason: "the replica holds segment \(entry.segment), \(path) is missing")
+                throw .replicaMismatch(
+                    shard: shard, reason: "the replica holds segment \(entry.segment), \(path) is missing")
             }
             guard entry.segmentMtimeNs != mtime else { continue }
             try tick()
@@ -82,7 +83,8 @@ extension ShardReplicator {
             erasure.segmentsChecked += 1
             if bytes.count == entry.segmentFile.bytes && SHA256.hash(bytes).hex == entry.segmentFile.sha256 {
                 // The same bytes (a restored disk, or a file touched): note its time so the next look skips it.
-                if entry.segmentFile.chunkSha256 != digests || (settledTime != nil && settledTime != entry.segmentMtimeNs)
+                if entry.segmentFile.chunkSha256 != digests
+                    || (settledTime != nil && settledTime != entry.segmentMtimeNs)
                 {
                     var refreshed = entry
                     refreshed.segmentFile.chunkSha256 = digests
@@ -115,7 +117,6 @@ extension ShardReplicator {
             keySequences[token] = nil
             erasure.keys += 1
             status.keysErased += 1
-            ReplicaFault.reach("key-erased")
         }
         for change in changes { try replace(change, erasure: &erasure, tick: tick) }
         if erasure.changedReplica || owesFlush {
@@ -149,7 +150,8 @@ extension ShardReplicator {
                 index < change.digests.count
                 ? Array(change.bytes[start..<min(change.bytes.count, start + ShardReplica.chunkBytes)]) : nil
             do throws(NATSError) {
-                let old = try connection.lastMessage(stream: configuration.replicaStream, subject: "\(subject).\(index)")
+                let old = try connection.lastMessage(
+                    stream: configuration.replicaStream, subject: "\(subject).\(index)")
                 if let old, old.data != fresh {
                     try connection.eraseMessage(stream: configuration.replicaStream, sequence: old.sequence)
                     ReplicaFault.reach("chunk-erased")

@@ -204,12 +204,7 @@ final class ShardReplicator {
     func sync(
         ackFloor: () throws(NATSError) -> UInt64, tick: () throws(ClusterError) -> Void
     ) throws(ClusterError) -> ReplicaErasure? {
-        do throws(NATSError) {
-            if !loaded { try load() }
-        } catch {
-            throw .nats(error)
-        }
-        let erasure = reconcileDue ? try reconcile(tick: tick) : nil
+        if !loaded { try load() }
         let firsts: [UInt64]
         do throws(LedgerError) {
             firsts = try FileSystem.contents(of: layout.segments).compactMap { LedgerLayout.segmentFirstSeq(name: $0) }
@@ -218,6 +213,8 @@ final class ShardReplicator {
             throw .ledger(error)
         }
         let sealed = Array(firsts.dropLast())
+        status.segmentsSealed = sealed.count
+        let erasure = reconcileDue ? try reconcile(tick: tick) : nil
         if let known = knownSealed {
             let fresh = sealed.filter { !known.contains($0) && $0 >= replicatedEnd }
             if !fresh.isEmpty {
@@ -227,7 +224,6 @@ final class ShardReplicator {
             }
         }
         knownSealed = Set(sealed)
-        status.segmentsSealed = sealed.count
         if let index = sealed.firstIndex(of: replicatedEnd) {
             try uploadKeys()
             for position in index..<sealed.count {
@@ -243,9 +239,27 @@ final class ShardReplicator {
         return erasure
     }
 
-    /// Reads where the replica ends and which manifest entries, checkpoints and keys it holds.
-    private func load() throws(NATSError) {
-        try connection.ensureStream(configuration.replicaStreamConfiguration)
+    /// Reads where the replica ends and which manifest entries, checkpoints and keys it holds, after checking that
+    /// the replica, if any, is this ledger's (its `ledger.json` is the one on disk): reconciling another ledger's
+    /// replica with this disk would erase its keys.
+    private func load() throws(ClusterError) {
+        let local = try readLedger(layout.configuration)
+        let copied: StoredMessage?
+        do throws(NATSError) {
+            try connection.ensureStream(configuration.replicaStreamConfiguration)
+            copied = try connection.lastMessage(stream: configuration.replicaStream, subject: "\(prefix).config")
+        } catch {
+            throw .nats(error)
+        }
+        if let copied, copied.data != local {
+            throw .replicaMismatch(
+                shard: shard,
+                reason: "the replica holds another ledger (its ledger.json differs from \(layout.configuration))")
+        }
+        do throws(NATSError) { try loadReplica() } catch { throw .nats(error) }
+    }
+
+    private func loadReplica() throws(NATSError) {
         var next: UInt64 = 0
         var floor: UInt64 = 1
         while let message = try connection.lastMessage(

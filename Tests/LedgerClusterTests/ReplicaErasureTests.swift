@@ -76,7 +76,9 @@ private struct ShardToErase {
     }
 
     /// Runs the shard's writer with retention due at `erasureTime`, until idle; returns how it ended.
-    func eraseThroughTheWriter(environment: [String: String] = [:]) throws -> (
+    func eraseThroughTheWriter(
+        environment: [String: String] = [:]
+    ) throws -> (
         status: Int32, lines: [String], stderr: String
     ) {
         let writer = try Child(
