@@ -1,5 +1,5 @@
 // ClusterStatus: per shard, the intake stream (messages, leader, replicas), the writer's lease and the durable
-// consumer's lag, as NATS reports them now.
+// consumer's lag, as NATS reports them now, and the replica's state as the shard's writer last published it.
 import Foundation
 public import NATSClient
 
@@ -31,6 +31,9 @@ public struct ShardStatus: Sendable, Equatable, Encodable {
     public var durableThrough: UInt64
     /// Events not yet durable in the ledger: `pending + ackPending`.
     public var lag: UInt64
+    /// The replicated ledger as its writer last published it (segments replicated and sealed, last manifest entry,
+    /// keys, pending erasures); nil before a writer published any.
+    public var replica: ReplicaStatus?
 }
 
 extension ClusterConfiguration {
@@ -49,6 +52,7 @@ extension ClusterConfiguration {
                 let consumer = try connection.consumerState(
                     stream: streamName(shard: shard), durable: ClusterConfiguration.consumerName)
                 let lease = try ShardLease.read(bucket: bucket, key: leaseKey(shard: shard))
+                let replica = try replicaStatus(shard: shard, connection: connection)
                 let held = lease.flatMap { $0.record.released ? nil : $0.record }
                 var replicaStates: [String: String] = [:]
                 for replica in stream?.replicas ?? [] {
@@ -63,11 +67,24 @@ extension ClusterConfiguration {
                         leaseHolder: held?.holder, leasePid: held?.pid,
                         leaseAgeMs: held.map { Int64(Date().timeIntervalSince1970 * 1000) - $0.renewedMs },
                         pending: pending, ackPending: ackPending, durableThrough: consumer?.ackFloor ?? 0,
-                        lag: pending + UInt64(max(ackPending, 0))))
+                        lag: pending + UInt64(max(ackPending, 0)), replica: replica))
             } catch {
                 throw .nats(error)
             }
         }
         return states
+    }
+
+    /// The last state shard `shard`'s writer published on `….state` of the replica stream, nil when none.
+    func replicaStatus(shard: Int, connection: NATSConnection) throws(NATSError) -> ReplicaStatus? {
+        let message: StoredMessage?
+        do throws(NATSError) {
+            message = try connection.lastMessage(
+                stream: replicaStream, subject: "\(replicaSubject(shard: shard)).state")
+        } catch {
+            if error.isNotFound { return nil }
+            throw error
+        }
+        return message.flatMap { try? ShardReplica.decoder().decode(ReplicaStatus.self, from: Data($0.data)) }
     }
 }

@@ -1,7 +1,9 @@
 // ShardReplica: a shard's ledger copied to JetStream as it is sealed (FORMAT.md §13, "Replicas"): the ledger's
 // settings and verifier key, the wrapped data keys, every sealed segment and the tree entries it completes (in
 // chunks, with a manifest entry per segment naming sizes, SHA-256 digests and the intake position to replay
-// from), and every checkpoint. The shard's writer runs a ShardReplicator after each durable batch.
+// from), and every checkpoint. The shard's writer runs a ShardReplicator after each durable batch; when erasure
+// may have changed the ledger (at the writer's start and after each retention pass) the replicator first brings
+// the replica in line with it (ShardReplica+Erasure.swift).
 import Foundation
 import LedgerCore
 import LedgerStore
@@ -31,6 +33,9 @@ public struct ReplicaFile: Codable, Sendable, Equatable {
     public var sha256: String
     /// Chunks of `ShardReplica.chunkBytes` (the last may be shorter); 0 for an empty file.
     public var chunks: Int
+    /// SHA-256 of each chunk, hex, in order: what a writer compares a segment changed by erasure against, so that
+    /// it erases and publishes again only the chunks whose bytes changed. Absent for tree pieces.
+    public var chunkSha256: [String]?
 }
 
 /// The manifest entry of one sealed segment (subject `….manifest.<first seq>`), published after its chunks.
@@ -51,6 +56,37 @@ public struct ReplicaManifestEntry: Codable, Sendable, Equatable {
     public var replayFrom: UInt64
     /// When it was replicated, milliseconds since 1970 (UTC).
     public var replicatedMs: Int64
+    /// The segment file's modification time on the replicating writer's disk, nanoseconds since 1970, when the file
+    /// had not changed for `ShardReplica.settleNanoseconds` before: a writer compares the segment with the replica
+    /// only when its file's time differs. Absent when the file had just changed.
+    public var segmentMtimeNs: Int64?
+}
+
+/// What a shard's writer last published of its replica's state (subject `….state`), for `cluster status`.
+public struct ReplicaStatus: Codable, Sendable, Equatable {
+    /// Sealed segments in the writer's ledger.
+    public var segmentsSealed: Int
+    /// Segments the replica holds (manifest entries).
+    public var segmentsReplicated: Int
+    /// The replica holds events `0..<replicatedThrough`.
+    public var replicatedThrough: UInt64
+    /// The file name of the last segment replicated, nil before any.
+    public var lastManifest: String?
+    /// When that manifest entry was published, milliseconds since 1970.
+    public var lastManifestMs: Int64?
+    /// Wrapped data keys the replica holds.
+    public var keysReplicated: Int
+    /// Replica messages (shredded keys, changed segment chunks) still to erase and publish again; above 0 while a
+    /// writer brings the replica in line with erasure, or after it was stopped doing so (the next writer finishes).
+    public var pendingErasures: Int
+    /// Keys erased from the replica since the writer started.
+    public var keysErased: Int
+    /// Segment chunks erased and published again since the writer started.
+    public var chunksReplaced: Int
+    /// The writer that published it.
+    public var holder: String
+    /// When it was published, milliseconds since 1970.
+    public var updatedMs: Int64
 }
 
 /// A wrapped data key as the replica holds it (subject `….keys.<SHA-256 of call NUL class>`).
@@ -66,6 +102,9 @@ public enum ShardReplica {
     public static let chunkBytes = 262_144
     /// Bytes per tree entry (a SHA-256).
     static let hashBytes = 32
+    /// A segment file unchanged for this long (2 s) gets its modification time in its manifest entry: a write in the
+    /// same clock tick as the last one would not change the time.
+    static let settleNanoseconds: Int64 = 2_000_000_000
 
     /// The 20-digit zero-padded decimal used in file and subject names.
     static func padded(_ value: UInt64) -> String {
@@ -94,16 +133,28 @@ public enum ShardReplica {
     static func encode(_ value: some Encodable) -> [UInt8] {
         (try? encoder().encode(value)).map(Array.init) ?? []
     }
+
+    /// The hex SHA-256 of each `chunkBytes` chunk of `bytes`.
+    static func chunkDigests(_ bytes: [UInt8]) -> [String] {
+        stride(from: 0, to: bytes.count, by: chunkBytes).map {
+            SHA256.hash(Array(bytes[$0..<min(bytes.count, $0 + chunkBytes)])).hex
+        }
+    }
+
+    /// Milliseconds since 1970, now.
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
-/// Copies a shard's sealed segments, tree entries, checkpoints and keys to the replica stream. Confine it to the
-/// writer's thread.
+/// Copies a shard's sealed segments, tree entries, checkpoints and keys to the replica stream, and brings the
+/// replica in line with erasure. Confine it to the writer's thread.
 final class ShardReplicator {
-    private let configuration: ClusterConfiguration
-    private let shard: Int
-    private let layout: LedgerLayout
-    private let connection: NATSConnection
-    private let prefix: String
+    let configuration: ClusterConfiguration
+    let shard: Int
+    let layout: LedgerLayout
+    let connection: NATSConnection
+    let prefix: String
+    /// The writer's id, named in the state it publishes.
+    let holder: String
     private var loaded = false
     /// The seq the next manifest entry starts at (the end of the last replicated segment).
     private var replicatedEnd: UInt64 = 0
@@ -114,30 +165,46 @@ final class ShardReplicator {
     /// `replay_from` observed when a segment was first seen sealed, by first seq.
     private var observed: [UInt64: UInt64] = [:]
     private var checkpointsDone: Set<String> = []
-    private var keysDone: Set<SHA256Digest> = []
+    /// The manifest entries the replica holds, by first seq.
+    var manifests: [UInt64: ReplicaManifestEntry] = [:]
+    /// The stream sequence of each wrapped key the replica holds, by subject token.
+    var keySequences: [String: UInt64] = [:]
+    /// Whether the ledger may have changed under the replica (at start, after a retention pass).
+    var reconcileDue = true
+    /// Whether an earlier writer stopped with erasures pending: its erased messages may still be in the servers'
+    /// RAFT logs, so the next reconcile publishes the filler that has them compacted.
+    var owesFlush = false
+    /// What the last published state said, and what it says now.
+    private var published: ReplicaStatus?
+    var status: ReplicaStatus
 
-    init(configuration: ClusterConfiguration, shard: Int, directory: String, connection: NATSConnection) {
+    init(
+        configuration: ClusterConfiguration, shard: Int, directory: String, connection: NATSConnection,
+        holder: String
+    ) {
         self.configuration = configuration
         self.shard = shard
         self.layout = LedgerLayout(directory: directory)
         self.connection = connection
         self.prefix = configuration.replicaSubject(shard: shard)
+        self.holder = holder
+        self.status = ReplicaStatus(
+            segmentsSealed: 0, segmentsReplicated: 0, replicatedThrough: 0, lastManifest: nil, lastManifestMs: nil,
+            keysReplicated: 0, pendingErasures: 0, keysErased: 0, chunksReplaced: 0, holder: holder, updatedMs: 0)
     }
 
     /// How far the replica goes: the end seq of its last segment.
     var end: UInt64 { replicatedEnd }
 
-    /// Copies what was sealed since the last call. `ackFloor` gives the intake consumer's ack floor now (read only
-    /// when a segment is seen sealed for the first time, before the batch just appended is acknowledged); `tick`
-    /// runs between chunks (the writer renews its lease there), and what it throws ends the copy.
+    /// Copies what was sealed since the last call, after bringing the replica in line with erasure when that is
+    /// due. `ackFloor` gives the intake consumer's ack floor now (read only when a segment is seen sealed for the
+    /// first time, before the batch just appended is acknowledged); `tick` runs between chunks (the writer renews
+    /// its lease there), and what it throws ends the copy. Returns what the erasure did, if it ran.
+    @discardableResult
     func sync(
         ackFloor: () throws(NATSError) -> UInt64, tick: () throws(ClusterError) -> Void
-    ) throws(ClusterError) {
-        do throws(NATSError) {
-            if !loaded { try load() }
-        } catch {
-            throw .nats(error)
-        }
+    ) throws(ClusterError) -> ReplicaErasure? {
+        if !loaded { try load() }
         let firsts: [UInt64]
         do throws(LedgerError) {
             firsts = try FileSystem.contents(of: layout.segments).compactMap { LedgerLayout.segmentFirstSeq(name: $0) }
@@ -146,6 +213,8 @@ final class ShardReplicator {
             throw .ledger(error)
         }
         let sealed = Array(firsts.dropLast())
+        status.segmentsSealed = sealed.count
+        let erasure = reconcileDue ? try reconcile(tick: tick) : nil
         if let known = knownSealed {
             let fresh = sealed.filter { !known.contains($0) && $0 >= replicatedEnd }
             if !fresh.isEmpty {
@@ -166,11 +235,31 @@ final class ShardReplicator {
                 reason: "the replica ends at seq \(replicatedEnd) but \(layout.segments) has no segment starting there")
         }
         try uploadCheckpoints()
+        try publishStatus()
+        return erasure
     }
 
-    /// Reads where the replica ends and which checkpoints and keys it holds.
-    private func load() throws(NATSError) {
-        try connection.ensureStream(configuration.replicaStreamConfiguration)
+    /// Reads where the replica ends and which manifest entries, checkpoints and keys it holds, after checking that
+    /// the replica, if any, is this ledger's (its `ledger.json` is the one on disk): reconciling another ledger's
+    /// replica with this disk would erase its keys.
+    private func load() throws(ClusterError) {
+        let local = try readLedger(layout.configuration)
+        let copied: StoredMessage?
+        do throws(NATSError) {
+            try connection.ensureStream(configuration.replicaStreamConfiguration)
+            copied = try connection.lastMessage(stream: configuration.replicaStream, subject: "\(prefix).config")
+        } catch {
+            throw .nats(error)
+        }
+        if let copied, copied.data != local {
+            throw .replicaMismatch(
+                shard: shard,
+                reason: "the replica holds another ledger (its ledger.json differs from \(layout.configuration))")
+        }
+        do throws(NATSError) { try loadReplica() } catch { throw .nats(error) }
+    }
+
+    private func loadReplica() throws(NATSError) {
         var next: UInt64 = 0
         var floor: UInt64 = 1
         while let message = try connection.lastMessage(
@@ -179,16 +268,24 @@ final class ShardReplicator {
             guard let entry = try? ShardReplica.decoder().decode(ReplicaManifestEntry.self, from: Data(message.data)),
                 entry.endSeq > next
             else { break }
+            manifests[next] = entry
             next = entry.endSeq
             floor = entry.replayFrom
         }
         replicatedEnd = next
         replayFloor = floor
+        if let state = try connection.lastMessage(stream: configuration.replicaStream, subject: "\(prefix).state"),
+            let previous = try? ShardReplica.decoder().decode(ReplicaStatus.self, from: Data(state.data))
+        {
+            owesFlush = previous.pendingErasures > 0
+        }
         for message in try connection.messages(stream: configuration.replicaStream, subject: "\(prefix).checkpoint.>") {
             if let token = message.subject.split(separator: ".").last { checkpointsDone.insert(String(token)) }
         }
         for message in try connection.messages(stream: configuration.replicaStream, subject: "\(prefix).keys.>") {
-            keysDone.insert(SHA256.hash(message.data))
+            if let token = message.subject.split(separator: ".").last {
+                keySequences[String(token)] = message.streamSequence
+            }
         }
         for file in ["config": layout.configuration, "verifier": layout.verifierKey] {
             let bytes: [UInt8]
@@ -202,14 +299,18 @@ final class ShardReplicator {
         loaded = true
     }
 
-    private func publish(_ subject: String, _ bytes: [UInt8]) throws(NATSError) {
-        _ = try connection.publish(
-            subject: subject, data: bytes, messageID: "\(subject):\(SHA256.hash(bytes).hex)", timeout: 10)
+    /// Publishes `bytes` on `subject` with a message id made of the subject and the bytes' digest, so that a copy
+    /// sent again inside the duplicate window is dropped; `unique` adds the time, for a copy that must be stored
+    /// again (the same bytes after their message was erased). Returns the stream sequence.
+    @discardableResult
+    func publish(_ subject: String, _ bytes: [UInt8], unique: Bool = false) throws(NATSError) -> UInt64 {
+        let id = "\(subject):\(SHA256.hash(bytes).hex)" + (unique ? ":\(DispatchTime.now().uptimeNanoseconds)" : "")
+        return try connection.publish(subject: subject, data: bytes, messageID: id, timeout: 10).sequence
     }
 
     /// Publishes `bytes` in chunks on `subject.<index>`; returns what the manifest says of them.
     private func publishChunks(
-        _ subject: String, _ bytes: [UInt8], tick: () throws(ClusterError) -> Void
+        _ subject: String, _ bytes: [UInt8], digests: Bool, tick: () throws(ClusterError) -> Void
     ) throws(ClusterError) -> ReplicaFile {
         var index = 0
         var offset = 0
@@ -224,13 +325,18 @@ final class ShardReplicator {
             offset = end
             index += 1
         }
-        return ReplicaFile(bytes: bytes.count, sha256: SHA256.hash(bytes).hex, chunks: index)
+        return ReplicaFile(
+            bytes: bytes.count, sha256: SHA256.hash(bytes).hex, chunks: index,
+            chunkSha256: digests ? ShardReplica.chunkDigests(bytes) : nil)
     }
 
     private func upload(segment first: UInt64, end: UInt64, tick: () throws(ClusterError) -> Void) throws(ClusterError)
     {
         let name = LedgerLayout.segmentName(firstSeq: first)
-        let segmentBytes = try readLedger(layout.segmentPath(firstSeq: first))
+        let path = layout.segmentPath(firstSeq: first)
+        let before = LedgerReplicaFiles.modificationTime(path)
+        let segmentBytes = try readLedger(path)
+        let mtime = settled(before, path: path)
         var tree: [UInt8] = []
         var levels: [Int] = []
         var level = 0
@@ -249,20 +355,35 @@ final class ShardReplicator {
             level += 1
         }
         let subject = "\(prefix).segment.\(ShardReplica.padded(first))"
-        let segmentFile = try publishChunks(subject, segmentBytes, tick: tick)
-        let treeFile = try publishChunks("\(prefix).tree.\(ShardReplica.padded(first))", tree, tick: tick)
+        let segmentFile = try publishChunks(subject, segmentBytes, digests: true, tick: tick)
+        let treeFile = try publishChunks(
+            "\(prefix).tree.\(ShardReplica.padded(first))", tree, digests: false, tick: tick)
         let replayFrom = observed[first] ?? replayFloor
         let entry = ReplicaManifestEntry(
             segment: name, firstSeq: first, endSeq: end, segmentFile: segmentFile, tree: treeFile,
-            treeLevels: levels, replayFrom: replayFrom, replicatedMs: Int64(Date().timeIntervalSince1970 * 1000))
+            treeLevels: levels, replayFrom: replayFrom, replicatedMs: ShardReplica.nowMs(), segmentMtimeNs: mtime)
+        try publishManifest(entry)
+        replicatedEnd = end
+        replayFloor = replayFrom
+        observed[first] = nil
+    }
+
+    /// Publishes a segment's manifest entry (replacing the one before it on its subject) and remembers it.
+    func publishManifest(_ entry: ReplicaManifestEntry) throws(ClusterError) {
         do throws(NATSError) {
-            try publish("\(prefix).manifest.\(ShardReplica.padded(first))", ShardReplica.encode(entry))
-            replicatedEnd = end
-            replayFloor = replayFrom
-            observed[first] = nil
+            try publish("\(prefix).manifest.\(ShardReplica.padded(entry.firstSeq))", ShardReplica.encode(entry))
         } catch {
             throw .nats(error)
         }
+        manifests[entry.firstSeq] = entry
+    }
+
+    /// `mtime` (read before the file was read) when the file still has it and had it for
+    /// `ShardReplica.settleNanoseconds`: then a later write changes it. Nil otherwise.
+    func settled(_ mtime: Int64?, path: String) -> Int64? {
+        guard let mtime, LedgerReplicaFiles.modificationTime(path) == mtime else { return nil }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+        return now - mtime >= ShardReplica.settleNanoseconds ? mtime : nil
     }
 
     private func uploadCheckpoints() throws(ClusterError) {
@@ -285,28 +406,51 @@ final class ShardReplicator {
         }
     }
 
-    private func uploadKeys() throws(ClusterError) {
-        let keys: [WrappedDataKey]
+    /// The wrapped data keys `keys.sqlite` holds now.
+    func localKeys() throws(ClusterError) -> [WrappedDataKey] {
         do throws(LedgerError) {
-            keys = try LedgerReplicaFiles.wrappedKeys(directory: layout.directory)
+            return try LedgerReplicaFiles.wrappedKeys(directory: layout.directory)
         } catch {
             throw .ledger(error)
         }
-        for key in keys {
+    }
+
+    private func uploadKeys() throws(ClusterError) {
+        for key in try localKeys() {
+            let token = ShardReplica.keyToken(call: key.call, dataClass: key.dataClass)
+            guard keySequences[token] == nil else { continue }
             let bytes = ShardReplica.encode(
                 ReplicaKey(call: key.call, dataClass: key.dataClass, wrapped: Base64.encode(key.wrapped)))
-            let digest = SHA256.hash(bytes)
-            guard !keysDone.contains(digest) else { continue }
             do throws(NATSError) {
-                try publish("\(prefix).keys.\(ShardReplica.keyToken(call: key.call, dataClass: key.dataClass))", bytes)
+                keySequences[token] = try publish("\(prefix).keys.\(token)", bytes)
             } catch {
                 throw .nats(error)
             }
-            keysDone.insert(digest)
         }
     }
 
-    private func readLedger(_ path: String, offset: Int = 0, count: Int? = nil) throws(ClusterError) -> [UInt8] {
+    /// Publishes the replica's state on `….state` when it changed since the last time.
+    func publishStatus() throws(ClusterError) {
+        status.segmentsReplicated = manifests.count
+        status.replicatedThrough = replicatedEnd
+        if let last = manifests.keys.max(), let entry = manifests[last] {
+            status.lastManifest = entry.segment
+            status.lastManifestMs = entry.replicatedMs
+        }
+        status.keysReplicated = keySequences.count
+        var now = status
+        now.updatedMs = published?.updatedMs ?? 0
+        guard now != published else { return }
+        status.updatedMs = ShardReplica.nowMs()
+        do throws(NATSError) {
+            try publish("\(prefix).state", ShardReplica.encode(status), unique: true)
+        } catch {
+            throw .nats(error)
+        }
+        published = status
+    }
+
+    func readLedger(_ path: String, offset: Int = 0, count: Int? = nil) throws(ClusterError) -> [UInt8] {
         do throws(LedgerError) {
             if let count { return try LedgerReplicaFiles.read(path, offset: offset, count: count) }
             return try LedgerReplicaFiles.readWhole(path)

@@ -1,7 +1,8 @@
 // ShardWriter: the writer of one shard. As standby it polls the shard's lease; once it holds it, it opens the
 // shard's ledger, fetches from the shard's durable pull consumer, appends through LedgerWriter, and acknowledges
 // to JetStream only what is durable (fsynced). It renews the lease every third of its TTL and stops appending
-// as soon as it cannot prove it still holds it.
+// as soon as it cannot prove it still holds it. Between batches it runs its maintenance (a retention pass) on a
+// schedule, then brings the replica in line with what that erased.
 import Foundation
 import LedgerCore
 public import LedgerStore
@@ -21,6 +22,8 @@ public struct ShardWriterOptions: Sendable {
     public var batch = 256
     /// When set: once active, give the lease back and return after this many seconds without an event.
     public var stopWhenIdle: Double?
+    /// Work run on the open ledger between batches, on a schedule (`cluster writer --retention-every`).
+    public var maintenance: ShardMaintenance?
 
     /// Options for `shard`, writing `ledgerDirectory`, known in the lease as `holder`.
     public init(shard: Int, ledgerDirectory: String, keyFilePath: String?, holder: String) {
@@ -28,6 +31,22 @@ public struct ShardWriterOptions: Sendable {
         self.ledgerDirectory = ledgerDirectory
         self.keyFilePath = keyFilePath
         self.holder = holder
+    }
+}
+
+/// Work a shard writer runs on its open ledger between batches, every `every` seconds, the first time as soon as
+/// it holds the lease: a retention pass. The replica is brought in line with the ledger after each run.
+public struct ShardMaintenance: Sendable {
+    /// Seconds between runs.
+    public var every: Double
+    /// The work, given the writer's open ledger; returns a line for the log. What it throws is reported, and the
+    /// writer goes on.
+    public var run: @Sendable (LedgerWriter) throws -> String
+
+    /// Runs `run` every `every` seconds.
+    public init(every: Double, run: @escaping @Sendable (LedgerWriter) throws -> String) {
+        self.every = every
+        self.run = run
     }
 }
 
@@ -49,6 +68,12 @@ public enum ShardWriterReport: Sendable {
     case replicated(through: UInt64)
     /// Copying to the replica failed; it tries again after the next batch.
     case replicaFailed(String)
+    /// Its maintenance ran (the line it returned).
+    case maintained(String)
+    /// Its maintenance failed; it runs again at the next scheduled time.
+    case maintenanceFailed(String)
+    /// The replica was brought in line with erasure on the ledger.
+    case erased(ReplicaErasure)
     /// It gave the lease back (idle) and stopped.
     case released
 }
@@ -189,11 +214,25 @@ public final class ShardWriter {
         }
         let replicator = ShardReplicator(
             configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
-            connection: connection)
+            connection: connection, holder: options.holder)
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var lastEvent = Date()
+        var nextMaintenance = Date()
         while true {
             if let reason = renew(lease, &renewal, report: report) { return .lost(reason) }
+            if let maintenance = options.maintenance, Date() >= nextMaintenance {
+                if renewal.isUnsafe { return .lost("the lease was not renewed before the maintenance") }
+                do {
+                    report(.maintained(try maintenance.run(writer)))
+                } catch {
+                    report(.maintenanceFailed("\(error)"))
+                }
+                nextMaintenance = Date().addingTimeInterval(maintenance.every)
+                replicator.reconcileDue = true
+                if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                    return .lost(reason)
+                }
+            }
             let batch: FetchedBatch
             do throws(NATSError) {
                 batch = try consumer.fetch(batch: options.batch, timeout: configuration.leaseTTLSeconds / 6)
@@ -280,7 +319,7 @@ public final class ShardWriter {
         let stream = configuration.streamName(shard: options.shard)
         var lost: String?
         do throws(ClusterError) {
-            try replicator.sync(
+            let erasure = try replicator.sync(
                 ackFloor: { () throws(NATSError) in
                     try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor
                         ?? 0
@@ -288,6 +327,7 @@ public final class ShardWriter {
                 tick: { () throws(ClusterError) in
                     if let reason = renew(lease, &renewal, report: report) { throw .leaseLost(reason: reason) }
                 })
+            if let erasure, erasure.changedReplica || erasure.flushBytes > 0 { report(.erased(erasure)) }
         } catch {
             switch error {
             case .ledger: throw error

@@ -1,5 +1,6 @@
 // StreamReads: reading a stream back without a durable consumer: the last message of a subject (direct lookup)
-// and ephemeral, unacknowledged pull consumers that start at a sequence or a time (replay).
+// and ephemeral, unacknowledged pull consumers that start at a sequence or a time (replay); and erasing one
+// stored message.
 import CNats
 
 /// A message read back from a stream: its bytes and its sequence in the stream.
@@ -38,6 +39,20 @@ extension NATSConnection {
             data = Array(UnsafeRawBufferPointer(start: bytes, count: length))
         }
         return StoredMessage(data: data, sequence: natsMsg_GetSequence(message))
+    }
+
+    /// Erases the message at `sequence` of `stream`: every server of the stream's replica group removes it and
+    /// overwrites its bytes in its message store (`js_EraseMsg`, unlike a delete or a per-subject limit, which only
+    /// drop it from the index). Returns false when the stream holds no message at that sequence (already gone).
+    @discardableResult
+    public func eraseMessage(stream: String, sequence: UInt64) throws(NATSError) -> Bool {
+        let operation = "erase message \(sequence) of stream \(stream)"
+        let arena = CStringArena()
+        var code = jsErrCode(0)
+        let status = js_EraseMsg(jetStream, try arena.string(stream, for: operation), sequence, nil, &code)
+        if status == NATS_NOT_FOUND || code == JSSequenceNotFoundErr || code == JSNoMessageFoundErr { return false }
+        try check(status, operation, code: code)
+        return true
     }
 
     /// An ephemeral pull consumer on `stream` for `subject` (a filter; `>` wildcards allowed) that delivers every

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import LedgerCluster
 import LedgerCore
+import LedgerOperations
 import LedgerStore
 import NATSClient
 
@@ -218,7 +219,12 @@ struct ClusterWriterCommand: ParsableCommand {
             acknowledged (a writer killed mid-batch) come again after ack_wait_seconds; the ledger drops the \
             ones it already holds by idempotency key (status duplicate). When --ledger holds no ledger (absent or \
             empty), the writer, once it holds the lease, restores the shard there from the replica as `cluster \
-            restore` does (the key file must already be in place), then writes.
+            restore` does (the key file must already be in place), then writes. \
+            With --retention-every S, the writer runs `retention run` on its ledger between batches every S \
+            seconds (the first time once it holds the lease), under the policies of --policies read at start, and \
+            then brings the replica in line: shredded keys are erased from the replica stream, and the chunks of \
+            replicated segments that compaction changed are erased and published again (FORMAT.md §13). It does \
+            the same comparison whenever it starts, so it finishes what a stopped writer left.
             """)
 
     @OptionGroup var cluster: ClusterOptions
@@ -243,10 +249,43 @@ struct ClusterWriterCommand: ParsableCommand {
             "Once active, release the lease and exit after this many seconds without events.", valueName: "s"))
     var stopWhenIdle: Double?
 
+    @OptionGroup var policyDirectory: PolicyDirectory
+
+    @Option(
+        help: ArgumentHelp(
+            "Run retention (as `retention run`) between batches every this many seconds.", valueName: "s"))
+    var retentionEvery: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --retention-every: erase what is due as of this RFC 3339 time (default: the clock at each run).",
+            valueName: "time"))
+    var retentionNow: String?
+
     func validate() throws {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
         if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
             throw ValidationError("--stop-when-idle must be a positive number of seconds")
+        }
+        if let retentionEvery, !(retentionEvery.isFinite && retentionEvery > 0) {
+            throw ValidationError("--retention-every must be a positive number of seconds")
+        }
+        if retentionNow != nil && retentionEvery == nil {
+            throw ValidationError("--retention-now needs --retention-every")
+        }
+    }
+
+    /// The retention pass `--retention-every` asks for, nil without it.
+    private func retention() throws -> ShardMaintenance? {
+        guard let retentionEvery else { return nil }
+        let policies = try loadPolicies(policyDirectory)
+        let fixed = try retentionNow.map { try planTime($0) }
+        let location = LedgerLocation(directory: ledger, keyFilePath: keyFile, lockWait: 0)
+        return ShardMaintenance(every: retentionEvery) { writer in
+            let now = try fixed ?? planTime(nil)
+            let summary = try RetentionRunOperation(ledger: location, policies: policies, now: now).run(with: writer)
+            return "retention erased \(summary.classes) (call, class) keys of \(summary.calls) calls, compacted "
+                + "\(summary.compaction.partsCompacted) sealed parts in \(summary.compaction.segments) segments"
         }
     }
 
@@ -256,6 +295,7 @@ struct ClusterWriterCommand: ParsableCommand {
         var options = ShardWriterOptions(shard: shard, ledgerDirectory: ledger, keyFilePath: keyFile, holder: holder)
         options.batch = batch
         options.stopWhenIdle = stopWhenIdle
+        options.maintenance = try retention()
         let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
         let shard = shard
         let encoder = JSONEncoder()
@@ -277,6 +317,13 @@ struct ClusterWriterCommand: ParsableCommand {
                         "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
                             + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
                 case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
+                case .maintained(let line): Output.error("\(prefix) \(line)")
+                case .maintenanceFailed(let reason): Output.error("\(prefix) retention failed, will retry: \(reason)")
+                case .erased(let erasure):
+                    Output.error(
+                        "\(prefix) replica erasure: \(erasure.keys) keys erased, \(erasure.chunks) chunks of "
+                            + "\(erasure.segments) segments replaced (\(erasure.segmentsChecked) segments hashed), "
+                            + "\(erasure.flushBytes) filler bytes")
                 case .durable(let events):
                     var out: [UInt8] = []
                     for (result, streamSeq) in events {
@@ -306,7 +353,11 @@ struct ClusterStatusCommand: ParsableCommand {
         abstract: "Show every shard: its stream, replicas, lease holder and the writer's lag.",
         discussion: """
             lag is pending (stored, not yet delivered to a writer) plus ack_pending (delivered, not yet durable); \
-            durable_through is the stream sequence up to which every event is durable in the shard's ledger.
+            durable_through is the stream sequence up to which every event is durable in the shard's ledger. \
+            replica is what the shard's writer last published of its replica (FORMAT.md §13): segments_replicated \
+            of segments_sealed, replicated_through (events), last_manifest (segment) and last_manifest_ms, \
+            keys_replicated, pending_erasures (replica messages still to erase: above 0 while a writer works on them \
+            or after one stopped before finishing), keys_erased and chunks_replaced, holder, updated_ms.
             """)
 
     @OptionGroup var cluster: ClusterOptions
@@ -327,9 +378,20 @@ struct ClusterStatusCommand: ParsableCommand {
                     "shard \(shard.shard): stream \(shard.stream) messages \(shard.messages) last_seq \(shard.lastSeq) "
                         + "leader \(shard.leader ?? "none") replicas [\(replicas.joined(separator: ", "))] "
                         + "writer \(shard.leaseHolder ?? "none") lag \(shard.lag) "
-                        + "durable_through \(shard.durableThrough)")
+                        + "durable_through \(shard.durableThrough) " + Self.replicaText(shard.replica))
             }
         }
+    }
+}
+
+extension ClusterStatusCommand {
+    /// The replica part of a shard's status line.
+    static func replicaText(_ replica: ReplicaStatus?) -> String {
+        guard let replica else { return "replica none" }
+        let segments = "\(replica.segmentsReplicated)/\(replica.segmentsSealed)"
+        let last = replica.lastManifest ?? "none"
+        return "replica \(segments) segments through \(replica.replicatedThrough) last \(last) keys "
+            + "\(replica.keysReplicated) pending_erasures \(replica.pendingErasures)"
     }
 }
 

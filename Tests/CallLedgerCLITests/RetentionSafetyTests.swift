@@ -11,15 +11,7 @@ private let policies = Repository.root.appendingPathComponent("Projections/reten
 
 /// The (call, class) → wrapped key (hex) rows of a ledger's key store.
 private func wrappedKeys(_ ledger: CLILedger) throws -> [String: String] {
-    let result = try LedgerTestSupport.run(
-        "/usr/bin/sqlite3",
-        [ledger.directory + "/keys.sqlite", "SELECT call || ' ' || class || ' ' || lower(hex(wrapped)) FROM data_keys"])
-    var rows: [String: String] = [:]
-    for line in result.stdout.split(separator: "\n") {
-        let fields = line.split(separator: " ")
-        rows[fields[0] + " " + fields[1]] = String(fields[2])
-    }
-    return rows
+    try wrappedKeys(directory: ledger.directory)
 }
 
 /// Every file under `directory` except the segments, by path relative to it.

@@ -163,34 +163,9 @@ func keyRows(_ ledger: CLILedger) throws -> Set<String> {
     }
 }
 
-/// Every sealed part's ciphertext in the ledger's segments, as "call class hex" lines, read by the Python
-/// verifier's parsers (no Swift code involved), side-cars included.
+/// Every sealed part's ciphertext in the ledger's segments, as "call class hex" lines.
 func sealedPayloads(_ ledger: CLILedger) throws -> [String] {
-    let script = """
-        import sys, pathlib
-        sys.path.insert(0, sys.argv[1])
-        from verifier.zstdframes import frame_layout, decompress_frame
-        from verifier.records import parse_frame_content, parse_record
-        from verifier.sidecar import join
-        for segment in sorted(pathlib.Path(sys.argv[2], "segments").glob("*.zst")):
-            data = memoryview(segment.read_bytes())
-            offset = 0
-            while offset < len(data):
-                layout = frame_layout(data, offset)
-                content = decompress_frame(data[offset:offset + layout.size], layout)
-                content = join(content, data[offset:offset + layout.stored_size], layout.size)
-                offset += layout.stored_size
-                for _, raw in parse_frame_content(content).records:
-                    record = parse_record(raw)
-                    for part in record.parts:
-                        if part.form == 1:
-                            print(record.call, part.data_class, part.payload.hex())
-        """
-    let result = try LedgerTestSupport.run(
-        "/usr/bin/env",
-        ["python3", "-c", script, Repository.root.appendingPathComponent("tools").path, ledger.directory])
-    try #require(result.status == 0, "\(result.stderr)")
-    return result.stdout.split(separator: "\n").map(String.init)
+    try sealedPayloads(directory: ledger.directory)
 }
 
 @Suite struct CompactionTests {
@@ -287,67 +262,6 @@ private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
         files[name] = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
     }
     return files
-}
-
-/// Bytes to search for byte strings (with memchr and memcmp: the generic `Collection.contains` is far too slow
-/// for megabytes).
-struct ScannedBytes {
-    var bytes = Data()
-
-    /// Whether `needle` occurs anywhere in the bytes.
-    func contains(_ needle: some DataProtocol) -> Bool {
-        let wanted = Data(needle)
-        guard !wanted.isEmpty else { return true }
-        return bytes.withUnsafeBytes { haystack in
-            wanted.withUnsafeBytes { needle in
-                guard let start = haystack.baseAddress, let pattern = needle.baseAddress else { return false }
-                var offset = 0
-                while offset + needle.count <= haystack.count {
-                    guard
-                        let hit = memchr(
-                            start + offset, Int32(needle[0]), haystack.count - offset - needle.count + 1)
-                    else { return false }
-                    if memcmp(hit, pattern, needle.count) == 0 { return true }
-                    offset = UnsafeRawPointer(hit) - start + 1
-                }
-                return false
-            }
-        }
-    }
-}
-
-/// Every file under `directory` (segments decompressed with the real zstd CLI), concatenated.
-func allBytes(under directory: String) throws -> ScannedBytes {
-    var all = ScannedBytes()
-    let enumerator = FileManager.default.enumerator(atPath: directory)
-    while let name = enumerator?.nextObject() as? String {
-        let path = directory + "/" + name
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            continue
-        }
-        all.bytes.append(try Data(contentsOf: URL(fileURLWithPath: path)))
-        if name.hasSuffix(".zst") {
-            let decompressed = NSTemporaryDirectory() + "/compaction-scan-\(UUID().uuidString)"
-            defer { try? FileManager.default.removeItem(atPath: decompressed) }
-            let result = try LedgerTestSupport.run("/usr/bin/zstd", ["-d", "-q", "-f", path, "-o", decompressed])
-            try #require(result.status == 0, "\(result.stderr)")
-            all.bytes.append(try Data(contentsOf: URL(fileURLWithPath: decompressed)))
-        }
-    }
-    return all
-}
-
-/// The bytes a lowercase hex string spells.
-func hexBytes(_ hex: String) -> Data {
-    var bytes = Data()
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        bytes.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return bytes
 }
 
 @Suite(.serialized) struct RetentionCrashTests {

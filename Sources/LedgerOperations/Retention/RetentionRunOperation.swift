@@ -56,9 +56,15 @@ public struct RetentionRunOperation: Sendable {
     /// destroys the due keys (journaling the purges), appends their events and clears the journal; compacts; and
     /// signs a final checkpoint. `progress` hears stages `retention` and `compaction`.
     public func run(progress: any OperationProgress = NoProgress()) throws -> Summary {
-        let start = Date()
         let writer = try ledger.writer()
         defer { try? writer.close() }
+        return try run(with: writer, progress: progress)
+    }
+
+    /// Runs as `run(progress:)` does, through `writer`, the ledger's writer already open in this process (a
+    /// shard's `cluster writer` runs retention between batches this way); leaves it open.
+    public func run(with writer: LedgerWriter, progress: any OperationProgress = NoProgress()) throws -> Summary {
+        let start = Date()
         let leftover = try writer.pendingPurges()
         if !leftover.isEmpty {
             _ = try OwnEventLog.append(leftover.map(Self.purgedEvent), with: writer)

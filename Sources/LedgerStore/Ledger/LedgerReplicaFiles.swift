@@ -81,4 +81,15 @@ public enum LedgerReplicaFiles {
     public static func read(_ path: String, offset: Int, count: Int) throws(LedgerError) -> [UInt8] {
         try POSIXFile(path: path, flags: O_RDONLY).read(count: count, at: offset)
     }
+
+    /// The last modification time of the file at `path` (`st_mtim`), nanoseconds since 1970, nil when it cannot be
+    /// read. Any write into a segment (appending, or compaction overwriting slots or frames in place) changes it.
+    public static func modificationTime(_ path: String) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let (seconds, overflow) = Int64(info.st_mtim.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        return seconds.addingReportingOverflow(Int64(info.st_mtim.tv_nsec)).overflow
+            ? nil : seconds + Int64(info.st_mtim.tv_nsec)
+    }
 }

@@ -1,0 +1,190 @@
+// Erasure on a replicated shard, on a real 3-node NATS cluster: the shard's writer runs retention between
+// batches and brings the replica in line (shredded keys erased from the replica stream, changed segment chunks
+// erased and published again); afterwards no file of the writer's ledger nor of any nats-server store holds the
+// erased call's wrapped keys or ciphertext, and a restore from the replica is byte-identical with the same roots;
+// a writer killed in the middle of the replica erasure leaves work the next writer finishes.
+import Foundation
+import LedgerTestSupport
+import Testing
+
+private let policies = Repository.root.appendingPathComponent("Projections/retention").path
+private let erasureTime = "2027-03-01T00:00:00Z"
+
+/// A replicated shard with one call assigned a policy under which some of its classes are due at `erasureTime`,
+/// and what erasing them must remove, read before the erasure.
+private struct ShardToErase {
+    let cluster: LocalCluster
+    let config: String
+    let ledger: String
+    /// The call to erase.
+    let call: String
+    /// Wrapped keys (hex) of its due classes.
+    let wrapped: [String]
+    /// The same as the replica carries them: base64 text.
+    var wrappedBase64: [Data] { wrapped.map { Data(hexBytes($0).base64EncodedString().utf8) } }
+    /// The first 48 bytes of each of its due parts' ciphertext (nonce, then ciphertext).
+    let ciphertext: [Data]
+
+    init(name: String) throws {
+        cluster = try LocalCluster()
+        config = try cluster.configuration(name: name, shards: 1)
+        ledger = cluster.scratch.file("ledger")
+        let made = try callLedger("init", ledger, "--segment-size", "16384")
+        try #require(made.status == 0, "\(made.stderr)")
+        let lines = simulatedLines(calls: 8, seed: 61)
+        let published = try callLedger(
+            "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file("calls.jsonl")))
+        try #require(published.status == 0, "\(published.stderr)")
+        let writer = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
+        ])
+        let written = writer.finish()
+        try #require(written.status == 0, "\(written.stderr)")
+
+        // The first acme-bank call whose due ciphertext the replica holds.
+        let calls = try callLedger("calls", "--ledger", ledger, "--json").stdout
+        let candidates = try (JSONSerialization.jsonObject(with: Data(calls.utf8)) as? [[String: Any]] ?? [])
+            .filter { $0["tenant"] as? String == "acme-bank" }.compactMap { $0["call"] as? String }
+        let store = try allBytes(under: cluster.scratch.file("nats"))
+        let payloads = try sealedPayloads(directory: ledger)
+        var chosen: (String, [Data])?
+        for call in candidates {
+            let parts = payloads.filter { $0.hasPrefix(call + " pii.") }.map {
+                hexBytes(String($0.split(separator: " ")[2])).prefix(48)
+            }
+            if !parts.isEmpty && parts.contains(where: { store.contains($0) }) {
+                chosen = (call, parts.map { Data($0) })
+                break
+            }
+        }
+        let (call, ciphertext) = try #require(chosen, "no acme-bank call has sealed pii parts in a replicated segment")
+        self.call = call
+        self.ciphertext = ciphertext
+        let assigned = try callLedger(
+            "retention", "assign", "--ledger", ledger, "--policy", policies + "/gdpr-storage-limitation.yaml", "--call",
+            call)
+        try #require(assigned.status == 0, "\(assigned.stderr)")
+        let plan = try callLedger(
+            "retention", "plan", "--ledger", ledger, "--policies", policies, "--now", erasureTime, "--json")
+        let due = try (JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [[String: Any]] ?? [])
+            .filter { $0["status"] as? String == "due" }.map { "\($0["call"] ?? "") \($0["data_class"] ?? "")" }
+        try #require(!due.isEmpty && due.allSatisfy { $0.hasPrefix(call + " ") }, "\(due)")
+        let keys = try wrappedKeys(directory: ledger)
+        wrapped = due.compactMap { keys[$0] }
+        try #require(wrapped.count == due.count)
+        try #require(wrappedBase64.allSatisfy { store.contains($0) }, "the replica lacks a wrapped key")
+    }
+
+    /// Runs the shard's writer with retention due at `erasureTime`, until idle; returns how it ended.
+    func eraseThroughTheWriter(
+        environment: [String: String] = [:]
+    ) throws -> (
+        status: Int32, lines: [String], stderr: String
+    ) {
+        let writer = try Child(
+            [
+                "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
+                "--policies", policies, "--retention-every", "3600", "--retention-now", erasureTime,
+            ], environment: environment)
+        return writer.finish()
+    }
+
+    /// Expects no file of the writer's ledger and, within `timeout` seconds (the servers compact their RAFT logs
+    /// once the writer's filler reaches them), no file of any nats-server store to hold the erased bytes.
+    func expectErasedEverywhere(timeout: Double = 15) throws {
+        let disk = try allBytes(under: ledger)
+        for key in wrapped { #expect(!disk.contains(hexBytes(key)), "a wrapped key is still in the writer's ledger") }
+        for part in ciphertext { #expect(!disk.contains(part), "ciphertext is still in the writer's ledger") }
+        let deadline = Date().addingTimeInterval(timeout)
+        var left: [String] = []
+        repeat {
+            left = []
+            for node in 1...3 {
+                let store = try allBytes(under: cluster.scratch.file("nats/n\(node)"))
+                if wrappedBase64.contains(where: { store.contains($0) }) { left.append("n\(node): a wrapped key") }
+                if ciphertext.contains(where: { store.contains($0) }) { left.append("n\(node): ciphertext") }
+            }
+            if left.isEmpty { return }
+            usleep(500_000)
+        } while Date() < deadline
+        Issue.record("erased bytes still in the nats-server stores after \(timeout) s: \(left)")
+    }
+
+    /// Restores the shard into a new directory and expects its replicated segments byte-identical to the writer's,
+    /// the same root at the end of the replicated part, and `verify` to pass.
+    func expectRestoreIdentical() throws {
+        let restored = cluster.scratch.file("restored-\(UUID().uuidString)")
+        try FileManager.default.copyItem(atPath: ledger + ".key", toPath: restored + ".key")
+        let restore = try callLedger("cluster", "restore", "--config", config, "--shard", "0", "--dir", restored)
+        try #require(restore.status == 0, "\(restore.stderr)")
+        let report = try jsonObject(restore.stdout)
+        let segments = report["segments"] as? Int ?? 0
+        let restoredEvents = report["restored_events"] as? Int ?? 0
+        #expect(segments >= 2, "\(report)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted()
+            .filter { $0.hasSuffix(".zst") }
+        for name in names.prefix(segments) {
+            let left = try Data(contentsOf: URL(fileURLWithPath: ledger + "/segments/" + name))
+            let right = try Data(contentsOf: URL(fileURLWithPath: restored + "/segments/" + name))
+            #expect(left == right, "segment \(name) differs from the writer's")
+        }
+        var roots: [String] = []
+        for directory in [ledger, restored] {
+            let signed = try callLedger("checkpoint", "--ledger", directory, "--json")
+            #expect(signed.status == 0, "\(signed.stderr)")
+            let size = try jsonObject(signed.stdout)["tree_size"] as? Int ?? 0
+            let proof = try callLedger(
+                "prove", "consistency", "--ledger", directory, "--from", "\(restoredEvents)", "--to", "\(size)")
+            #expect(proof.status == 0, "\(proof.stderr)")
+            roots.append(try jsonObject(proof.stdout)["from_root_hash"] as? String ?? "")
+        }
+        #expect(roots.count == 2 && roots[0] == roots[1] && !roots[0].isEmpty, "\(roots)")
+        let contents = try ledgerKeys(restored)
+        #expect(contents.verified, "\(contents.verifyOutput)")
+    }
+
+    /// The replica state `cluster status --json` shows for the shard.
+    func replicaStatus() throws -> [String: Any] {
+        try #require(try clusterStatus(config).first?["replica"] as? [String: Any])
+    }
+}
+
+extension ClusterTests {
+    @Test func erasingACallOnAReplicatedShardLeavesNoErasedByteAnywhereAndRestoresIdentically() throws {
+        let shard = try ShardToErase(name: "erase")
+        let erased = try shard.eraseThroughTheWriter()
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stderr.contains("replica erasure: \(shard.wrapped.count) keys erased"), "\(erased.stderr)")
+        try shard.expectErasedEverywhere()
+        try shard.expectRestoreIdentical()
+        let replica = try shard.replicaStatus()
+        #expect(replica["pending_erasures"] as? Int == 0, "\(replica)")
+        #expect(replica["keys_erased"] as? Int == shard.wrapped.count, "\(replica)")
+        #expect((replica["chunks_replaced"] as? Int ?? 0) > 0, "\(replica)")
+        #expect(replica["segments_replicated"] as? Int == replica["segments_sealed"] as? Int, "\(replica)")
+        let text = try callLedger("cluster", "status", "--config", shard.config)
+        #expect(text.stdout.contains("pending_erasures 0"), "\(text.stdout)")
+    }
+
+    @Test func aWriterKilledInTheMiddleOfTheReplicaErasureIsFinishedByTheNextWriter() throws {
+        let shard = try ShardToErase(name: "erasekill")
+        // The writer kills itself (SIGKILL) right after erasing the first old chunk of a changed segment, before
+        // publishing its new bytes: the replica lacks that chunk and still names the erasure pending.
+        let killed = try shard.eraseThroughTheWriter(environment: ["CALL_LEDGER_REPLICA_FAULT": "chunk-erased"])
+        #expect(killed.status == SIGKILL, "\(killed.stderr)")
+        let pending = try shard.replicaStatus()
+        #expect((pending["pending_erasures"] as? Int ?? 0) > 0, "\(pending)")
+
+        // The next writer, with no retention of its own, compares the ledger with the replica and finishes.
+        let next = try Child([
+            "cluster", "writer", "--config", shard.config, "--shard", "0", "--ledger", shard.ledger,
+            "--stop-when-idle", "2",
+        ])
+        let finished = next.finish()
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(finished.stderr.contains("replica erasure:"), "\(finished.stderr)")
+        #expect(try shard.replicaStatus()["pending_erasures"] as? Int == 0)
+        try shard.expectErasedEverywhere()
+        try shard.expectRestoreIdentical()
+    }
+}
