@@ -18,7 +18,8 @@ struct ClusterCommand: ParsableCommand {
             """,
         subcommands: [
             ClusterPublishCommand.self, ClusterWriterCommand.self, ClusterStatusCommand.self,
-            ClusterShardCommand.self, ClusterRestoreCommand.self,
+            ClusterShardCommand.self, ClusterRestoreCommand.self, ClusterRootCommand.self, ClusterProveCommand.self,
+            ClusterCheckProofCommand.self,
         ])
 }
 
@@ -243,6 +244,9 @@ struct ClusterWriterCommand: ParsableCommand {
             "Once active, release the lease and exit after this many seconds without events.", valueName: "s"))
     var stopWhenIdle: Double?
 
+    @Option(help: .hidden)
+    var rootDelay: Double?
+
     func validate() throws {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
         if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
@@ -256,6 +260,7 @@ struct ClusterWriterCommand: ParsableCommand {
         var options = ShardWriterOptions(shard: shard, ledgerDirectory: ledger, keyFilePath: keyFile, holder: holder)
         options.batch = batch
         options.stopWhenIdle = stopWhenIdle
+        options.rootDelay = rootDelay
         let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
         let shard = shard
         let encoder = JSONEncoder()
@@ -277,6 +282,10 @@ struct ClusterWriterCommand: ParsableCommand {
                         "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
                             + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
                 case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
+                case .rooted(let sizes):
+                    Output.error(
+                        "\(prefix) root log records checkpoints \(sizes.map(String.init).joined(separator: ", "))")
+                case .rootFailed(let reason): Output.error("\(prefix) root log not updated, will retry: \(reason)")
                 case .durable(let events):
                     var out: [UInt8] = []
                     for (result, streamSeq) in events {
