@@ -21,6 +21,10 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
     case leaseLost(reason: String)
     /// The shard has no replica to restore from.
     case noReplica(shard: Int, stream: String)
+    /// The root log cannot be read, extended or signed.
+    case rootLog(reason: String)
+    /// A combined proof does not verify: which member is at fault, and why.
+    case proof(member: String, reason: String)
 
     /// One line a person can act on.
     public var description: String {
@@ -36,6 +40,8 @@ public enum ClusterError: Error, CustomStringConvertible, Sendable {
         case .leaseLost(let reason): "the shard's lease was lost: \(reason)"
         case .noReplica(let shard, let stream):
             "shard \(shard) has no replica in stream \(stream) (its writer copies the ledger there as segments seal)"
+        case .rootLog(let reason): "root log: \(reason)"
+        case .proof(let member, let reason): "proof: \(member) \(reason)"
         }
     }
 }

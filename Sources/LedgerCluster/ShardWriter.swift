@@ -24,6 +24,9 @@ public struct ShardWriterOptions: Sendable {
     public var stopWhenIdle: Double?
     /// Work run on the open ledger between batches, on a schedule (`cluster writer --retention-every`).
     public var maintenance: ShardMaintenance?
+    /// For tests: wait this many seconds after signing checkpoints before recording them in the root log (a kill in
+    /// that window leaves a signed checkpoint unrecorded, for the next writer to record).
+    public var rootDelay: Double?
 
     /// Options for `shard`, writing `ledgerDirectory`, known in the lease as `holder`.
     public init(shard: Int, ledgerDirectory: String, keyFilePath: String?, holder: String) {
@@ -76,6 +79,10 @@ public enum ShardWriterReport: Sendable {
     case erased(ReplicaErasure)
     /// It gave the lease back (idle) and stopped.
     case released
+    /// The shard's checkpoints of these tree sizes were recorded in the root log.
+    case rooted([UInt64])
+    /// Recording checkpoints in the root log failed; it tries again after the next batch.
+    case rootFailed(String)
 }
 
 /// Runs one shard's writer until it stops (idle) or fails on the ledger. Not shared between threads.
@@ -215,6 +222,10 @@ public final class ShardWriter {
         let replicator = ShardReplicator(
             configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
             connection: connection, holder: options.holder)
+        let recorder = ShardRootRecorder(
+            configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
+            connection: connection)
+        recordRoot(recorder, report: report)
         var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
         var lastEvent = Date()
         var nextMaintenance = Date()
@@ -245,6 +256,7 @@ public final class ShardWriter {
                 if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
                     return .lost(reason)
                 }
+                recordRoot(recorder, report: report)
                 if let idle = options.stopWhenIdle, Date().timeIntervalSince(lastEvent) >= idle { return .idle }
                 continue
             }
@@ -278,6 +290,7 @@ public final class ShardWriter {
             if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
                 return .lost(reason)
             }
+            recordRoot(recorder, report: report)
             let streamSeqs = indices.map { batch.messages[$0].streamSequence }
             do throws(NATSError) {
                 try reportDurable(results, streamSeqs: streamSeqs)
@@ -337,6 +350,19 @@ public final class ShardWriter {
         }
         if replicator.end != before { report(.replicated(through: replicator.end)) }
         return lost
+    }
+
+    /// Records the checkpoints the ledger signed (and any a killed predecessor signed) in the root log.
+    private func recordRoot(_ recorder: ShardRootRecorder, report: (ShardWriterReport) -> Void) {
+        do throws(ClusterError) {
+            if let delay = options.rootDelay, !(try recorder.pending().isEmpty) {
+                Thread.sleep(forTimeInterval: delay)
+            }
+            let sizes = try recorder.record()
+            if !sizes.isEmpty { report(.rooted(sizes)) }
+        } catch {
+            report(.rootFailed("\(error)"))
+        }
     }
 
     /// Opens the shard's ledger (made beforehand with `call-ledger init`).

@@ -125,8 +125,10 @@ public final class NATSConnection {
 
     /// Publishes `data` on `subject` with `messageID` as its `Nats-Msg-Id` and waits up to `timeout` seconds for
     /// the stream's PubAck, which arrives once the stream's replica group stored it (a majority of replicas).
+    /// With `expectedLastSubjectSequence` (above 0) the stream stores it only if the last message it holds on
+    /// `subject` has that sequence; otherwise the error's `isRevisionConflict` is true.
     public func publish(
-        subject: String, data: [UInt8], messageID: String, timeout: Double
+        subject: String, data: [UInt8], messageID: String, timeout: Double, expectedLastSubjectSequence: UInt64 = 0
     ) throws(NATSError)
         -> PublishAck
     {
@@ -135,6 +137,7 @@ public final class NATSConnection {
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
         options.MsgId = try arena.string(messageID, for: operation)
+        options.ExpectLastSubjectSeq = expectedLastSubjectSequence
         options.MaxWait = Int64(max(timeout, 0.001) * 1000)
         let cSubject = try arena.string(subject, for: operation)
         let length = try cInt(data.count, for: operation)

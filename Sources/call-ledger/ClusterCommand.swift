@@ -19,7 +19,8 @@ struct ClusterCommand: ParsableCommand {
             """,
         subcommands: [
             ClusterPublishCommand.self, ClusterWriterCommand.self, ClusterStatusCommand.self,
-            ClusterShardCommand.self, ClusterRestoreCommand.self,
+            ClusterShardCommand.self, ClusterRestoreCommand.self, ClusterRootCommand.self, ClusterProveCommand.self,
+            ClusterCheckProofCommand.self,
         ])
 }
 
@@ -262,6 +263,9 @@ struct ClusterWriterCommand: ParsableCommand {
             valueName: "time"))
     var retentionNow: String?
 
+    @Option(help: .hidden)
+    var rootDelay: Double?
+
     func validate() throws {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
         if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
@@ -296,6 +300,7 @@ struct ClusterWriterCommand: ParsableCommand {
         options.batch = batch
         options.stopWhenIdle = stopWhenIdle
         options.maintenance = try retention()
+        options.rootDelay = rootDelay
         let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
         let shard = shard
         let encoder = JSONEncoder()
@@ -324,6 +329,10 @@ struct ClusterWriterCommand: ParsableCommand {
                         "\(prefix) replica erasure: \(erasure.keys) keys erased, \(erasure.chunks) chunks of "
                             + "\(erasure.segments) segments replaced (\(erasure.segmentsChecked) segments hashed), "
                             + "\(erasure.flushBytes) filler bytes")
+                case .rooted(let sizes):
+                    Output.error(
+                        "\(prefix) root log records checkpoints \(sizes.map(String.init).joined(separator: ", "))")
+                case .rootFailed(let reason): Output.error("\(prefix) root log not updated, will retry: \(reason)")
                 case .durable(let events):
                     var out: [UInt8] = []
                     for (result, streamSeq) in events {

@@ -1,5 +1,6 @@
-"""The command line: ``tools/verify ledger DIR [--json]``, ``tools/verify proof FILE [--key KEY] [--json]`` and
-``tools/verify bundle FILE [--key KEY] [--ledger DIR] [--json]``.
+"""The command line: ``tools/verify ledger DIR [--json]``, ``tools/verify proof FILE [--key KEY] [--json]``,
+``tools/verify bundle FILE [--key KEY] [--ledger DIR] [--json]`` and
+``tools/verify cluster-proof FILE [--root-key KEY] [--shard-key KEY ...] [--json]``.
 
 Exit status (the same table as call-ledger's, README "Exit codes"): 0 when everything checks, 1 at the first
 fault (printed with its file, byte offset, seq and what differs) or when an input file cannot be read, 64 on a
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .bundle import BundleVerifier, check_against_log
+from .cluster import ClusterProofVerifier
 from .errors import Fault
 from .ledger import LedgerVerifier
 from .proofs import ProofVerifier
@@ -56,6 +58,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     bundle.add_argument("--ledger", type=Path, help="also check, by reading this ledger's whole log, that the "
                         "bundle holds every event of its call below its bound (the signed statement's claim)")
     bundle.add_argument("--json", action="store_true", help="print the result as JSON")
+    cluster = commands.add_parser(
+        "cluster-proof", help="verify the JSON that `call-ledger cluster prove` prints: an event's shard proof, "
+        "its shard checkpoint and that checkpoint's inclusion in the signed root")
+    cluster.add_argument("file", type=Path, help="the proof (JSON), or - for standard input")
+    cluster.add_argument("--root-key", help="the root verifier key to trust (a key string or a file holding it)")
+    cluster.add_argument("--shard-key", action="append", default=[],
+                         help="a shard verifier key to trust (a key string or a verifier.key file); repeat per shard")
+    cluster.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser.parse_args(argv)
 
 
@@ -79,7 +89,9 @@ def main(argv: list[str]) -> int:
             name = str(arguments.file)
             try:
                 text = sys.stdin.read() if name == "-" else arguments.file.read_text(encoding="utf-8")
-                key = pinned_key(arguments.key)
+                key = pinned_key(getattr(arguments, "key", None))
+                root_key = pinned_key(getattr(arguments, "root_key", None))
+                shard_keys = [pinned_key(value) or "" for value in getattr(arguments, "shard_key", [])]
             except OSError as error:
                 print(f"tools/verify: cannot read {error.filename or name}: {error.strerror or error}", file=sys.stderr)
                 return 1
@@ -87,7 +99,9 @@ def main(argv: list[str]) -> int:
                 document = json.loads(text)
             except ValueError as error:
                 raise Fault(name, f"is not JSON: {error}") from None
-            if arguments.command == "bundle":
+            if arguments.command == "cluster-proof":
+                result = ClusterProofVerifier(name, document, root_key, shard_keys).run()
+            elif arguments.command == "bundle":
                 result = BundleVerifier(name, document, key).run()
                 if arguments.ledger is not None:
                     result = check_against_log(result, document, arguments.ledger,
