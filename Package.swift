@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "LedgerServer",
             dependencies: [
-                "LedgerCore", "LedgerStore", "LedgerProjections", "LedgerOperations", "LedgerAdapters",
+                "LedgerCore", "LedgerStore", "LedgerProjections", "LedgerOperations", "LedgerAdapters", "LedgerCluster",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

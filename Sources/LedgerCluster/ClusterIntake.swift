@@ -1,7 +1,7 @@
 // ClusterIntake: validates interchange lines as `append` does and publishes each to its shard's JetStream stream
 // (replicas from the configuration) with the idempotency key as Nats-Msg-Id, retrying until the PubAck comes.
 import Foundation
-import LedgerCore
+public import LedgerCore
 public import NATSClient
 
 /// What a publish reached: `replicated` once JetStream stored it on a majority of the stream's replicas
@@ -67,11 +67,14 @@ public final class ClusterIntake {
                 return .failure(error)
             }
         }
-        let event: DecodedEvent
         switch decoded {
-        case .success(let value): event = value
+        case .success(let event): return try publish(line: line, event: event)
         case .failure(let error): throw .invalidEvent(error)
         }
+    }
+
+    /// Publishes `line`, already decoded as `event`, to the event's shard; returns once JetStream acknowledged it.
+    public func publish(line: [UInt8], event: DecodedEvent) throws(ClusterError) -> IntakeAcknowledgement {
         let shard = configuration.shard(tenant: event.tenant, call: event.call)
         let subject = configuration.subject(shard: shard)
         let connection = connection
@@ -113,6 +116,14 @@ public final class ClusterIntake {
     /// duplicate finds the report of its first copy.
     public func awaitDurable(
         _ acks: [IntakeAcknowledgement], since: Int64, timeout: Double
+    ) throws(ClusterError) -> [IntakeAcknowledgement] {
+        try Self.awaitDurable(acks, since: since, timeout: timeout, configuration: configuration, connection: connection)
+    }
+
+    /// `awaitDurable(_:since:timeout:)` over any connection to the deployment `configuration` names.
+    public static func awaitDurable(
+        _ acks: [IntakeAcknowledgement], since: Int64, timeout: Double, configuration: ClusterConfiguration,
+        connection: NATSConnection
     ) throws(ClusterError) -> [IntakeAcknowledgement] {
         var waiting: [String: [Int]] = [:]
         for (index, ack) in acks.enumerated() { waiting["\(ack.shard) \(ack.idempotency)", default: []].append(index) }

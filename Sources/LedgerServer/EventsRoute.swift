@@ -1,7 +1,10 @@
 // POST /v1/events: interchange JSON lines in (the format `call-ledger append` reads, decoded by the same
-// EventDecoder), one line out per input line: an acknowledgement once the event is durable, or the reason the
-// line was rejected. Lines are appended as they arrive, so acknowledgements stream while the body still comes.
+// EventDecoder), one line out per input line: an acknowledgement once the event is durable (or, in cluster mode,
+// replicated), or the reason the line was rejected. Lines are handled as they arrive, so acknowledgements stream
+// while the body still comes.
+import Foundation
 import Hummingbird
+import LedgerCluster
 import LedgerCore
 import LedgerStore
 import Logging
@@ -80,29 +83,72 @@ struct EventLineDecoder {
 
     /// Each non-blank line decoded (an event in one of the principal's tenants), or its rejection.
     mutating func decode(_ lines: [(number: Int, bytes: [UInt8])]) -> [Result<DecodedEvent, EventDecodingError>] {
-        var results: [Result<DecodedEvent, EventDecodingError>] = []
+        decodeKeepingLines(lines).map(\.result)
+    }
+
+    /// `decode(_:)`, each result with the line it came from.
+    mutating func decodeKeepingLines(_ lines: [(number: Int, bytes: [UInt8])]) -> [DecodedLine] {
+        var results: [DecodedLine] = []
         for (number, bytes) in lines where !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
             let decoded = bytes.withUnsafeBytes { raw in
                 Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
             }
             if case .success(let event) = decoded, !principal.covers(tenant: event.tenant) {
-                results.append(
-                    .failure(
-                        EventDecodingError(
-                            line: number, field: "tenant", reason: "this token may not write events of that tenant")))
+                let error = EventDecodingError(
+                    line: number, field: "tenant", reason: "this token may not write events of that tenant")
+                results.append(DecodedLine(bytes: bytes, result: .failure(error)))
             } else {
-                results.append(decoded)
+                results.append(DecodedLine(bytes: bytes, result: decoded))
             }
         }
         return results
     }
 }
 
+/// One non-blank input line and what decoding it gave.
+struct DecodedLine {
+    /// The line, without its newline.
+    var bytes: [UInt8]
+    /// The event, or why the line is rejected.
+    var result: Result<DecodedEvent, EventDecodingError>
+}
+
+/// Where a node's accepted events go: its ledger, or (cluster mode) the shard streams of a NATS cluster.
+enum EventSink: Sendable {
+    case ledger(LedgerService)
+    case cluster(ClusterPublisher)
+
+    /// The largest event accepted, in bytes.
+    var maximumEventBytes: Int {
+        switch self {
+        case .ledger(let service): service.maximumEventBytes
+        case .cluster: ClusterPublisher.maximumEventBytes
+        }
+    }
+}
+
+/// The acknowledgement a producer waits for (`?ack=`): `replicated` (in JetStream) or `durable` (fsynced in a
+/// ledger). In ledger mode every acknowledgement is durable, whichever is asked.
+enum AcknowledgementLevel: String {
+    case replicated, durable
+}
+
+/// Handles a request's decoded lines as they arrive and writes their response lines.
+protocol EventLineConsumer {
+    /// Handles `decoded` and writes the lines it can answer now; false when the request must stop (the reason is
+    /// then in `outcome.failure`).
+    mutating func consume(
+        _ decoded: [DecodedLine], writer: inout any ResponseBodyWriter, outcome: inout EventsRoute.StreamOutcome
+    ) async throws -> Bool
+    /// Writes what was held back until the body ended.
+    mutating func finish(writer: inout any ResponseBodyWriter, outcome: inout EventsRoute.StreamOutcome) async throws
+}
+
 /// The handler of `POST /v1/events`.
 struct EventsRoute: Sendable {
     static let contentTypes: Set<String> = ["application/x-ndjson", "application/jsonl", "application/json-lines"]
 
-    let service: LedgerService
+    let sink: EventSink
     let maxBodyBytes: Int
     let appended = Counter(label: "ledger_events_appended_total")
     let duplicates = Counter(label: "ledger_events_duplicate_total")
@@ -122,13 +168,41 @@ struct EventsRoute: Sendable {
         case "true": atomic = true
         default: throw APIError.badRequest("atomic must be true or false")
         }
+        let query = request.uri.queryParameters
+        guard let level = AcknowledgementLevel(rawValue: query.get("ack") ?? "replicated") else {
+            throw APIError.badRequest("ack must be replicated or durable")
+        }
+        let waitText = query.get("ack_timeout") ?? "30"
+        guard let wait = Double(waitText), wait.isFinite, wait > 0, wait <= 300 else {
+            throw APIError.badRequest("ack_timeout must be a number of seconds above 0 and at most 300")
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw HTTPError(.contentTooLarge, message: "the body is over the \(maxBodyBytes)-byte limit")
         }
-        if atomic { return try await appendAtomically(request, principal: principal) }
+        switch sink {
+        case .ledger(let service):
+            if atomic { return try await appendAtomically(request, service: service, principal: principal) }
+            return streamed(request, principal: principal, logger: logger, into: LedgerAppender(route: self, service: service))
+        case .cluster(let publisher):
+            guard !atomic else {
+                throw APIError.badRequest(
+                    "atomic=true is not available in cluster mode: the events of one request may go to several "
+                        + "shards, each appended by its own writer")
+            }
+            let publishing = ClusterPublishing(
+                route: self, publisher: publisher, level: level, ackTimeout: wait,
+                started: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
+            return streamed(request, principal: principal, logger: logger, into: publishing)
+        }
+    }
+
+    /// Streams the response: the body's lines decoded as they arrive and handed to `consumer`.
+    private func streamed(
+        _ request: Request, principal: Principal, logger: Logger, into consumer: some EventLineConsumer & Sendable
+    ) -> Response {
         let route = self
         let body = request.body
-        let maximumEventBytes = service.maximumEventBytes
+        let maximumEventBytes = sink.maximumEventBytes
         return Response(
             status: .ok, headers: [.contentType: "application/x-ndjson"],
             body: ResponseBody { writer in
@@ -137,6 +211,7 @@ struct EventsRoute: Sendable {
                 var splitter = LineSplitter()
                 var received = 0
                 var outcome = StreamOutcome()
+                var consumer = consumer
                 for try await buffer in body {
                     received += buffer.readableBytes
                     guard received <= route.maxBodyBytes else {
@@ -145,11 +220,14 @@ struct EventsRoute: Sendable {
                             + "line \(splitter.lineNumber) were not read"
                         break
                     }
-                    let decoded = lines.decode(splitter.append(buffer))
-                    guard try await route.append(decoded, to: &writer, outcome: &outcome) else { break }
+                    let decoded = lines.decodeKeepingLines(splitter.append(buffer))
+                    guard try await consumer.consume(decoded, writer: &writer, outcome: &outcome) else { break }
                 }
                 if outcome.failure == nil {
-                    _ = try await route.append(lines.decode(splitter.finish()), to: &writer, outcome: &outcome)
+                    let decoded = lines.decodeKeepingLines(splitter.finish())
+                    if try await consumer.consume(decoded, writer: &writer, outcome: &outcome) {
+                        try await consumer.finish(writer: &writer, outcome: &outcome)
+                    }
                 }
                 if let failure = outcome.failure {
                     var line: [UInt8] = []
@@ -176,11 +254,25 @@ struct EventsRoute: Sendable {
         var failure: String?
     }
 
+    /// Ledger mode: each batch of lines appended, then answered one line per entry in input order.
+    struct LedgerAppender: EventLineConsumer, Sendable {
+        let route: EventsRoute
+        let service: LedgerService
+
+        func consume(
+            _ decoded: [DecodedLine], writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome
+        ) async throws -> Bool {
+            try await route.append(decoded.map(\.result), service: service, to: &writer, outcome: &outcome)
+        }
+
+        func finish(writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome) async throws {}
+    }
+
     /// Appends the events of `decoded`, then writes one line per entry in input order. False when the writer
     /// failed (the failure is in `outcome`, and nothing more may be appended).
     private func append(
-        _ decoded: [Result<DecodedEvent, EventDecodingError>], to writer: inout any ResponseBodyWriter,
-        outcome: inout StreamOutcome
+        _ decoded: [Result<DecodedEvent, EventDecodingError>], service: LedgerService,
+        to writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome
     ) async throws -> Bool {
         guard !decoded.isEmpty else { return true }
         let events = decoded.compactMap { try? $0.get() }
@@ -214,7 +306,9 @@ struct EventsRoute: Sendable {
 
     /// `?atomic=true`: reads the whole body, validates every line, then appends all as one frame, or, when any
     /// line is rejected, nothing (422 listing every rejected line).
-    private func appendAtomically(_ request: Request, principal: Principal) async throws -> Response {
+    private func appendAtomically(
+        _ request: Request, service: LedgerService, principal: Principal
+    ) async throws -> Response {
         let body = request.body
         let buffer: ByteBuffer
         do { buffer = try await body.collect(upTo: maxBodyBytes) } catch {

@@ -41,85 +41,46 @@ public struct LedgerServer: Sendable {
 
     /// The router and the routes it registered.
     public func router() -> (router: Router<BasicRequestContext>, routes: [Route]) {
-        let router = Router()
-        router.add(middleware: MetricsMiddleware())
-        router.add(middleware: RequestLogMiddleware(logger: logger))
-        var routes: [Route] = []
-        let authenticator = self.authenticator
-        let events = EventsRoute(service: service, maxBodyBytes: configuration.maxBodyBytes)
+        var table = RouteTable(authenticator: authenticator, registry: registry, logger: logger)
+        let events = EventsRoute(sink: .ledger(service), maxBodyBytes: configuration.maxBodyBytes)
         let reads = ReadRoutes(service: service)
-        let registry = self.registry
         let logger = self.logger
 
-        func on(
-            _ method: HTTPRequest.Method, _ path: String, _ endpoint: Endpoint,
-            _ handler: @escaping @Sendable (Request, BasicRequestContext, Principal) async throws -> Response
-        ) {
-            routes.append(Route(method: method.rawValue, path: path))
-            let components = path.split(separator: "/").map { part in
-                part.hasPrefix("{") ? ":" + part.dropFirst().dropLast() : String(part)
-            }
-            let routerPath = RouterPath("/" + components.joined(separator: "/"))
-            router.on(routerPath, method: method) { request, context -> Response in
-                let principal = try await authenticator.principal(request.headers)
-                guard principal.role.allows(endpoint) else {
-                    throw APIError.forbidden("the \(principal.role.rawValue) role may not use \(method) \(path)")
-                }
-                return try await handler(request, context, principal)
-            }
-        }
-
-        routes.append(Route(method: "GET", path: "/healthz"))
-        router.get("/healthz") { _, _ -> Response in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n")))
-        }
-        routes.append(Route(method: "GET", path: "/metrics"))
-        router.get("/metrics") { _, _ -> Response in
-            var bytes: [UInt8] = []
-            registry.emit(into: &bytes)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
-        on(.post, "/v1/events", .appendEvents) { request, _, principal in
+        table.on(.post, "/v1/events", .appendEvents) { request, _, principal in
             try await events.handle(request, principal: principal, logger: logger)
         }
-        on(.get, "/v1/checkpoint", .checkpoint) { _, _, _ in try await reads.checkpoint() }
-        on(.get, "/v1/calls", .listCalls) { request, _, principal in
+        table.on(.get, "/v1/checkpoint", .checkpoint) { _, _, _ in try await reads.checkpoint() }
+        table.on(.get, "/v1/calls", .listCalls) { request, _, principal in
             try await reads.listCalls(request, principal: principal)
         }
-        on(.get, "/v1/calls/{id}", .getCall) { _, context, principal in
+        table.on(.get, "/v1/calls/{id}", .getCall) { _, context, principal in
             try await reads.call(try context.parameters.require("id"), principal: principal)
         }
-        on(.get, "/v1/calls/{id}/transcript", .transcript) { request, context, principal in
+        table.on(.get, "/v1/calls/{id}/transcript", .transcript) { request, context, principal in
             try await reads.transcript(
                 try context.parameters.require("id"), request: request, principal: principal,
                 requestID: context.id, logger: logger)
         }
-        on(.get, "/v1/proofs/inclusion", .inclusionProof) { request, _, principal in
+        table.on(.get, "/v1/proofs/inclusion", .inclusionProof) { request, _, principal in
             try await reads.inclusionProof(request, principal: principal)
         }
         // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
         let ingest = IngestRoute(service: service, maxBodyBytes: configuration.maxBodyBytes)
-        on(.post, "/v1/ingest/{kind}", .ingestDocument) { request, context, principal in
+        table.on(.post, "/v1/ingest/{kind}", .ingestDocument) { request, context, principal in
             try await ingest.handle(
                 request, kind: try context.parameters.require("kind"), principal: principal, logger: logger)
         }
         let gladia = GladiaWebhookRoute(
             service: service, sources: configuration.gladiaWebhooks, maxBodyBytes: configuration.maxBodyBytes)
-        routes.append(Route(method: "POST", path: "/v1/webhooks/gladia"))
-        router.post("/v1/webhooks/gladia") { request, _ -> Response in
+        table.open(.post, "/v1/webhooks/gladia") { request, _ -> Response in
             try await gladia.handle(request, logger: logger)
         }
         let firehose = FirehoseRoute(
             service: service, sources: configuration.firehoseSources, maxBodyBytes: configuration.maxBodyBytes)
-        routes.append(Route(method: "POST", path: "/v1/firehose/{source}"))
-        router.post("/v1/firehose/:source") { request, context -> Response in
+        table.open(.post, "/v1/firehose/{source}") { request, context -> Response in
             await firehose.handle(request, source: try context.parameters.require("source"), logger: logger)
         }
-        on(.get, "/v1/live/{call}", .liveRelay) { request, context, principal in
+        table.on(.get, "/v1/live/{call}", .liveRelay) { request, context, principal in
             // Reached only when the WebSocket upgrade was not made (liveServer()): say why.
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
             _ = try LiveRelay.settings(call: try context.parameters.require("call"), query: query, principal: principal)
@@ -128,33 +89,32 @@ public struct LedgerServer: Sendable {
                 message: "connect with a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
         }
         // Issue 13, read side: QA, retention, audit bundles, consistency and redaction proofs, live streams.
-        on(.get, "/v1/calls/{id}/qa", .qa) { request, context, principal in
+        table.on(.get, "/v1/calls/{id}/qa", .qa) { request, context, principal in
             try await reads.qa(try context.parameters.require("id"), request: request, principal: principal)
         }
-        on(.get, "/v1/calls/{id}/retention", .retention) { request, context, principal in
+        table.on(.get, "/v1/calls/{id}/retention", .retention) { request, context, principal in
             try await reads.retention(try context.parameters.require("id"), request: request, principal: principal)
         }
-        on(.get, "/v1/calls/{id}/audit-bundle", .auditBundle) { request, context, principal in
+        table.on(.get, "/v1/calls/{id}/audit-bundle", .auditBundle) { request, context, principal in
             try await reads.auditBundle(
                 try context.parameters.require("id"), request: request, principal: principal, requestID: context.id,
                 logger: logger)
         }
-        on(.get, "/v1/proofs/consistency", .consistencyProof) { request, _, _ in
+        table.on(.get, "/v1/proofs/consistency", .consistencyProof) { request, _, _ in
             try await reads.consistencyProof(request)
         }
-        on(.get, "/v1/proofs/redaction/{call}", .redactionProof) { _, context, principal in
+        table.on(.get, "/v1/proofs/redaction/{call}", .redactionProof) { _, context, principal in
             try await reads.redactionProof(try context.parameters.require("call"), principal: principal)
         }
         let feed = LiveFeed(service: service)
         feed.start()
         let live = LiveRoutes(reads: reads, feed: feed)
-        on(.get, "/v1/calls/{id}/stream", .stream) { _, context, principal in
+        table.on(.get, "/v1/calls/{id}/stream", .stream) { _, context, principal in
             try await live.stream(try context.parameters.require("id"), principal: principal)
         }
-        routes.append(Route(method: "GET", path: "/ui/calls/{id}"))
-        router.get("/ui/calls/:id") { _, _ -> Response in LiveRoutes.page() }
-        router.answerUndeclaredMethods(of: routes)
-        return (router, routes)
+        table.open(.get, "/ui/calls/{id}") { _, _ -> Response in LiveRoutes.page() }
+        table.router.answerUndeclaredMethods(of: table.routes)
+        return (table.router, table.routes)
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish, and closes the
@@ -244,18 +204,27 @@ extension LedgerServer {
                 name: "api_keys/jwks", origin: "missing",
                 reason: "no way to authenticate: name an API keys file (--api-keys) or a JWKS file (--jwks), or both")
         }
+        let authenticator = Authenticator(apiKeys: apiKeys ?? APIKeyStore(), jwt: jwt)
+        let host = configuration.host
+        let listening: @Sendable (Int) async -> Void = { port in
+            logger.info("listening", metadata: ["host": "\(host)", "port": "\(port)"])
+            onListening(host, port)
+        }
+        if let cluster = configuration.cluster {
+            let server = try ClusterIntakeServer(
+                publisher: ClusterIntakeServer.publisher(deploymentFile: cluster), authenticator: authenticator,
+                configuration: configuration, registry: registry, logger: logger)
+            try await server.run(onListening: listening)
+            return
+        }
         let service = try LedgerService(
             directory: configuration.ledger, keyFile: configuration.keyFile, lockWait: configuration.lockWait)
         if let tail = service.recovery.truncatedTail {
             logger.notice("recovered: cut a torn last frame", metadata: ["bytes": "\(tail.bytes)"])
         }
         let server = LedgerServer(
-            service: service, authenticator: Authenticator(apiKeys: apiKeys ?? APIKeyStore(), jwt: jwt),
-            configuration: configuration, registry: registry, logger: logger)
-        let host = configuration.host
-        try await server.run { port in
-            logger.info("listening", metadata: ["host": "\(host)", "port": "\(port)"])
-            onListening(host, port)
-        }
+            service: service, authenticator: authenticator, configuration: configuration, registry: registry,
+            logger: logger)
+        try await server.run(onListening: listening)
     }
 }

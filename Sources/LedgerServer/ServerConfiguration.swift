@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable, Equatable {
         case logLevel = "log_level"
         /// Seconds to wait for another writer to release the ledger's lock at start (default 5).
         case lockWait = "lock_wait"
+        /// A cluster deployment file (as `call-ledger cluster` reads it): publish events to the shards' JetStream
+        /// streams instead of appending to a ledger (cluster mode; no ledger then).
+        case cluster
 
         /// The environment variable that sets it.
         public var environmentVariable: String {
@@ -42,8 +45,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var option: String { "--" + rawValue.replacingOccurrences(of: "_", with: "-") }
     }
 
-    /// The ledger directory.
+    /// The ledger directory (empty in cluster mode).
     public var ledger: String
+    /// The cluster deployment file, in cluster mode.
+    public var cluster: String?
     /// The key file, if not DIR.key.
     public var keyFile: String?
     /// The listening address.
@@ -72,6 +77,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.ledger = ledger
     }
 
+    /// A cluster-mode configuration publishing to the deployment `cluster` names, other settings at their default.
+    public init(cluster: String) {
+        self.ledger = ""
+        self.cluster = cluster
+    }
+
     /// The configuration from the YAML file at `file` (if any), `environment` and `options` (values by setting).
     public static func resolve(
         file: String?, environment: [String: String], options: [Setting: String]
@@ -88,12 +99,20 @@ public struct ServerConfiguration: Sendable, Equatable {
                 values[setting] = (value, "\(file): \(setting.rawValue)")
             }
         }
-        guard let ledger = values[.ledger] else {
+        var configuration: ServerConfiguration
+        switch (values[.ledger], values[.cluster]) {
+        case (let ledger?, nil): configuration = ServerConfiguration(ledger: ledger.value)
+        case (nil, let cluster?): configuration = ServerConfiguration(cluster: cluster.value)
+        case (let ledger?, .some):
+            throw .setting(
+                name: "ledger", origin: ledger.origin,
+                reason: "cluster mode reads and writes no ledger: name either the ledger directory or the cluster file")
+        case (nil, nil):
             throw .setting(
                 name: "ledger", origin: "missing",
-                reason: "name the ledger directory: --ledger DIR, CALL_LEDGER_DIR or `ledger:` in the config file")
+                reason: "name the ledger directory (--ledger DIR, CALL_LEDGER_DIR or `ledger:` in the config file) "
+                    + "or, to publish to a NATS cluster, its deployment file (--cluster FILE)")
         }
-        var configuration = ServerConfiguration(ledger: ledger.value)
         configuration.keyFile = values[.keyFile]?.value
         configuration.apiKeys = values[.apiKeys]?.value
         configuration.jwks = values[.jwks]?.value

@@ -18,6 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
             The config file alone names push sources: gladia_webhooks (name: {secret or secret_env, tenant}) \
             for POST /v1/webhooks/gladia and firehose (source: {records: connect-ctr|contact-lens, access_key or \
             access_key_env, tenant}) for POST /v1/firehose/{source}. \
+            Cluster mode: --cluster FILE (CALL_LEDGER_SERVE_CLUSTER, `cluster:`; the deployment file `call-ledger \
+            cluster` reads) instead of a ledger: POST /v1/events publishes each event to its shard's JetStream \
+            stream and acknowledges it `replicated`, or with ?ack=durable `durable` with its seq once the shard's \
+            writer fsynced it; /healthz and /metrics are served, every other endpoint answers 501. \
             README.md (Serving) documents the endpoints, roles and files; openapi.yaml describes every endpoint.
             """)
 
@@ -26,6 +30,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The ledger directory (default: $CALL_LEDGER_DIR).", valueName: "dir"))
     var ledger: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Cluster mode: publish events to the shards of this deployment file instead of a ledger.",
+            valueName: "file"))
+    var cluster: String?
 
     @Option(help: ArgumentHelp("The key file (default: $CALL_LEDGER_KEY_FILE, else DIR.key).", valueName: "path"))
     var keyFile: String?
@@ -60,13 +70,15 @@ struct ServeCommand: AsyncParsableCommand {
         let given: [ServerConfiguration.Setting: String?] = [
             .ledger: ledger, .keyFile: keyFile, .host: host, .port: port, .apiKeys: apiKeys, .jwks: jwks,
             .jwtIssuer: jwtIssuer, .maxBodyBytes: maxBodyBytes, .logLevel: logLevel, .lockWait: lockWait,
+            .cluster: cluster,
         ]
         do {
             let configuration = try ServerConfiguration.resolve(
                 file: config, environment: ProcessInfo.processInfo.environment,
                 options: given.compactMapValues { $0 })
             try await LedgerServer.serve(configuration) { host, port in
-                Output.error("call-ledger: serving \(configuration.ledger) on http://\(host):\(port)")
+                let what = configuration.cluster.map { "cluster intake (\($0))" } ?? configuration.ledger
+                Output.error("call-ledger: serving \(what) on http://\(host):\(port)")
             }
         } catch let error as ServerError {
             Output.error("call-ledger: error: \(error)")

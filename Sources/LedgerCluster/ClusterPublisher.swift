@@ -1,0 +1,77 @@
+// ClusterPublisher: the intake of a `serve` node in cluster mode. It publishes validated events through one shared
+// ClusterIntake (one NATS connection, one publish at a time) and waits for durable reports on a connection of
+// its own per wait, so a slow wait never holds the publishers; the blocking NATS calls run off the async pool.
+import Dispatch
+public import LedgerCore
+import NATSClient
+import Synchronization
+
+/// Publishes events to their shards' streams and waits for their durable reports; shareable between requests.
+public final class ClusterPublisher: Sendable {
+    /// The deployment.
+    public let configuration: ClusterConfiguration
+    private let intake: Mutex<ClusterIntake>
+    /// The largest event published, in bytes (as a shard's ledger accepts by default).
+    public static let maximumEventBytes = 1 << 20
+
+    /// Connects to the deployment's servers and creates (or updates) its streams, retrying for up to
+    /// `publishTimeout` seconds, which also bounds each event's publish retries.
+    public init(configuration: ClusterConfiguration, publishTimeout: Double = 30) throws(ClusterError) {
+        self.configuration = configuration
+        let connection: NATSConnection
+        do throws(NATSError) {
+            connection = try NATSConnection(servers: configuration.servers, name: "call-ledger serve")
+        } catch {
+            throw .nats(error)
+        }
+        intake = Mutex(
+            try ClusterIntake(
+                configuration: configuration, connection: connection, maximumEventBytes: Self.maximumEventBytes,
+                publishTimeout: publishTimeout))
+    }
+
+    /// Publishes each line (already decoded as its event) in order, each once JetStream acknowledged the one
+    /// before; the first failure ends the batch, so the answer has one result per line up to and including it.
+    public func publish(
+        _ events: [(line: [UInt8], event: DecodedEvent)]
+    ) async -> [Result<IntakeAcknowledgement, ClusterError>] {
+        await offPool { [self] in
+            intake.withLock { intake in
+                var results: [Result<IntakeAcknowledgement, ClusterError>] = []
+                for (line, event) in events {
+                    let result = Result { () throws(ClusterError) in try intake.publish(line: line, event: event) }
+                    results.append(result)
+                    if case .failure = result { break }
+                }
+                return results
+            }
+        }
+    }
+
+    /// Waits up to `timeout` seconds for the shard writers to report `acks` durable (see
+    /// `ClusterIntake.awaitDurable`); `since` is when their publishing started, in nanoseconds since 1970.
+    public func awaitDurable(
+        _ acks: [IntakeAcknowledgement], since: Int64, timeout: Double
+    ) async -> Result<[IntakeAcknowledgement], ClusterError> {
+        let configuration = configuration
+        return await offPool {
+            Result { () throws(ClusterError) in
+                let connection: NATSConnection
+                do throws(NATSError) {
+                    connection = try NATSConnection(servers: configuration.servers, name: "call-ledger serve durable")
+                } catch {
+                    throw .nats(error)
+                }
+                return try ClusterIntake.awaitDurable(
+                    acks, since: since, timeout: timeout, configuration: configuration, connection: connection)
+            }
+        }
+    }
+
+    /// Runs blocking `body` on a dispatch thread, leaving the cooperative pool to the requests.
+    private func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
+        }
+    }
+}
