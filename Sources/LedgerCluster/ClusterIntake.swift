@@ -117,7 +117,8 @@ public final class ClusterIntake {
     public func awaitDurable(
         _ acks: [IntakeAcknowledgement], since: Int64, timeout: Double
     ) throws(ClusterError) -> [IntakeAcknowledgement] {
-        try Self.awaitDurable(acks, since: since, timeout: timeout, configuration: configuration, connection: connection)
+        try Self.awaitDurable(
+            acks, since: since, timeout: timeout, configuration: configuration, connection: connection)
     }
 
     /// `awaitDurable(_:since:timeout:)` over any connection to the deployment `configuration` names.

@@ -182,7 +182,8 @@ struct EventsRoute: Sendable {
         switch sink {
         case .ledger(let service):
             if atomic { return try await appendAtomically(request, service: service, principal: principal) }
-            return streamed(request, principal: principal, logger: logger, into: LedgerAppender(route: self, service: service))
+            return streamed(
+                request, principal: principal, logger: logger, into: LedgerAppender(route: self, service: service))
         case .cluster(let publisher):
             guard !atomic else {
                 throw APIError.badRequest(

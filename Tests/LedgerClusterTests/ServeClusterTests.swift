@@ -32,7 +32,8 @@ extension ClusterTests {
         let events = simulatedLines(calls: 4, seed: 71)
         let first = Array(events[..<(events.count / 2)])
         let second = Array(events[(events.count / 2)...])
-        // Line 3 of the first request lacks its idempotency key: rejected alone, the lines around it published.
+        // Line 3 of the first request misspells its idempotency key: rejected alone (as `append` rejects it), the lines
+        // around it published.
         let broken = first[2].replacingOccurrences(of: #""idempotency":"#, with: #""idempotence":"#)
         var withBadLine = first
         withBadLine.insert(broken, at: 2)
@@ -43,7 +44,8 @@ extension ClusterTests {
         try #require(replicatedAcks.count == withBadLine.count, "\(replicated.body)")
         let rejection = replicatedAcks[2]
         #expect(rejection["status"] as? String == "rejected" && rejection["line"] as? Int == 3, "\(rejection)")
-        #expect(rejection["field"] as? String == "idempotency" && (rejection["reason"] as? String)?.isEmpty == false)
+        #expect(rejection["field"] as? String == "idempotence", "\(rejection)")
+        #expect((rejection["reason"] as? String)?.hasPrefix("unknown envelope field") == true, "\(rejection)")
         var shardOf: [String: Int] = [:]
         for (index, ack) in replicatedAcks.enumerated() where index != 2 {
             #expect(ack["status"] as? String == "replicated" && ack["seq"] == nil, "\(ack)")
@@ -86,6 +88,18 @@ extension ClusterTests {
         }
         #expect(wrong.isEmpty, "durable seqs differ from the shard ledgers': \(wrong.prefix(3))")
 
+        // No writer: a durable wait runs out and says so per event, with the level reached, never `durable`.
+        for writer in writers { writer.kill9() }
+        let late = simulatedLines(calls: 1, seed: 72)
+        let unsealed = try await server.post(late, query: "ack=durable&ack_timeout=2")
+        let unsealedAcks = try unsealed.lines()
+        #expect(unsealedAcks.count == late.count, "\(unsealed.body)")
+        #expect(
+            unsealedAcks.allSatisfy {
+                $0["status"] as? String == "replicated" && $0["seq"] == nil
+                    && ($0["reason"] as? String)?.hasPrefix("not reported durable within 2.0 s") == true
+            }, "\(unsealedAcks.prefix(2))")
+
         // Roles as in ledger mode; what a cluster node does not serve says so.
         let qa = try await server.post(first, query: "", token: ClusterServeProcess.qaKey)
         #expect(qa.status == 403, "\(qa.body)")
@@ -127,7 +141,7 @@ private final class ClusterServeProcess {
 
         """.write(toFile: keys, atomically: true, encoding: .utf8)
         let log = scratch.file("serve.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Repository.executable)
         process.arguments = ["serve", "--cluster", config, "--port", "0", "--api-keys", keys]
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
