@@ -10,8 +10,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the ledger over HTTP: ingest events and read calls, transcripts, checkpoints and proofs.",
         discussion: """
             Settings come from --config FILE (YAML: ledger, key_file, host, port, api_keys, jwks, jwt_issuer, \
-            max_body_bytes, log_level, lock_wait), each overridden by its environment variable (CALL_LEDGER_DIR, \
-            CALL_LEDGER_KEY_FILE, CALL_LEDGER_SERVE_HOST, CALL_LEDGER_SERVE_PORT, ...) and by its option. Plain HTTP \
+            max_body_bytes, log_level, lock_wait, cluster), each overridden by its environment variable \
+            (CALL_LEDGER_DIR, CALL_LEDGER_KEY_FILE, CALL_LEDGER_SERVE_HOST, CALL_LEDGER_SERVE_PORT, ...) and by its option. Plain HTTP \
             on 127.0.0.1:8080 by default: put a TLS-terminating proxy in front for other hosts. Tokens: API keys \
             (stored as SHA-256 hashes in the api_keys file) or JWTs verified with the jwks file. SIGTERM or SIGINT \
             stops accepting, lets requests in flight finish and closes the writer; the exit status is then 0. \
