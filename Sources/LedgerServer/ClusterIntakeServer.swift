@@ -34,7 +34,9 @@ struct ClusterIntakeServer: Sendable {
         do throws(ClusterError) {
             return try ClusterPublisher(configuration: try ClusterConfiguration.load(path: path))
         } catch {
-            if case .configuration = error { throw .file(path: path, reason: "\(error)") }
+            if case .configuration(_, let reason) = error {
+                throw .file(path: path, reason: "cluster deployment file: \(reason)")
+            }
             throw .setting(name: "cluster", origin: path, reason: "cannot reach the NATS cluster: \(error)")
         }
     }

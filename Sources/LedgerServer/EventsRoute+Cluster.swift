@@ -73,7 +73,7 @@ extension EventsRoute {
             let start = ContinuousClock.now
             var published = await publisher.publish(events).makeIterator()
             let elapsed = (ContinuousClock.now - start).components
-            route.appendLatency.recordNanoseconds(
+            route.publishLatency.recordNanoseconds(
                 elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
             var answers: [Answer] = []
             var failure: ClusterError?
@@ -91,7 +91,7 @@ extension EventsRoute {
                             route.duplicates.increment()
                         } else {
                             outcome.appended += 1
-                            route.appended.increment()
+                            route.published.increment()
                         }
                         answers.append(.acknowledged(ack, note: nil))
                     case .failure(let error): failure = error

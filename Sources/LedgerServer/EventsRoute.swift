@@ -154,6 +154,9 @@ struct EventsRoute: Sendable {
     let duplicates = Counter(label: "ledger_events_duplicate_total")
     let rejected = Counter(label: "ledger_events_rejected_total")
     let appendLatency = Metrics.Timer(label: "ledger_append_seconds", preferredDisplayUnit: .seconds)
+    /// Cluster mode: events JetStream stored (not duplicates) and the time each batch took to publish.
+    let published = Counter(label: "ledger_events_published_total")
+    let publishLatency = Metrics.Timer(label: "ledger_publish_seconds", preferredDisplayUnit: .seconds)
 
     func handle(_ request: Request, principal: Principal, logger: Logger) async throws -> Response {
         let mediaType = request.headers[.contentType]?.split(separator: ";").first

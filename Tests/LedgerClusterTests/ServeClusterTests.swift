@@ -197,3 +197,16 @@ private final class ClusterServeProcess {
         return process.terminationStatus
     }
 }
+
+@Test func serveRefusesALedgerAndAClusterFileTogetherAndAClusterFileItCannotRead() throws {
+    let scratch = ScratchDirectory()
+    let keys = scratch.file("keys.yaml")
+    try "keys: []\n".write(toFile: keys, atomically: true, encoding: .utf8)
+    let both = try callLedger(
+        "serve", "--ledger", scratch.file("ledger"), "--cluster", scratch.file("deploy.yaml"), "--api-keys", keys)
+    #expect(both.status == 1)
+    #expect(both.stderr.contains("cluster mode reads and writes no ledger"), "\(both.stderr)")
+    let missing = try callLedger("serve", "--cluster", scratch.file("deploy.yaml"), "--api-keys", keys)
+    #expect(missing.status == 1)
+    #expect(missing.stderr.contains("deploy.yaml") && missing.stderr.contains("cannot read it"), "\(missing.stderr)")
+}
