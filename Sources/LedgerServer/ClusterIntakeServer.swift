@@ -75,6 +75,6 @@ struct ClusterIntakeServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-        logger.info("stopped: every acknowledged event was acknowledged by JetStream")
+        logger.info("stopped: the requests in flight finished; every event acknowledged is in JetStream")
     }
 }
