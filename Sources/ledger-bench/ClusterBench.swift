@@ -131,7 +131,9 @@ func clusterIngest(_ options: BenchOptions) {
     guard publish.problems.isEmpty else { fail("cluster-ingest: \(publish.problems[0])") }
     if let problem = follow.problem { fail("cluster-ingest: following durable reports: \(problem)") }
     guard follow.arrived.count == events.count else {
-        fail("cluster-ingest: \(events.count - follow.arrived.count) of \(events.count) events not durable in \(timeout) s")
+        fail(
+            "cluster-ingest: \(events.count - follow.arrived.count) of \(events.count) events not durable in \(timeout) s"
+        )
     }
     var durable: [Double] = []
     var lastDurable: UInt64 = 0

@@ -76,7 +76,9 @@ extension ClusterTests {
             configuration: configuration, connection: try NATSConnection(servers: cluster.urls, name: "follow"))
         let since = Int64((Date().timeIntervalSince1970 - 1) * 1_000_000_000)
         let lines = simulatedLines(calls: 2, seed: 70)
-        for (index, line) in lines.enumerated() { _ = try intake.publish(line: Array(line.utf8), lineNumber: index + 1) }
+        for (index, line) in lines.enumerated() {
+            _ = try intake.publish(line: Array(line.utf8), lineNumber: index + 1)
+        }
         let writer = try Child([
             "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--id", "follow",
         ])
