@@ -4,7 +4,8 @@
 //     calls (a call's events stay in order on one publisher) while the shard writers the script started append
 //     them; a follower (ClusterIntake.followDurable on its own connection) notes when each event's durable report
 //     arrives. Per event: `replicated` latency (publish sent to its PubAck) and `durable` latency (publish sent to
-//     its durable report read); events/s from the first publish to the last durable report.
+//     its durable report read); events/s from the first publish to the last durable report. With --rate R, the
+//     publishers together send R events/s (each its share at an even pace) instead of as fast as PubAcks come.
 //   cluster-failover: two `call-ledger cluster writer` processes of one shard on one ledger, events published at a
 //     steady rate; K times: once the active writer appends, kill -9 it, read the lease it left (its last renewal),
 //     and time, from the kill and from the lease's expiry (last renewal + TTL), the standby's takeover (its
@@ -38,11 +39,12 @@ private func openIntake(_ configuration: ClusterConfiguration, name: String) thr
 
 // MARK: - cluster-ingest
 
-/// `ledger-bench cluster-ingest --config FILE --events FILE [--publishers 8] [--timeout 300]`.
+/// `ledger-bench cluster-ingest --config FILE --events FILE [--publishers 8] [--rate R] [--timeout 300]`.
 func clusterIngest(_ options: BenchOptions) {
     let configuration = loadConfiguration(options)
     let publishers = options.integer("publishers", 8, in: 1...256)
     let timeout = options.number("timeout", 300)
+    let perPublisher = options.number("rate", .infinity) / Double(publishers)
     let events = EventLine.read(options.text("events"))
     guard !events.isEmpty else { fail("no events") }
     var publisherOfCall: [String: Int] = [:]
@@ -97,11 +99,17 @@ func clusterIngest(_ options: BenchOptions) {
         followerDone.signal()
     }
     follower.start()
+    let start = nowNanoseconds()
     onThreads(publishers) { index in
         var mine = Published()
         do {
             let intake = try openIntake(configuration, name: "ledger-bench publisher \(index)")
             for (number, line) in lines[index].enumerated() {
+                if perPublisher.isFinite {
+                    let due = start + UInt64(Double(number) / perPublisher * 1e9)
+                    let now = nowNanoseconds()
+                    if due > now { usleep(UInt32(min((due - now) / 1000, 1_000_000))) }
+                }
                 let sent = nowNanoseconds()
                 let ack = try intake.publish(line: line, lineNumber: number + 1)
                 let acknowledged = nowNanoseconds()
@@ -144,9 +152,10 @@ func clusterIngest(_ options: BenchOptions) {
     }
     let replicatedSeconds = Double(publish.lastAcknowledged - publish.firstSent) / 1e9
     let durableSeconds = Double(lastDurable - publish.firstSent) / 1e9
+    let rateText = perPublisher.isFinite ? "\(Int(perPublisher * Double(publishers)))" : "null"
     let shards = (0..<configuration.shards).map { String(publish.perShard[$0] ?? 0) }.joined(separator: ",")
     print(
-        "{\"events\":\(events.count),\"publishers\":\(publishers),\"shards\":\(configuration.shards),"
+        "{\"events\":\(events.count),\"publishers\":\(publishers),\"rate\":\(rateText),\"shards\":\(configuration.shards),"
             + "\"shard_events\":[\(shards)],\"duplicates\":\(publish.duplicates),"
             + "\"replicated_seconds\":\(decimals(replicatedSeconds)),\"durable_seconds\":\(decimals(durableSeconds)),"
             + "\"replicated_events_per_second\":\(Int((Double(events.count) / replicatedSeconds).rounded())),"
@@ -268,9 +277,11 @@ func clusterFailover(_ options: BenchOptions) {
             fail("cluster-failover: \(message())")
         }
     }
+    // The connection outlives the bucket handle: the bucket does not keep it open.
+    let connection: NATSConnection
     let bucket: KeyValueBucket
     do {
-        let connection = try NATSConnection(servers: configuration.servers, name: "ledger-bench lease reader")
+        connection = try NATSConnection(servers: configuration.servers, name: "ledger-bench lease reader")
         bucket = try connection.keyValueBucket(configuration.leaseBucket, ttl: ttl, replicas: configuration.replicas)
         startWriter()
         startWriter()
@@ -348,6 +359,7 @@ func clusterFailover(_ options: BenchOptions) {
         startWriter()
     }
     stopAll()
+    withExtendedLifetime(connection) {}
     if let problem = publisherState.withLock({ $0.problem }), !problem.contains("ran out") {
         fail("cluster-failover: publishing: \(problem)")
     }
