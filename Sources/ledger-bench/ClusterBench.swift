@@ -5,7 +5,8 @@
 //     them; a follower (ClusterIntake.followDurable on its own connection) notes when each event's durable report
 //     arrives. Per event: `replicated` latency (publish sent to its PubAck) and `durable` latency (publish sent to
 //     its durable report read); events/s from the first publish to the last durable report. With --rate R, the
-//     publishers together send R events/s (each its share at an even pace) instead of as fast as PubAcks come.
+//     publishers together send R events/s (each its share at an even pace, all finishing together) instead of as
+//     fast as PubAcks come.
 //   cluster-failover: two `call-ledger cluster writer` processes of one shard on one ledger, events published at a
 //     steady rate; K times: once the active writer appends, kill -9 it, read the lease it left (its last renewal),
 //     and time, from the kill and from the lease's expiry (last renewal + TTL), the standby's takeover (its
@@ -44,7 +45,7 @@ func clusterIngest(_ options: BenchOptions) {
     let configuration = loadConfiguration(options)
     let publishers = options.integer("publishers", 8, in: 1...256)
     let timeout = options.number("timeout", 300)
-    let perPublisher = options.number("rate", .infinity) / Double(publishers)
+    let rate = options.number("rate", .infinity)
     let events = EventLine.read(options.text("events"))
     guard !events.isEmpty else { fail("no events") }
     var publisherOfCall: [String: Int] = [:]
@@ -104,9 +105,11 @@ func clusterIngest(_ options: BenchOptions) {
         var mine = Published()
         do {
             let intake = try openIntake(configuration, name: "ledger-bench publisher \(index)")
+            let count = lines[index].count
             for (number, line) in lines[index].enumerated() {
-                if perPublisher.isFinite {
-                    let due = start + UInt64(Double(number) / perPublisher * 1e9)
+                if rate.isFinite {
+                    // This publisher's share of the rate is its share of the events.
+                    let due = start + UInt64(Double(number) * Double(events.count) / (rate * Double(count)) * 1e9)
                     let now = nowNanoseconds()
                     if due > now { usleep(UInt32(min((due - now) / 1000, 1_000_000))) }
                 }
@@ -152,7 +155,7 @@ func clusterIngest(_ options: BenchOptions) {
     }
     let replicatedSeconds = Double(publish.lastAcknowledged - publish.firstSent) / 1e9
     let durableSeconds = Double(lastDurable - publish.firstSent) / 1e9
-    let rateText = perPublisher.isFinite ? "\(Int(perPublisher * Double(publishers)))" : "null"
+    let rateText = rate.isFinite ? "\(Int(rate))" : "null"
     let shards = (0..<configuration.shards).map { String(publish.perShard[$0] ?? 0) }.joined(separator: ",")
     print(
         "{\"events\":\(events.count),\"publishers\":\(publishers),\"rate\":\(rateText),\"shards\":\(configuration.shards),"
