@@ -130,9 +130,9 @@ public final class ClusterIntake {
     }
 
     /// Reads the shard writers' durable reports stored from `since` (nanoseconds since 1970) on, as they come,
-    /// calling `body` with each report's shard as soon as its message arrives (no batching delay while idle: a
-    /// timing of when an event became visible as durable to a producer), until `body` returns false or `timeout`
-    /// seconds passed.
+    /// calling `body` with each report's shard as soon as its message arrives (a fetch returns once messages came;
+    /// so the time of the call is when the event became visible as durable to a producer), until `body` returns
+    /// false or `timeout` seconds passed.
     public func followDurable(
         since: Int64, timeout: Double, _ body: (_ shard: Int, _ report: DurableReport) -> Bool
     ) throws(ClusterError) {
@@ -147,22 +147,14 @@ public final class ClusterIntake {
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        // While idle, a fetch of one returns at the first message; after a message, a fetch of many takes what
-        // is pending at once (a fetch of many on an empty stream would wait for all of them or its timeout).
-        var batch = 1
         while Date() < deadline {
             let fetched: FetchedBatch
-            let wait = batch == 1 ? min(1, max(deadline.timeIntervalSinceNow, 0.01)) : 0.005
             do throws(NATSError) {
-                fetched = try consumer.fetch(batch: batch, timeout: wait)
+                fetched = try consumer.fetch(batch: 256, timeout: min(1, max(deadline.timeIntervalSinceNow, 0.01)))
             } catch {
-                if error.isTimeout {
-                    batch = 1
-                    continue
-                }
+                if error.isTimeout { continue }
                 throw .nats(error)
             }
-            batch = fetched.messages.isEmpty ? 1 : 256
             for message in fetched.messages {
                 guard let token = message.subject.split(separator: ".").last, let shard = Int(token) else { continue }
                 for line in message.data.split(separator: 0x0A) {
