@@ -10,7 +10,8 @@
 //   cluster-failover: two `call-ledger cluster writer` processes of one shard on one ledger, events published at a
 //     steady rate; K times: once the active writer appends, kill -9 it, read the lease it left (its last renewal),
 //     and time, from the kill and from the lease's expiry (last renewal + TTL), the standby's takeover (its
-//     "active" line) and its first new append (its first `durable` line); then start a new standby.
+//     "active" line) and its first new append (its first `durable` line); then start a new standby after a random
+//     delay of up to a third of the TTL (its lease polls out of step with the active writer's renewals).
 import Dispatch
 import Foundation
 import LedgerCluster
@@ -359,6 +360,10 @@ func clusterFailover(_ options: BenchOptions) {
                 ("ledger-bench: kill \(killToAppend.count)/\(kills): expiry \(decimals(expiryAfterKill)) ms after the "
                     + "kill; takeover \(decimals(toTakeover)) ms, first append \(decimals(toAppend)) ms after it\n")
                     .utf8))
+        // The new standby polls the lease every third of its TTL from when it starts: a random start keeps its
+        // polls out of step with the renewals of the writer that just took over (in step, every expiry would
+        // find the standby's next poll at the same offset).
+        usleep(UInt32.random(in: 0..<UInt32(ttl / 3 * 1_000_000), using: &generator))
         startWriter()
     }
     stopAll()
