@@ -87,7 +87,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
-            name: "ledger-bench", dependencies: ["LedgerStore", "LedgerProjections"], swiftSettings: strictSettings),
+            name: "ledger-bench", dependencies: ["LedgerStore", "LedgerProjections", "LedgerCluster", "NATSClient"],
+            swiftSettings: strictSettings),
         .target(
             name: "LedgerTestSupport",
             dependencies: ["LedgerCore", "LedgerStore", "LedgerSimulator", "LedgerConnectors"],

@@ -131,39 +131,50 @@ public final class ClusterIntake {
         var result = acks
         guard !waiting.isEmpty else { return result }
         let start = since - Int64(configuration.duplicateWindowSeconds * 1_000_000_000)
+        try followDurable(since: start, timeout: timeout) { shard, report in
+            for index in waiting.removeValue(forKey: "\(shard) \(report.idempotency)") ?? [] {
+                result[index].status = "durable"
+                result[index].seq = report.seq
+            }
+            return !waiting.isEmpty
+        }
+        return result
+    }
+
+    /// Reads the shard writers' durable reports stored from `since` (nanoseconds since 1970) on, as they come,
+    /// calling `body` with each report's shard as soon as its message arrives (a fetch returns once messages came;
+    /// so the time of the call is when the event became visible as durable to a producer), until `body` returns
+    /// false or `timeout` seconds passed.
+    public func followDurable(
+        since: Int64, timeout: Double, _ body: (_ shard: Int, _ report: DurableReport) -> Bool
+    ) throws(ClusterError) {
+        let deadline = Date().addingTimeInterval(timeout)
         let consumer: PullConsumer
         do throws(NATSError) {
             consumer = try connection.replayConsumer(
                 stream: configuration.durableStream, subject: configuration.durableSubject(shard: nil),
-                start: .time(nanoseconds: start))
+                start: .time(nanoseconds: since))
         } catch {
             throw .nats(error)
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let deadline = Date().addingTimeInterval(timeout)
-        while !waiting.isEmpty && Date() < deadline {
-            let batch: FetchedBatch
+        while Date() < deadline {
+            let fetched: FetchedBatch
             do throws(NATSError) {
-                batch = try consumer.fetch(batch: 256, timeout: min(1, max(deadline.timeIntervalSinceNow, 0.01)))
+                fetched = try consumer.fetch(batch: 256, timeout: min(1, max(deadline.timeIntervalSinceNow, 0.01)))
             } catch {
                 if error.isTimeout { continue }
                 throw .nats(error)
             }
-            for message in batch.messages {
+            for message in fetched.messages {
                 guard let token = message.subject.split(separator: ".").last, let shard = Int(token) else { continue }
                 for line in message.data.split(separator: 0x0A) {
-                    guard let report = try? decoder.decode(DurableReport.self, from: Data(line)),
-                        let indices = waiting.removeValue(forKey: "\(shard) \(report.idempotency)")
-                    else { continue }
-                    for index in indices {
-                        result[index].status = "durable"
-                        result[index].seq = report.seq
-                    }
+                    guard let report = try? decoder.decode(DurableReport.self, from: Data(line)) else { continue }
+                    if !body(shard, report) { return }
                 }
             }
         }
-        return result
     }
 }
 

@@ -6,10 +6,12 @@
 // baseline's answer to the same query.
 //
 // With a first argument http-ingest, http-live or http-transcript, it is instead a load generator of the service
-// benchmarks (ServeBench.swift).
+// benchmarks (ServeBench.swift); with cluster-ingest or cluster-failover, of the cluster benchmarks
+// (ClusterBench.swift).
 //
 //   ledger-bench LEDGER_DIR CALLS_FILE     (one call id per line)
 //   ledger-bench http-ingest|http-live|http-transcript --port P ...
+//   ledger-bench cluster-ingest|cluster-failover --config FILE ...
 import Dispatch
 import Foundation
 import LedgerProjections
@@ -31,6 +33,12 @@ case "http-live":
     exit(0)
 case "http-transcript":
     httpTranscript(BenchOptions(arguments.dropFirst(2)))
+    exit(0)
+case "cluster-ingest":
+    clusterIngest(BenchOptions(arguments.dropFirst(2)))
+    exit(0)
+case "cluster-failover":
+    clusterFailover(BenchOptions(arguments.dropFirst(2)))
     exit(0)
 default:
     break

@@ -2,7 +2,9 @@
 // event is `replicated` once JetStream holds it and `durable`, with its ledger seq, once a shard writer fsynced it,
 // also when the first writer is killed between the two.
 import Foundation
+import LedgerCluster
 import LedgerTestSupport
+import NATSClient
 import Testing
 
 extension ClusterTests {
@@ -62,6 +64,78 @@ extension ClusterTests {
         let wrong = acks.filter { ack in seqs[ack["idempotency"] as? String ?? ""] != ack["seq"] as? Int }
         #expect(wrong.isEmpty, "acknowledged seqs differ from the ledger's: \(wrong.prefix(3))")
     }
+}
+
+extension ClusterTests {
+    @Test func followingDurableReportsGivesEachEventItsLedgerSeqAsSoonAsTheWriterReportsIt() throws {
+        let cluster = try LocalCluster()
+        let config = try cluster.configuration(name: "follow", shards: 1, leaseTTL: 2, ackWait: 2)
+        let configuration = try ClusterConfiguration.load(path: config)
+        let ledger = try cluster.ledger("shard-0")
+        let intake = try ClusterIntake(
+            configuration: configuration, connection: try NATSConnection(servers: cluster.urls, name: "follow"))
+        let since = Int64((Date().timeIntervalSince1970 - 1) * 1_000_000_000)
+        let lines = simulatedLines(calls: 2, seed: 70)
+        for (index, line) in lines.enumerated() {
+            _ = try intake.publish(line: Array(line.utf8), lineNumber: index + 1)
+        }
+        let writer = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--id", "follow",
+        ])
+        var reported: [String: UInt64] = [:]
+        try intake.followDurable(since: since, timeout: 60) { shard, report in
+            #expect(shard == 0)
+            #expect(reported[report.idempotency] == nil, "reported once")
+            reported[report.idempotency] = report.seq
+            return reported.count < lines.count
+        }
+
+        // One more event, published 0.2 s after the follower started waiting, while the writer idles: its report
+        // reaches the follower already waiting (how soon is measured by `tools/bench --only cluster`, not here).
+        let late = simulatedLines(calls: 1, seed: 71)[0]
+        let lateKey = try #require(try jsonObject(late)["idempotency"] as? String)
+        let lateSince = Int64((Date().timeIntervalSince1970 - 1) * 1_000_000_000)
+        let sent = SentAt()
+        let urls = cluster.urls
+        Thread {
+            usleep(200_000)
+            guard let connection = try? NATSConnection(servers: urls, name: "late"),
+                let other = try? ClusterIntake(configuration: configuration, connection: connection)
+            else { return }
+            sent.mark()
+            _ = try? other.publish(line: Array(late.utf8), lineNumber: 1)
+        }.start()
+        var lateSeq: UInt64?
+        var seenAfter = 0.0
+        try intake.followDurable(since: lateSince, timeout: 30) { _, report in
+            guard report.idempotency == lateKey else { return true }
+            lateSeq = report.seq
+            seenAfter = Date().timeIntervalSince(sent.date ?? .distantPast)
+            return false
+        }
+        writer.kill9()
+        writer.finish()
+
+        let cat = try callLedger("cat", "--ledger", ledger)
+        var seqs: [String: UInt64] = [:]
+        for line in cat.stdout.split(separator: "\n") {
+            let event = try jsonObject(line)
+            if let key = event["idempotency"] as? String, let seq = event["seq"] as? Int { seqs[key] = UInt64(seq) }
+        }
+        #expect(reported.count == lines.count)
+        #expect(reported.allSatisfy { seqs[$0.key] == $0.value }, "each report carries the event's ledger seq")
+        #expect(lateSeq != nil && lateSeq == seqs[lateKey])
+        #expect(seenAfter > 0, "the late event's report came before it was published")
+    }
+}
+
+/// When an event was sent, set on one thread and read on another.
+private final class SentAt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Date?
+
+    func mark() { lock.withLock { value = Date() } }
+    var date: Date? { lock.withLock { value } }
 }
 
 /// Waits until the shard streams hold `count` events in total.
