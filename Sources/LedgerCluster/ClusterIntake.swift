@@ -131,7 +131,8 @@ public final class ClusterIntake {
         var result = acks
         guard !waiting.isEmpty else { return result }
         let start = since - Int64(configuration.duplicateWindowSeconds * 1_000_000_000)
-        try followDurable(since: start, timeout: timeout) { shard, report in
+        try followDurable(since: start, timeout: timeout, configuration: configuration, connection: connection) {
+            shard, report in
             for index in waiting.removeValue(forKey: "\(shard) \(report.idempotency)") ?? [] {
                 result[index].status = "durable"
                 result[index].seq = report.seq
@@ -147,6 +148,15 @@ public final class ClusterIntake {
     /// false or `timeout` seconds passed.
     public func followDurable(
         since: Int64, timeout: Double, _ body: (_ shard: Int, _ report: DurableReport) -> Bool
+    ) throws(ClusterError) {
+        try Self.followDurable(
+            since: since, timeout: timeout, configuration: configuration, connection: connection, body)
+    }
+
+    /// `followDurable(since:timeout:_:)` over any connection to the deployment `configuration` names.
+    public static func followDurable(
+        since: Int64, timeout: Double, configuration: ClusterConfiguration, connection: NATSConnection,
+        _ body: (_ shard: Int, _ report: DurableReport) -> Bool
     ) throws(ClusterError) {
         let deadline = Date().addingTimeInterval(timeout)
         let consumer: PullConsumer
