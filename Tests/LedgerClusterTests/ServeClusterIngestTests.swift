@@ -164,7 +164,8 @@ extension ClusterTests {
         while true {
             do {
                 return try clusterStatus(config).reduce(0) { $0 + ($1["messages"] as? Int ?? 0) }
-            } catch where Date() < deadline {
+            } catch {
+                if Date() >= deadline { throw error }
                 usleep(250_000)
             }
         }
