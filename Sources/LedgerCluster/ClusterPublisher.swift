@@ -35,16 +35,22 @@ public final class ClusterPublisher: Sendable {
     public func publish(
         _ events: [(line: [UInt8], event: DecodedEvent)]
     ) async -> [Result<IntakeAcknowledgement, ClusterError>] {
-        await offPool { [self] in
-            intake.withLock { intake in
-                var results: [Result<IntakeAcknowledgement, ClusterError>] = []
-                for (line, event) in events {
-                    let result = Result { () throws(ClusterError) in try intake.publish(line: line, event: event) }
-                    results.append(result)
-                    if case .failure = result { break }
-                }
-                return results
+        await offPool { [self] in publishBlocking(events) }
+    }
+
+    /// `publish(_:)` on the calling thread, which it blocks until the last publish is acknowledged (for callers
+    /// already off the cooperative pool, such as an ingest on a dispatch thread).
+    public func publishBlocking(
+        _ events: [(line: [UInt8], event: DecodedEvent)]
+    ) -> [Result<IntakeAcknowledgement, ClusterError>] {
+        intake.withLock { intake in
+            var results: [Result<IntakeAcknowledgement, ClusterError>] = []
+            for (line, event) in events {
+                let result = Result { () throws(ClusterError) in try intake.publish(line: line, event: event) }
+                results.append(result)
+                if case .failure = result { break }
             }
+            return results
         }
     }
 

@@ -1,7 +1,9 @@
 // `call-ledger serve --cluster FILE`: a stateless intake node. POST /v1/events validates each line as in ledger
 // mode and publishes it to its shard's JetStream stream (LedgerCluster.ClusterPublisher); the shard writers append.
-// The node holds no ledger, so it serves /healthz, /metrics and POST /v1/events only and answers every other /v1
-// and /ui path with 501 and the reason.
+// The vendor documents (POST /v1/ingest/{kind}, /v1/webhooks/gladia, /v1/firehose/{source}) go through the same
+// adapters and IngestOperation as in ledger mode, their events published the same way. The node holds no ledger,
+// so it serves /healthz, /metrics and those write routes only and answers every other /v1 and /ui path with 501
+// and the reason.
 import Foundation
 import Hummingbird
 import LedgerCluster
@@ -49,6 +51,7 @@ struct ClusterIntakeServer: Sendable {
         table.on(.post, "/v1/events", .appendEvents) { request, _, principal in
             try await events.handle(request, principal: principal, logger: logger)
         }
+        table.ingestRoutes(into: .cluster(publisher), configuration: configuration, logger: logger)
         table.router.answerUndeclaredMethods(of: table.routes)
         for method in Router<BasicRequestContext>.answeredMethods {
             for path: RouterPath in ["/v1/**", "/ui/**"] {
@@ -56,9 +59,10 @@ struct ClusterIntakeServer: Sendable {
                     throw HTTPError(
                         .notImplemented,
                         message:
-                            "this node runs in cluster mode: it publishes POST /v1/events to the NATS cluster and "
-                            + "serves nothing else under /v1 (read a shard with `call-ledger serve --ledger` on "
-                            + "its writer's ledger)")
+                            "this node runs in cluster mode: it publishes the events of POST /v1/events, "
+                            + "/v1/ingest/{kind}, /v1/webhooks/gladia and /v1/firehose/{source} to the NATS "
+                            + "cluster and serves nothing else under /v1 (read a shard with `call-ledger serve "
+                            + "--ledger` on its writer's ledger)")
                 }
             }
         }

@@ -131,6 +131,19 @@ enum EventSink: Sendable {
 /// ledger). In ledger mode every acknowledgement is durable, whichever is asked.
 enum AcknowledgementLevel: String {
     case replicated, durable
+
+    /// The request's `ack` (default `replicated`) and `ack_timeout` (seconds waited for `durable`, default 30).
+    static func parse(_ request: Request) throws -> (level: Self, timeout: Double) {
+        let query = request.uri.queryParameters
+        guard let level = Self(rawValue: query.get("ack") ?? "replicated") else {
+            throw APIError.badRequest("ack must be replicated or durable")
+        }
+        let waitText = query.get("ack_timeout") ?? "30"
+        guard let wait = Double(waitText), wait.isFinite, wait > 0, wait <= 300 else {
+            throw APIError.badRequest("ack_timeout must be a number of seconds above 0 and at most 300")
+        }
+        return (level, wait)
+    }
 }
 
 /// Handles a request's decoded lines as they arrive and writes their response lines.
@@ -171,14 +184,7 @@ struct EventsRoute: Sendable {
         case "true": atomic = true
         default: throw APIError.badRequest("atomic must be true or false")
         }
-        let query = request.uri.queryParameters
-        guard let level = AcknowledgementLevel(rawValue: query.get("ack") ?? "replicated") else {
-            throw APIError.badRequest("ack must be replicated or durable")
-        }
-        let waitText = query.get("ack_timeout") ?? "30"
-        guard let wait = Double(waitText), wait.isFinite, wait > 0, wait <= 300 else {
-            throw APIError.badRequest("ack_timeout must be a number of seconds above 0 and at most 300")
-        }
+        let (level, wait) = try AcknowledgementLevel.parse(request)
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw HTTPError(.contentTooLarge, message: "the body is over the \(maxBodyBytes)-byte limit")
         }

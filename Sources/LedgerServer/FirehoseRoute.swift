@@ -17,7 +17,7 @@ import Logging
 
 /// The handler of `POST /v1/firehose/{source}`.
 struct FirehoseRoute: Sendable {
-    let service: LedgerService
+    let sink: EventSink
     let sources: [String: PushSource]
     let maxBodyBytes: Int
 
@@ -49,6 +49,12 @@ struct FirehoseRoute: Sendable {
             return fail(.unauthorized, "the X-Amz-Firehose-Access-Key header is missing or not this source's key")
         }
         guard !requestID.isEmpty else { return fail(.badRequest, "the X-Amz-Firehose-Request-Id header is missing") }
+        guard let (level, wait) = try? AcknowledgementLevel.parse(request) else {
+            return fail(
+                .badRequest,
+                "the endpoint URL's ack must be replicated or durable, and ack_timeout a number of seconds above 0 "
+                    + "and at most 300")
+        }
         guard IngestHTTP.mediaType(request) == "application/json" else {
             return fail(.unsupportedMediaType, "Firehose requests are application/json")
         }
@@ -103,18 +109,21 @@ struct FirehoseRoute: Sendable {
         }
         var appended = 0
         var duplicate = 0
+        var notDurable = 0
         if !lines.isEmpty {
             let input = "firehose \(name) request \(requestID)"
             let joined = Data(lines.joined(separator: [0x0A]))
             let ingest = IngestRequest(kind: source.records, source: .bytes(joined, name: input), tenant: source.tenant)
             do {
-                let outcome = try await service.ingest(ingest)
+                let outcome = try await sink.ingest(ingest, level: level, timeout: wait)
+                notDurable = outcome.acknowledgements.count { !$0.isDurable }
                 appended = outcome.result.appended
                 duplicate = outcome.result.duplicate
                 unreadable += outcome.result.rejected.map { Self.describe($0, input, recordOfLine) }
             } catch {
                 switch error {
-                case .ledger, .openingWriter: return fail(.serviceUnavailable, "the ledger could not append: \(error)")
+                case .ledger, .openingWriter, .delivery:
+                    return fail(.serviceUnavailable, "the events could not be stored: \(error)")
                 case .refused(_, _, _, let rejected, _) where !rejected.isEmpty:
                     unreadable += rejected.map { Self.describe($0, input, recordOfLine) }
                 case .rejected(let rejection, _): unreadable.append(Self.describe(rejection, input, recordOfLine))
@@ -133,6 +142,12 @@ struct FirehoseRoute: Sendable {
                 .badRequest,
                 "\(unreadable.count) of \(records.count) record(s) could not be read (the others were appended: "
                     + "\(appended) event(s) new, \(duplicate) already there): " + unreadable.joined(separator: "; "))
+        }
+        if level == .durable, notDurable > 0 {
+            return fail(
+                .serviceUnavailable,
+                "\(notDurable) event(s) were not reported durable within \(wait) s; they are replicated in the "
+                    + "cluster and a retry of this request appends nothing")
         }
         return Self.answer(.ok, requestID: requestID)
     }

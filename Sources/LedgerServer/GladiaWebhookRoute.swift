@@ -16,7 +16,7 @@ import Logging
 
 /// The handler of `POST /v1/webhooks/gladia`.
 struct GladiaWebhookRoute: Sendable {
-    let service: LedgerService
+    let sink: EventSink
     let sources: [String: PushSource]
     let maxBodyBytes: Int
 
@@ -42,9 +42,12 @@ struct GladiaWebhookRoute: Sendable {
             throw HTTPError(.unsupportedMediaType, message: "Gladia callbacks are application/json")
         }
         let query = request.uri.queryParameters
-        if let unknown = query.map({ String($0.key) }).first(where: { $0 != "secret" && $0 != "call" }) {
-            throw APIError.badRequest("unknown query parameter '\(unknown)' (known: call, secret)")
+        let known: Set<String> = ["ack", "ack_timeout", "call", "secret"]
+        if let unknown = query.map({ String($0.key) }).first(where: { !known.contains($0) }) {
+            throw APIError.badRequest(
+                "unknown query parameter '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
+        let (level, wait) = try AcknowledgementLevel.parse(request)
         let body = Data(try await IngestHTTP.body(request, limit: limit).readableBytesView)
         var event: String?
         if body.count <= Self.peekBytes {
@@ -65,7 +68,7 @@ struct GladiaWebhookRoute: Sendable {
         let ingest = IngestRequest(
             kind: kind, source: .bytes(body, name: input), call: query.get("call"), tenant: source.tenant)
         let outcome: ServiceIngest
-        do { outcome = try await service.ingest(ingest) } catch {
+        do { outcome = try await sink.ingest(ingest, level: level, timeout: wait) } catch {
             logger.info("gladia callback rejected", metadata: ["source": "\(source.name)", "reason": "\(error)"])
             return IngestHTTP.failure(error, input: input, from: kind)
         }

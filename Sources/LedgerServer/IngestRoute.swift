@@ -62,18 +62,13 @@ enum IngestHTTP {
         return Int(error.file.dropFirst(input.count + 1))
     }
 
-    /// An acknowledgement as POST /v1/events writes it.
-    static func acknowledgement(_ result: AppendResult) -> [String: Any] {
-        ["seq": NSNumber(value: result.seq), "idempotency": result.idempotency, "status": result.status.rawValue]
-    }
-
     /// The `--json` summary of an ingest that was accepted, with its acknowledgements.
     static func summary(input: String, from kind: String, _ ingest: ServiceIngest) -> [String: Any] {
         [
             "input": input, "from": kind, "accepted": true, "appended": ingest.result.appended,
             "duplicate": ingest.result.duplicate, "warnings": ingest.result.warnings.map(problem),
             "rejected": ingest.result.rejected.map(problem),
-            "events": ingest.acknowledgements.map(acknowledgement),
+            "events": ingest.acknowledgements.map(\.json),
         ]
     }
 
@@ -85,7 +80,7 @@ enum IngestHTTP {
         case .tooLarge: .contentTooLarge
         case .unreadable: .badRequest
         case .rejected, .refused, .invalidEvent: .unprocessableContent
-        case .ledger, .openingWriter: .serviceUnavailable
+        case .ledger, .openingWriter, .delivery: .serviceUnavailable
         }
     }
 
@@ -110,7 +105,7 @@ enum IngestHTTP {
 
 /// The handler of `POST /v1/ingest/{kind}`.
 struct IngestRoute: Sendable {
-    let service: LedgerService
+    let sink: EventSink
     let maxBodyBytes: Int
     let appended = Counter(label: "ledger_ingest_events_appended_total")
 
@@ -127,7 +122,9 @@ struct IngestRoute: Sendable {
                 message: "send the vendor document as application/json (JSON lines as application/x-ndjson)")
         }
         let query = request.uri.queryParameters
-        let known: Set<String> = ["call", "tenant", "roles", "track", "stream", "strict", "atomic"]
+        let known: Set<String> = [
+            "call", "tenant", "roles", "track", "stream", "strict", "atomic", "ack", "ack_timeout",
+        ]
         if let unknown = query.map({ String($0.key) }).first(where: { !known.contains($0) }) {
             throw APIError.badRequest(
                 "unknown query parameter '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
@@ -157,6 +154,7 @@ struct IngestRoute: Sendable {
         let roles = try Self.roles(query.get("roles"))
         let strict = try Self.flag(query.get("strict"), name: "strict")
         let atomic = try Self.flag(query.get("atomic"), name: "atomic")
+        let (level, wait) = try AcknowledgementLevel.parse(request)
         let body = try await IngestHTTP.body(request, limit: limit)
         let input = "body"
         let ingestRequest = IngestRequest(
@@ -164,7 +162,7 @@ struct IngestRoute: Sendable {
             roles: roles,
             track: track, stream: stream, strict: strict, atomic: atomic)
         let outcome: ServiceIngest
-        do { outcome = try await service.ingest(ingestRequest) } catch {
+        do { outcome = try await sink.ingest(ingestRequest, level: level, timeout: wait) } catch {
             logger.info("ingest rejected", metadata: ["from": "\(kind)", "reason": "\(error)"])
             return IngestHTTP.failure(error, input: input, from: kind)
         }

@@ -65,21 +65,7 @@ public struct LedgerServer: Sendable {
             try await reads.inclusionProof(request, principal: principal)
         }
         // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
-        let ingest = IngestRoute(service: service, maxBodyBytes: configuration.maxBodyBytes)
-        table.on(.post, "/v1/ingest/{kind}", .ingestDocument) { request, context, principal in
-            try await ingest.handle(
-                request, kind: try context.parameters.require("kind"), principal: principal, logger: logger)
-        }
-        let gladia = GladiaWebhookRoute(
-            service: service, sources: configuration.gladiaWebhooks, maxBodyBytes: configuration.maxBodyBytes)
-        table.open(.post, "/v1/webhooks/gladia") { request, _ -> Response in
-            try await gladia.handle(request, logger: logger)
-        }
-        let firehose = FirehoseRoute(
-            service: service, sources: configuration.firehoseSources, maxBodyBytes: configuration.maxBodyBytes)
-        table.open(.post, "/v1/firehose/{source}") { request, context -> Response in
-            await firehose.handle(request, source: try context.parameters.require("source"), logger: logger)
-        }
+        table.ingestRoutes(into: .ledger(service), configuration: configuration, logger: logger)
         table.on(.get, "/v1/live/{call}", .liveRelay) { request, context, principal in
             // Reached only when the WebSocket upgrade was not made (liveServer()): say why.
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }

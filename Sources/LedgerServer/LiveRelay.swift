@@ -147,7 +147,7 @@ struct LiveRelay: Sendable {
     /// The answer to message `number`: the acknowledgements of its events (and of the held finals it released),
     /// the utterances it holds, and what was left out.
     static func answer(_ number: Int, _ batch: LiveIngest.Batch, _ results: [AppendResult]) -> String {
-        var answer: [String: Any] = ["message": number, "acks": results.map(IngestHTTP.acknowledgement)]
+        var answer: [String: Any] = ["message": number, "acks": results.map { IngestAcknowledgement.ledger($0).json }]
         if !batch.held.isEmpty { answer["held"] = batch.held }
         if !batch.releasedWithoutEntities.isEmpty {
             answer["released_without_entities"] = batch.releasedWithoutEntities

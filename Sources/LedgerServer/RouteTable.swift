@@ -1,6 +1,6 @@
 // RouteTable: what every router of the service shares, in ledger mode as in cluster mode: the request metrics and
-// log, /healthz and /metrics, and the authentication and role check in front of each API route, with the list of
-// routes registered (checked against openapi.yaml).
+// log, /healthz and /metrics, the authentication and role check in front of each API route, the routes of vendor
+// documents (into the node's EventSink), with the list of routes registered (checked against openapi.yaml).
 import Hummingbird
 import Logging
 import Prometheus
@@ -54,6 +54,26 @@ struct RouteTable {
                 throw APIError.forbidden("the \(principal.role.rawValue) role may not use \(method) \(path)")
             }
             return try await handler(request, context, principal)
+        }
+    }
+
+    /// Registers the routes of vendor documents, whose events go to `sink`: POST /v1/ingest/{kind},
+    /// /v1/webhooks/gladia and /v1/firehose/{source}.
+    mutating func ingestRoutes(into sink: EventSink, configuration: ServerConfiguration, logger: Logger) {
+        let ingest = IngestRoute(sink: sink, maxBodyBytes: configuration.maxBodyBytes)
+        on(.post, "/v1/ingest/{kind}", .ingestDocument) { request, context, principal in
+            try await ingest.handle(
+                request, kind: try context.parameters.require("kind"), principal: principal, logger: logger)
+        }
+        let gladia = GladiaWebhookRoute(
+            sink: sink, sources: configuration.gladiaWebhooks, maxBodyBytes: configuration.maxBodyBytes)
+        open(.post, "/v1/webhooks/gladia") { request, _ -> Response in
+            try await gladia.handle(request, logger: logger)
+        }
+        let firehose = FirehoseRoute(
+            sink: sink, sources: configuration.firehoseSources, maxBodyBytes: configuration.maxBodyBytes)
+        open(.post, "/v1/firehose/{source}") { request, context -> Response in
+            await firehose.handle(request, source: try context.parameters.require("source"), logger: logger)
         }
     }
 

@@ -150,7 +150,7 @@ struct IngestCommand: ParsableCommand {
     /// Prints `error` as ingest always has, and returns the exit code to end with.
     private static func report(_ error: IngestError) -> ExitCode {
         switch error {
-        case .unknownAdapter, .unreadable, .ledger: Output.error("call-ledger: error: \(error)")
+        case .unknownAdapter, .unreadable, .ledger, .delivery: Output.error("call-ledger: error: \(error)")
         case .openingWriter: break
         case .tooLarge, .rejected, .refused, .invalidEvent: Output.error("call-ledger: rejected \(error)")
         }

@@ -112,7 +112,7 @@ extension ClusterTests {
 }
 
 /// A `call-ledger serve --cluster` process with an ingest and a QA API key, on a free port.
-private final class ClusterServeProcess {
+final class ClusterServeProcess {
     static let ingestKey = "cluster-ingest-key-0123456789abcdef"
     static let qaKey = "cluster-qa-key-0123456789abcdef"
     let process = Process()
@@ -125,7 +125,7 @@ private final class ClusterServeProcess {
         func lines() throws -> [[String: Any]] { try body.split(separator: "\n").map { try jsonObject($0) } }
     }
 
-    init(config: String, scratch: ScratchDirectory) throws {
+    init(config: String, scratch: ScratchDirectory, extraArguments: [String] = []) throws {
         func hash(_ key: String) -> String { Array(key.utf8).withUnsafeBytes { SHA256.hash($0) }.hex }
         let keys = scratch.file("serve-keys.yaml")
         try """
@@ -143,7 +143,7 @@ private final class ClusterServeProcess {
         let log = scratch.file("serve.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Repository.executable)
-        process.arguments = ["serve", "--cluster", config, "--port", "0", "--api-keys", keys]
+        process.arguments = ["serve", "--cluster", config, "--port", "0", "--api-keys", keys] + extraArguments
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -177,14 +177,18 @@ private final class ClusterServeProcess {
     }
 
     func request(_ method: String, _ path: String, token: String, body: String? = nil) async throws -> Answer {
+        var headers = ["Authorization": "Bearer \(token)"]
+        if body != nil { headers["Content-Type"] = "application/x-ndjson" }
+        return try await send(method, path, headers: headers, body: body.map { Data($0.utf8) })
+    }
+
+    /// A request with `headers` and `body` as given.
+    func send(_ method: String, _ path: String, headers: [String: String], body: Data?) async throws -> Answer {
         var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)\(path)")))
         request.httpMethod = method
         request.timeoutInterval = 60
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/x-ndjson", forHTTPHeaderField: "Content-Type")
-        }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.httpBody = body
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
         return Answer(status: http.statusCode, body: String(decoding: data, as: UTF8.self))

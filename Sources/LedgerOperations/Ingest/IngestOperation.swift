@@ -1,5 +1,7 @@
 // Ingest as an operation: one vendor input (a file, standard input or bytes already in memory, as an HTTP body)
-// read by an adapter into events and appended, in memory bounded by the input's bytes plus a fixed amount.
+// read by an adapter into events and handed to a sink (IngestSink: a ledger writer, or in `serve --cluster` the
+// shard streams), in memory bounded by the input's bytes plus a fixed amount. Below, "appended" is "taken by the
+// sink".
 // Pass 1 streams the whole input through the adapter and the event decoder, keeping at most one frame of events:
 // an input that is rejected appends nothing, and an input of at most `IngestRequest.batchEvents` events is
 // appended from pass 1 as one frame, all or nothing. A larger input is streamed again in pass 2 and appended in
@@ -91,13 +93,15 @@ public struct IngestResult: Sendable, Equatable {
     public var rejected: [AdapterError] = []
 }
 
-/// What an ingest reports while it runs, so that a caller can show it in order.
-public enum IngestProgress {
+/// What an ingest reports while it runs, so that a caller can show it in order; `Acknowledgement` is the sink's
+/// (`AppendResult` for a ledger writer).
+public enum IngestProgress<Acknowledgement> {
     /// Pass 1 read the whole input, before anything is appended: the enrichments left out and the records
     /// rejected.
     case read(warnings: [AdapterError], rejected: [AdapterError])
-    /// A frame of events became durable (or was found duplicate), in input order.
-    case appended([AppendResult])
+    /// A frame of events was taken by the sink (for a ledger: became durable or was found duplicate), in input
+    /// order.
+    case appended([Acknowledgement])
 }
 
 /// Why an ingest appended nothing (or, for `ledger`, stopped).
@@ -120,12 +124,14 @@ public enum IngestError: Error, CustomStringConvertible {
     case ledger(LedgerError)
     /// Opening the writer failed with an error of the caller's `openWriter`.
     case openingWriter(any Error)
+    /// A sink other than a ledger failed to take a frame (the frames it acknowledged before stay taken).
+    case delivery(any Error)
 
     /// The exit code of the README's table: 2 for rejected input, 1 for the rest.
     public var exitCode: Int32 {
         switch self {
         case .tooLarge, .rejected, .refused, .invalidEvent: 2
-        case .unknownAdapter, .unreadable, .ledger, .openingWriter: 1
+        case .unknownAdapter, .unreadable, .ledger, .openingWriter, .delivery: 1
         }
     }
 
@@ -145,6 +151,7 @@ public enum IngestError: Error, CustomStringConvertible {
             "\(input): event \(number) of \(count) from the \(kind) adapter: \(reason)"
         case .ledger(let error): "\(error)"
         case .openingWriter(let error): "\(error)"
+        case .delivery(let error): "\(error)"
         }
     }
 
@@ -174,16 +181,17 @@ public struct IngestOperation: Sendable {
     /// Ingests `request` through a writer that `openWriter` opens (with the caller's retention policies), reporting
     /// to `progress` as it goes; see the file's header for the two passes and what a crash leaves.
     public func run(
-        _ request: IngestRequest, openWriter: () throws -> LedgerWriter, progress: (IngestProgress) -> Void
+        _ request: IngestRequest, openWriter: () throws -> LedgerWriter,
+        progress: (IngestProgress<AppendResult>) -> Void
     ) throws(IngestError) -> IngestResult {
-        let (adapter, data, options) = try prepare(request)
+        let (adapter, data) = try Self.prepare(request)
         let writer: LedgerWriter
         do { writer = try openWriter() } catch let error as LedgerError { throw .ledger(error) } catch {
             throw .openingWriter(error)
         }
         let result: IngestResult
         do throws(IngestError) {
-            result = try ingest(data, adapter: adapter, options: options, request, writer: writer, progress)
+            result = try Self.ingest(data, adapter: adapter, request, into: sink(writer), progress)
         } catch {
             try? writer.close()
             throw error
@@ -195,42 +203,50 @@ public struct IngestOperation: Sendable {
     /// Ingests `request` through `writer`, which the caller owns and which stays open (a service's one writer,
     /// shared with its other requests); the same passes, results and errors as `run(_:openWriter:progress:)`.
     public func run(
-        _ request: IngestRequest, writer: LedgerWriter, progress: (IngestProgress) -> Void
+        _ request: IngestRequest, writer: LedgerWriter, progress: (IngestProgress<AppendResult>) -> Void
     ) throws(IngestError) -> IngestResult {
-        let (adapter, data, options) = try prepare(request)
-        return try ingest(data, adapter: adapter, options: options, request, writer: writer, progress)
+        try Self.run(request, into: sink(writer), progress: progress)
     }
 
-    /// The adapter, the input's bytes and the adapter's options of `request`.
-    private func prepare(
+    /// Ingests `request` into `sink`: the same adapters, checks, passes, results and errors as the runs into a
+    /// ledger writer, the first pass checking every event before the sink takes any.
+    public static func run<Sink: IngestSink>(
+        _ request: IngestRequest, into sink: Sink, progress: (IngestProgress<Sink.Acknowledgement>) -> Void
+    ) throws(IngestError) -> IngestResult {
+        let (adapter, data) = try prepare(request)
+        return try ingest(data, adapter: adapter, request, into: sink, progress)
+    }
+
+    /// The ledger writer `writer` of this operation's ledger as a sink.
+    private func sink(_ writer: LedgerWriter) -> LedgerWriterSink {
+        LedgerWriterSink(writer: writer, directory: directory, keyFilePath: keyFilePath)
+    }
+
+    /// The adapter and the input's bytes of `request`.
+    private static func prepare(
         _ request: IngestRequest
-    ) throws(IngestError) -> (adapter: any InputAdapter.Type, data: Data, options: IngestOptions) {
+    ) throws(IngestError) -> (adapter: any InputAdapter.Type, data: Data) {
         guard let adapter = InputAdapters.all[request.kind] else { throw .unknownAdapter(request.kind) }
-        let data = try Self.read(request.source)
-        var callStart: Timestamp?
-        if adapter.readsCallStart, let call = request.call {
-            do { callStart = try Self.start(of: call, directory: directory, keyFilePath: keyFilePath) } catch {
-                throw .ledger(error)
-            }
-        }
-        let options = IngestOptions(
-            call: request.call, tenant: request.tenant, roles: request.roles, file: request.source.name,
-            track: request.track, stream: request.stream, audio: request.audio, callStart: callStart)
-        return (adapter, data, options)
+        return (adapter, try read(request.source))
     }
 
     /// The two passes over `data`.
-    private func ingest(
-        _ data: Data, adapter: any InputAdapter.Type, options: IngestOptions, _ request: IngestRequest,
-        writer: LedgerWriter, _ progress: (IngestProgress) -> Void
+    private static func ingest<Sink: IngestSink>(
+        _ data: Data, adapter: any InputAdapter.Type, _ request: IngestRequest, into sink: Sink,
+        _ progress: (IngestProgress<Sink.Acknowledgement>) -> Void
     ) throws(IngestError) -> IngestResult {
+        var callStart: Timestamp?
+        if adapter.readsCallStart, let call = request.call { callStart = try sink.callStart(of: call) }
+        let options = IngestOptions(
+            call: request.call, tenant: request.tenant, roles: request.roles, file: request.source.name,
+            track: request.track, stream: request.stream, audio: request.audio, callStart: callStart)
         let file = options.file
         // Pass 1: every event made and decoded; kept only while they fit in one frame, so that an input of one
         // frame is appended without a second pass.
-        var decoder = EventDecoder(maximumEventBytes: writer.configuration.maximumEventBytes)
+        var decoder = EventDecoder(maximumEventBytes: sink.maximumEventBytes)
         var count = 0
         var invalid: (number: Int, reason: String)?
-        var kept: [DecodedEvent] = []
+        var kept: [AcceptedEvent] = []
         let report: AdapterReport
         do {
             report = try adapter.stream(data, options: options) { event throws(AdapterError) in
@@ -242,12 +258,13 @@ public struct IngestOperation: Sendable {
                     Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
                 }
                 switch decoded {
-                case .success(let event): if count <= request.batchEvents { kept.append(event) }
+                case .success(let decoded):
+                    if count <= request.batchEvents { kept.append(AcceptedEvent(line: event, event: decoded)) }
                 case .failure(let error): invalid = (number, "\(error)")
                 }
             }
         } catch {
-            throw .rejected(error, suggestion: Self.suggestion(for: data, kind: request.kind))
+            throw .rejected(error, suggestion: suggestion(for: data, kind: request.kind))
         }
         progress(.read(warnings: report.warnings, rejected: report.rejected))
         let refusal =
@@ -259,7 +276,7 @@ public struct IngestOperation: Sendable {
         if let refusal {
             throw .refused(
                 input: file, reason: refusal, warnings: report.warnings, rejected: report.rejected,
-                suggestion: Self.suggestion(for: data, kind: request.kind))
+                suggestion: suggestion(for: data, kind: request.kind))
         }
         if let invalid {
             throw .invalidEvent(
@@ -269,10 +286,9 @@ public struct IngestOperation: Sendable {
         var batch = kept
         kept = []
         func flush() throws(IngestError) {
-            let results: [AppendResult]
-            do { results = try writer.appendAtomically(batch) } catch { throw .ledger(error) }
+            let results = try sink.take(batch)
             batch.removeAll(keepingCapacity: true)
-            let appended = results.count { $0.status == .appended }
+            let appended = results.count { sink.isNew($0) }
             result.appended += appended
             result.duplicate += results.count - appended
             progress(.appended(results))
@@ -295,7 +311,7 @@ public struct IngestOperation: Sendable {
                 }
                 do throws(IngestError) {
                     switch decoded {
-                    case .success(let event): batch.append(event)
+                    case .success(let decoded): batch.append(AcceptedEvent(line: event, event: decoded))
                     case .failure(let error):
                         // Pass 1 decoded the same event: only an adapter that is not deterministic gets here.
                         throw IngestError.invalidEvent(
