@@ -135,7 +135,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(
             name: "LedgerClusterTests",
-            dependencies: ["LedgerCluster", "NATSClient", "LedgerCore", "LedgerStore", "LedgerTestSupport"],
+            dependencies: [
+                "LedgerCluster", "NATSClient", "LedgerCore", "LedgerStore", "LedgerTestSupport",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
             swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

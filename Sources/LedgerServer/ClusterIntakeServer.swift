@@ -1,9 +1,9 @@
 // `call-ledger serve --cluster FILE`: a stateless intake node. POST /v1/events validates each line as in ledger
 // mode and publishes it to its shard's JetStream stream (LedgerCluster.ClusterPublisher); the shard writers append.
 // The vendor documents (POST /v1/ingest/{kind}, /v1/webhooks/gladia, /v1/firehose/{source}) go through the same
-// adapters and IngestOperation as in ledger mode, their events published the same way. The node holds no ledger,
-// so it serves /healthz, /metrics and those write routes only and answers every other /v1 and /ui path with 501
-// and the reason.
+// adapters and IngestOperation as in ledger mode, and the live relay (WebSocket /v1/live/{call}) through the same
+// LiveIngest, their events published the same way. The node holds no ledger, so it serves /healthz, /metrics and
+// those write routes only and answers every other /v1 and /ui path with 501 and the reason.
 import Foundation
 import Hummingbird
 import LedgerCluster
@@ -52,6 +52,7 @@ struct ClusterIntakeServer: Sendable {
             try await events.handle(request, principal: principal, logger: logger)
         }
         table.ingestRoutes(into: .cluster(publisher), configuration: configuration, logger: logger)
+        table.liveRelayRoute()
         table.router.answerUndeclaredMethods(of: table.routes)
         for method in Router<BasicRequestContext>.answeredMethods {
             for path: RouterPath in ["/v1/**", "/ui/**"] {
@@ -60,8 +61,8 @@ struct ClusterIntakeServer: Sendable {
                         .notImplemented,
                         message:
                             "this node runs in cluster mode: it publishes the events of POST /v1/events, "
-                            + "/v1/ingest/{kind}, /v1/webhooks/gladia and /v1/firehose/{source} to the NATS "
-                            + "cluster and serves nothing else under /v1 (read a shard with `call-ledger serve "
+                            + "/v1/ingest/{kind}, /v1/webhooks/gladia, /v1/firehose/{source} and the live "
+                            + "relay /v1/live/{call} to the NATS cluster and serves nothing else under /v1 (read a shard with `call-ledger serve "
                             + "--ledger` on its writer's ledger)")
                 }
             }
@@ -73,7 +74,7 @@ struct ClusterIntakeServer: Sendable {
     /// published and acknowledged). `onListening` gets the bound port.
     func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router().router,
+            router: router().router, server: LiveRelay.server(authenticator: authenticator, sink: .cluster(publisher)),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "call-ledger"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },

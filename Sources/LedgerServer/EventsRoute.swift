@@ -135,10 +135,15 @@ enum AcknowledgementLevel: String {
     /// The request's `ack` (default `replicated`) and `ack_timeout` (seconds waited for `durable`, default 30).
     static func parse(_ request: Request) throws -> (level: Self, timeout: Double) {
         let query = request.uri.queryParameters
-        guard let level = Self(rawValue: query.get("ack") ?? "replicated") else {
+        return try parse(ack: query.get("ack"), timeout: query.get("ack_timeout"))
+    }
+
+    /// The level of query value `ack` and the wait of `ack_timeout` (nil when not given).
+    static func parse(ack: String?, timeout: String?) throws -> (level: Self, timeout: Double) {
+        guard let level = Self(rawValue: ack ?? "replicated") else {
             throw APIError.badRequest("ack must be replicated or durable")
         }
-        let waitText = query.get("ack_timeout") ?? "30"
+        let waitText = timeout ?? "30"
         guard let wait = Double(waitText), wait.isFinite, wait > 0, wait <= 300 else {
             throw APIError.badRequest("ack_timeout must be a number of seconds above 0 and at most 300")
         }

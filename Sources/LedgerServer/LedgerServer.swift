@@ -66,14 +66,7 @@ public struct LedgerServer: Sendable {
         }
         // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
         table.ingestRoutes(into: .ledger(service), configuration: configuration, logger: logger)
-        table.on(.get, "/v1/live/{call}", .liveRelay) { request, context, principal in
-            // Reached only when the WebSocket upgrade was not made (liveServer()): say why.
-            let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-            _ = try LiveRelay.settings(call: try context.parameters.require("call"), query: query, principal: principal)
-            throw HTTPError(
-                .upgradeRequired, headers: [.upgrade: "websocket"],
-                message: "connect with a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
-        }
+        table.liveRelayRoute()
         // Issue 13, read side: QA, retention, audit bundles, consistency and redaction proofs, live streams.
         table.on(.get, "/v1/calls/{id}/qa", .qa) { request, context, principal in
             try await reads.qa(try context.parameters.require("id"), request: request, principal: principal)
@@ -107,7 +100,7 @@ public struct LedgerServer: Sendable {
     /// writer. `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router().router, server: liveServer(),
+            router: router().router, server: LiveRelay.server(authenticator: authenticator, sink: .ledger(service)),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "call-ledger"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },

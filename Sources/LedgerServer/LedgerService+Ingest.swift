@@ -37,6 +37,14 @@ enum IngestAcknowledgement: Sendable {
         }
     }
 
+    /// Whether the event was taken now, not a duplicate of one taken before.
+    var isNew: Bool {
+        switch self {
+        case .ledger(let result): result.status == .appended
+        case .cluster(let ack, _): ack.status != "duplicate"
+        }
+    }
+
     /// Whether the event is durable: always in ledger mode, once reported in cluster mode.
     var isDurable: Bool {
         switch self {
@@ -104,21 +112,57 @@ extension EventSink {
                     }
                 }
             let (result, acks) = try outcome.get()
-            guard level == .durable, !acks.isEmpty else {
-                return ServiceIngest(result: result, acknowledgements: acks.map { .cluster($0, note: nil) })
+            return ServiceIngest(
+                result: result,
+                acknowledgements: await publisher.acknowledgements(acks, level: level, since: started, timeout: timeout))
+        }
+    }
+
+    /// Takes one frame of events a live relay accepted: appended all or nothing (ledger mode), or published to the
+    /// shard streams in order (cluster mode, ClusterIngestSink on a dispatch thread; with `level` `.durable`, then
+    /// waits up to `timeout` seconds for the shard writers' durable reports). One acknowledgement per event.
+    func take(
+        _ frame: [AcceptedEvent], level: AcknowledgementLevel, timeout: Double
+    ) async throws(IngestError) -> [IngestAcknowledgement] {
+        switch self {
+        case .ledger(let service):
+            do { return try await service.appendAtomically(frame.map(\.event)).map { .ledger($0) } } catch {
+                throw .ledger(error)
             }
-            switch await publisher.awaitDurable(acks, since: started, timeout: timeout) {
-            case .success(let reported):
-                let note =
-                    "not reported durable within \(timeout) s: it is replicated in JetStream and its shard's writer "
-                    + "appends it when it runs (`call-ledger cluster status`)"
-                return ServiceIngest(
-                    result: result,
-                    acknowledgements: reported.map { .cluster($0, note: $0.status == "durable" ? nil : note) })
-            case .failure(let error):
-                let note = "replicated; the durable reports could not be read: \(error)"
-                return ServiceIngest(result: result, acknowledgements: acks.map { .cluster($0, note: note) })
+        case .cluster(let publisher):
+            guard !frame.isEmpty else { return [] }
+            let started = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+            let outcome: Result<[IntakeAcknowledgement], IngestError> = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(
+                        returning: Result { () throws(IngestError) in
+                            try ClusterIngestSink(publisher: publisher).take(frame)
+                        })
+                }
             }
+            return await publisher.acknowledgements(
+                try outcome.get(), level: level, since: started, timeout: timeout)
+        }
+    }
+}
+
+extension ClusterPublisher {
+    /// The answer for `acks` published since `since` (nanoseconds since 1970): as they are, or with `level`
+    /// `.durable`, once the shard writers reported them durable or `timeout` seconds passed (each not reported then
+    /// says why).
+    func acknowledgements(
+        _ acks: [IntakeAcknowledgement], level: AcknowledgementLevel, since: Int64, timeout: Double
+    ) async -> [IngestAcknowledgement] {
+        guard level == .durable, !acks.isEmpty else { return acks.map { .cluster($0, note: nil) } }
+        switch await awaitDurable(acks, since: since, timeout: timeout) {
+        case .success(let reported):
+            let note =
+                "not reported durable within \(timeout) s: it is replicated in JetStream and its shard's writer "
+                + "appends it when it runs (`call-ledger cluster status`)"
+            return reported.map { .cluster($0, note: $0.status == "durable" ? nil : note) }
+        case .failure(let error):
+            let note = "replicated; the durable reports could not be read: \(error)"
+            return acks.map { .cluster($0, note: note) }
         }
     }
 }

@@ -1,7 +1,8 @@
 // The workflow of a live relay: one transcription session's messages, each read by LiveSession (the adapter of
 // `ingest --from gladia-live|transcribe-stream`, message by message) and its events decoded as `append` decodes
-// them, ready to be appended together. A message whose events cannot all be made and decoded is rejected and
-// leaves the session as it was; the cost of a message does not grow with the session.
+// them, ready to be taken together by the relay's sink (a ledger, or the shard streams of `serve --cluster`). A
+// message whose events cannot all be made and decoded is rejected and leaves the session as it was; the cost of a
+// message does not grow with the session.
 import Foundation
 public import LedgerAdapters
 public import LedgerCore
@@ -26,8 +27,10 @@ public enum LiveIngestError: Error, CustomStringConvertible {
 public struct LiveIngest {
     /// The events one message (or the session's end) gave, decoded, with what the session held or released.
     public struct Batch: Sendable {
-        /// The events to append together, in order.
-        public var events: [DecodedEvent]
+        /// The events to take together, in order: each interchange line and its decoded event.
+        public var accepted: [AcceptedEvent]
+        /// The decoded events of `accepted`.
+        public var events: [DecodedEvent] { accepted.map(\.event) }
         /// Optional enrichments left out.
         public var warnings: [AdapterError]
         /// Utterances whose final waits for its entities.
@@ -67,7 +70,7 @@ public struct LiveIngest {
     /// The held finals, given now (the socket closed). Events that do not decode are left out and reported.
     public mutating func finish() -> (batch: Batch, invalid: [LiveIngestError]) {
         let step = session.finish()
-        var events: [DecodedEvent] = []
+        var events: [AcceptedEvent] = []
         var invalid: [LiveIngestError] = []
         for (index, event) in step.events.enumerated() {
             do throws(LiveIngestError) { events.append(try decode(event, number: index + 1)) } catch {
@@ -76,26 +79,26 @@ public struct LiveIngest {
         }
         return (
             Batch(
-                events: events, warnings: step.warnings, held: [], released: step.released,
+                accepted: events, warnings: step.warnings, held: [], released: step.released,
                 releasedWithoutEntities: step.releasedWithoutEntities),
             invalid
         )
     }
 
     private mutating func decode(_ step: LiveSession.Step) throws(LiveIngestError) -> Batch {
-        var events: [DecodedEvent] = []
+        var events: [AcceptedEvent] = []
         for (index, event) in step.events.enumerated() { events.append(try decode(event, number: index + 1)) }
         return Batch(
-            events: events, warnings: step.warnings, held: step.held, released: step.released,
+            accepted: events, warnings: step.warnings, held: step.held, released: step.released,
             releasedWithoutEntities: step.releasedWithoutEntities)
     }
 
-    private mutating func decode(_ event: [UInt8], number: Int) throws(LiveIngestError) -> DecodedEvent {
+    private mutating func decode(_ event: [UInt8], number: Int) throws(LiveIngestError) -> AcceptedEvent {
         let decoded = event.withUnsafeBytes { raw in
             Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
         }
         switch decoded {
-        case .success(let event): return event
+        case .success(let decoded): return AcceptedEvent(line: event, event: decoded)
         case .failure(let error): throw .invalidEvent(number: number, reason: "\(error)")
         }
     }
