@@ -114,7 +114,8 @@ extension EventSink {
             let (result, acks) = try outcome.get()
             return ServiceIngest(
                 result: result,
-                acknowledgements: await publisher.acknowledgements(acks, level: level, since: started, timeout: timeout))
+                acknowledgements: await publisher.acknowledgements(acks, level: level, since: started, timeout: timeout)
+            )
         }
     }
 
