@@ -59,7 +59,7 @@ struct ClusterTests {
     @Test func killedWritersFailOverWithoutLosingOrRepeatingAReplicatedEvent() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(name: "failover", shards: 1)
-        let ledger = try cluster.ledger("shard-0")
+        let ledger = try rootedLedger(cluster, "shard-0", checkpointEvery: 250)
         let publisher = Publisher(config: config, cluster: cluster, chunks: 4, seed: 100)
         var writers = try (0..<2).map { index in
             try Child([
@@ -93,6 +93,44 @@ struct ClusterTests {
         #expect(Set(contents.keys).count == contents.keys.count, "no event twice")
         #expect(Set(replicated).isSubset(of: Set(contents.keys)), "every replicated event is in the ledger")
         #expect(kills == 10)
+        try expectRootCoversTheShard(cluster: cluster, config: config, ledger: ledger, events: contents.keys.count)
+    }
+
+    /// After writers were killed: the Python verifier accepts the shard's ledger; the next writer records what a
+    /// killed one signed and did not record, so the root log holds each of the shard's checkpoints once; a signed
+    /// root covers them, and an event's proof through the shard and the root passes both verifiers.
+    private func expectRootCoversTheShard(
+        cluster: LocalCluster, config: String, ledger: String, events: Int
+    ) throws {
+        let python = try run(pythonVerifier, ["ledger", ledger])
+        #expect(python.status == 0, "\(python.stdout) \(python.stderr)")
+        let next = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--id", "after",
+            "--stop-when-idle", "1",
+        ])
+        #expect(next.finish().status == 0)
+        let sizes = try rootLeaves(config).map(\.size)
+        #expect(!sizes.isEmpty && sizes == checkpointSizes(ledger), "each checkpoint recorded once, in order")
+
+        let rootKeyFile = cluster.scratch.file("root.key")
+        let made = try callLedger("cluster", "root", "key", "--config", config, "--out", rootKeyFile)
+        try #require(made.status == 0, "\(made.stderr)")
+        let signed = try callLedger("cluster", "root", "sign", "--config", config, "--key-file", rootKeyFile)
+        try #require(signed.status == 0, "\(signed.stderr)")
+        let proved = try callLedger(
+            "cluster", "prove", "--config", config, "--shard", "0", "--seq", "\(events / 2)", "--ledger", ledger)
+        try #require(proved.status == 0, "\(proved.stderr)")
+        let path = cluster.scratch.file("proof.json")
+        try proved.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+        let pins = [
+            "--root-key", made.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "--shard-key",
+            try String(contentsOfFile: ledger + "/verifier.key", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines),
+        ]
+        let swift = try callLedger(arguments: ["cluster", "check-proof", path] + pins)
+        #expect(swift.status == 0, "\(swift.stderr)")
+        let checked = try run(pythonVerifier, ["cluster-proof", path] + pins)
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
     }
 
     @Test func aKilledNATSNodeUnderLoadLosesNothing() throws {

@@ -6,15 +6,12 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
-/// `tools/verify`, the Python verifier.
-private let pythonVerifier = Repository.root.appendingPathComponent("tools/verify").path
-
 extension ClusterTests {
     @Test func aCombinedProofForAnEventOfEachShardVerifiesInBothVerifiersAndFailsWhenAnyPartIsAltered() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(
             name: "rooted", shards: 2, extra: "tenants:\n  acme-bank: {shard_by: call}")
-        let ledgers = try (0..<2).map { try rootedLedger(cluster, "shard-\($0)") }
+        let ledgers = try (0..<2).map { try rootedLedger(cluster, "shard-\($0)", checkpointEvery: 5) }
         let lines = simulatedLines(calls: 8, seed: 17)
         let published = try callLedger(
             "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file("events.jsonl")))
@@ -93,7 +90,7 @@ extension ClusterTests {
     @Test func aCheckpointSignedByAWriterKilledBeforeRecordingItReachesTheRootLogExactlyOnce() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(name: "killed", shards: 1)
-        let ledger = try rootedLedger(cluster, "shard-0")
+        let ledger = try rootedLedger(cluster, "shard-0", checkpointEvery: 5)
         let lines = simulatedLines(calls: 2, seed: 70)
         let published = try callLedger(
             "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file("events.jsonl")))
@@ -122,30 +119,6 @@ extension ClusterTests {
             #expect(recorded == checkpointSizes(ledger), "after \(id): each checkpoint on disk recorded once, in order")
             #expect(Set(signedByFirst).isSubset(of: recorded), "the killed writer's checkpoints were recorded")
         }
-    }
-}
-
-/// A shard ledger that signs a checkpoint every 5 events.
-private func rootedLedger(_ cluster: LocalCluster, _ name: String) throws -> String {
-    let path = cluster.scratch.file(name)
-    let made = try callLedger("init", path, "--checkpoint-every-events", "5")
-    guard made.status == 0 else { throw HarnessError(description: "init: \(made.stderr)") }
-    return path
-}
-
-/// The tree sizes of the ledger's checkpoint notes, ascending.
-private func checkpointSizes(_ ledger: String) -> [Int] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: ledger + "/checkpoints")) ?? []
-    return names.filter { $0.hasSuffix(".note") }.compactMap { Int($0.prefix(20)) }.sorted()
-}
-
-/// The root log's leaves as `cluster root log` lists them.
-private func rootLeaves(_ config: String) throws -> [(shard: Int, size: Int)] {
-    let listed = try callLedger("cluster", "root", "log", "--config", config)
-    guard listed.status == 0 else { throw HarnessError(description: "root log: \(listed.stderr)") }
-    return try listed.stdout.split(separator: "\n").map { line in
-        let leaf = try jsonObject(line)
-        return (leaf["shard"] as? Int ?? -1, leaf["tree_size"] as? Int ?? -1)
     }
 }
 
