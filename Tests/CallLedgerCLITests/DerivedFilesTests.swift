@@ -24,12 +24,24 @@ private func framedLedger(calls: Int, seed: UInt64, linesPerAppend: Int = 25) th
     return ledger
 }
 
-/// Flips the lowest bit of byte `offset` of the file at `path`.
-private func flipBit(_ path: String, at offset: Int) throws {
+/// Flips the lowest bit of byte `offset` of the file at `path`; with `keepingTime`, in place and with the file's
+/// modification time put back (damage no writer sees: bit rot, or a careful attacker).
+private func flipBit(_ path: String, at offset: Int, keepingTime: Bool = false) throws {
     var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
     try #require(offset < bytes.count, "\(path) has \(bytes.count) bytes, no byte \(offset)")
     bytes[offset] ^= 1
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    guard keepingTime else {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return
+    }
+    var info = stat()
+    try #require(stat(path, &info) == 0)
+    let handle = try #require(FileHandle(forUpdatingAtPath: path))
+    try handle.seek(toOffset: UInt64(offset))
+    handle.write(Data([bytes[offset]]))
+    try handle.close()
+    let times = [info.st_atim, info.st_mtim]
+    try #require(utimensat(AT_FDCWD, path, times, 0) == 0)
 }
 
 @Suite struct DerivedFilesTests {
@@ -175,17 +187,43 @@ private func flipBit(_ path: String, at offset: Int) throws {
         #expect(independent.status == 0, "\(independent.stdout) \(independent.stderr)")
     }
 
-    /// A flipped bit inside tree/level-00, away from the right edge a writer checks at open: the signed roots stay
-    /// right (the writer signs from the right edge), every proof the damaged entry would enter is refused, verify
-    /// names the damaged tree file, and `reindex` rebuilds tree/ from the log so proofs verify again.
-    @Test func interiorTreeDamageIsLocatedByVerifyAndRepairedByReindex() throws {
+    /// A flipped bit inside tree/level-00, away from the right edge, written the ordinary way: the level file is
+    /// no longer as the writer last marked it, so the next writer checks every stored node against its children,
+    /// finds the damage and rewrites tree/ from the log; verify and proofs pass at once.
+    @Test func interiorTreeDamageIsRebuiltByTheNextWriter() throws {
+        let ledger = try CLILedger()
+        let lines = simulatedLines(calls: 2, seed: 17)
+        try #require(lines.count > 130)
+        let appended = try ledger.callLedger("append", input: lines[0..<128].joined(separator: "\n") + "\n")
+        try #require(appended.status == 0, "\(appended.stderr)")
+        let signed = try ledger.callLedger("checkpoint", "--json")
+        try #require(signed.status == 0, "\(signed.stderr)")
+        try flipBit(ledger.directory + "/tree/level-00.hashes", at: 20 * 32 + 7)
+
+        let more = try ledger.callLedger("append", input: lines[128..<130].joined(separator: "\n") + "\n")
+        try #require(more.status == 0, "\(more.stderr)")
+        #expect(more.stderr.contains("tree/level-01.hashes entry 10 is not the hash of entries 20 and 21"), "\(more.stderr)")
+        #expect(more.stderr.contains("rewrote tree/"), "\(more.stderr)")
+        let verified = try ledger.callLedger("verify")
+        #expect(verified.status == 0, "\(verified.stdout)")
+        let proof = try ledger.callLedger("prove", "inclusion", "--seq", "21")
+        #expect(proof.status == 0, "\(proof.stderr)")
+        let again = try ledger.callLedger("append", input: lines[130..<131].joined(separator: "\n") + "\n")
+        #expect(!again.stderr.contains("tree/"), "a whole tree left as marked is checked again: \(again.stderr)")
+    }
+
+    /// A flipped bit inside tree/level-00 that leaves the file's size and time as the writer marked them: the
+    /// signed roots stay right (the writer signs from the right edge it checks at open), every proof the damaged
+    /// entry would enter is refused, verify names the damaged tree file, and `reindex` rebuilds tree/ from the log
+    /// so proofs verify again.
+    @Test func unseenInteriorTreeDamageIsLocatedByVerifyAndRepairedByReindex() throws {
         let ledger = try CLILedger()
         let lines = simulatedLines(calls: 2, seed: 17)
         try #require(lines.count > 130)
         let appended = try ledger.callLedger("append", input: lines[0..<128].joined(separator: "\n") + "\n")
         try #require(appended.status == 0, "\(appended.stderr)")
         try #require(try ledger.callLedger("checkpoint").status == 0)
-        try flipBit(ledger.directory + "/tree/level-00.hashes", at: 20 * 32 + 7)
+        try flipBit(ledger.directory + "/tree/level-00.hashes", at: 20 * 32 + 7, keepingTime: true)
 
         let more = try ledger.callLedger("append", input: lines[128..<130].joined(separator: "\n") + "\n")
         try #require(more.status == 0, "\(more.stderr)")

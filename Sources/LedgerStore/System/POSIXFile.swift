@@ -27,6 +27,14 @@ final class POSIXFile {
         return Int(info.st_size)
     }
 
+    /// The file's size, modification time (nanoseconds since 1970) and inode number, as `stat(2)` gives them: what
+    /// changes when anyone writes or replaces the file.
+    func modificationStamp() throws(LedgerError) -> String {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .io(operation: "fstat", path: path, errno: errno) }
+        return "\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_ino)"
+    }
+
     /// Writes all of `bytes` at `offset`.
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(LedgerError) {
         var written = 0

@@ -22,13 +22,19 @@ extension LedgerStorage {
     /// the log where it is damaged. Needs the writer lock; runs after `recover()`.
     ///
     /// Cost: O(log n) node reads, then decompressing and hashing the events appended since the latest checkpoint
-    /// (at most `checkpoint_every_events`, or what `checkpoint_every_seconds` let through).
+    /// (at most `checkpoint_every_events`, or what `checkpoint_every_seconds` let through). When a level file is
+    /// not as the last `markDurable` left it (a crash, or a change by anything else), also one read of the level
+    /// files and n node hashes (`TreeStore.firstInconsistentNode`); a node that is not the hash of its children
+    /// has the tree rewritten from the log.
     func checkTree() throws(LedgerError) -> TreeCheckReport {
         let anchor = try latestSignedCheckpoint(atMost: size)
         var start = anchor?.treeSize ?? 0
         var damage: String?
         var frontier = MerkleFrontier()
-        if let anchor {
+        if !tree.isUnchangedSinceMarked(), let inconsistent = try tree.firstInconsistentNode() {
+            damage = inconsistent
+            start = 0
+        } else if let anchor {
             if let stored = storedFrontier(size: anchor.treeSize), stored.rootHash == anchor.rootHash {
                 frontier = stored
             } else {

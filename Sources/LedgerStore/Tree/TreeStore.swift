@@ -92,11 +92,13 @@ final class TreeStore: MerkleNodeSource {
         for file in files { try file.sync() }
     }
 
-    /// Cuts the stored tree back to `size` leaves (dropping subtrees that reach beyond it).
+    /// Cuts the stored tree back to `size` leaves (dropping subtrees that reach beyond it). A level file already
+    /// of its size is left untouched, so its modification time still says whether anything wrote it.
     func truncate(to size: UInt64) throws(LedgerError) {
         pending.removeAll()
         for (level, file) in files.enumerated() {
-            try file.truncate(to: Int(size >> level) * 32)
+            let bytes = Int(size >> level) * 32
+            if try file.size() != bytes { try file.truncate(to: bytes) }
         }
         treeSize = size
     }
@@ -125,15 +127,78 @@ extension TreeStore {
     func durableSize() throws(LedgerError) -> UInt64 {
         guard FileSystem.exists(markerPath) else { return 0 }
         let text = String(decoding: try FileSystem.read(markerPath), as: UTF8.self)
-        guard let size = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let first = text.split(separator: "\n").first, let size = UInt64(first) else {
             throw .invalidRequest("\(markerPath) does not hold a tree size; delete it to rebuild the tree")
         }
         return size
     }
 
-    /// Syncs every level file, then records `treeSize` as durable (atomically).
+    /// Syncs every level file, then records `treeSize` as durable with each level file's stamp (atomically).
     func markDurable() throws(LedgerError) {
         try sync()
-        try FileSystem.writeAtomically(Array("\(treeSize)\n".utf8), to: markerPath)
+        let lines = ["\(treeSize)"] + (try levelStamps())
+        try FileSystem.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: markerPath)
+    }
+
+    /// Whether every level file is as the last `markDurable` left it (same files, sizes and modification times):
+    /// nothing, not even this writer, has written them since.
+    func isUnchangedSinceMarked() -> Bool {
+        guard FileSystem.exists(markerPath), let text = try? FileSystem.read(markerPath),
+            let stamps = try? levelStamps()
+        else { return false }
+        let recorded = String(decoding: text, as: UTF8.self).split(separator: "\n").dropFirst().map(String.init)
+        return !recorded.isEmpty && recorded == stamps
+    }
+
+    /// One line per level file: its name and `POSIXFile.modificationStamp()`.
+    private func levelStamps() throws(LedgerError) -> [String] {
+        var stamps: [String] = []
+        for (level, file) in files.enumerated() {
+            stamps.append("\(Self.fileName(level: level)) \(try file.modificationStamp())")
+        }
+        return stamps
+    }
+
+    /// The first stored node that is not the hash of its two stored children, if any: a level file changed by
+    /// something other than the writer. Reads every level file once (2n hashes for n leaves) and hashes n nodes;
+    /// the log is not read. With the right edge checked against a signed root, a tree without such a node holds
+    /// exactly the leaves that root commits to.
+    func firstInconsistentNode() throws(LedgerError) -> String? {
+        let chunk = 1 << 16
+        for level in files.indices.dropFirst() {
+            let parents = UInt64(try files[level].size() / 32)
+            var index: UInt64 = 0
+            while index < parents {
+                let count = Int(min(UInt64(chunk), parents - index))
+                let stored = try nodes(level: level, from: index, count: count)
+                let children = try nodes(level: level - 1, from: index * 2, count: count * 2)
+                guard stored.count == count * 32, children.count == count * 64 else {
+                    return
+                        "tree/\(Self.fileName(level: level - 1)) is shorter than tree/\(Self.fileName(level: level)) needs"
+                }
+                let mismatch = stored.withUnsafeBytes { parents in
+                    children.withUnsafeBytes { pairs -> Int? in
+                        guard let parentBase = parents.baseAddress, let pairBase = pairs.baseAddress else { return nil }
+                        for offset in 0..<count {
+                            let left = SHA256Digest(loadingFrom: pairBase + offset * 64)
+                            let right = SHA256Digest(loadingFrom: pairBase + offset * 64 + 32)
+                            if MerkleHasher.nodeHash(left, right) != SHA256Digest(loadingFrom: parentBase + offset * 32)
+                            {
+                                return offset
+                            }
+                        }
+                        return nil
+                    }
+                }
+                if let mismatch {
+                    let node = index + UInt64(mismatch)
+                    return "tree/\(Self.fileName(level: level)) entry \(node) is not the hash of entries "
+                        + "\(node * 2) and \(node * 2 + 1) of tree/\(Self.fileName(level: level - 1)): a level file was "
+                        + "changed since the writer last marked it"
+                }
+                index += UInt64(count)
+            }
+        }
+        return nil
     }
 }
