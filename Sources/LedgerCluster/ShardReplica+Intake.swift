@@ -12,10 +12,15 @@ extension ClusterConfiguration {
 }
 
 extension ShardReplicator {
+    /// Intake messages erased per replication step at most, unless a reconcile erased something: a freshly
+    /// replicated large segment is forgotten over several steps instead of stalling the writer's appends.
+    static let intakeErasuresPerStep: UInt64 = 1024
+
     /// Erases the intake messages below the replica's `replay_from` that are not erased yet (from the stream's
-    /// first sequence when this writer has erased nothing yet); returns how many it erased. When `flush` is set
-    /// (a reconcile erased something), then publishes the filler that has every server compact the intake
-    /// stream's RAFT log, which still holds the erased messages' bytes.
+    /// first sequence when this writer has erased nothing yet), at most `intakeErasuresPerStep` unless `flush`
+    /// is set; returns how many it erased. When `flush` is set (a reconcile erased something), it erases all of
+    /// them, then publishes the filler that has every server compact the intake stream's RAFT log, which still
+    /// holds the erased messages' bytes.
     @discardableResult
     func forgetIntake(flush: Bool, tick: () throws(ClusterError) -> Void) throws(ClusterError) -> Int {
         let stream = configuration.streamName(shard: shard)
@@ -29,7 +34,9 @@ extension ShardReplicator {
             sequence = state?.firstSequence ?? 1
         }
         sequence = max(sequence, 1)
-        while sequence < replayFloor {
+        let limit = ShardReplicator.intakeErasuresPerStep
+        let end = flush || replayFloor <= sequence || replayFloor - sequence <= limit ? replayFloor : sequence + limit
+        while sequence < end {
             try tick()
             let next = sequence
             if try nats({ () throws(NATSError) in try connection.eraseMessage(stream: stream, sequence: next) }) {

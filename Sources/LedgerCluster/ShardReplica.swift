@@ -242,7 +242,7 @@ final class ShardReplicator {
         try uploadCheckpoints()
         let flush = erasure.map { $0.changedReplica || $0.flushBytes > 0 } ?? false
         try forgetIntake(flush: flush, tick: tick)
-        status.intakeErasedBelow = replayFloor
+        status.intakeErasedBelow = intakeErasedFrom
         try publishStatus()
         return erasure
     }
