@@ -53,7 +53,8 @@ public final class ClusterIntake {
     /// The stream of `shard` as `configuration` asks for it.
     public static func streamConfiguration(_ configuration: ClusterConfiguration, shard: Int) -> StreamConfiguration {
         StreamConfiguration(
-            name: configuration.streamName(shard: shard), subjects: [configuration.subject(shard: shard)],
+            name: configuration.streamName(shard: shard),
+            subjects: [configuration.subject(shard: shard), configuration.flushSubject(shard: shard)],
             replicas: configuration.replicas, duplicateWindowSeconds: configuration.duplicateWindowSeconds)
     }
 

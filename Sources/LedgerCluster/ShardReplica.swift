@@ -83,6 +83,9 @@ public struct ReplicaStatus: Codable, Sendable, Equatable {
     public var keysErased: Int
     /// Segment chunks erased and published again since the writer started.
     public var chunksReplaced: Int
+    /// The intake stream holds no message below this sequence any more: the writer erased them once the replica
+    /// held their events (absent before its first look at the intake).
+    public var intakeErasedBelow: UInt64?
     /// The writer that published it.
     public var holder: String
     /// When it was published, milliseconds since 1970.
@@ -159,7 +162,9 @@ final class ShardReplicator {
     /// The seq the next manifest entry starts at (the end of the last replicated segment).
     private var replicatedEnd: UInt64 = 0
     /// The `replay_from` of the last manifest entry (1 before any).
-    private var replayFloor: UInt64 = 1
+    private(set) var replayFloor: UInt64 = 1
+    /// The first intake sequence this writer has not erased (nil before its first look at the intake).
+    var intakeErasedFrom: UInt64?
     /// Sealed segments seen in the last look, nil before the first.
     private var knownSealed: Set<UInt64>?
     /// `replay_from` observed when a segment was first seen sealed, by first seq.
@@ -235,6 +240,9 @@ final class ShardReplicator {
                 reason: "the replica ends at seq \(replicatedEnd) but \(layout.segments) has no segment starting there")
         }
         try uploadCheckpoints()
+        let flush = erasure.map { $0.changedReplica || $0.flushBytes > 0 } ?? false
+        try forgetIntake(flush: flush, tick: tick)
+        status.intakeErasedBelow = intakeErasedFrom
         try publishStatus()
         return erasure
     }

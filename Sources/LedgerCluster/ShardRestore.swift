@@ -204,7 +204,10 @@ extension ClusterConfiguration {
         defer { try? writer.close() }
         let consumer: PullConsumer?
         do throws(NATSError) {
-            let through = try connection.streamState(streamName(shard: shard))?.lastSequence ?? 0
+            // The last event, not the stream's last message: filler on the flush subject may follow it.
+            let through =
+                try connection.lastMessage(stream: streamName(shard: shard), subject: subject(shard: shard))?.sequence
+                ?? 0
             report.replayThrough = through
             consumer =
                 through >= report.replayFrom

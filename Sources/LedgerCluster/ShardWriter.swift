@@ -263,7 +263,12 @@ public final class ShardWriter {
             lastEvent = Date()
             var events: [DecodedEvent] = []
             var indices: [Int] = []
+            var filler: [Int] = []
             for (index, message) in batch.messages.enumerated() {
+                if message.subject == configuration.flushSubject(shard: options.shard) {
+                    filler.append(index)
+                    continue
+                }
                 let decoded: Result<DecodedEvent, EventDecodingError> = message.data.withUnsafeBytes { bytes in
                     do throws(EventDecodingError) {
                         return .success(try decoder.decode(bytes, lineNumber: 1))
@@ -294,7 +299,7 @@ public final class ShardWriter {
             let streamSeqs = indices.map { batch.messages[$0].streamSequence }
             do throws(NATSError) {
                 try reportDurable(results, streamSeqs: streamSeqs)
-                try batch.acknowledge(indices)
+                try batch.acknowledge(indices + filler)
             } catch {
                 // Unacknowledged, the batch comes again after the ack wait and is reported then (as duplicates).
                 report(.retrying(error))

@@ -143,13 +143,14 @@ func clusterStatus(_ config: String) throws -> [[String: Any]] {
     return try result.stdout.split(separator: "\n").map { try jsonObject($0) }
 }
 
-/// Waits until every shard's lag is 0 and its stream holds at least `messages` events in total.
+/// Waits until every shard's lag is 0 and its streams took at least `messages` events in total (last stream seqs:
+/// the writers erase what the replica holds).
 func waitUntilDrained(_ config: String, messages: Int, timeout: Double = 120) throws {
     let deadline = Date().addingTimeInterval(timeout)
     var last: [[String: Any]] = []
     while Date() < deadline {
         last = (try? clusterStatus(config)) ?? []
-        let total = last.reduce(0) { $0 + ($1["messages"] as? Int ?? 0) }
+        let total = last.reduce(0) { $0 + ($1["last_seq"] as? Int ?? 0) }
         if !last.isEmpty && total >= messages && last.allSatisfy({ ($0["lag"] as? Int) == 0 }) { return }
         usleep(250_000)
     }

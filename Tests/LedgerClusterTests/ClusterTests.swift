@@ -52,7 +52,7 @@ struct ClusterTests {
             #expect(contents.keys.sorted() == (expected[shard] ?? []).sorted())
         }
         let status = try clusterStatus(config)
-        #expect(status.map { $0["messages"] as? Int ?? -1 }.reduce(0, +) == lines.count)
+        #expect(status.map { $0["last_seq"] as? Int ?? -1 }.reduce(0, +) == lines.count)
         #expect(status.allSatisfy { $0["lag"] as? Int == 0 && $0["lease_holder"] == nil })
     }
 

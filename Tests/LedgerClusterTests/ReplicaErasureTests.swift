@@ -2,7 +2,8 @@
 // batches and brings the replica in line (shredded keys erased from the replica stream, changed segment chunks
 // erased and published again); afterwards no file of the writer's ledger nor of any nats-server store holds the
 // erased call's wrapped keys or ciphertext, and a restore from the replica is byte-identical with the same roots;
-// a writer killed in the middle of the replica erasure leaves work the next writer finishes.
+// a writer killed in the middle of the replica erasure leaves work the next writer finishes; the intake stream
+// keeps no plaintext of what the replica holds.
 import Foundation
 import LedgerTestSupport
 import Testing
@@ -143,6 +144,20 @@ private struct ShardToErase {
         #expect(contents.verified, "\(contents.verifyOutput)")
     }
 
+    /// The customer's number in the erased call's `call.started` event (in no other call's events): plaintext that
+    /// only the intake stream ever held.
+    func customerNumber() throws -> Data {
+        let lines = simulatedLines(calls: 8, seed: 61)
+        let started = try #require(
+            lines.first { $0.contains("\"type\":\"call.started\"") && $0.contains("\"call\":\"\(call)\"") })
+        let event = try jsonObject(started)
+        let body = try #require(event["body"] as? [String: Any])
+        let endpoint = try #require(body["customer_endpoint"] as? [String: Any])
+        let number = try #require(endpoint["address"] as? String)
+        try #require(lines.filter { $0.contains(number) }.allSatisfy { $0.contains(call) })
+        return Data(number.utf8)
+    }
+
     /// The replica state `cluster status --json` shows for the shard.
     func replicaStatus() throws -> [String: Any] {
         try #require(try clusterStatus(config).first?["replica"] as? [String: Any])
@@ -185,6 +200,26 @@ extension ClusterTests {
         #expect(finished.stderr.contains("replica erasure:"), "\(finished.stderr)")
         #expect(try shard.replicaStatus()["pending_erasures"] as? Int == 0)
         try shard.expectErasedEverywhere()
+        try shard.expectRestoreIdentical()
+    }
+
+    @Test func erasingACallLeavesNoneOfItsPlaintextInTheIntakeOfAnyServerAndKeptCallsStillRestore() throws {
+        let shard = try ShardToErase(name: "eraseintake")
+        let number = try shard.customerNumber()
+        let erased = try shard.eraseThroughTheWriter()
+        #expect(erased.status == 0, "\(erased.stderr)")
+        let deadline = Date().addingTimeInterval(15)
+        var left: [String] = []
+        repeat {
+            left = try (1...3).filter {
+                try allBytes(under: shard.cluster.scratch.file("nats/n\($0)")).contains(number)
+            }.map { "n\($0)" }
+            if left.isEmpty { break }
+            usleep(500_000)
+        } while Date() < deadline
+        #expect(left.isEmpty, "the erased call's customer number is still in the stores of \(left) after 15 s")
+        let replica = try shard.replicaStatus()
+        #expect((replica["intake_erased_below"] as? Int ?? 0) > 1, "\(replica)")
         try shard.expectRestoreIdentical()
     }
 }

@@ -157,13 +157,13 @@ extension ClusterTests {
         #expect(server.terminate() == 0)
     }
 
-    /// The messages the deployment's shard streams hold, in total (`cluster status` retried for up to 15 s while
+    /// The messages the deployment's shard streams took (their last seqs), in total (`cluster status` retried for up to 15 s while
     /// the streams or the lease bucket are not answering yet).
     static func publishedMessages(_ config: String) throws -> Int {
         let deadline = Date().addingTimeInterval(15)
         while true {
             do {
-                return try clusterStatus(config).reduce(0) { $0 + ($1["messages"] as? Int ?? 0) }
+                return try clusterStatus(config).reduce(0) { $0 + ($1["last_seq"] as? Int ?? 0) }
             } catch {
                 if Date() >= deadline { throw error }
                 usleep(250_000)
