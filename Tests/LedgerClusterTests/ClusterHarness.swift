@@ -171,3 +171,26 @@ func writeLines(_ lines: [String], to path: String) throws -> String {
     try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
+
+/// A deployment `name` of `shards` shards on `cluster`, each with a new ledger and one running writer (id `w<shard>`).
+func startShardWriters(
+    _ cluster: LocalCluster, name: String, shards: Int
+) throws -> (config: String, ledgers: [String], writers: [Child]) {
+    let config = try cluster.configuration(name: name, shards: shards)
+    let ledgers = try (0..<shards).map { try cluster.ledger("shard-\($0)") }
+    let writers = try (0..<shards).map { shard in
+        try Child([
+            "cluster", "writer", "--config", config, "--shard", "\(shard)", "--ledger", ledgers[shard], "--id",
+            "w\(shard)",
+        ])
+    }
+    return (config, ledgers, writers)
+}
+
+/// Kills and reaps `writers`.
+func stopWriters(_ writers: [Child]) {
+    for writer in writers {
+        writer.kill9()
+        writer.finish()
+    }
+}

@@ -14,20 +14,8 @@ extension ClusterTests {
 
     @Test func serveInClusterModeIngestsVendorDocumentsIntoTheShardsAsTheCLIDoes() async throws {
         let cluster = try LocalCluster()
-        let config = try cluster.configuration(name: "ingest", shards: 2)
-        let ledgers = [try cluster.ledger("shard-0"), try cluster.ledger("shard-1")]
-        let writers = try (0..<2).map { shard in
-            try Child([
-                "cluster", "writer", "--config", config, "--shard", "\(shard)", "--ledger", ledgers[shard], "--id",
-                "w\(shard)",
-            ])
-        }
-        defer {
-            for writer in writers {
-                writer.kill9()
-                writer.finish()
-            }
-        }
+        let (config, ledgers, writers) = try startShardWriters(cluster, name: "ingest", shards: 2)
+        defer { stopWriters(writers) }
         let push = cluster.scratch.file("push.yaml")
         try """
         gladia_webhooks:

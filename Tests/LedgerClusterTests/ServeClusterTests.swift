@@ -13,20 +13,8 @@ import FoundationNetworking
 extension ClusterTests {
     @Test func serveInClusterModePublishesEachEventOnceAndAcknowledgesDurableWithTheShardSeq() async throws {
         let cluster = try LocalCluster()
-        let config = try cluster.configuration(name: "serve", shards: 2)
-        let ledgers = [try cluster.ledger("shard-0"), try cluster.ledger("shard-1")]
-        let writers = try (0..<2).map { shard in
-            try Child([
-                "cluster", "writer", "--config", config, "--shard", "\(shard)", "--ledger", ledgers[shard], "--id",
-                "w\(shard)",
-            ])
-        }
-        defer {
-            for writer in writers {
-                writer.kill9()
-                writer.finish()
-            }
-        }
+        let (config, ledgers, writers) = try startShardWriters(cluster, name: "serve", shards: 2)
+        defer { stopWriters(writers) }
         let server = try ClusterServeProcess(config: config, scratch: cluster.scratch)
 
         let events = simulatedLines(calls: 4, seed: 71)
