@@ -293,6 +293,11 @@ private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
             due.contains($0.split(separator: " ").prefix(2).joined(separator: " "))
         }
         try #require(!erasedPayloads.isEmpty)
+        // Kill moments spread over an uninterrupted run's duration (the run is fast: a fixed window would miss it).
+        let timed = try CLILedger.copy(of: template)
+        let started = Date()
+        try #require(try timed.callLedger("retention", "run", "--policies", policies, "--now", now).status == 0)
+        let window = UInt32(min(max(Date().timeIntervalSince(started), 0.01), 0.6) * 1_000_000)
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
         for run in 0..<20 {
@@ -303,7 +308,7 @@ private func treeFiles(_ ledger: CLILedger) throws -> [String: Data] {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32.random(in: 0...600_000, using: &generator))
+            usleep(UInt32.random(in: 0...window, using: &generator))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             if process.terminationReason == .uncaughtSignal { killedMidway += 1 }
