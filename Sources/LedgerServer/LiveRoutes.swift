@@ -3,6 +3,7 @@
 // the finished call.
 import Foundation
 import Hummingbird
+import LedgerCore
 import LedgerProjections
 import ServiceLifecycle
 
@@ -37,7 +38,7 @@ struct LiveRoutes: Sendable {
                     // that may never end.
                     try await withGracefulShutdownHandler {
                         while let message = await subscription.next() {
-                            try await writer.write(ByteBuffer(string: try Self.event(message)))
+                            try await writer.write(ByteBuffer(string: Self.event(message)))
                         }
                     } onGracefulShutdown: {
                         subscription.push(.end(reason: "the service is shutting down; reconnect to resume"))
@@ -55,20 +56,18 @@ struct LiveRoutes: Sendable {
     static let keepAliveInterval = Duration.seconds(15)
 
     /// One Server-Sent Event.
-    static func event(_ message: LiveMessage) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.userInfo = [.redactsPII: true]
+    static func event(_ message: LiveMessage) -> String {
         switch message {
         case .line(let line):
-            let data = String(decoding: try encoder.encode(line), as: UTF8.self)
+            let data = String(decoding: TranscriptJSON.line(line, redacted: true), as: UTF8.self)
             return "event: \(line.isFinal ? "final" : "partial")\nid: \(line.seq)\ndata: \(data)\n\n"
         case .keepAlive:
             return ": keep-alive\n\n"
         case .end(let reason):
-            let data = String(decoding: try encoder.encode(["reason": reason]), as: UTF8.self)
-            return "event: end\ndata: \(data)\n\n"
+            var data: [UInt8] = []
+            data.appendASCII("{\"reason\":")
+            data.appendJSONString(reason)
+            return "event: end\ndata: \(String(decoding: data, as: UTF8.self))}\n\n"
         }
     }
 

@@ -131,21 +131,24 @@ struct ReadRoutes: Sendable {
             throw APIError.badRequest("the raw view opens personal data: state why with purpose=...")
         }
         let asOf = try query.get("as_of").map(Self.asOf)
-        let summary = try await visibleSummary(id, principal: principal)
         if view == .summary {
             guard format == "json" else { throw APIError.badRequest("the summary view is JSON only (format=json)") }
-            return try JSONBody.response(summary, snakeCase: true)
+            return try JSONBody.response(try await visibleSummary(id, principal: principal), snakeCase: true)
         }
-        let transcript = try await ledger { () async throws(LedgerError) in
-            try await service.read { reader, engine throws(LedgerError) -> CallTranscript? in
+        let read = try await ledger { () async throws(LedgerError) in
+            try await service.read { reader, engine throws(LedgerError) -> (CallSummary, CallTranscript?)? in
+                guard let summary = try engine.summary(call: id), principal.canSee(summary) else { return nil }
                 let bound: UInt64? =
                     switch asOf {
                     case .seq(let seq)?: seq == .max ? nil : seq + 1
                     case .time(let time)?: try reader.sizeAsOf(time: time)
                     case nil: nil
                     }
-                return try engine.transcript(call: id, asOf: bound)
+                return (summary, try engine.transcript(call: id, asOf: bound))
             }
+        }
+        guard let (summary, transcript) = read else {
+            throw APIError.notFound("no call with this id that this token may see")
         }
         guard let transcript else {
             throw APIError.notFound(
@@ -169,7 +172,7 @@ struct ReadRoutes: Sendable {
         case "vtt":
             return Self.text(TranscriptRenderer.webVTT(transcript, redacted: redacted), type: "text/vtt; charset=utf-8")
         default:
-            return try JSONBody.response(transcript, snakeCase: true, userInfo: [.redactsPII: redacted])
+            return JSONBody.response(bytes: TranscriptJSON.transcript(transcript, redacted: redacted))
         }
     }
 
@@ -264,7 +267,12 @@ enum JSONBody {
         encoder.userInfo = userInfo
         if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var bytes = Array(try encoder.encode(value))
+        return response(bytes: Array(try encoder.encode(value)))
+    }
+
+    /// An `application/json` answer of `bytes` (one JSON value) and a newline.
+    static func response(bytes: [UInt8]) -> Response {
+        var bytes = bytes
         bytes.append(0x0A)
         return Response(
             status: .ok, headers: [.contentType: "application/json"],

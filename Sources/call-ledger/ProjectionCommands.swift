@@ -152,7 +152,7 @@ struct TranscriptCommand: ParsableCommand {
             switch format {
             case .text: Output.write(Array(TranscriptRenderer.text(transcript, redacted: redacted).utf8))
             case .vtt: Output.write(Array(TranscriptRenderer.webVTT(transcript, redacted: redacted).utf8))
-            case .json: try Output.json(transcript, snakeCase: true, userInfo: [.redactsPII: redacted])
+            case .json: Output.write(TranscriptJSON.transcript(transcript, redacted: redacted) + [0x0A])
             }
         }
     }
