@@ -143,19 +143,25 @@ func httpIngest(_ options: BenchOptions) {
     let batch = options.integer("batch", 100, in: 1...1_000_000)
     let events = EventLine.read(options.text("events"))
     guard !events.isEmpty else { fail("no events") }
-    // Calls dealt to clients in order of first appearance; a call's events keep their order on its client.
-    var clientOfCall: [String: Int] = [:]
-    var shares = [[[UInt8]]](repeating: [], count: clients)
+    // Calls dealt to clients so that every client has about the same number of events (largest call first, to
+    // the client with the fewest so far), so the 64 clients stay busy until near the end; dealt in order of
+    // first appearance instead, 200 simulated calls gave one client 5,194 events and another 884 (mean 2,720),
+    // and the last half of a run had a few clients left. A call's events keep their order on its client.
+    var eventsOfCall: [String: Int] = [:]
+    var callsInOrder: [String] = []
     for event in events {
-        let client: Int
-        if let known = clientOfCall[event.call] {
-            client = known
-        } else {
-            client = clientOfCall.count % clients
-            clientOfCall[event.call] = client
-        }
-        shares[client].append(event.bytes)
+        if eventsOfCall[event.call] == nil { callsInOrder.append(event.call) }
+        eventsOfCall[event.call, default: 0] += 1
     }
+    var load = [Int](repeating: 0, count: clients)
+    var clientOfCall: [String: Int] = [:]
+    for call in callsInOrder.sorted(by: { (eventsOfCall[$0] ?? 0, $1) > (eventsOfCall[$1] ?? 0, $0) }) {
+        let client = load.indices.min { load[$0] < load[$1] } ?? 0
+        clientOfCall[call] = client
+        load[client] += eventsOfCall[call] ?? 0
+    }
+    var shares = [[[UInt8]]](repeating: [], count: clients)
+    for event in events { shares[clientOfCall[event.call] ?? 0].append(event.bytes) }
     let requests: [[[UInt8]]] = shares.map { lines in
         stride(from: 0, to: lines.count, by: batch).map { first in
             var body: [UInt8] = []
@@ -222,7 +228,8 @@ func httpIngest(_ options: BenchOptions) {
     print(
         "{\"clients\":\(clients),\"batch\":\(batch),\"events\":\(events.count),\"appended\":\(result.appended),"
             + "\"duplicates\":\(result.duplicates),\"seconds\":\(decimals(seconds)),\"events_per_second\":"
-            + "\(Int((Double(events.count) / seconds).rounded())),\(percentileMembers("ack", result.latencies))}")
+            + "\(Int((Double(events.count) / seconds).rounded())),\"largest_client_events\":\(load.max() ?? 0),"
+            + "\(percentileMembers("ack", result.latencies))}")
 }
 
 extension HTTPConnection {
