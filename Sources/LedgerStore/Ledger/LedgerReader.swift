@@ -83,7 +83,6 @@ public final class LedgerReader: RecordSource {
     ) throws(LedgerError) {
         layout = LedgerLayout(directory: directory)
         keyFileRequest = (keyFilePath, requireKeys)
-        _ = try LedgerConfiguration.load(layout)
         storage = try LedgerStorage(layout: layout, writable: false)
         if let tail = storage.tail, !tail.torn, !allowingCorruptTail {
             throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
