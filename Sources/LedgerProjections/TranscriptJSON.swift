@@ -1,8 +1,8 @@
-// Transcripts, their lines and call summaries as JSON text written directly into bytes: exactly what `JSONEncoder`
-// writes for their `Encodable` forms with sorted keys, snake_case keys and unescaped slashes (what `transcript
-// --format json`, `GET /v1/calls/{id}/transcript` and the live stream print), at a fraction of its cost: the
-// encoder's generic containers and key conversion were a third of a transcript read's time in the service.
-// `TranscriptJSONTests` compares the two byte for byte on simulated calls and generated values.
+// Transcripts, their lines and call summaries as JSON text written directly into bytes: exactly what
+// `JSONEncoder` writes for their `Encodable` forms with sorted keys, snake_case keys and unescaped slashes (what
+// `transcript --format json`, `calls --json`, `GET /v1/calls/{id}/transcript` and the live stream print), at a
+// fraction of its cost: the encoder's generic containers and key conversion were a third of a transcript read's
+// time in the service. `TranscriptJSONTests` compares the two byte for byte on simulated and generated calls.
 import LedgerCore
 
 /// Writes transcripts as JSON, byte for byte as `JSONEncoder` writes their `Encodable` forms with
@@ -42,6 +42,18 @@ public enum TranscriptJSON {
         var out: [UInt8] = []
         out.reserveCapacity(320)
         append(summary, to: &out)
+        return out
+    }
+
+    /// Call summaries as a JSON array (what `calls --json` prints).
+    public static func summaries(_ summaries: [CallSummary]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(2 + summaries.count * 320)
+        for (index, summary) in summaries.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            append(summary, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
         return out
     }
 

@@ -181,7 +181,7 @@ struct CallsCommand: ParsableCommand {
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
             let calls = try ProjectionEngine(reader: reader).calls(asOf: try seqBound(asOf, reader: reader))
             if json {
-                try Output.json(calls, snakeCase: true)
+                Output.write(TranscriptJSON.summaries(calls) + [0x0A])
                 return
             }
             var lines = ["CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS"]

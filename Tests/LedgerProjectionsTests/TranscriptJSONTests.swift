@@ -96,6 +96,10 @@ private struct SeededGenerator: RandomNumberGenerator {
         let directory = try ledger(scratch, lines: events)
         let calls = Array(Set(try decodeLines(events).map(\.call))).filter { !$0.isEmpty }.sorted()
         #expect(try expectSameBytes(try LedgerReader(directory: directory), calls: calls) > 500)
+        let summaries = try ProjectionEngine(reader: try LedgerReader(directory: directory)).calls()
+        #expect(summaries.count == calls.count)
+        #expect(TranscriptJSON.summaries(summaries) == Array(try encoder(redacted: false).encode(summaries)))
+        #expect(TranscriptJSON.summaries([]) == Array(try encoder(redacted: false).encode([CallSummary]())))
         let locked = try LedgerReader(directory: directory, keyFilePath: scratch.file("no-such.key"))
         #expect(try expectSameBytes(locked, calls: calls) > 500)
     }
