@@ -291,6 +291,18 @@ final class LedgerIndex {
         try statement.run()
     }
 
+    /// The note of every checkpoint the index holds, by tree size.
+    func checkpointNotes() throws(LedgerError) -> [UInt64: String] {
+        let statement = try database.statement("SELECT tree_size, note FROM checkpoints")
+        defer { statement.rewind() }
+        var notes: [UInt64: String] = [:]
+        while try statement.step() {
+            guard let size = UInt64(exactly: statement.integer(0)) else { continue }
+            notes[size] = statement.text(1)
+        }
+        return notes
+    }
+
     /// The latest checkpoint's size, if any.
     func latestCheckpointSize() throws(LedgerError) -> UInt64? {
         let statement = try database.statement("SELECT max(tree_size) FROM checkpoints")

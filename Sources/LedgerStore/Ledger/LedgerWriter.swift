@@ -388,9 +388,17 @@ public final class LedgerWriter: @unchecked Sendable {
         do { note = try checkpoint.signed(by: signer).serialized } catch {
             throw .invalidRequest("cannot sign the checkpoint: \(error)")
         }
+        let path = storage.layout.checkpointPath(treeSize: checkpoint.treeSize)
+        // Ed25519 signing is deterministic: a note already stored for this size and root is these bytes, and with
+        // the tree durable at this size and untouched since, there is nothing to write (a `checkpoint` with no new
+        // event used to rewrite the note, the tree marker and the index, with five syncs).
+        if FileSystem.exists(path), (try? FileSystem.read(path)) == Array(note.utf8),
+            (try? storage.tree.durableSize()) == checkpoint.treeSize, storage.tree.isUnchangedSinceMarked()
+        {
+            return (checkpoint, note)
+        }
         try storage.tree.markDurable()
-        try FileSystem.writeAtomically(
-            Array(note.utf8), to: storage.layout.checkpointPath(treeSize: checkpoint.treeSize))
+        try FileSystem.writeAtomically(Array(note.utf8), to: path)
         try storage.index.add(checkpoint: checkpoint, note: note)
         return (checkpoint, note)
     }
