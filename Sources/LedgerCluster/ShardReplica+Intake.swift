@@ -44,6 +44,7 @@ extension ShardReplicator {
             let next = sequence
             if try nats({ () throws(NATSError) in try connection.eraseMessage(stream: stream, sequence: next) }) {
                 erased += 1
+                if flush { ReplicaFault.reach("intake-erased") }
             }
             sequence += 1
             intakeErasedFrom = sequence
@@ -79,6 +80,7 @@ extension ShardReplicator {
             }
             guard erased else { return }
             try writer.sealSegment()
+            ReplicaFault.reach("sealed-for-erasure")
         } catch {
             throw .ledger(error)
         }

@@ -246,57 +246,75 @@ extension ClusterTests {
     }
 }
 
-extension ClusterTests {
-    @Test func erasingACallWhoseEventsAreOnlyInTheActiveSegmentLeavesItsPlaintextNowhereAndARestoreDoesNotBringItBack()
-        throws
-    {
-        let cluster = try LocalCluster()
-        let config = try cluster.configuration(name: "eraseactive", shards: 1)
-        let ledger = cluster.scratch.file("ledger")
+/// A replicated shard whose last call (of an EU tenant, assigned a policy under which its personal data is due at
+/// `erasureTime`) has all its events in the writer's active segment, which a quiet shard does not seal.
+private struct ShardWithAnActiveCall {
+    let cluster: LocalCluster
+    let config: String
+    let ledger: String
+    /// The last call's lines, its id and its customer's number (plaintext that only the intake ever held).
+    let late: [String]
+    let call: String
+    let number: Data
+    /// The call's seqs in the ledger.
+    let seqs: [Int]
+
+    init(name: String) throws {
+        cluster = try LocalCluster()
+        config = try cluster.configuration(name: name, shards: 1)
+        ledger = cluster.scratch.file("ledger")
         let made = try callLedger("init", ledger, "--segment-size", "16384")
         try #require(made.status == 0, "\(made.stderr)")
-        // Earlier calls fill segments the writer seals and replicates; then one short call of an EU tenant (under
-        // the policy's rule), one batch, so one frame in the active segment, which a quiet shard does not seal.
+        // Earlier calls fill segments the writer seals and replicates; then one short call of an EU tenant, one
+        // batch, so one frame in the active segment.
         let early = simulatedLines(calls: 8, seed: 61)
-        let late = try #require(
+        late = try #require(
             (UInt64(71)..<100).lazy.map { simulatedLines(calls: 1, seed: $0, callSeconds: 10...20) }.first {
                 $0.count < 64 && $0.allSatisfy { $0.contains("\"tenant\":\"acme-bank\"") }
             })
-        for (name, lines) in [("early", early), ("late", late)] {
+        for (file, lines) in [("early", early), ("late", late)] {
             let published = try callLedger(
-                "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file(name)))
+                "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file(file)))
             try #require(published.status == 0, "\(published.stderr)")
             let written = try Child([
                 "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
             ]).finish()
             try #require(written.status == 0, "\(written.stderr)")
         }
-        let call = try #require(try decodeLines(late).first?.call)
+        call = try #require(try decodeLines(late).first?.call)
         let number = try startedCustomerNumber(of: call, in: late)
         try #require(!early.contains { $0.contains(String(decoding: number, as: UTF8.self)) })
-        let active = try #require(
-            try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted().last
-                .flatMap { Int($0.prefix(20)) })
+        self.number = number
+        let segments = try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted()
+        let active = try #require(segments.last.flatMap { Int($0.prefix(20)) })
         let events = try callLedger("cat", "--ledger", ledger, "--call", call).stdout.split(separator: "\n")
-        let seqs = try events.compactMap { try jsonObject($0)["seq"] as? Int }
+        seqs = try events.compactMap { try jsonObject($0)["seq"] as? Int }
         try #require(seqs.count == late.count && seqs.allSatisfy { $0 >= active }, "\(seqs) vs \(active)")
         try #require(try nodesHolding(number, in: cluster, timeout: 0).count == 3, "the intake lacks the call")
         let assigned = try callLedger(
             "retention", "assign", "--ledger", ledger, "--policy", policies + "/gdpr-storage-limitation.yaml", "--call",
             call)
         try #require(assigned.status == 0, "\(assigned.stderr)")
+    }
 
-        let erased = try Child([
-            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
-            "--policies", policies, "--retention-every", "3600", "--retention-now", erasureTime,
-        ]).finish()
-        #expect(erased.status == 0, "\(erased.stderr)")
-        #expect(erased.stderr.contains("retention erased"), "\(erased.stderr)")
+    /// Runs the shard's writer until idle, with retention due at `erasureTime` when `retention` is set.
+    func runWriter(
+        retention: Bool, environment: [String: String] = [:]
+    ) throws -> (status: Int32, lines: [String], stderr: String) {
+        let options = ["--policies", policies, "--retention-every", "3600", "--retention-now", erasureTime]
+        return try Child(
+            ["cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2"]
+                + (retention ? options : []), environment: environment
+        ).finish()
+    }
+
+    /// Expects no file of any nats-server store (within 15 s) nor of the writer's ledger to hold the customer's
+    /// number, and a restore onto an empty directory to hold the call's events as the writer does (erased, the
+    /// same roots for the replicated part), none appended again.
+    func expectErasedAndNotRestored() throws {
         let left = try nodesHolding(number, in: cluster)
         #expect(left.isEmpty, "the erased call's customer number is still in the stores of \(left) after 15 s")
         #expect(!(try allBytes(under: ledger).contains(number)), "the writer's ledger holds the customer number")
-
-        // The restore holds the call's events as the writer does (erased), and does not append them again.
         let (restored, report) = try expectRestoreIdenticalToTheWriter(cluster: cluster, config: config, ledger: ledger)
         #expect((report["restored_events"] as? Int ?? 0) > seqs.max() ?? .max, "\(report)")
         #expect(!(try allBytes(under: restored).contains(number)), "the restored ledger holds the customer number")
@@ -305,5 +323,32 @@ extension ClusterTests {
         let keys = try shown.stdout.split(separator: "\n").compactMap { try jsonObject($0)["idempotency"] as? String }
         #expect(Set(keys).isSuperset(of: try decodeLines(late).map(\.idempotency)), "\(keys)")
         #expect(keys.count == Set(keys).count, "an event of the call is in the restored ledger twice: \(keys)")
+    }
+}
+
+extension ClusterTests {
+    @Test func erasingACallWhoseEventsAreOnlyInTheActiveSegmentLeavesItsPlaintextNowhereAndARestoreDoesNotBringItBack()
+        throws
+    {
+        let shard = try ShardWithAnActiveCall(name: "eraseactive")
+        let erased = try shard.runWriter(retention: true)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stderr.contains("retention erased"), "\(erased.stderr)")
+        try shard.expectErasedAndNotRestored()
+    }
+
+    /// Killed right after sealing (before the replica holds the sealed segment), or after erasing the first intake
+    /// message (the replica holds it, the intake's filler is not published yet), the writer leaves work that the
+    /// next one, without retention of its own, finds and finishes.
+    @Test(arguments: ["sealed-for-erasure", "intake-erased"])
+    func aWriterKilledWhileSealingForAnErasureIsFinishedByTheNextWriter(fault: String) throws {
+        let shard = try ShardWithAnActiveCall(name: "sealkill")
+        let killed = try shard.runWriter(retention: true, environment: ["CALL_LEDGER_REPLICA_FAULT": fault])
+        #expect(killed.status == SIGKILL, "\(killed.stderr)")
+        let next = try shard.runWriter(retention: false)
+        #expect(next.status == 0, "\(next.stderr)")
+        let replica = try #require(try clusterStatus(shard.config).first?["replica"] as? [String: Any])
+        #expect(replica["pending_erasures"] as? Int == 0, "\(replica)")
+        try shard.expectErasedAndNotRestored()
     }
 }
