@@ -145,6 +145,10 @@ private func allEvents(_ directory: String, _ selection: EventSelection = .init(
         let sealed = LedgerLayout.segmentName(firstSeq: UInt64(first.count))
         #expect(try FileManager.default.contentsOfDirectory(atPath: segments).sorted().last == sealed)
         #expect(try Data(contentsOf: URL(fileURLWithPath: segments + sealed)).isEmpty)
+        let verifier = Repository.root.appendingPathComponent("tools/verify").path
+        let withEmptyNewest = try run(verifier, ["ledger", directory])
+        #expect(withEmptyNewest.status == 0, "\(withEmptyNewest.stdout) \(withEmptyNewest.stderr)")
+        #expect(try LedgerReader(directory: directory).verify().fault == nil)
         // A writer opened on the empty newest segment appends there.
         writer = try LedgerWriter(directory: directory)
         _ = try writer.append(second)
@@ -155,7 +159,7 @@ private func allEvents(_ directory: String, _ selection: EventSelection = .init(
         let report = try reader.verify()
         #expect(report.fault == nil && report.events == UInt64(first.count + second.count))
         #expect(try allEvents(directory).count == first.count + second.count)
-        let python = try run(Repository.root.appendingPathComponent("tools/verify").path, ["ledger", directory])
+        let python = try run(verifier, ["ledger", directory])
         #expect(python.status == 0, "\(python.stdout) \(python.stderr)")
     }
 
