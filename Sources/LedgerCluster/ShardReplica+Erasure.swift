@@ -62,7 +62,8 @@ extension ShardReplicator {
     /// the ledger shredded, then, per changed segment, erases each chunk whose bytes changed and publishes it again,
     /// then the segment's new manifest entry; last, when it erased anything (or a writer stopped before finishing),
     /// publishes filler so the servers compact their RAFT logs. The replica's state names the pending erasures
-    /// from before the first until after the last.
+    /// from before the first until the sync has also erased the intake below `replay_from` and published the
+    /// intake's filler (`intakeFlushDue`).
     func reconcile(tick: () throws(ClusterError) -> Void) throws(ClusterError) -> ReplicaErasure {
         var erasure = ReplicaErasure()
         let local = Set(try localKeys().map { ShardReplica.keyToken(call: $0.call, dataClass: $0.dataClass) })
@@ -101,11 +102,12 @@ extension ShardReplicator {
                 SegmentChange(entry: entry, bytes: bytes, digests: digests, stale: stale, mtime: settledTime))
         }
         let pending = shredded.count + changes.reduce(0) { $0 + $1.stale.count }
-        guard pending > 0 || owesFlush else {
+        guard pending > 0 || owesFlush || intakeFlushDue else {
             reconcileDue = false
             return erasure
         }
         status.pendingErasures = max(pending, 1)
+        intakeFlushDue = true
         try publishStatus()
         for (token, sequence) in shredded {
             try tick()
@@ -132,9 +134,7 @@ extension ShardReplicator {
             }
         }
         owesFlush = false
-        status.pendingErasures = 0
         reconcileDue = false
-        try publishStatus()
         return erasure
     }
 

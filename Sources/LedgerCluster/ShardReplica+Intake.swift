@@ -2,8 +2,11 @@
 // replicas"). Every intake message below the last manifest entry's `replay_from` is in a replicated segment, so
 // the writer erases it from the intake stream with JetStream's secure erase (each server overwrites its bytes in
 // its message store), once per message; after a reconcile that erased anything it publishes filler on the
-// intake's flush subject so that every server also compacts the intake stream's RAFT log.
+// intake's flush subject so that every server also compacts the intake stream's RAFT log. An erasure recorded in
+// the part of the ledger the replica lacks seals the active segment first, so that replication, and the intake
+// erasure after it, reach every message the writer consumed before the erasure.
 import LedgerCore
+import LedgerStore
 import NATSClient
 
 extension ClusterConfiguration {
@@ -41,6 +44,7 @@ extension ShardReplicator {
             let next = sequence
             if try nats({ () throws(NATSError) in try connection.eraseMessage(stream: stream, sequence: next) }) {
                 erased += 1
+                if flush { ReplicaFault.reach("intake-erased") }
             }
             sequence += 1
             intakeErasedFrom = sequence
@@ -54,6 +58,33 @@ extension ShardReplicator {
             _ = try nats { () throws(NATSError) in try publish(subject, filler, unique: true) }
         }
         return erased
+    }
+
+    /// Seals `writer`'s active segment, whatever its size, when the part of the ledger the replica lacks records an
+    /// erasure (a `retention.purged` event, or a purge journalled by a shred whose event is not appended yet): the
+    /// events of an erased call there came from intake messages that only a replicated `replay_from` lets the
+    /// writer erase. The sync that follows replicates the sealed segments (the newest segment being empty, the
+    /// consumer's ack floor then gives their `replay_from`), brings the replica in line, and erases the intake up
+    /// to `replay_from`, then publishes the filler. Everything is read from the disk and the replica, so a writer
+    /// killed on the way leaves the erasure where the next one finds it (at its start) and does the rest.
+    func sealForErasure(_ writer: LedgerWriter) throws(ClusterError) {
+        if !loaded { try load() }
+        let from = end
+        do throws(LedgerError) {
+            var erased = !(try writer.pendingPurges().isEmpty)
+            if !erased {
+                let purged: @Sendable (RecordView) -> Bool = { $0.eventType == .retentionPurged }
+                _ = try LedgerReader(directory: layout.directory).scan(from..<UInt64.max, where: purged) { _ in
+                    erased = true
+                }
+            }
+            guard erased else { return }
+            try writer.sealSegment()
+            ReplicaFault.reach("sealed-for-erasure")
+        } catch {
+            throw .ledger(error)
+        }
+        intakeFlushDue = true
     }
 
     /// Runs a NATS call, its failure as `.nats`.

@@ -77,7 +77,8 @@ public struct ReplicaStatus: Codable, Sendable, Equatable {
     /// Wrapped data keys the replica holds.
     public var keysReplicated: Int
     /// Replica messages (shredded keys, changed segment chunks) still to erase and publish again; above 0 while a
-    /// writer brings the replica in line with erasure, or after it was stopped doing so (the next writer finishes).
+    /// writer brings the replica and the intake in line with erasure, or after it was stopped doing so (the next
+    /// writer finishes).
     public var pendingErasures: Int
     /// Keys erased from the replica since the writer started.
     public var keysErased: Int
@@ -158,7 +159,7 @@ final class ShardReplicator {
     let prefix: String
     /// The writer's id, named in the state it publishes.
     let holder: String
-    private var loaded = false
+    private(set) var loaded = false
     /// The seq the next manifest entry starts at (the end of the last replicated segment).
     private var replicatedEnd: UInt64 = 0
     /// The `replay_from` of the last manifest entry (1 before any).
@@ -179,6 +180,10 @@ final class ShardReplicator {
     /// Whether an earlier writer stopped with erasures pending: its erased messages may still be in the servers'
     /// RAFT logs, so the next reconcile publishes the filler that has them compacted.
     var owesFlush = false
+    /// Whether the next intake erasure goes all the way to `replay_from` and ends with filler: an erasure reached
+    /// the ledger (ShardReplica+Intake.swift) or the replica since the last one. The replica's state names the
+    /// erasure pending until then.
+    var intakeFlushDue = false
     /// What the last published state said, and what it says now.
     private var published: ReplicaStatus?
     var status: ReplicaStatus
@@ -220,13 +225,18 @@ final class ShardReplicator {
         let sealed = Array(firsts.dropLast())
         status.segmentsSealed = sealed.count
         let erasure = reconcileDue ? try reconcile(tick: tick) : nil
-        if let known = knownSealed {
-            let fresh = sealed.filter { !known.contains($0) && $0 >= replicatedEnd }
-            if !fresh.isEmpty {
-                let floor: UInt64
-                do throws(NATSError) { floor = try ackFloor() } catch { throw .nats(error) }
-                for first in fresh { observed[first] = floor + 1 }
-            }
+        var fresh = knownSealed.map { known in sealed.filter { !known.contains($0) && $0 >= replicatedEnd } } ?? []
+        // The newest segment empty (sealed on demand, or by a writer stopped before its first frame): every event,
+        // so every acknowledged message, is in the sealed segments, whenever the floor is read.
+        if let last = sealed.last, last >= replicatedEnd, let newest = firsts.last,
+            LedgerReplicaFiles.size(layout.segmentPath(firstSeq: newest)) == 0, !fresh.contains(last)
+        {
+            fresh.append(last)
+        }
+        if !fresh.isEmpty {
+            let floor: UInt64
+            do throws(NATSError) { floor = try ackFloor() } catch { throw .nats(error) }
+            for first in fresh { observed[first] = floor + 1 }
         }
         knownSealed = Set(sealed)
         if let index = sealed.firstIndex(of: replicatedEnd) {
@@ -240,8 +250,11 @@ final class ShardReplicator {
                 reason: "the replica ends at seq \(replicatedEnd) but \(layout.segments) has no segment starting there")
         }
         try uploadCheckpoints()
-        let flush = erasure.map { $0.changedReplica || $0.flushBytes > 0 } ?? false
-        try forgetIntake(flush: flush, tick: tick)
+        try forgetIntake(flush: intakeFlushDue, tick: tick)
+        if intakeFlushDue {
+            intakeFlushDue = false
+            status.pendingErasures = 0
+        }
         status.intakeErasedBelow = intakeErasedFrom
         try publishStatus()
         return erasure
@@ -250,7 +263,7 @@ final class ShardReplicator {
     /// Reads where the replica ends and which manifest entries, checkpoints and keys it holds, after checking that
     /// the replica, if any, is this ledger's (its `ledger.json` is the one on disk): reconciling another ledger's
     /// replica with this disk would erase its keys.
-    private func load() throws(ClusterError) {
+    func load() throws(ClusterError) {
         let local = try readLedger(layout.configuration)
         let copied: StoredMessage?
         do throws(NATSError) {

@@ -164,6 +164,12 @@ extension ClusterConfiguration {
         let restoredEvents = next
         var checkpoints = 0
         try ledger { () throws(LedgerError) in
+            // An empty newest segment keeps the last restored one sealed, as on the writer's disk: the replay and
+            // later appends start a segment of their own (a sealed segment may be shorter than the size limit).
+            if segments > 0 {
+                try LedgerReplicaFiles.write(
+                    [], relativePath: "segments/\(LedgerLayout.segmentName(firstSeq: restoredEvents))", in: layout)
+            }
             for (level, bytes) in levels.enumerated() where !bytes.isEmpty {
                 try LedgerReplicaFiles.write(
                     bytes, relativePath: "tree/level-\(level < 10 ? "0" : "")\(level).hashes", in: layout)

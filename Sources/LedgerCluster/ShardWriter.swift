@@ -2,7 +2,8 @@
 // shard's ledger, fetches from the shard's durable pull consumer, appends through LedgerWriter, and acknowledges
 // to JetStream only what is durable (fsynced). It renews the lease every third of its TTL and stops appending
 // as soon as it cannot prove it still holds it. Between batches it runs its maintenance (a retention pass) on a
-// schedule, then brings the replica in line with what that erased.
+// schedule, then brings the replica and the intake in line with what that erased (sealing the active segment first
+// when the erasure reached events the replica does not hold yet).
 import Foundation
 import LedgerCore
 public import LedgerStore
@@ -240,7 +241,7 @@ public final class ShardWriter {
                 }
                 nextMaintenance = Date().addingTimeInterval(maintenance.every)
                 replicator.reconcileDue = true
-                if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                if let reason = try replicate(replicator, writer, lease: lease, renewal: &renewal, report: report) {
                     return .lost(reason)
                 }
             }
@@ -253,7 +254,7 @@ public final class ShardWriter {
                 continue
             }
             if batch.messages.isEmpty {
-                if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+                if let reason = try replicate(replicator, writer, lease: lease, renewal: &renewal, report: report) {
                     return .lost(reason)
                 }
                 recordRoot(recorder, report: report)
@@ -292,7 +293,7 @@ public final class ShardWriter {
             } catch {
                 throw .ledger(error)
             }
-            if let reason = try replicate(replicator, lease: lease, renewal: &renewal, report: report) {
+            if let reason = try replicate(replicator, writer, lease: lease, renewal: &renewal, report: report) {
                 return .lost(reason)
             }
             recordRoot(recorder, report: report)
@@ -328,15 +329,19 @@ public final class ShardWriter {
 
     /// Copies what was sealed to the replica, before the batch just appended is acknowledged (so the consumer's
     /// ack floor read for a freshly sealed segment covers only events before it), renewing the lease between
-    /// chunks. Returns why the lease was lost, if it was; ledger failures end the writer.
+    /// chunks; when the ledger may have changed under the replica (at start, after maintenance), first seals the
+    /// active segment if the part the replica lacks records an erasure. Returns why the lease was lost, if it was;
+    /// ledger failures end the writer.
     private func replicate(
-        _ replicator: ShardReplicator, lease: ShardLease, renewal: inout Renewal, report: (ShardWriterReport) -> Void
+        _ replicator: ShardReplicator, _ writer: LedgerWriter, lease: ShardLease, renewal: inout Renewal,
+        report: (ShardWriterReport) -> Void
     ) throws(ClusterError) -> String? {
         let before = replicator.end
         let connection = connection
         let stream = configuration.streamName(shard: options.shard)
         var lost: String?
         do throws(ClusterError) {
+            if replicator.reconcileDue { try replicator.sealForErasure(writer) }
             let erasure = try replicator.sync(
                 ackFloor: { () throws(NATSError) in
                     try connection.consumerState(stream: stream, durable: ClusterConfiguration.consumerName)?.ackFloor

@@ -114,54 +114,84 @@ private struct ShardToErase {
     /// Restores the shard into a new directory and expects its replicated segments byte-identical to the writer's,
     /// the same root at the end of the replicated part, and `verify` to pass.
     func expectRestoreIdentical() throws {
-        let restored = cluster.scratch.file("restored-\(UUID().uuidString)")
-        try FileManager.default.copyItem(atPath: ledger + ".key", toPath: restored + ".key")
-        let restore = try callLedger("cluster", "restore", "--config", config, "--shard", "0", "--dir", restored)
-        try #require(restore.status == 0, "\(restore.stderr)")
-        let report = try jsonObject(restore.stdout)
-        let segments = report["segments"] as? Int ?? 0
-        let restoredEvents = report["restored_events"] as? Int ?? 0
-        #expect(segments >= 2, "\(report)")
-        let names = try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted()
-            .filter { $0.hasSuffix(".zst") }
-        for name in names.prefix(segments) {
-            let left = try Data(contentsOf: URL(fileURLWithPath: ledger + "/segments/" + name))
-            let right = try Data(contentsOf: URL(fileURLWithPath: restored + "/segments/" + name))
-            #expect(left == right, "segment \(name) differs from the writer's")
-        }
-        var roots: [String] = []
-        for directory in [ledger, restored] {
-            let signed = try callLedger("checkpoint", "--ledger", directory, "--json")
-            #expect(signed.status == 0, "\(signed.stderr)")
-            let size = try jsonObject(signed.stdout)["tree_size"] as? Int ?? 0
-            let proof = try callLedger(
-                "prove", "consistency", "--ledger", directory, "--from", "\(restoredEvents)", "--to", "\(size)")
-            #expect(proof.status == 0, "\(proof.stderr)")
-            roots.append(try jsonObject(proof.stdout)["from_root_hash"] as? String ?? "")
-        }
-        #expect(roots.count == 2 && roots[0] == roots[1] && !roots[0].isEmpty, "\(roots)")
-        let contents = try ledgerKeys(restored)
-        #expect(contents.verified, "\(contents.verifyOutput)")
+        try expectRestoreIdenticalToTheWriter(cluster: cluster, config: config, ledger: ledger)
     }
 
     /// The customer's number in the erased call's `call.started` event (in no other call's events): plaintext that
     /// only the intake stream ever held.
     func customerNumber() throws -> Data {
-        let lines = simulatedLines(calls: 8, seed: 61)
-        let started = try #require(
-            lines.first { $0.contains("\"type\":\"call.started\"") && $0.contains("\"call\":\"\(call)\"") })
-        let event = try jsonObject(started)
-        let body = try #require(event["body"] as? [String: Any])
-        let endpoint = try #require(body["customer_endpoint"] as? [String: Any])
-        let number = try #require(endpoint["address"] as? String)
-        try #require(lines.filter { $0.contains(number) }.allSatisfy { $0.contains(call) })
-        return Data(number.utf8)
+        try startedCustomerNumber(of: call, in: simulatedLines(calls: 8, seed: 61))
     }
 
     /// The replica state `cluster status --json` shows for the shard.
     func replicaStatus() throws -> [String: Any] {
         try #require(try clusterStatus(config).first?["replica"] as? [String: Any])
     }
+}
+
+/// Restores shard 0 of `config` into a new directory and expects its replicated segments byte-identical to those of
+/// the writer's `ledger`, the same root at the end of the replicated part, and `verify` to pass; returns the restored
+/// directory and the restore's report.
+@discardableResult
+private func expectRestoreIdenticalToTheWriter(
+    cluster: LocalCluster, config: String, ledger: String
+) throws -> (directory: String, report: [String: Any]) {
+    let restored = cluster.scratch.file("restored-\(UUID().uuidString)")
+    try FileManager.default.copyItem(atPath: ledger + ".key", toPath: restored + ".key")
+    let restore = try callLedger("cluster", "restore", "--config", config, "--shard", "0", "--dir", restored)
+    try #require(restore.status == 0, "\(restore.stderr)")
+    let report = try jsonObject(restore.stdout)
+    let segments = report["segments"] as? Int ?? 0
+    let restoredEvents = report["restored_events"] as? Int ?? 0
+    #expect(segments >= 2, "\(report)")
+    let names = try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted()
+        .filter { $0.hasSuffix(".zst") }
+    for name in names.prefix(segments) {
+        let left = try Data(contentsOf: URL(fileURLWithPath: ledger + "/segments/" + name))
+        let right = try Data(contentsOf: URL(fileURLWithPath: restored + "/segments/" + name))
+        #expect(left == right, "segment \(name) differs from the writer's")
+    }
+    var roots: [String] = []
+    for directory in [ledger, restored] {
+        let signed = try callLedger("checkpoint", "--ledger", directory, "--json")
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let size = try jsonObject(signed.stdout)["tree_size"] as? Int ?? 0
+        let proof = try callLedger(
+            "prove", "consistency", "--ledger", directory, "--from", "\(restoredEvents)", "--to", "\(size)")
+        #expect(proof.status == 0, "\(proof.stderr)")
+        roots.append(try jsonObject(proof.stdout)["from_root_hash"] as? String ?? "")
+    }
+    #expect(roots.count == 2 && roots[0] == roots[1] && !roots[0].isEmpty, "\(roots)")
+    let contents = try ledgerKeys(restored)
+    #expect(contents.verified, "\(contents.verifyOutput)")
+    return (restored, report)
+}
+
+/// The customer's number in `call`'s `call.started` event among `lines` (in no other call's events): plaintext that
+/// only the intake stream ever held.
+private func startedCustomerNumber(of call: String, in lines: [String]) throws -> Data {
+    let started = try #require(
+        lines.first { $0.contains("\"type\":\"call.started\"") && $0.contains("\"call\":\"\(call)\"") })
+    let event = try jsonObject(started)
+    let body = try #require(event["body"] as? [String: Any])
+    let endpoint = try #require(body["customer_endpoint"] as? [String: Any])
+    let number = try #require(endpoint["address"] as? String)
+    try #require(lines.filter { $0.contains(number) }.allSatisfy { $0.contains(call) })
+    return Data(number.utf8)
+}
+
+/// The nats-server nodes (`n1` to `n3`) of `cluster` some file of whose store holds `bytes`, after waiting up to
+/// `timeout` seconds for none to (the servers compact their RAFT logs once the writer's filler reaches them).
+private func nodesHolding(_ bytes: Data, in cluster: LocalCluster, timeout: Double = 15) throws -> [String] {
+    let deadline = Date().addingTimeInterval(timeout)
+    var left: [String] = []
+    repeat {
+        left = try (1...3).filter { try allBytes(under: cluster.scratch.file("nats/n\($0)")).contains(bytes) }
+            .map { "n\($0)" }
+        if left.isEmpty { break }
+        usleep(500_000)
+    } while Date() < deadline
+    return left
 }
 
 extension ClusterTests {
@@ -208,18 +238,117 @@ extension ClusterTests {
         let number = try shard.customerNumber()
         let erased = try shard.eraseThroughTheWriter()
         #expect(erased.status == 0, "\(erased.stderr)")
-        let deadline = Date().addingTimeInterval(15)
-        var left: [String] = []
-        repeat {
-            left = try (1...3).filter {
-                try allBytes(under: shard.cluster.scratch.file("nats/n\($0)")).contains(number)
-            }.map { "n\($0)" }
-            if left.isEmpty { break }
-            usleep(500_000)
-        } while Date() < deadline
+        let left = try nodesHolding(number, in: shard.cluster)
         #expect(left.isEmpty, "the erased call's customer number is still in the stores of \(left) after 15 s")
         let replica = try shard.replicaStatus()
         #expect((replica["intake_erased_below"] as? Int ?? 0) > 1, "\(replica)")
         try shard.expectRestoreIdentical()
+    }
+}
+
+/// A replicated shard whose last call (of an EU tenant, assigned a policy under which its personal data is due at
+/// `erasureTime`) has all its events in the writer's active segment, which a quiet shard does not seal.
+private struct ShardWithAnActiveCall {
+    let cluster: LocalCluster
+    let config: String
+    let ledger: String
+    /// The last call's lines, its id and its customer's number (plaintext that only the intake ever held).
+    let late: [String]
+    let call: String
+    let number: Data
+    /// The call's seqs in the ledger.
+    let seqs: [Int]
+
+    init(name: String) throws {
+        cluster = try LocalCluster()
+        config = try cluster.configuration(name: name, shards: 1)
+        ledger = cluster.scratch.file("ledger")
+        let made = try callLedger("init", ledger, "--segment-size", "16384")
+        try #require(made.status == 0, "\(made.stderr)")
+        // Earlier calls fill segments the writer seals and replicates; then one short call of an EU tenant, one
+        // batch, so one frame in the active segment.
+        let early = simulatedLines(calls: 8, seed: 61)
+        late = try #require(
+            (UInt64(71)..<100).lazy.map { simulatedLines(calls: 1, seed: $0, callSeconds: 10...20) }.first {
+                $0.count < 64 && $0.allSatisfy { $0.contains("\"tenant\":\"acme-bank\"") }
+            })
+        for (file, lines) in [("early", early), ("late", late)] {
+            let published = try callLedger(
+                "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file(file)))
+            try #require(published.status == 0, "\(published.stderr)")
+            let written = try Child([
+                "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
+            ]).finish()
+            try #require(written.status == 0, "\(written.stderr)")
+        }
+        call = try #require(try decodeLines(late).first?.call)
+        let number = try startedCustomerNumber(of: call, in: late)
+        try #require(!early.contains { $0.contains(String(decoding: number, as: UTF8.self)) })
+        self.number = number
+        let segments = try FileManager.default.contentsOfDirectory(atPath: ledger + "/segments").sorted()
+        let active = try #require(segments.last.flatMap { Int($0.prefix(20)) })
+        let events = try callLedger("cat", "--ledger", ledger, "--call", call).stdout.split(separator: "\n")
+        seqs = try events.compactMap { try jsonObject($0)["seq"] as? Int }
+        try #require(seqs.count == late.count && seqs.allSatisfy { $0 >= active }, "\(seqs) vs \(active)")
+        try #require(try nodesHolding(number, in: cluster, timeout: 0).count == 3, "the intake lacks the call")
+        let assigned = try callLedger(
+            "retention", "assign", "--ledger", ledger, "--policy", policies + "/gdpr-storage-limitation.yaml", "--call",
+            call)
+        try #require(assigned.status == 0, "\(assigned.stderr)")
+    }
+
+    /// Runs the shard's writer until idle, with retention due at `erasureTime` when `retention` is set.
+    func runWriter(
+        retention: Bool, environment: [String: String] = [:]
+    ) throws -> (status: Int32, lines: [String], stderr: String) {
+        let options = ["--policies", policies, "--retention-every", "3600", "--retention-now", erasureTime]
+        return try Child(
+            ["cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2"]
+                + (retention ? options : []), environment: environment
+        ).finish()
+    }
+
+    /// Expects no file of any nats-server store (within 15 s) nor of the writer's ledger to hold the customer's
+    /// number, and a restore onto an empty directory to hold the call's events as the writer does (erased, the
+    /// same roots for the replicated part), none appended again.
+    func expectErasedAndNotRestored() throws {
+        let left = try nodesHolding(number, in: cluster)
+        #expect(left.isEmpty, "the erased call's customer number is still in the stores of \(left) after 15 s")
+        #expect(!(try allBytes(under: ledger).contains(number)), "the writer's ledger holds the customer number")
+        let (restored, report) = try expectRestoreIdenticalToTheWriter(cluster: cluster, config: config, ledger: ledger)
+        #expect((report["restored_events"] as? Int ?? 0) > seqs.max() ?? .max, "\(report)")
+        #expect(!(try allBytes(under: restored).contains(number)), "the restored ledger holds the customer number")
+        let shown = try callLedger("cat", "--ledger", restored, "--call", call)
+        #expect(shown.status == 0 && !shown.stdout.contains(String(decoding: number, as: UTF8.self)), "\(shown.stdout)")
+        let keys = try shown.stdout.split(separator: "\n").compactMap { try jsonObject($0)["idempotency"] as? String }
+        #expect(Set(keys).isSuperset(of: try decodeLines(late).map(\.idempotency)), "\(keys)")
+        #expect(keys.count == Set(keys).count, "an event of the call is in the restored ledger twice: \(keys)")
+    }
+}
+
+extension ClusterTests {
+    @Test func erasingACallWhoseEventsAreOnlyInTheActiveSegmentLeavesItsPlaintextNowhereAndARestoreDoesNotBringItBack()
+        throws
+    {
+        let shard = try ShardWithAnActiveCall(name: "eraseactive")
+        let erased = try shard.runWriter(retention: true)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stderr.contains("retention erased"), "\(erased.stderr)")
+        try shard.expectErasedAndNotRestored()
+    }
+
+    /// Killed right after sealing (before the replica holds the sealed segment), or after erasing the first intake
+    /// message (the replica holds it, the intake's filler is not published yet), the writer leaves work that the
+    /// next one, without retention of its own, finds and finishes.
+    @Test(arguments: ["sealed-for-erasure", "intake-erased"])
+    func aWriterKilledWhileSealingForAnErasureIsFinishedByTheNextWriter(fault: String) throws {
+        let shard = try ShardWithAnActiveCall(name: "sealkill")
+        let killed = try shard.runWriter(retention: true, environment: ["CALL_LEDGER_REPLICA_FAULT": fault])
+        #expect(killed.status == SIGKILL, "\(killed.stderr)")
+        let next = try shard.runWriter(retention: false)
+        #expect(next.status == 0, "\(next.stderr)")
+        let replica = try #require(try clusterStatus(shard.config).first?["replica"] as? [String: Any])
+        #expect(replica["pending_erasures"] as? Int == 0, "\(replica)")
+        try shard.expectErasedAndNotRestored()
     }
 }

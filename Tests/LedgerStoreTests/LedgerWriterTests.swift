@@ -130,6 +130,39 @@ private func allEvents(_ directory: String, _ selection: EventSelection = .init(
         #expect(report.segments == stats.segments)
     }
 
+    @Test func aSegmentSealedOnDemandMayBeShortAndBothVerifiersReadTheLogAcrossIt() throws {
+        let scratch = ScratchDirectory()
+        let directory = try makeLedger(scratch)
+        let first = try decodeLines(simulatedLines(calls: 2, seed: 5))
+        let second = try decodeLines(simulatedLines(calls: 1, seed: 6))
+        var writer = try LedgerWriter(directory: directory)
+        #expect(try writer.sealSegment() == nil, "an empty ledger has nothing to seal")
+        _ = try writer.append(first)
+        #expect(try writer.sealSegment() == 0)
+        #expect(try writer.sealSegment() == nil, "the new segment holds no event yet")
+        try writer.close()
+        let segments = directory + "/segments/"
+        let sealed = LedgerLayout.segmentName(firstSeq: UInt64(first.count))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: segments).sorted().last == sealed)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: segments + sealed)).isEmpty)
+        let verifier = Repository.root.appendingPathComponent("tools/verify").path
+        let withEmptyNewest = try run(verifier, ["ledger", directory])
+        #expect(withEmptyNewest.status == 0, "\(withEmptyNewest.stdout) \(withEmptyNewest.stderr)")
+        #expect(try LedgerReader(directory: directory).verify().fault == nil)
+        // A writer opened on the empty newest segment appends there.
+        writer = try LedgerWriter(directory: directory)
+        _ = try writer.append(second)
+        try writer.close()
+        let names = try FileManager.default.contentsOfDirectory(atPath: segments).sorted()
+        #expect(names == [LedgerLayout.segmentName(firstSeq: 0), sealed])
+        let reader = try LedgerReader(directory: directory)
+        let report = try reader.verify()
+        #expect(report.fault == nil && report.events == UInt64(first.count + second.count))
+        #expect(try allEvents(directory).count == first.count + second.count)
+        let python = try run(verifier, ["ledger", directory])
+        #expect(python.status == 0, "\(python.stdout) \(python.stderr)")
+    }
+
     @Test func reindexRebuildsTheIndexExactly() throws {
         let scratch = ScratchDirectory()
         let directory = try makeLedger(scratch) { $0.maximumBatchEvents = 50 }

@@ -41,7 +41,8 @@ public struct ScanError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Every file under `directory` (files named `*.zst` also decompressed with the real zstd CLI), concatenated.
+/// Every file under `directory` (files named `*.zst` also decompressed with the real zstd CLI, unless empty),
+/// concatenated.
 public func allBytes(under directory: String) throws -> ScannedBytes {
     var all = ScannedBytes()
     let enumerator = FileManager.default.enumerator(atPath: directory)
@@ -51,8 +52,10 @@ public func allBytes(under directory: String) throws -> ScannedBytes {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             continue
         }
-        all.bytes.append(try Data(contentsOf: URL(fileURLWithPath: path)))
-        if name.hasSuffix(".zst") {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        all.bytes.append(bytes)
+        // An empty segment (the newest one, before its first frame) holds nothing, and `zstd -d` refuses it.
+        if name.hasSuffix(".zst") && !bytes.isEmpty {
             let decompressed = NSTemporaryDirectory() + "/compaction-scan-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: decompressed) }
             let result = try run("/usr/bin/zstd", ["-d", "-q", "-f", path, "-o", decompressed])

@@ -82,6 +82,13 @@ public enum LedgerReplicaFiles {
         try POSIXFile(path: path, flags: O_RDONLY).read(count: count, at: offset)
     }
 
+    /// The size in bytes of the file at `path`, nil when it cannot be read.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(exactly: info.st_size)
+    }
+
     /// The last modification time of the file at `path` (`st_mtim`), nanoseconds since 1970, nil when it cannot be
     /// read. Any write into a segment (appending, or compaction overwriting slots or frames in place) changes it.
     public static func modificationTime(_ path: String) -> Int64? {

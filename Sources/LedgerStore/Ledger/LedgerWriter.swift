@@ -403,6 +403,23 @@ public final class LedgerWriter: @unchecked Sendable {
         return (checkpoint, note)
     }
 
+    /// Seals the active segment whatever its size: commits what is staged, then starts a new, empty segment named
+    /// for the next seq (its directory entry fsynced), so the segments before it are sealed exactly as when a frame
+    /// would take the active one past `segment_size_limit` (FORMAT.md §2). Nothing when the newest segment holds no
+    /// event (or there is none). Returns the first seq of the segment it sealed.
+    @discardableResult
+    public func sealSegment() throws(LedgerError) -> UInt64? {
+        try commitLock.withLock { () throws(LedgerError) in
+            _ = try commitLocked()
+            let size = frontier.size
+            // The newest file, not `segment`: compaction stops appending to the active segment without sealing it.
+            guard let last = try storage.segmentFirstSeqs().last, last < size else { return nil }
+            try segment?.sync()
+            segment = try ActiveSegment.create(layout: layout, firstSeq: size)
+            return last
+        }
+    }
+
     /// Destroys the data keys of `purges` and journals them (see `PendingPurge`); the caller then appends their
     /// `retention.purged` events and clears the journal. Waits for a commit in progress, which may be storing
     /// keys on the same connection.
