@@ -179,6 +179,23 @@ struct ByteLines {
     }
 }
 
+extension ArraySlice where Element == UInt8 {
+    /// Whether `needle` occurs in these bytes.
+    func containsBytes(_ needle: [UInt8]) -> Bool {
+        guard let first = needle.first else { return true }
+        return withUnsafeBytes { haystack in
+            needle.withUnsafeBytes { pattern in
+                guard haystack.count >= pattern.count else { return false }
+                guard let start = haystack.baseAddress, let bytes = pattern.baseAddress else { return false }
+                for index in 0...(haystack.count - pattern.count) where haystack[index] == first {
+                    if memcmp(start + index, bytes, pattern.count) == 0 { return true }
+                }
+                return false
+            }
+        }
+    }
+}
+
 /// The unsigned integer value of `"key":` in a JSON line, if it holds one.
 func jsonInteger(_ line: ArraySlice<UInt8>, key: String) -> UInt64? {
     let pattern = Array("\"\(key)\":".utf8)
