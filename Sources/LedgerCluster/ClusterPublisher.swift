@@ -1,5 +1,5 @@
 // ClusterPublisher: the intake of a `serve` node in cluster mode. It publishes validated events through one shared
-// ClusterIntake (one NATS connection, one publish at a time) and waits for durable reports on a connection of
+// ClusterIntake (one NATS connection, one request at a time, its events pipelined) and waits for durable reports on a connection of
 // its own per wait, so a slow wait never holds the publishers; the blocking NATS calls run off the async pool.
 import Dispatch
 public import LedgerCore
@@ -30,8 +30,9 @@ public final class ClusterPublisher: Sendable {
                 publishTimeout: publishTimeout))
     }
 
-    /// Publishes each line (already decoded as its event) in order, each once JetStream acknowledged the one
-    /// before; the first failure ends the batch, so the answer has one result per line up to and including it.
+    /// Publishes the lines (already decoded as their events) with many in flight, in order (see
+    /// `ClusterIntake.publish(_:)`); the first failure ends the batch, so the answer has one result per line up to
+    /// and including it, and perhaps a few after it (acknowledged in the same run).
     public func publish(
         _ events: [(line: [UInt8], event: DecodedEvent)]
     ) async -> [Result<IntakeAcknowledgement, ClusterError>] {
@@ -43,15 +44,7 @@ public final class ClusterPublisher: Sendable {
     public func publishBlocking(
         _ events: [(line: [UInt8], event: DecodedEvent)]
     ) -> [Result<IntakeAcknowledgement, ClusterError>] {
-        intake.withLock { intake in
-            var results: [Result<IntakeAcknowledgement, ClusterError>] = []
-            for (line, event) in events {
-                let result = Result { () throws(ClusterError) in try intake.publish(line: line, event: event) }
-                results.append(result)
-                if case .failure = result { break }
-            }
-            return results
-        }
+        intake.withLock { intake in intake.publish(events) }
     }
 
     /// Waits up to `timeout` seconds for the shard writers to report `acks` durable (see
