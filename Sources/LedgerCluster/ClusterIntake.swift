@@ -62,6 +62,12 @@ public final class ClusterIntake {
     /// Validates one interchange line (without its newline) and publishes it to its shard; returns once JetStream
     /// acknowledged it. An invalid line throws `.invalidEvent` and publishes nothing.
     public func publish(line: [UInt8], lineNumber: Int) throws(ClusterError) -> IntakeAcknowledgement {
+        try publish(line: line, event: try decode(line: line, lineNumber: lineNumber))
+    }
+
+    /// Validates one interchange line (without its newline) as `append` does; an invalid line throws
+    /// `.invalidEvent`.
+    public func decode(line: [UInt8], lineNumber: Int) throws(ClusterError) -> DecodedEvent {
         let decoded: Result<DecodedEvent, EventDecodingError> = line.withUnsafeBytes { bytes in
             do throws(EventDecodingError) {
                 return .success(try decoder.decode(bytes, lineNumber: lineNumber))
@@ -70,7 +76,7 @@ public final class ClusterIntake {
             }
         }
         switch decoded {
-        case .success(let event): return try publish(line: line, event: event)
+        case .success(let event): return event
         case .failure(let error): throw .invalidEvent(error)
         }
     }

@@ -68,7 +68,9 @@ struct ClusterPublishCommand: ParsableCommand {
             With --wait durable, the lines come once the whole input is published and each event's shard writer \
             fsynced it: status `durable` with its ledger `seq`; events not durable within --timeout seconds are \
             printed with their replicated status and the run ends with exit code 1. A publish that fails (no \
-            leader yet, a server down) is retried with the same key for --timeout seconds. \
+            leader yet, a server down) is retried with the same key for --timeout seconds. Up to 1024 lines are \
+            read ahead and published with many in flight (a call's events one at a time, in order; README, \
+            Cluster). \
             A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
             event before it stays published, nothing from it on is.
             """)
@@ -115,18 +117,27 @@ struct ClusterPublishCommand: ParsableCommand {
         var replicated: [IntakeAcknowledgement] = []
         let wait = wait
         try clusterErrors { () throws(ClusterError) in
+            var pending: [(line: [UInt8], event: DecodedEvent)] = []
+            func publishPending() throws(ClusterError) {
+                for result in intake.publish(pending) {
+                    let ack = try result.get()
+                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
             while let next = lines.next() {
                 let (number, line) = next
                 guard !line.isEmpty else { continue }
                 do throws(ClusterError) {
-                    let ack = try intake.publish(line: line, lineNumber: number)
-                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
+                    pending.append((line, try intake.decode(line: line, lineNumber: number)))
                 } catch {
                     guard case .invalidEvent(let invalid) = error else { throw error }
                     rejected = invalid
-                    return
+                    break
                 }
+                if pending.count == Self.linesInFlight { try publishPending() }
             }
+            try publishPending()
         }
         if let error = lines.error {
             Output.error("call-ledger: error: cannot read \(input): \(error)")
@@ -150,6 +161,9 @@ struct ClusterPublishCommand: ParsableCommand {
             throw ExitCode(2)
         }
     }
+
+    /// Lines read ahead and published together (`ClusterIntake.publish(_:)` keeps those of distinct calls in flight).
+    private static let linesInFlight = 1024
 
     private static func line(_ ack: IntakeAcknowledgement) -> [UInt8] {
         let encoder = JSONEncoder()
