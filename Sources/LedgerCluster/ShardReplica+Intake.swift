@@ -36,6 +36,11 @@ extension ShardReplicator {
         sequence = max(sequence, 1)
         let limit = ShardReplicator.intakeErasuresPerStep
         let end = flush || replayFloor <= sequence || replayFloor - sequence <= limit ? replayFloor : sequence + limit
+        let started = ContinuousClock.now
+        defer {
+            intakeErased += erased
+            intakeErasingTime += ContinuousClock.now - started
+        }
         while sequence < end {
             try tick()
             let next = sequence

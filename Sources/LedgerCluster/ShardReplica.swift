@@ -165,6 +165,9 @@ final class ShardReplicator {
     private(set) var replayFloor: UInt64 = 1
     /// The first intake sequence this writer has not erased (nil before its first look at the intake).
     var intakeErasedFrom: UInt64?
+    /// Intake messages this replicator erased, and the time its intake erasures took (filler included).
+    var intakeErased = 0
+    var intakeErasingTime = Duration.zero
     /// Sealed segments seen in the last look, nil before the first.
     private var knownSealed: Set<UInt64>?
     /// `replay_from` observed when a segment was first seen sealed, by first seq.

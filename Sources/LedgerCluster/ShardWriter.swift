@@ -69,6 +69,8 @@ public enum ShardWriterReport: Sendable {
     case retrying(NATSError)
     /// Segments (and their tree entries) were copied to the replica: it now holds events `0..<through`.
     case replicated(through: UInt64)
+    /// Intake messages the replica holds were erased from the intake stream (one `js_EraseMsg` each), taking `time`.
+    case intakeErased(messages: Int, time: Duration)
     /// Copying to the replica failed; it tries again after the next batch.
     case replicaFailed(String)
     /// Its maintenance ran (the line it returned).
@@ -333,6 +335,7 @@ public final class ShardWriter {
         _ replicator: ShardReplicator, lease: ShardLease, renewal: inout Renewal, report: (ShardWriterReport) -> Void
     ) throws(ClusterError) -> String? {
         let before = replicator.end
+        let (erasedBefore, erasingBefore) = (replicator.intakeErased, replicator.intakeErasingTime)
         let connection = connection
         let stream = configuration.streamName(shard: options.shard)
         var lost: String?
@@ -354,6 +357,12 @@ public final class ShardWriter {
             }
         }
         if replicator.end != before { report(.replicated(through: replicator.end)) }
+        if replicator.intakeErased != erasedBefore {
+            report(
+                .intakeErased(
+                    messages: replicator.intakeErased - erasedBefore,
+                    time: replicator.intakeErasingTime - erasingBefore))
+        }
         return lost
     }
 

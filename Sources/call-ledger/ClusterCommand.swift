@@ -335,6 +335,10 @@ struct ClusterWriterCommand: ParsableCommand {
                     Output.error(
                         "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
                             + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
+                case .intakeErased(let messages, let time):
+                    let milliseconds =
+                        Double(time.components.seconds) * 1000 + Double(time.components.attoseconds) / 1e15
+                    Output.error("\(prefix) intake: erased \(messages) messages in \(Int(milliseconds.rounded())) ms")
                 case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
                 case .maintained(let line): Output.error("\(prefix) \(line)")
                 case .maintenanceFailed(let reason): Output.error("\(prefix) retention failed, will retry: \(reason)")
