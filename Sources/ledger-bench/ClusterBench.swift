@@ -7,7 +7,7 @@
 //     its durable report read); events/s from the first publish to the last durable report. With --rate R, the
 //     publishers together send R events/s (each its share at an even pace, all finishing together) instead of as
 //     fast as PubAcks come. With --batch B (above 1) each publisher sends requests of B lines through
-//     ClusterIntake.publish(_:) (pipelined) instead of one synchronous publish per event.
+//     ClusterIntake.publish(_:) (pipelined) instead of one synchronous publish per event, its calls taking turns.
 //   cluster-failover: two `call-ledger cluster writer` processes of one shard on one ledger, events published at a
 //     steady rate; K times: once the active writer appends, kill -9 it, read the lease it left (its last renewal),
 //     and time, from the kill and from the lease's expiry (last renewal + TTL), the standby's takeover (its
@@ -68,7 +68,9 @@ func clusterIngest(_ options: BenchOptions) {
         keys.insert(key)
     }
     guard keys.count == events.count else { fail("the events repeat an idempotency key") }
-    let lines = shares
+    // Pipelined requests model a serve node carrying many calls at once: a publisher's calls take turns, one event
+    // each (every call's events in order), so a request holds runs of distinct calls.
+    let lines = batch == 1 ? shares : shares.map(interleavedByCall)
     struct Followed: Sendable {
         var arrived: [String: UInt64] = [:]
         var problem: String?
@@ -156,6 +158,26 @@ func clusterIngest(_ options: BenchOptions) {
             + "\"replicated_events_per_second\":\(Int((Double(events.count) / replicatedSeconds).rounded())),"
             + "\"events_per_second\":\(Int((Double(events.count) / durableSeconds).rounded())),"
             + "\(percentileMembers("replicated", publish.replicated)),\(percentileMembers("durable", durable))}")
+}
+
+/// `lines` with their calls taking turns, one event each, every call's events in order.
+private func interleavedByCall(_ lines: [[UInt8]]) -> [[UInt8]] {
+    var calls: [String] = []
+    var perCall: [String: [[UInt8]]] = [:]
+    for line in lines {
+        let call = EventLine.string(line[...], "call") ?? ""
+        if perCall[call] == nil { calls.append(call) }
+        perCall[call, default: []].append(line)
+    }
+    var merged: [[UInt8]] = []
+    var turn = 0
+    while merged.count < lines.count {
+        for call in calls where turn < perCall[call, default: []].count {
+            merged.append(perCall[call, default: []][turn])
+        }
+        turn += 1
+    }
+    return merged
 }
 
 /// What publishers sent and JetStream acknowledged, per event key.
