@@ -1,5 +1,6 @@
 // ClusterIntake: validates interchange lines as `append` does and publishes each to its shard's JetStream stream
-// (replicas from the configuration) with the idempotency key as Nats-Msg-Id, retrying until the PubAck comes.
+// (replicas from the configuration) with the idempotency key as Nats-Msg-Id, retrying until the PubAck comes: one
+// at a time, or many in flight with a call's events in order (`publish(_:)`, FORMAT.md §13 "Order").
 import Foundation
 public import LedgerCore
 public import NATSClient

@@ -24,6 +24,7 @@ public struct OutgoingMessage: Sendable, Equatable {
 /// on the one connection, and each gets its own PubAck or error. Not shared between threads: confine it to one,
 /// with its connection.
 public final class PipelinedPublisher {
+    /// Held so that the connection outlives the context made on it.
     private let connection: NATSConnection
     private let context: OpaquePointer
     private let pending = PendingAcks()
