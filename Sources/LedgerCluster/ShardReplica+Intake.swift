@@ -1,7 +1,7 @@
 // ShardReplica+Intake: forgetting the shard's intake once the replica holds it (FORMAT.md §13, "Erasure and the
 // replicas"). Every intake message below the last manifest entry's `replay_from` is in a replicated segment, so
 // the writer erases it from the intake stream with JetStream's secure erase (each server overwrites its bytes in
-// its message store), once per message; after a reconcile that erased anything it publishes filler on the
+// its message store), once per message, with up to `intakeErasuresInFlight` erase requests in flight; after a reconcile that erased anything it publishes filler on the
 // intake's flush subject so that every server also compacts the intake stream's RAFT log.
 import LedgerCore
 import NATSClient
@@ -15,6 +15,9 @@ extension ShardReplicator {
     /// Intake messages erased per replication step at most, unless a reconcile erased something: a freshly
     /// replicated large segment is forgotten over several steps instead of stalling the writer's appends.
     static let intakeErasuresPerStep: UInt64 = 1024
+    /// Intake messages erased between two lease renewals at most: one `eraseMessages` call, its requests
+    /// pipelined `intakeErasuresInFlight` at a time.
+    static let intakeErasureRun: UInt64 = 256
 
     /// Erases the intake messages below the replica's `replay_from` that are not erased yet (from the stream's
     /// first sequence when this writer has erased nothing yet), at most `intakeErasuresPerStep` unless `flush`
@@ -41,13 +44,14 @@ extension ShardReplicator {
             intakeErased += erased
             intakeErasingTime += ContinuousClock.now - started
         }
+        let inFlight = intakeErasuresInFlight
         while sequence < end {
             try tick()
-            let next = sequence
-            if try nats({ () throws(NATSError) in try connection.eraseMessage(stream: stream, sequence: next) }) {
-                erased += 1
+            let run = sequence..<min(end, sequence + ShardReplicator.intakeErasureRun)
+            erased += try nats { () throws(NATSError) in
+                try connection.eraseMessages(stream: stream, sequences: run, inFlight: inFlight)
             }
-            sequence += 1
+            sequence = run.upperBound
             intakeErasedFrom = sequence
         }
         intakeErasedFrom = max(sequence, intakeErasedFrom ?? 0)

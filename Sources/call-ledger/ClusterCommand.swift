@@ -277,11 +277,20 @@ struct ClusterWriterCommand: ParsableCommand {
             valueName: "time"))
     var retentionNow: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Intake erase requests kept in flight when erasing what the replica holds (1 to 1024, default 64).",
+            valueName: "n"))
+    var intakeErasuresInFlight = 64
+
     @Option(help: .hidden)
     var rootDelay: Double?
 
     func validate() throws {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
+        guard (1...1024).contains(intakeErasuresInFlight) else {
+            throw ValidationError("--intake-erasures-in-flight must be from 1 to 1024")
+        }
         if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
             throw ValidationError("--stop-when-idle must be a positive number of seconds")
         }
@@ -315,6 +324,7 @@ struct ClusterWriterCommand: ParsableCommand {
         options.stopWhenIdle = stopWhenIdle
         options.maintenance = try retention()
         options.rootDelay = rootDelay
+        options.intakeErasuresInFlight = intakeErasuresInFlight
         let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
         let shard = shard
         let encoder = JSONEncoder()
