@@ -232,8 +232,8 @@ extension ClusterTests {
         let ledger = cluster.scratch.file("ledger")
         let made = try callLedger("init", ledger, "--segment-size", "16384")
         try #require(made.status == 0, "\(made.stderr)")
-        let lines = simulatedLines(calls: 40, seed: 29)
-        try #require(lines.count > 1200, "only \(lines.count) events")
+        let lines = simulatedLines(calls: 3, seed: 29)
+        try #require(lines.count > 1500, "only \(lines.count) events")
         let published = try callLedger(
             "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file("calls.jsonl")))
         try #require(published.status == 0, "\(published.stderr)")
@@ -260,7 +260,7 @@ extension ClusterTests {
             try connection.messages(stream: stream, subject: $0).map(\.streamSequence)
         }
         let left = kept.filter { $0 < UInt64(below) }
-        #expect(left.isEmpty, "\(left.count) intake messages below \(below) are still in the stream: \(left.prefix(8))")
+        #expect(left.count == 0, "intake messages below \(below) are still in the stream: \(left.prefix(8))…")
         #expect(!kept.isEmpty, "the intake kept nothing at or above \(below)")
     }
 }
