@@ -1,8 +1,9 @@
 // ShardReplica+Intake: forgetting the shard's intake once the replica holds it (FORMAT.md §13, "Erasure and the
 // replicas"). Every intake message below the last manifest entry's `replay_from` is in a replicated segment, so
 // the writer erases it from the intake stream with JetStream's secure erase (each server overwrites its bytes in
-// its message store), once per message, with up to `intakeErasuresInFlight` erase requests in flight; after a reconcile that erased anything it publishes filler on the
-// intake's flush subject so that every server also compacts the intake stream's RAFT log.
+// its message store), once per message, with up to `intakeErasuresInFlight` erase requests in flight; after a
+// reconcile that erased anything it publishes filler on the intake's flush subject so that every server also
+// compacts the intake stream's RAFT log.
 import LedgerCore
 import NATSClient
 
