@@ -1,5 +1,6 @@
 // ClusterIntake: validates interchange lines as `append` does and publishes each to its shard's JetStream stream
-// (replicas from the configuration) with the idempotency key as Nats-Msg-Id, retrying until the PubAck comes.
+// (replicas from the configuration) with the idempotency key as Nats-Msg-Id, retrying until the PubAck comes: one
+// at a time, or many in flight with a call's events in order (`publish(_:)`, FORMAT.md §13 "Order").
 import Foundation
 public import LedgerCore
 public import NATSClient
@@ -28,6 +29,7 @@ public final class ClusterIntake {
     public let configuration: ClusterConfiguration
     private let connection: NATSConnection
     private var decoder: EventDecoder
+    private var pipeline: PipelinedPublisher?
     /// Seconds a publish keeps retrying (same Nats-Msg-Id) before it fails, e.g. while a stream elects a leader.
     public var publishTimeout: Double
 
@@ -61,6 +63,12 @@ public final class ClusterIntake {
     /// Validates one interchange line (without its newline) and publishes it to its shard; returns once JetStream
     /// acknowledged it. An invalid line throws `.invalidEvent` and publishes nothing.
     public func publish(line: [UInt8], lineNumber: Int) throws(ClusterError) -> IntakeAcknowledgement {
+        try publish(line: line, event: try decode(line: line, lineNumber: lineNumber))
+    }
+
+    /// Validates one interchange line (without its newline) as `append` does; an invalid line throws
+    /// `.invalidEvent`.
+    public func decode(line: [UInt8], lineNumber: Int) throws(ClusterError) -> DecodedEvent {
         let decoded: Result<DecodedEvent, EventDecodingError> = line.withUnsafeBytes { bytes in
             do throws(EventDecodingError) {
                 return .success(try decoder.decode(bytes, lineNumber: lineNumber))
@@ -69,7 +77,7 @@ public final class ClusterIntake {
             }
         }
         switch decoded {
-        case .success(let event): return try publish(line: line, event: event)
+        case .success(let event): return event
         case .failure(let error): throw .invalidEvent(error)
         }
     }
@@ -96,6 +104,96 @@ public final class ClusterIntake {
         throw .publishTimedOut(
             idempotency: event.idempotency, seconds: publishTimeout,
             last: lastError ?? NATSError(operation: "publish to \(subject)", message: "no attempt in time"))
+    }
+
+    /// Publishes `events` (lines already decoded) to their shards with many in flight at once, in runs: a run is
+    /// the longest stretch of consecutive events of distinct calls; its events leave in order on the one connection
+    /// together, each acknowledged by its own PubAck, and the next run starts once every event of this one is
+    /// acknowledged. So without failures the events reach each shard stream in request order, and even with a retry
+    /// (timeouts, no responders during a leader election, a node gone: each event retried with the same
+    /// Nats-Msg-Id for up to `publishTimeout` seconds, as `publish(line:event:)` does) two events of one call are
+    /// never in flight together, so a call's events always keep their order; only events of different calls in one
+    /// run can swap, which no reader sees (FORMAT.md §13, "Order"). Returns one result per event, in order, up to
+    /// the end of the run that held the first failure (events of that run after it may be acknowledged too).
+    public func publish(
+        _ events: [(line: [UInt8], event: DecodedEvent)]
+    ) -> [Result<IntakeAcknowledgement, ClusterError>] {
+        var results: [Result<IntakeAcknowledgement, ClusterError>] = []
+        var start = 0
+        while start < events.count {
+            var calls = Set<String>()
+            var end = start
+            while end < events.count, calls.insert(Self.orderKey(events[end].event)).inserted { end += 1 }
+            let run = publishRun(events[start..<end])
+            results += run
+            if run.contains(where: { if case .failure = $0 { true } else { false } }) { break }
+            start = end
+        }
+        return results
+    }
+
+    /// The events whose relative order a reader sees: those of one call.
+    private static func orderKey(_ event: DecodedEvent) -> String { "\(event.tenant)\u{0}\(event.call)" }
+
+    /// Publishes one run with every event in flight, retrying the failed ones (together, in order) until each is
+    /// acknowledged or `publishTimeout` passed since the run started.
+    private func publishRun(
+        _ run: ArraySlice<(line: [UInt8], event: DecodedEvent)>
+    ) -> [Result<IntakeAcknowledgement, ClusterError>] {
+        let shards = run.map { configuration.shard(tenant: $0.event.tenant, call: $0.event.call) }
+        var results = [Result<IntakeAcknowledgement, ClusterError>?](repeating: nil, count: run.count)
+        var waiting = Array(0..<run.count)
+        var lastErrors = [NATSError?](repeating: nil, count: run.count)
+        let started = Date()
+        while !waiting.isEmpty {
+            let messages = waiting.map { index in
+                let (line, event) = run[run.startIndex + index]
+                return OutgoingMessage(
+                    subject: configuration.subject(shard: shards[index]), data: line, messageID: event.idempotency)
+            }
+            let answers: [Result<PublishAck, NATSError>]
+            do throws(NATSError) {
+                answers = try pipelined().publish(messages, timeout: min(5, publishTimeout))
+            } catch {
+                answers = messages.map { _ in .failure(error) }
+            }
+            var failed: [Int] = []
+            for (index, answer) in zip(waiting, answers) {
+                switch answer {
+                case .success(let ack):
+                    results[index] = .success(
+                        IntakeAcknowledgement(
+                            idempotency: run[run.startIndex + index].event.idempotency, shard: shards[index],
+                            stream: ack.stream, streamSeq: ack.sequence,
+                            status: ack.duplicate ? "duplicate" : "replicated"))
+                case .failure(let error):
+                    lastErrors[index] = error
+                    failed.append(index)
+                }
+            }
+            waiting = failed
+            guard !waiting.isEmpty else { break }
+            Thread.sleep(forTimeInterval: 0.2)
+            guard Date().timeIntervalSince(started) < publishTimeout else { break }
+        }
+        return results.enumerated().map { index, result in
+            result
+                ?? .failure(
+                    .publishTimedOut(
+                        idempotency: run[run.startIndex + index].event.idempotency, seconds: publishTimeout,
+                        last: lastErrors[index]
+                            ?? NATSError(
+                                operation: "publish to \(configuration.subject(shard: shards[index]))",
+                                message: "no attempt in time")))
+        }
+    }
+
+    /// The pipelined publisher on this intake's connection, made at its first use.
+    private func pipelined() throws(NATSError) -> PipelinedPublisher {
+        if let pipeline { return pipeline }
+        let made = try connection.pipelinedPublisher()
+        pipeline = made
+        return made
     }
 
     /// Runs `body` until it succeeds or `seconds` passed (NATS answers "no responders" while a leader is elected).

@@ -1,10 +1,11 @@
 // ShardReplica+Intake: forgetting the shard's intake once the replica holds it (FORMAT.md §13, "Erasure and the
 // replicas"). Every intake message below the last manifest entry's `replay_from` is in a replicated segment, so
 // the writer erases it from the intake stream with JetStream's secure erase (each server overwrites its bytes in
-// its message store), once per message; after a reconcile that erased anything it publishes filler on the
-// intake's flush subject so that every server also compacts the intake stream's RAFT log. An erasure recorded in
-// the part of the ledger the replica lacks seals the active segment first, so that replication, and the intake
-// erasure after it, reach every message the writer consumed before the erasure.
+// its message store), once per message, with up to `intakeErasuresInFlight` erase requests in flight; after a
+// reconcile that erased anything it publishes filler on the intake's flush subject so that every server also
+// compacts the intake stream's RAFT log. An erasure recorded in the part of the ledger the replica lacks seals the
+// active segment first, so that replication, and the intake erasure after it, reach every message the writer
+// consumed before the erasure.
 import LedgerCore
 import LedgerStore
 import NATSClient
@@ -18,6 +19,9 @@ extension ShardReplicator {
     /// Intake messages erased per replication step at most, unless a reconcile erased something: a freshly
     /// replicated large segment is forgotten over several steps instead of stalling the writer's appends.
     static let intakeErasuresPerStep: UInt64 = 1024
+    /// Intake messages erased between two lease renewals at most: one `eraseMessages` call, its requests
+    /// pipelined `intakeErasuresInFlight` at a time.
+    static let intakeErasureRun: UInt64 = 256
 
     /// Erases the intake messages below the replica's `replay_from` that are not erased yet (from the stream's
     /// first sequence when this writer has erased nothing yet), at most `intakeErasuresPerStep` unless `flush`
@@ -39,15 +43,21 @@ extension ShardReplicator {
         sequence = max(sequence, 1)
         let limit = ShardReplicator.intakeErasuresPerStep
         let end = flush || replayFloor <= sequence || replayFloor - sequence <= limit ? replayFloor : sequence + limit
+        let started = ContinuousClock.now
+        defer {
+            intakeErased += erased
+            intakeErasingTime += ContinuousClock.now - started
+        }
+        let inFlight = intakeErasuresInFlight
         while sequence < end {
             try tick()
-            let next = sequence
-            if try nats({ () throws(NATSError) in try connection.eraseMessage(stream: stream, sequence: next) }) {
-                erased += 1
-                if flush { ReplicaFault.reach("intake-erased") }
+            let run = sequence..<min(end, sequence + ShardReplicator.intakeErasureRun)
+            erased += try nats { () throws(NATSError) in
+                try connection.eraseMessages(stream: stream, sequences: run, inFlight: inFlight)
             }
-            sequence += 1
+            sequence = run.upperBound
             intakeErasedFrom = sequence
+            if flush, erased > 0 { ReplicaFault.reach("intake-erased") }
         }
         intakeErasedFrom = max(sequence, intakeErasedFrom ?? 0)
         guard flush else { return erased }

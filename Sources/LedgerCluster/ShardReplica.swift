@@ -166,6 +166,11 @@ final class ShardReplicator {
     private(set) var replayFloor: UInt64 = 1
     /// The first intake sequence this writer has not erased (nil before its first look at the intake).
     var intakeErasedFrom: UInt64?
+    /// Intake erase requests kept in flight at once (`ShardWriterOptions.intakeErasuresInFlight`).
+    let intakeErasuresInFlight: Int
+    /// Intake messages this replicator erased, and the time its intake erasures took (filler included).
+    var intakeErased = 0
+    var intakeErasingTime = Duration.zero
     /// Sealed segments seen in the last look, nil before the first.
     private var knownSealed: Set<UInt64>?
     /// `replay_from` observed when a segment was first seen sealed, by first seq.
@@ -190,8 +195,9 @@ final class ShardReplicator {
 
     init(
         configuration: ClusterConfiguration, shard: Int, directory: String, connection: NATSConnection,
-        holder: String
+        holder: String, intakeErasuresInFlight: Int
     ) {
+        self.intakeErasuresInFlight = max(intakeErasuresInFlight, 1)
         self.configuration = configuration
         self.shard = shard
         self.layout = LedgerLayout(directory: directory)

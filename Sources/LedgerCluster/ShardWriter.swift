@@ -25,6 +25,9 @@ public struct ShardWriterOptions: Sendable {
     public var stopWhenIdle: Double?
     /// Work run on the open ledger between batches, on a schedule (`cluster writer --retention-every`).
     public var maintenance: ShardMaintenance?
+    /// Intake erase requests kept in flight at once when the writer erases the intake below the replica
+    /// (`cluster writer --intake-erasures-in-flight`, FORMAT.md §13 "The intake").
+    public var intakeErasuresInFlight = 64
     /// For tests: wait this many seconds after signing checkpoints before recording them in the root log (a kill in
     /// that window leaves a signed checkpoint unrecorded, for the next writer to record).
     public var rootDelay: Double?
@@ -70,6 +73,8 @@ public enum ShardWriterReport: Sendable {
     case retrying(NATSError)
     /// Segments (and their tree entries) were copied to the replica: it now holds events `0..<through`.
     case replicated(through: UInt64)
+    /// Intake messages the replica holds were erased from the intake stream (pipelined erase requests), taking `time`.
+    case intakeErased(messages: Int, time: Duration)
     /// Copying to the replica failed; it tries again after the next batch.
     case replicaFailed(String)
     /// Its maintenance ran (the line it returned).
@@ -222,7 +227,7 @@ public final class ShardWriter {
         }
         let replicator = ShardReplicator(
             configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
-            connection: connection, holder: options.holder)
+            connection: connection, holder: options.holder, intakeErasuresInFlight: options.intakeErasuresInFlight)
         let recorder = ShardRootRecorder(
             configuration: configuration, shard: options.shard, directory: options.ledgerDirectory,
             connection: connection)
@@ -337,6 +342,7 @@ public final class ShardWriter {
         report: (ShardWriterReport) -> Void
     ) throws(ClusterError) -> String? {
         let before = replicator.end
+        let (erasedBefore, erasingBefore) = (replicator.intakeErased, replicator.intakeErasingTime)
         let connection = connection
         let stream = configuration.streamName(shard: options.shard)
         var lost: String?
@@ -359,6 +365,12 @@ public final class ShardWriter {
             }
         }
         if replicator.end != before { report(.replicated(through: replicator.end)) }
+        if replicator.intakeErased != erasedBefore {
+            report(
+                .intakeErased(
+                    messages: replicator.intakeErased - erasedBefore,
+                    time: replicator.intakeErasingTime - erasingBefore))
+        }
         return lost
     }
 

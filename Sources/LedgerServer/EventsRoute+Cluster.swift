@@ -106,7 +106,8 @@ extension EventsRoute {
                 try await writer.write(ByteBuffer(bytes: answers.flatMap(\.json)))
             }
             if let failure {
-                outcome.failure = "publishing to the cluster failed, the lines after it were not published: \(failure)"
+                outcome.failure =
+                    "publishing to the cluster failed, the lines after it were not acknowledged (send them again: the ones stored are dropped as duplicates): \(failure)"
                 try await finish(writer: &writer, outcome: &outcome)
                 return false
             }

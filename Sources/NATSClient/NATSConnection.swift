@@ -81,6 +81,8 @@ public final class NATSConnection {
     let jetStream: OpaquePointer
     /// The servers it was given.
     public let servers: [String]
+    /// The C connection, for the other wrappers of this module.
+    var handle: OpaquePointer { connection }
 
     /// Connects to one of `servers` (URLs such as `nats://127.0.0.1:4222`), reconnecting to the others
     /// without limit when the one in use goes away; `requestTimeout` bounds each JetStream API call.

@@ -68,7 +68,9 @@ struct ClusterPublishCommand: ParsableCommand {
             With --wait durable, the lines come once the whole input is published and each event's shard writer \
             fsynced it: status `durable` with its ledger `seq`; events not durable within --timeout seconds are \
             printed with their replicated status and the run ends with exit code 1. A publish that fails (no \
-            leader yet, a server down) is retried with the same key for --timeout seconds. \
+            leader yet, a server down) is retried with the same key for --timeout seconds. Up to 1024 lines are \
+            read ahead and published with many in flight (a call's events one at a time, in order; README, \
+            Cluster). \
             A line that fails validation stops the run with exit code 2, naming the line, field and reason: every \
             event before it stays published, nothing from it on is.
             """)
@@ -115,18 +117,27 @@ struct ClusterPublishCommand: ParsableCommand {
         var replicated: [IntakeAcknowledgement] = []
         let wait = wait
         try clusterErrors { () throws(ClusterError) in
+            var pending: [(line: [UInt8], event: DecodedEvent)] = []
+            func publishPending() throws(ClusterError) {
+                for result in intake.publish(pending) {
+                    let ack = try result.get()
+                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
             while let next = lines.next() {
                 let (number, line) = next
                 guard !line.isEmpty else { continue }
                 do throws(ClusterError) {
-                    let ack = try intake.publish(line: line, lineNumber: number)
-                    if wait == .durable { replicated.append(ack) } else { Output.write(Self.line(ack)) }
+                    pending.append((line, try intake.decode(line: line, lineNumber: number)))
                 } catch {
                     guard case .invalidEvent(let invalid) = error else { throw error }
                     rejected = invalid
-                    return
+                    break
                 }
+                if pending.count == Self.linesInFlight { try publishPending() }
             }
+            try publishPending()
         }
         if let error = lines.error {
             Output.error("call-ledger: error: cannot read \(input): \(error)")
@@ -150,6 +161,9 @@ struct ClusterPublishCommand: ParsableCommand {
             throw ExitCode(2)
         }
     }
+
+    /// Lines read ahead and published together (`ClusterIntake.publish(_:)` keeps those of distinct calls in flight).
+    private static let linesInFlight = 1024
 
     private static func line(_ ack: IntakeAcknowledgement) -> [UInt8] {
         let encoder = JSONEncoder()
@@ -263,11 +277,20 @@ struct ClusterWriterCommand: ParsableCommand {
             valueName: "time"))
     var retentionNow: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Intake erase requests kept in flight when erasing what the replica holds (1 to 1024, default 64).",
+            valueName: "n"))
+    var intakeErasuresInFlight = 64
+
     @Option(help: .hidden)
     var rootDelay: Double?
 
     func validate() throws {
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be from 1 to 4096") }
+        guard (1...1024).contains(intakeErasuresInFlight) else {
+            throw ValidationError("--intake-erasures-in-flight must be from 1 to 1024")
+        }
         if let stopWhenIdle, !(stopWhenIdle.isFinite && stopWhenIdle > 0) {
             throw ValidationError("--stop-when-idle must be a positive number of seconds")
         }
@@ -301,6 +324,7 @@ struct ClusterWriterCommand: ParsableCommand {
         options.stopWhenIdle = stopWhenIdle
         options.maintenance = try retention()
         options.rootDelay = rootDelay
+        options.intakeErasuresInFlight = intakeErasuresInFlight
         let connection = try cluster.connect(configuration, name: "call-ledger writer \(holder)")
         let shard = shard
         let encoder = JSONEncoder()
@@ -321,6 +345,10 @@ struct ClusterWriterCommand: ParsableCommand {
                     Output.error(
                         "\(prefix) restored \(restored.segments) segments (\(restored.restoredEvents) events) from the "
                             + "replica, replayed \(restored.replayed) events from stream seq \(restored.replayFrom)")
+                case .intakeErased(let messages, let time):
+                    let milliseconds =
+                        Double(time.components.seconds) * 1000 + Double(time.components.attoseconds) / 1e15
+                    Output.error("\(prefix) intake: erased \(messages) messages in \(Int(milliseconds.rounded())) ms")
                 case .replicaFailed(let reason): Output.error("\(prefix) replica not updated, will retry: \(reason)")
                 case .maintained(let line): Output.error("\(prefix) \(line)")
                 case .maintenanceFailed(let reason): Output.error("\(prefix) retention failed, will retry: \(reason)")

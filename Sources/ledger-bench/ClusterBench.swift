@@ -6,7 +6,8 @@
 //     arrives. Per event: `replicated` latency (publish sent to its PubAck) and `durable` latency (publish sent to
 //     its durable report read); events/s from the first publish to the last durable report. With --rate R, the
 //     publishers together send R events/s (each its share at an even pace, all finishing together) instead of as
-//     fast as PubAcks come.
+//     fast as PubAcks come. With --batch B (above 1) each publisher sends requests of B lines through
+//     ClusterIntake.publish(_:) (pipelined) instead of one synchronous publish per event, its calls taking turns.
 //   cluster-failover: two `call-ledger cluster writer` processes of one shard on one ledger, events published at a
 //     steady rate; K times: once the active writer appends, kill -9 it, read the lease it left (its last renewal),
 //     and time, from the kill and from the lease's expiry (last renewal + TTL), the standby's takeover (its
@@ -15,6 +16,7 @@
 import Dispatch
 import Foundation
 import LedgerCluster
+import LedgerCore
 import NATSClient
 
 #if canImport(Glibc)
@@ -47,6 +49,7 @@ func clusterIngest(_ options: BenchOptions) {
     let publishers = options.integer("publishers", 8, in: 1...256)
     let timeout = options.number("timeout", 300)
     let rate = options.number("rate", .infinity)
+    let batch = options.integer("batch", 1, in: 1...4096)
     let events = EventLine.read(options.text("events"))
     guard !events.isEmpty else { fail("no events") }
     var publisherOfCall: [String: Int] = [:]
@@ -65,16 +68,9 @@ func clusterIngest(_ options: BenchOptions) {
         keys.insert(key)
     }
     guard keys.count == events.count else { fail("the events repeat an idempotency key") }
-    let lines = shares
-    struct Published: Sendable {
-        var sent: [String: UInt64] = [:]
-        var replicated: [Double] = []
-        var perShard: [Int: Int] = [:]
-        var duplicates = 0
-        var firstSent = UInt64.max
-        var lastAcknowledged: UInt64 = 0
-        var problems: [String] = []
-    }
+    // Pipelined requests model a serve node carrying many calls at once: a publisher's calls take turns, one event
+    // each (every call's events in order), so a request holds runs of distinct calls.
+    let lines = batch == 1 ? shares : shares.map(interleavedByCall)
     struct Followed: Sendable {
         var arrived: [String: UInt64] = [:]
         var problem: String?
@@ -106,6 +102,11 @@ func clusterIngest(_ options: BenchOptions) {
         var mine = Published()
         do {
             let intake = try openIntake(configuration, name: "ledger-bench publisher \(index)")
+            guard batch == 1 else {
+                try publishPipelined(lines[index], batch: batch, intake: intake, into: &mine)
+                published.withLock { $0.merge(mine) }
+                return
+            }
             let count = lines[index].count
             for (number, line) in lines[index].enumerated() {
                 if rate.isFinite {
@@ -127,15 +128,7 @@ func clusterIngest(_ options: BenchOptions) {
         } catch {
             mine.problems.append("\(error)")
         }
-        published.withLock {
-            $0.sent.merge(mine.sent) { first, _ in first }
-            $0.replicated += mine.replicated
-            $0.perShard.merge(mine.perShard, uniquingKeysWith: +)
-            $0.duplicates += mine.duplicates
-            $0.firstSent = min($0.firstSent, mine.firstSent)
-            $0.lastAcknowledged = max($0.lastAcknowledged, mine.lastAcknowledged)
-            $0.problems += mine.problems
-        }
+        published.withLock { $0.merge(mine) }
     }
     followerDone.wait()
     let publish = published.withLock { $0 }
@@ -160,11 +153,77 @@ func clusterIngest(_ options: BenchOptions) {
     let shards = (0..<configuration.shards).map { String(publish.perShard[$0] ?? 0) }.joined(separator: ",")
     print(
         "{\"events\":\(events.count),\"publishers\":\(publishers),\"rate\":\(rateText),\"shards\":\(configuration.shards),"
-            + "\"shard_events\":[\(shards)],\"duplicates\":\(publish.duplicates),"
+            + "\"batch\":\(batch),\"shard_events\":[\(shards)],\"duplicates\":\(publish.duplicates),"
             + "\"replicated_seconds\":\(decimals(replicatedSeconds)),\"durable_seconds\":\(decimals(durableSeconds)),"
             + "\"replicated_events_per_second\":\(Int((Double(events.count) / replicatedSeconds).rounded())),"
             + "\"events_per_second\":\(Int((Double(events.count) / durableSeconds).rounded())),"
             + "\(percentileMembers("replicated", publish.replicated)),\(percentileMembers("durable", durable))}")
+}
+
+/// `lines` with their calls taking turns, one event each, every call's events in order.
+private func interleavedByCall(_ lines: [[UInt8]]) -> [[UInt8]] {
+    var calls: [String] = []
+    var perCall: [String: [[UInt8]]] = [:]
+    for line in lines {
+        let call = EventLine.string(line[...], "call") ?? ""
+        if perCall[call] == nil { calls.append(call) }
+        perCall[call, default: []].append(line)
+    }
+    var merged: [[UInt8]] = []
+    var turn = 0
+    while merged.count < lines.count {
+        for call in calls where turn < perCall[call, default: []].count {
+            merged.append(perCall[call, default: []][turn])
+        }
+        turn += 1
+    }
+    return merged
+}
+
+/// What publishers sent and JetStream acknowledged, per event key.
+private struct Published: Sendable {
+    var sent: [String: UInt64] = [:]
+    var replicated: [Double] = []
+    var perShard: [Int: Int] = [:]
+    var duplicates = 0
+    var firstSent = UInt64.max
+    var lastAcknowledged: UInt64 = 0
+    var problems: [String] = []
+
+    mutating func merge(_ other: Published) {
+        sent.merge(other.sent) { first, _ in first }
+        replicated += other.replicated
+        perShard.merge(other.perShard, uniquingKeysWith: +)
+        duplicates += other.duplicates
+        firstSent = min(firstSent, other.firstSent)
+        lastAcknowledged = max(lastAcknowledged, other.lastAcknowledged)
+        problems += other.problems
+    }
+}
+
+/// Publishes `lines` in requests of `batch` lines through `ClusterIntake.publish(_:)` (pipelined: the events of
+/// distinct calls in flight together); each event's `replicated` latency is its request's, sent to answered.
+private func publishPipelined(
+    _ lines: [[UInt8]], batch: Int, intake: ClusterIntake, into mine: inout Published
+) throws {
+    for start in stride(from: 0, to: lines.count, by: batch) {
+        var events: [(line: [UInt8], event: DecodedEvent)] = []
+        for number in start..<min(start + batch, lines.count) {
+            events.append((lines[number], try intake.decode(line: lines[number], lineNumber: number + 1)))
+        }
+        let sent = nowNanoseconds()
+        let results = intake.publish(events)
+        let acknowledged = nowNanoseconds()
+        mine.firstSent = min(mine.firstSent, sent)
+        mine.lastAcknowledged = acknowledged
+        for result in results {
+            let ack = try result.get()
+            mine.sent[ack.idempotency] = sent
+            mine.replicated.append(milliseconds(from: sent, to: acknowledged))
+            mine.perShard[ack.shard, default: 0] += 1
+            if ack.status == "duplicate" { mine.duplicates += 1 }
+        }
+    }
 }
 
 // MARK: - cluster-failover

@@ -3,9 +3,12 @@
 // erased and published again); afterwards no file of the writer's ledger nor of any nats-server store holds the
 // erased call's wrapped keys or ciphertext, and a restore from the replica is byte-identical with the same roots;
 // a writer killed in the middle of the replica erasure leaves work the next writer finishes; the intake stream
-// keeps no plaintext of what the replica holds.
+// keeps no plaintext of what the replica holds, and no message below the `intake_erased_below` the writer
+// publishes, however many pipelined erase requests one step took.
 import Foundation
+import LedgerCluster
 import LedgerTestSupport
+import NATSClient
 import Testing
 
 private let policies = Repository.root.appendingPathComponent("Projections/retention").path
@@ -243,6 +246,44 @@ extension ClusterTests {
         let replica = try shard.replicaStatus()
         #expect((replica["intake_erased_below"] as? Int ?? 0) > 1, "\(replica)")
         try shard.expectRestoreIdentical()
+    }
+
+    @Test func aStepErasingManyRunsOfTheIntakeLeavesNoMessageBelowTheFloorItPublishes() throws {
+        let cluster = try LocalCluster()
+        let config = try cluster.configuration(name: "intakeruns", shards: 1)
+        let ledger = cluster.scratch.file("ledger")
+        let made = try callLedger("init", ledger, "--segment-size", "16384")
+        try #require(made.status == 0, "\(made.stderr)")
+        let lines = simulatedLines(calls: 3, seed: 29)
+        try #require(lines.count > 1500, "only \(lines.count) events")
+        let published = try callLedger(
+            "cluster", "publish", "--config", config, try writeLines(lines, to: cluster.scratch.file("calls.jsonl")))
+        try #require(published.status == 0, "\(published.stderr)")
+        // Batches of 1024 events seal several segments each, so a step erases up to its cap of 1024 messages:
+        // four runs of 256, each with only 4 erase requests in flight at once.
+        let writer = try Child([
+            "cluster", "writer", "--config", config, "--shard", "0", "--ledger", ledger, "--stop-when-idle", "2",
+            "--batch", "1024", "--intake-erasures-in-flight", "4",
+        ])
+        let written = writer.finish()
+        try #require(written.status == 0, "\(written.stderr)")
+        let steps = written.stderr.split(separator: "\n").compactMap { line in
+            line.split(separator: "intake: erased ").last.flatMap { Int($0.split(separator: " ")[0]) }
+        }
+        #expect(steps.contains { $0 > 256 }, "no step erased more than one run: \(steps)")
+        let replica = try #require(try clusterStatus(config).first?["replica"] as? [String: Any])
+        let below = try #require(replica["intake_erased_below"] as? Int, "\(replica)")
+        #expect(below > 1000 && steps.reduce(0, +) == below - 1, "\(replica) \(steps)")
+
+        let configuration = try ClusterConfiguration.load(path: config)
+        let connection = try NATSConnection(servers: cluster.urls, name: "intake check")
+        let stream = configuration.streamName(shard: 0)
+        let kept = try [configuration.subject(shard: 0), configuration.flushSubject(shard: 0)].flatMap {
+            try connection.messages(stream: stream, subject: $0).map(\.streamSequence)
+        }
+        let left = kept.filter { $0 < UInt64(below) }
+        #expect(left.count == 0, "intake messages below \(below) are still in the stream: \(left.prefix(8))…")
+        #expect(!kept.isEmpty, "the intake kept nothing at or above \(below)")
     }
 }
 

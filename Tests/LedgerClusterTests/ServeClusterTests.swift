@@ -100,7 +100,7 @@ extension ClusterTests {
 }
 
 /// A `call-ledger serve --cluster` process with an ingest and a QA API key, on a free port.
-final class ClusterServeProcess {
+final class ClusterServeProcess: @unchecked Sendable {
     static let ingestKey = "cluster-ingest-key-0123456789abcdef"
     static let qaKey = "cluster-qa-key-0123456789abcdef"
     let process = Process()
