@@ -83,6 +83,7 @@ final class LedgerIndex {
                 offset INTEGER NOT NULL, stored_bytes INTEGER NOT NULL, content_bytes INTEGER NOT NULL,
                 input_bytes INTEGER NOT NULL, first_time INTEGER NOT NULL, last_time INTEGER NOT NULL,
                 fingerprints BLOB NOT NULL);
+            CREATE INDEX IF NOT EXISTS frames_by_segment ON frames(segment, offset, stored_bytes);
             CREATE TABLE IF NOT EXISTS calls(
                 call TEXT PRIMARY KEY, tenant TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
                 event_count INTEGER NOT NULL, first_time INTEGER NOT NULL, last_time INTEGER NOT NULL) WITHOUT ROWID;
