@@ -19,8 +19,7 @@ public enum TranscriptJSON {
         out.appendASCII(",\"call_enrichments\":")
         append(transcript.callEnrichments, redacted: redacted, to: &out)
         out.appendASCII(",\"lines\":[")
-        for (index, line) in transcript.lines.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(transcript.lines, to: &out) { line, out in
             append(line, redacted: redacted, to: &out)
         }
         out.appendASCII("],\"redacted\":")
@@ -49,8 +48,7 @@ public enum TranscriptJSON {
     public static func summaries(_ summaries: [CallSummary]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "[")]
         out.reserveCapacity(2 + summaries.count * 320)
-        for (index, summary) in summaries.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(summaries, to: &out) { summary, out in
             append(summary, to: &out)
         }
         out.append(UInt8(ascii: "]"))
@@ -147,8 +145,7 @@ public enum TranscriptJSON {
         out.appendASCII(",\"seq\":")
         out.appendJSONInteger(line.seq)
         out.appendASCII(",\"spans\":[")
-        for (index, span) in line.spans.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(line.spans, to: &out) { span, out in
             append(span, redacted: redacted, to: &out)
         }
         out.append(UInt8(ascii: "]"))
@@ -187,8 +184,7 @@ public enum TranscriptJSON {
 
     static func append(_ notes: [EnrichmentNote], redacted: Bool, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
-        for (index, note) in notes.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(notes, to: &out) { note, out in
             append(note, redacted: redacted, to: &out)
         }
         out.append(UInt8(ascii: "]"))
@@ -196,8 +192,7 @@ public enum TranscriptJSON {
 
     static func append(_ note: EnrichmentNote, redacted: Bool, to out: inout [UInt8]) {
         out.appendASCII("{\"entities\":[")
-        for (index, entity) in note.entities.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(note.entities, to: &out) { entity, out in
             out.append(UInt8(ascii: "{"))
             if let text = entity.text {
                 out.appendASCII("\"text\":")
@@ -218,14 +213,12 @@ public enum TranscriptJSON {
         // JSONEncoder sorts a dictionary's keys by their UTF-8 bytes, not by `String`'s `<` (which compares
         // canonically equivalent forms as equal: `e` + U+0301 and U+00E9).
         let names = note.metrics.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        for (index, name) in names.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(names, to: &out) { name, out in
             out.appendJSONKey(name)
             appendDouble(note.metrics[name] ?? 0, to: &out)
         }
         out.appendASCII("},\"names\":[")
-        for (index, name) in note.names.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(note.names, to: &out) { name, out in
             out.appendJSONString(name)
         }
         out.appendASCII("],\"provider\":")
@@ -241,14 +234,25 @@ public enum TranscriptJSON {
             append(text, redacted: redacted, to: &out)
         }
         out.appendASCII(",\"values\":[")
-        for (index, value) in note.values.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
+        appendSeparated(note.values, to: &out) { value, out in
             appendDouble(value, to: &out)
         }
         out.appendASCII("]}")
     }
 
     // MARK: - Scalars as JSONEncoder writes them
+
+    /// Appends each of `items` with `element`, a comma between two (the elements of a JSON array or object).
+    static func appendSeparated<Item>(
+        _ items: some Sequence<Item>, to out: inout [UInt8], _ element: (Item, inout [UInt8]) -> Void
+    ) {
+        var first = true
+        for item in items {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            element(item, &out)
+        }
+    }
 
     static func appendBool(_ value: Bool, to out: inout [UInt8]) {
         if value { out.appendASCII("true") } else { out.appendASCII("false") }

@@ -259,7 +259,8 @@ public final class LedgerReader: RecordSource {
             inputBytes: input, recordBytes: Int(sums.integer(2)), storedBytes: stored,
             compressionRatio: stored > 0 ? Double(input) / Double(stored) : 0,
             checkpoints: Int(checkpoints.integer(0)),
-            latestCheckpointSize: checkpoints.isNull(1) ? nil : UInt64(checkpoints.integer(1)), treeBytes: treeBytes)
+            latestCheckpointSize: checkpoints.isNull(1) ? nil : UInt64(exactly: checkpoints.integer(1)),
+            treeBytes: treeBytes)
     }
 
     /// Every stored checkpoint, by tree size: the signed notes in `checkpoints/` (never the index's copy of
