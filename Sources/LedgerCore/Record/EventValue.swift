@@ -135,7 +135,11 @@ public indirect enum EventValue: Sendable, Equatable {
             }
             let decoder = Decoder(record: record, items: [], itemStarts: [], states: [], schema: schema, skipping: [])
             var remaining = count
-            for _ in 0..<(try reader.readVarint()) where remaining > 0 {
+            // Stops once every chosen member is read: a `where` filter kept counting up to a field count the
+            // record claims (up to 2^64), which the fuzzer found as a hang.
+            var fields = try reader.readVarint()
+            while fields > 0, remaining > 0 {
+                fields -= 1
                 let fieldOffset = reader.offset
                 let number = try reader.readVarint()
                 guard number < UInt64(slots.count) else {
