@@ -90,4 +90,29 @@ private func readRecord(_ bytes: [UInt8]) throws {
         let damaged = prefix + corrupt + bytes[(prefix.count + written.count)...]
         #expect(throws: DecodingError.self) { try readRecord(damaged) }
     }
+
+    /// A record whose body claims 2^64 - 1 members after one real one: a member reader asked for that one member
+    /// returns once it has it (it used to count through the claimed members: a hang tools/fuzz found), and a
+    /// reader of the whole body throws at the end of the bytes.
+    @Test(.timeLimit(.minutes(1)))
+    func memberReaderStopsAtTheChosenMembersWhenARecordClaimsAHugeFieldCount() throws {
+        let bytes = try record(time: 1_764_147_600_000_000)
+        let bodyRange = try bytes.withUnsafeBytes { raw in try RecordView(raw).bodyRange }
+        let body = Array(bytes[bodyRange])
+        try #require(body.count < 128 && bytes[bodyRange.lowerBound - 1] == UInt8(body.count))
+        try #require(body.prefix(2) == [ValueTag.fields.rawValue, 1])
+        var claimed: [UInt8] = [ValueTag.fields.rawValue]
+        claimed.appendVarint(.max)
+        claimed += body[2...]
+        let damaged =
+            bytes[..<(bodyRange.lowerBound - 1)] + [UInt8(claimed.count)] + claimed + bytes[bodyRange.upperBound...]
+        let reader = EventValue.MemberReader(type: .callEnded, members: ["disconnected_at"])
+        var read: [Int] = []
+        try damaged.withUnsafeBytes { raw in
+            let view = try RecordView(raw)
+            try reader.read(view) { index, _ in read.append(index) }
+        }
+        #expect(read == [0])
+        #expect(throws: DecodingError.self) { try readRecord(Array(damaged)) }
+    }
 }
