@@ -278,9 +278,9 @@ extension RetentionCommand {
             discussion: """
                 Takes the writer lock; finishes the work of an interrupted run first; appends \
                 projection.definition.changed for a policy file whose digest differs from the one the log last \
-                recorded; signs a checkpoint; then, 500 purges at a time, destroys the due (call, class) keys \
-                and journals the purges in one key-store transaction, appends their retention.purged events \
-                (classes, policy with digest, the checkpoint) and clears the journal; then compacts every erased \
+                recorded; signs a checkpoint; then, \(OwnEventLog.batchSize) purges at a time, destroys the due \
+                (call, class) keys and journals the purges in one key-store transaction, appends their \
+                retention.purged events (classes, policy with digest, the checkpoint) and clears the journal; then compacts every erased \
                 (call, class) the log does not yet record as compacted: rewrites in place the frames that hold \
                 those parts, without their ciphertext, keeping their digests, so every \
                 proof stays valid, removes them from the projections' copies of those calls, and appends \

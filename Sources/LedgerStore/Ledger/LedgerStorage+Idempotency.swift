@@ -73,6 +73,67 @@ struct IdempotencyFingerprints {
         }
     }
 
+    /// Records the (fingerprint, seq) pairs of `pairs` (flattened: fingerprint, then seq) in the order of their
+    /// home slots, so that the inserts sweep the table from start to end instead of missing the cache on nearly
+    /// every one (a table of millions of fingerprints is hundreds of megabytes): a counting sort by the top bits
+    /// of the home slot, then the inserts of `add(_:seq:)` in that order, in one loop. The result is the table the
+    /// same pairs added one by one give.
+    mutating func add(pairs: [UInt64]) {
+        let total = pairs.count / 2
+        guard total > 0 else { return }
+        while count + total > (1 << bits) / 4 * 3 { grow() }
+        let partitionBits = min(bits, 12)
+        let shift = bits - partitionBits
+        var starts = [Int](repeating: 0, count: (1 << partitionBits) + 1)
+        var ordered = [UInt64](repeating: 0, count: total * 2)
+        pairs.withUnsafeBufferPointer { pairs in
+            for pair in 0..<total { starts[(home(pairs[2 * pair]) >> shift) + 1] += 1 }
+            for partition in 1..<starts.count { starts[partition] += starts[partition - 1] }
+            ordered.withUnsafeMutableBufferPointer { ordered in
+                for pair in 0..<total {
+                    let partition = home(pairs[2 * pair]) >> shift
+                    let position = starts[partition]
+                    starts[partition] = position + 1
+                    ordered[2 * position] = pairs[2 * pair]
+                    ordered[2 * position + 1] = pairs[2 * pair + 1]
+                }
+            }
+        }
+        let mask = (1 << bits) - 1
+        let multiplier = self.multiplier
+        let homeShift = UInt64(64 - bits)
+        var added = 0
+        var displaced: [(fingerprint: UInt64, seq: UInt64)] = []
+        slots.withUnsafeMutableBufferPointer { slots in
+            for pair in 0..<total {
+                let fingerprint = ordered[2 * pair]
+                let seq = ordered[2 * pair + 1]
+                var index = Int(truncatingIfNeeded: (fingerprint &* multiplier) >> homeShift)
+                while true {
+                    let stored = slots[2 * index + 1]
+                    if stored == 0 {
+                        slots[2 * index] = fingerprint
+                        slots[2 * index + 1] = seq + 1
+                        added += 1
+                        break
+                    }
+                    if slots[2 * index] == fingerprint {
+                        if seq + 1 < stored {
+                            slots[2 * index + 1] = seq + 1
+                            displaced.append((fingerprint, stored - 1))
+                        } else {
+                            displaced.append((fingerprint, seq))
+                        }
+                        break
+                    }
+                    index = (index + 1) & mask
+                }
+            }
+        }
+        count += added
+        for (fingerprint, seq) in displaced { others[fingerprint, default: []].append(seq) }
+    }
+
     /// The seqs holding a key with `fingerprint`, lowest first.
     func seqs(of fingerprint: UInt64) -> [UInt64] {
         let mask = (1 << bits) - 1
@@ -164,6 +225,9 @@ extension LedgerStorage {
         return rebuilt
     }
 
+    /// How many fingerprints the writer's start gathers before adding them to the table in one sweep.
+    static let fingerprintBatch = 1 << 20
+
     /// The fingerprints from the index's rows (recomputing unsealed ones from the log), or nil when the rows do
     /// not tile the log or a row does not locate its frame.
     private func checkedFingerprints(seal: FingerprintSeal) throws(LedgerError) -> IdempotencyFingerprints? {
@@ -171,6 +235,9 @@ extension LedgerStorage {
         var expected: UInt64 = 0
         var tiles = true
         var unsealed: [FrameLocation] = []
+        // Pairs are gathered and added a million at a time, in the order of their home slots (`add(pairs:)`).
+        var pairs: [UInt64] = []
+        pairs.reserveCapacity(Self.fingerprintBatch * 2)
         try index.forEachFrameFingerprints { location, blob, stored in
             guard tiles, location.firstSeq == expected, location.count > 0, blob.count == location.count * 8 else {
                 tiles = false
@@ -178,12 +245,23 @@ extension LedgerStorage {
             }
             expected += UInt64(location.count)
             if let stored, stored == seal.seal(firstSeq: location.firstSeq, count: location.count, fingerprints: blob) {
-                result.add(block: blob, firstSeq: location.firstSeq)
+                blob.withUnsafeBytes { raw in
+                    for index in 0..<location.count {
+                        let fingerprint = raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
+                        pairs.append(UInt64(littleEndian: fingerprint))
+                        pairs.append(location.firstSeq + UInt64(index))
+                    }
+                }
+                if pairs.count >= Self.fingerprintBatch * 2 {
+                    result.add(pairs: pairs)
+                    pairs.removeAll(keepingCapacity: true)
+                }
             } else {
                 unsealed.append(location)
             }
         }
         guard tiles, expected == size else { return nil }
+        result.add(pairs: pairs)
         var content: [UInt8] = []
         for location in unsealed {
             guard let fingerprints = fingerprintsFromLog(location, content: &content) else { return nil }
