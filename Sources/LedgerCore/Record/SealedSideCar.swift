@@ -130,8 +130,10 @@ public enum SealedSideCar {
             throw .missing(
                 reason: "the stored bytes end \(stored.count - start) bytes into a \(declared)-byte side-car")
         }
-        var parsed: [(Range<Int>, RecordParts)] = []
-        var slotCount = 0
+        // Every record's parts go into one array (a record's `parts` is a slice of it): a frame of a thousand
+        // records then allocates once instead of once per record.
+        var parsed: [(range: Range<Int>, record: RecordParts, parts: Range<Int>)] = []
+        var allParts: [RecordParts.Part] = []
         do throws(DecodingError) {
             var reader = ByteReader(content, offset: 4)
             _ = try reader.readVarint()
@@ -139,24 +141,27 @@ public enum SealedSideCar {
             _ = try reader.readVarint()
             for _ in 0..<count {
                 let range = try reader.readLengthPrefixedRange()
-                let parts = try RecordParts(UnsafeRawBufferPointer(rebasing: content[range]), base: range.lowerBound)
-                slotCount += parts.parts.count { $0.sideCarLength != nil }
-                parsed.append((range, parts))
+                let first = allParts.count
+                let record = try RecordParts(
+                    UnsafeRawBufferPointer(rebasing: content[range]), base: range.lowerBound, appendingTo: &allParts)
+                parsed.append((range, record, first..<allParts.count))
             }
             guard reader.isAtEnd else { throw DecodingError.invalidByte(offset: reader.offset, what: "trailing data") }
         } catch {
             throw .invalid(reason: "frame content: \(error)")
         }
+        let slotCount = allParts.count { $0.sideCarLength != nil }
         let bitmap = start
         let slotsStart = bitmap + (slotCount + 7) / 8
         var offset = slotsStart
-        for (range, var parts) in parsed {
-            for index in parts.parts.indices {
-                guard let length = parts.parts[index].sideCarLength else { continue }
-                parts.parts[index].slotOffset = offset
-                offset += slotSize(length)
-            }
-            try body(range, parts)
+        for index in allParts.indices {
+            guard let length = allParts[index].sideCarLength else { continue }
+            allParts[index].slotOffset = offset
+            offset += slotSize(length)
+        }
+        for (range, var record, parts) in parsed {
+            record.parts = allParts[parts]
+            try body(range, record)
         }
         guard offset == start + declared else {
             throw .invalid(
@@ -347,11 +352,11 @@ struct RecordParts {
     var callRange: Range<Int>
     /// Where the part list starts (after the part count).
     var partsStart: Int
-    /// The parts in order.
-    var parts: [Part] = []
+    /// The parts in order: a slice of the array holding every part of the frame, filled in by the walk.
+    var parts: ArraySlice<Part> = []
 
-    /// Parses a record at `base` in the content.
-    init(_ bytes: UnsafeRawBufferPointer, base: Int) throws(DecodingError) {
+    /// Parses a record at `base` in the content, appending its parts to `allParts` (not to `parts`).
+    init(_ bytes: UnsafeRawBufferPointer, base: Int, appendingTo allParts: inout [Part]) throws(DecodingError) {
         var reader = ByteReader(bytes)
         guard try reader.readByte() == RecordEncoder.formatVersion else {
             throw .invalidByte(offset: base, what: "record format version")
@@ -396,7 +401,7 @@ struct RecordParts {
                 throw .invalidByte(offset: base + formStart, what: "part form")
             }
             part.inlineRange = base + formStart..<base + reader.offset
-            parts.append(part)
+            allParts.append(part)
         }
         guard reader.isAtEnd else {
             throw .invalidByte(offset: base + reader.offset, what: "trailing data after record")
