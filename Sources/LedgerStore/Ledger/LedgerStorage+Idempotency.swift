@@ -37,28 +37,36 @@ struct IdempotencyFingerprints {
     /// Records that `seq` holds a key with `fingerprint`.
     mutating func add(_ fingerprint: UInt64, seq: UInt64) {
         if (count + 1) > (1 << bits) / 4 * 3 { grow() }
-        let mask = (1 << bits) - 1
-        var index = home(fingerprint)
-        let displaced: UInt64? = slots.withUnsafeMutableBufferPointer { slots in
-            while true {
-                let stored = slots[2 * index + 1]
-                if stored == 0 {
-                    slots[2 * index] = fingerprint
-                    slots[2 * index + 1] = seq + 1
-                    return nil
-                }
-                if slots[2 * index] == fingerprint {
-                    guard seq + 1 < stored else { return seq }
-                    slots[2 * index + 1] = seq + 1
-                    return stored - 1
-                }
-                index = (index + 1) & mask
-            }
+        let (mask, index) = ((1 << bits) - 1, home(fingerprint))
+        let displaced = slots.withUnsafeMutableBufferPointer { slots in
+            Self.insert(fingerprint, seq: seq, home: index, mask: mask, into: slots)
         }
         if let displaced {
             others[fingerprint, default: []].append(displaced)
         } else {
             count += 1
+        }
+    }
+
+    /// Puts (fingerprint, seq) into `slots` by linear probing from `home`: into an empty slot (returns nil), or,
+    /// when the fingerprint is there, keeping the lower seq in the slot and returning the other.
+    private static func insert(
+        _ fingerprint: UInt64, seq: UInt64, home: Int, mask: Int, into slots: UnsafeMutableBufferPointer<UInt64>
+    ) -> UInt64? {
+        var index = home
+        while true {
+            let stored = slots[2 * index + 1]
+            if stored == 0 {
+                slots[2 * index] = fingerprint
+                slots[2 * index + 1] = seq + 1
+                return nil
+            }
+            if slots[2 * index] == fingerprint {
+                guard seq + 1 < stored else { return seq }
+                slots[2 * index + 1] = seq + 1
+                return stored - 1
+            }
+            index = (index + 1) & mask
         }
     }
 
@@ -76,7 +84,7 @@ struct IdempotencyFingerprints {
     /// Records the (fingerprint, seq) pairs of `pairs` (flattened: fingerprint, then seq) in the order of their
     /// home slots, so that the inserts sweep the table from start to end instead of missing the cache on nearly
     /// every one (a table of millions of fingerprints is hundreds of megabytes): a counting sort by the top bits
-    /// of the home slot, then the inserts of `add(_:seq:)` in that order, in one loop. The result is the table the
+    /// of the home slot, then the inserts of `add(_:seq:)` in that order. The result is the table the
     /// same pairs added one by one give.
     mutating func add(pairs: [UInt64]) {
         let total = pairs.count / 2
@@ -107,26 +115,11 @@ struct IdempotencyFingerprints {
         slots.withUnsafeMutableBufferPointer { slots in
             for pair in 0..<total {
                 let fingerprint = ordered[2 * pair]
-                let seq = ordered[2 * pair + 1]
-                var index = Int(truncatingIfNeeded: (fingerprint &* multiplier) >> homeShift)
-                while true {
-                    let stored = slots[2 * index + 1]
-                    if stored == 0 {
-                        slots[2 * index] = fingerprint
-                        slots[2 * index + 1] = seq + 1
-                        added += 1
-                        break
-                    }
-                    if slots[2 * index] == fingerprint {
-                        if seq + 1 < stored {
-                            slots[2 * index + 1] = seq + 1
-                            displaced.append((fingerprint, stored - 1))
-                        } else {
-                            displaced.append((fingerprint, seq))
-                        }
-                        break
-                    }
-                    index = (index + 1) & mask
+                let home = Int(truncatingIfNeeded: (fingerprint &* multiplier) >> homeShift)
+                if let seq = Self.insert(fingerprint, seq: ordered[2 * pair + 1], home: home, mask: mask, into: slots) {
+                    displaced.append((fingerprint, seq))
+                } else {
+                    added += 1
                 }
             }
         }
