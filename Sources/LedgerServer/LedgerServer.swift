@@ -49,11 +49,14 @@ public struct LedgerServer: Sendable {
     public func router() -> (router: Router<BasicRequestContext>, routes: [Route]) {
         var table = RouteTable(authenticator: authenticator, registry: registry, logger: logger)
         let events = EventsRoute(sink: .ledger(service), maxBodyBytes: configuration.maxBodyBytes)
-        var reads = ReadRoutes(service: service)
         let logger = self.logger
         let refusal = ReadOnlyRefusal(directory: service.directory, clusterFile: configuration.cluster)
+        var access = AccessLog.writer
         if service.isReadOnly {
-            reads.access = accessPublisher.map { .cluster($0, wait: AccessLog.clusterWait) } ?? .unavailable(refusal)
+            access = accessPublisher.map { .cluster($0, wait: AccessLog.clusterWait) } ?? .unavailable(refusal)
+        }
+        let reads = ReadRoutes(service: service, access: access)
+        if service.isReadOnly {
             table.readOnlyWriteRoutes(refusal)
         } else {
             table.on(.post, "/v1/events", .appendEvents) { request, _, principal in
