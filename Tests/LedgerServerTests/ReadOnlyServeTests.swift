@@ -122,7 +122,7 @@ import FoundationNetworking
                 #"{"type":"transcript.segment","call":"\#(Self.call)","tenant":"acme-bank","source":"test/1","idempotency":"\#(Self.call):l\#(index)","body":{"utterance":"l\#(index)","final":true,"role":"agent","start_ms":\#(4000 + index * 100),"end_ms":\#(4050 + index * 100),"text":"\#(text)","provider":"test"}}"#
             let start = ContinuousClock.now
             try await writer.append([line])
-            let received = connection.read(until: text)
+            let received = connection.read(until: text, seconds: 10)
             let elapsed = ContinuousClock.now - start
             try #require(received.contains(text), "line \(index) never arrived: \(received.suffix(500))")
             latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
@@ -135,7 +135,7 @@ import FoundationNetworking
         try await writer.append([
             #"{"type":"call.ended","call":"\#(Self.call)","tenant":"acme-bank","source":"test/1","idempotency":"\#(Self.call):ended","body":{"disconnected_at":"2026-11-26T09:05:12Z","disconnect_reason":"CUSTOMER_DISCONNECT","duration_ms":312000}}"#
         ])
-        let all = connection.read(until: "the call ended")
+        let all = connection.read(until: "the call ended", seconds: 10)
         #expect(all.contains("event: end"), "\(all.suffix(300))")
         #expect(!all.contains("Jane Roe"))
         // Role filtering as in writer mode: another tenant's token does not find the call.
