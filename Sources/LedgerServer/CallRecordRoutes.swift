@@ -67,6 +67,7 @@ extension ReadRoutes {
             guard !purpose.isEmpty else {
                 throw APIError.badRequest("opening classes reads personal data: state why with purpose=...")
             }
+            try requireAccessLog("an audit bundle with opened classes")
         }
         let summary = try await visibleSummary(id, principal: principal)
         var open: Set<String> = []
@@ -85,15 +86,12 @@ extension ReadRoutes {
             let grant = AccessGranted(
                 call: id, tenant: summary.tenant, principal: principal.name, role: principal.role.rawValue,
                 purpose: purpose, view: TranscriptView.raw.rawValue, classes: open.sorted(), request: requestID)
-            let event: DecodedEvent
-            do { event = try grant.event(maximumEventBytes: service.maximumEventBytes) } catch {
-                throw APIError.badRequest("cannot record the access (\(error.field): \(error.reason))")
-            }
-            _ = try await ledger { () async throws(LedgerError) in try await service.append([event]) }
+            try await record(grant)
             logger.info("access granted", metadata: ["view": "audit-bundle", "classes": "\(open.count)"])
         }
-        // The bundle's audit paths are in the latest signed checkpoint: sign one covering every event first.
-        _ = try await ledger { () async throws(LedgerError) in try await service.checkpoint() }
+        // The bundle's audit paths are in the latest signed checkpoint: sign one covering every event first
+        // (read-only: the latest stored one).
+        _ = try await storedCheckpoint()
         let opened = open
         let bytes = try await operation { location in
             try AuditExportOperation(
@@ -114,9 +112,12 @@ extension ReadRoutes {
         else {
             throw APIError.badRequest("old and new must be tree sizes (whole numbers) with old <= new")
         }
-        let size = try await ledger { () async throws(LedgerError) in try await service.checkpoint().checkpoint }
+        let size = try await storedCheckpoint().checkpoint
         guard new <= size.treeSize else {
-            throw APIError.notFound("the log has \(size.treeSize) events: no tree of size \(new)")
+            throw APIError.notFound(
+                service.isReadOnly
+                    ? "the latest signed checkpoint covers \(size.treeSize) events: no signed tree of size \(new) yet"
+                    : "the log has \(size.treeSize) events: no tree of size \(new)")
         }
         let proof = try await operation { location in
             try ProofOperations(ledger: location).consistency(from: old, to: new)
@@ -128,7 +129,7 @@ extension ReadRoutes {
     /// prints it; a call without `retention.purged` events answers 404.
     func redactionProof(_ id: String, principal: Principal) async throws -> Response {
         _ = try await visibleSummary(id, principal: principal)
-        _ = try await ledger { () async throws(LedgerError) in try await service.checkpoint() }
+        _ = try await storedCheckpoint()
         let proof = try await operation { location in try ProofOperations(ledger: location).redaction(call: id) }
         return try JSONBody.response(proof)
     }

@@ -63,7 +63,7 @@ struct ClusterIntakeServer: Sendable {
                             "this node runs in cluster mode: it publishes the events of POST /v1/events, "
                             + "/v1/ingest/{kind}, /v1/webhooks/gladia, /v1/firehose/{source} and the live "
                             + "relay /v1/live/{call} to the NATS cluster and serves nothing else under /v1 (read a shard with `call-ledger serve "
-                            + "--ledger` on its writer's ledger)")
+                            + "--ledger DIR --read-only --cluster FILE` on its writer's ledger)")
                 }
             }
         }

@@ -2,6 +2,7 @@
 // accepting, lets requests in flight finish (their appends acknowledged), then closes the writer.
 import Foundation
 public import Hummingbird
+public import LedgerCluster
 public import Logging
 import Metrics
 public import Prometheus
@@ -25,13 +26,18 @@ public struct LedgerServer: Sendable {
     let configuration: ServerConfiguration
     let registry: PrometheusCollectorRegistry
     let logger: Logger
+    /// Read-only: the cluster `access.granted` events are published to, if one was given.
+    let accessPublisher: ClusterPublisher?
 
     /// A server over `service`; `registry` is what `/metrics` shows (bootstrap `MetricsSystem` with a
     /// `PrometheusMetricsFactory` over it once per process for the request and append metrics to reach it).
+    /// A read-only `service` logs the `access.granted` of personal-data reads through `accessPublisher` (the
+    /// cluster its ledger is a shard of), or refuses them without one.
     public init(
         service: LedgerService, authenticator: Authenticator, configuration: ServerConfiguration,
-        registry: PrometheusCollectorRegistry, logger: Logger
+        registry: PrometheusCollectorRegistry, logger: Logger, accessPublisher: ClusterPublisher? = nil
     ) {
+        self.accessPublisher = accessPublisher
         self.service = service
         self.authenticator = authenticator
         self.configuration = configuration
@@ -43,11 +49,22 @@ public struct LedgerServer: Sendable {
     public func router() -> (router: Router<BasicRequestContext>, routes: [Route]) {
         var table = RouteTable(authenticator: authenticator, registry: registry, logger: logger)
         let events = EventsRoute(sink: .ledger(service), maxBodyBytes: configuration.maxBodyBytes)
-        let reads = ReadRoutes(service: service)
         let logger = self.logger
-
-        table.on(.post, "/v1/events", .appendEvents) { request, _, principal in
-            try await events.handle(request, principal: principal, logger: logger)
+        let refusal = ReadOnlyRefusal(directory: service.directory, clusterFile: configuration.cluster)
+        var access = AccessLog.writer
+        if service.isReadOnly {
+            access = accessPublisher.map { .cluster($0, wait: AccessLog.clusterWait) } ?? .unavailable(refusal)
+        }
+        let reads = ReadRoutes(service: service, access: access)
+        if service.isReadOnly {
+            table.readOnlyWriteRoutes(refusal)
+        } else {
+            table.on(.post, "/v1/events", .appendEvents) { request, _, principal in
+                try await events.handle(request, principal: principal, logger: logger)
+            }
+            // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
+            table.ingestRoutes(into: .ledger(service), configuration: configuration, logger: logger)
+            table.liveRelayRoute()
         }
         table.on(.get, "/v1/checkpoint", .checkpoint) { _, _, _ in try await reads.checkpoint() }
         table.on(.get, "/v1/calls", .listCalls) { request, _, principal in
@@ -64,9 +81,6 @@ public struct LedgerServer: Sendable {
         table.on(.get, "/v1/proofs/inclusion", .inclusionProof) { request, _, principal in
             try await reads.inclusionProof(request, principal: principal)
         }
-        // Ingest of vendor documents (issue 13): documents, Gladia callbacks, Firehose deliveries.
-        table.ingestRoutes(into: .ledger(service), configuration: configuration, logger: logger)
-        table.liveRelayRoute()
         // Issue 13, read side: QA, retention, audit bundles, consistency and redaction proofs, live streams.
         table.on(.get, "/v1/calls/{id}/qa", .qa) { request, context, principal in
             try await reads.qa(try context.parameters.require("id"), request: request, principal: principal)
@@ -87,6 +101,7 @@ public struct LedgerServer: Sendable {
         }
         let feed = LiveFeed(service: service)
         feed.start()
+        if service.isReadOnly { feed.follow(every: LiveFeed.followInterval) }
         let live = LiveRoutes(reads: reads, feed: feed)
         table.on(.get, "/v1/calls/{id}/stream", .stream) { _, context, principal in
             try await live.stream(try context.parameters.require("id"), principal: principal)
@@ -100,7 +115,9 @@ public struct LedgerServer: Sendable {
     /// writer. `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router().router, server: LiveRelay.server(authenticator: authenticator, sink: .ledger(service)),
+            router: router().router,
+            server: service.isReadOnly
+                ? .http1() : LiveRelay.server(authenticator: authenticator, sink: .ledger(service)),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "call-ledger"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
@@ -112,7 +129,10 @@ public struct LedgerServer: Sendable {
             throw error
         }
         try service.close()
-        logger.info("stopped: every acknowledged event is durable and the writer is closed")
+        logger.info(
+            service.isReadOnly
+                ? "stopped (read-only: nothing was written)"
+                : "stopped: every acknowledged event is durable and the writer is closed")
     }
 }
 
@@ -189,6 +209,22 @@ extension LedgerServer {
             logger.info("listening", metadata: ["host": "\(host)", "port": "\(port)"])
             onListening(host, port)
         }
+        if configuration.readOnly {
+            let service = try LedgerService(readingOnly: configuration.ledger, keyFile: configuration.keyFile)
+            let publisher = try configuration.cluster.map { path throws(ServerError) in
+                try ClusterIntakeServer.publisher(deploymentFile: path)
+            }
+            logger.notice(
+                "read-only: no writer, the writer lock is not taken; writes answer 503",
+                metadata: [
+                    "access_log": "\(configuration.cluster.map { "cluster \($0)" } ?? "none: raw reads refused")"
+                ])
+            let server = LedgerServer(
+                service: service, authenticator: authenticator, configuration: configuration, registry: registry,
+                logger: logger, accessPublisher: publisher)
+            try await server.run(onListening: listening)
+            return
+        }
         if let cluster = configuration.cluster {
             let server = try ClusterIntakeServer(
                 publisher: ClusterIntakeServer.publisher(deploymentFile: cluster), authenticator: authenticator,
@@ -198,7 +234,7 @@ extension LedgerServer {
         }
         let service = try LedgerService(
             directory: configuration.ledger, keyFile: configuration.keyFile, lockWait: configuration.lockWait)
-        if let tail = service.recovery.truncatedTail {
+        if let tail = service.recovery?.truncatedTail {
             logger.notice("recovered: cut a torn last frame", metadata: ["bytes": "\(tail.bytes)"])
         }
         let server = LedgerServer(

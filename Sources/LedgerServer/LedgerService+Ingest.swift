@@ -172,7 +172,8 @@ extension LedgerService {
     /// Runs `request` through IngestOperation with the service's writer (left open), on an append thread; the live
     /// streams of the calls it appended to are told.
     func ingest(_ request: IngestRequest) async throws(IngestError) -> ServiceIngest {
-        let writer = self.writer
+        let writer: LedgerWriter
+        do { (writer, _) = try requireWriter() } catch { throw .ledger(error) }
         let operation = IngestOperation(directory: directory, keyFilePath: keyFile)
         let outcome: Result<ServiceIngest, IngestError> = await withCheckedContinuation { continuation in
             appendQueue.async {

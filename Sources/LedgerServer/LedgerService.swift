@@ -2,7 +2,8 @@
 // durable by the group committer (one thread writing and fsyncing everything staged), so concurrent requests
 // share frames and fsyncs; atomic appends run on threads of their own; reads open a fresh reader, so
 // they see every event acknowledged before them, and are serialised because catching projections up writes
-// their state.
+// their state. Read-only (`serve --read-only`), the service holds no writer and never takes the lock: each read's
+// fresh reader sees every frame another process wrote before it (FORMAT.md §2), and appends are refused.
 import Dispatch
 import Foundation
 public import LedgerCore
@@ -10,7 +11,8 @@ public import LedgerOperations
 public import LedgerProjections
 public import LedgerStore
 
-/// The ledger as the service holds it: the writer, and reads brought up to date with it.
+/// The ledger as the service holds it: the writer, and reads brought up to date with it; or, read-only, reads
+/// of a ledger another process may be writing.
 public final class LedgerService: Sendable {
     /// The ledger directory.
     public let directory: String
@@ -20,29 +22,52 @@ public final class LedgerService: Sendable {
     public let maximumEventBytes: Int
     /// Signals the calls of every append once it is durable (the live streams listen).
     public let appended = AppendSignal()
-    let writer: LedgerWriter
+    /// The writer; nil when the ledger is served read-only.
+    let writer: LedgerWriter?
     let appendQueue = DispatchQueue(label: "call-ledger.serve.append", attributes: .concurrent)
-    private let committer: GroupCommitter
+    private let committer: GroupCommitter?
     private let readQueue = DispatchQueue(label: "call-ledger.serve.read")
 
     /// Opens the ledger for writing (waiting up to `lockWait` seconds for another writer's lock).
     public init(directory: String, keyFile: String?, lockWait: Double) throws(LedgerError) {
         self.directory = directory
         self.keyFile = keyFile
-        writer = try LedgerWriter(directory: directory, keyFilePath: keyFile, lockWait: lockWait)
+        let writer = try LedgerWriter(directory: directory, keyFilePath: keyFile, lockWait: lockWait)
+        self.writer = writer
         maximumEventBytes = writer.configuration.maximumEventBytes
         committer = GroupCommitter(writer: writer)
     }
 
-    /// What recovery did when the writer opened the ledger, for the start-up log.
-    public var recovery: RecoveryReport { writer.recovery }
+    /// Opens the ledger for reading only: no writer, and the writer lock is never taken, so another process may
+    /// hold it and append meanwhile. Fails when `directory` is not a readable ledger.
+    public init(readingOnly directory: String, keyFile: String?) throws(LedgerError) {
+        self.directory = directory
+        self.keyFile = keyFile
+        let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+        maximumEventBytes = reader.configuration.maximumEventBytes
+        writer = nil
+        committer = nil
+    }
+
+    /// Whether the service holds no writer (`serve --read-only`).
+    public var isReadOnly: Bool { writer == nil }
+
+    /// What recovery did when the writer opened the ledger, for the start-up log (nil when read-only).
+    public var recovery: RecoveryReport? { writer?.recovery }
+
+    /// The writer, or the refusal a read-only service answers an append with.
+    func requireWriter() throws(LedgerError) -> (LedgerWriter, GroupCommitter) {
+        guard let writer, let committer else {
+            throw .invalidRequest("the ledger \(directory) is served read-only: this service appends nothing")
+        }
+        return (writer, committer)
+    }
 
     /// Appends `events`; returns once every one is durable (or a known duplicate), in order. The events are
     /// staged here and written by the group committer with whatever other requests staged meanwhile.
     public func append(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
-        let writer = self.writer
-        let committer = self.committer
+        let (writer, committer) = try requireWriter()
         let batchLimit = writer.configuration.maximumBatchEvents
         let results = try await run(on: appendQueue) { () throws(LedgerError) in
             var results: [AppendResult] = []
@@ -61,7 +86,7 @@ public final class LedgerService: Sendable {
     /// Appends `events` as one frame: all durable together, or none.
     public func appendAtomically(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
-        let writer = self.writer
+        let (writer, _) = try requireWriter()
         let results = try await run(on: appendQueue) { () throws(LedgerError) in
             try writer.appendAtomically(events)
         }
@@ -78,17 +103,73 @@ public final class LedgerService: Sendable {
         appended.send(calls)
     }
 
-    /// The latest signed checkpoint, signing a new one first when events were appended since.
+    /// The latest signed checkpoint, signing a new one first when events were appended since. Read-only, the
+    /// latest one stored (the writer's), never a new one; `invalidRequest` when none is stored yet.
     public func checkpoint() async throws(LedgerError) -> (checkpoint: Checkpoint, note: String) {
         let writer = self.writer
         let directory = self.directory
         let keyFile = self.keyFile
         return try await run(on: readQueue) { () throws(LedgerError) in
             let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+            guard let writer else {
+                guard let latest = try reader.latestCheckpoint() else {
+                    throw .invalidRequest(Self.noCheckpointYet)
+                }
+                return latest
+            }
             if let latest = try reader.checkpoints().last, latest.checkpoint.treeSize >= writer.durableSize {
                 return latest
             }
             return try writer.checkpoint()
+        }
+    }
+
+    /// Why a read-only service has no checkpoint to show.
+    static let noCheckpointYet =
+        "the ledger holds no signed checkpoint yet and this service is read-only (it signs none): its writer "
+        + "signs one every checkpoint_every_events events or checkpoint_every_seconds seconds (ledger.json), or "
+        + "run `call-ledger checkpoint` when no writer holds the ledger"
+
+    /// The log's size now and the calls of the events from `seq` on, read by a fresh reader (the read-only
+    /// service's follower of the log another process writes).
+    func changes(since seq: UInt64) async throws(LedgerError) -> (size: UInt64, calls: Set<String>) {
+        let directory = self.directory
+        let keyFile = self.keyFile
+        return try await run(on: readQueue) { () throws(LedgerError) in
+            let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+            var calls: Set<String> = []
+            if reader.size > seq {
+                _ = try reader.scan(seq..<reader.size) { record in
+                    let call = record.call
+                    if !call.isEmpty { calls.insert(call) }
+                }
+            }
+            return (reader.size, calls)
+        }
+    }
+
+    /// Whether an event with idempotency key `key` is in the log at or after `seq`; with the log's size now.
+    func contains(idempotency key: String, from seq: UInt64) async throws(LedgerError) -> (found: Bool, size: UInt64) {
+        let directory = self.directory
+        let keyFile = self.keyFile
+        return try await run(on: readQueue) { () throws(LedgerError) in
+            let reader = try LedgerReader(directory: directory, keyFilePath: keyFile)
+            var found = false
+            if reader.size > seq {
+                _ = try reader.scan(seq..<reader.size) { record in
+                    if !found, record.idempotency == key { found = true }
+                }
+            }
+            return (found, reader.size)
+        }
+    }
+
+    /// The log's size as a reader opened now sees it.
+    func size() async throws(LedgerError) -> UInt64 {
+        let directory = self.directory
+        let keyFile = self.keyFile
+        return try await run(on: readQueue) { () throws(LedgerError) in
+            try LedgerReader(directory: directory, keyFilePath: keyFile).size
         }
     }
 
@@ -119,8 +200,8 @@ public final class LedgerService: Sendable {
 
     /// Commits what is staged, writes a checkpoint if one is due and releases the writer lock.
     public func close() throws(LedgerError) {
-        committer.stop()
-        try writer.close()
+        committer?.stop()
+        try writer?.close()
     }
 
     private func run<T: Sendable>(

@@ -1,7 +1,8 @@
 // Live transcripts: LedgerService signals which calls got durable events; LiveFeed reads each such call's
 // transcript once (coalescing signals that arrive while it reads) and hands every subscriber of the call the
 // lines that are new or changed for it. Each subscriber has a bounded queue: one that falls that far behind is
-// dropped with an `end` message saying so, never slowing the append path or the other subscribers.
+// dropped with an `end` message saying so, never slowing the append path or the other subscribers. A read-only
+// service has no append path: the feed follows the log another process writes instead (`follow`).
 import LedgerProjections
 import LedgerStore
 import Synchronization
@@ -163,6 +164,47 @@ actor LiveFeed {
             Task { await self.changed(calls) }
         }
     }
+
+    /// How often a read-only service looks whether the log another process writes grew.
+    static let followInterval = Duration.milliseconds(20)
+
+    /// Read-only: follows the log another process appends to, looking every `interval` whether its newest segment
+    /// changed (a stat, no read); when it did and calls are followed, reads the new events' calls and feeds them
+    /// as an append of this service would. Runs while the feed exists.
+    nonisolated func follow(every interval: Duration) {
+        let service = self.service
+        Task { [weak self] in
+            var stamp = LogStamp.now(service.directory)
+            // The seq the next look reads from; nil while no one subscribes (each subscriber reads its call first).
+            var next: UInt64?
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self else { return }
+                let now = LogStamp.now(service.directory)
+                guard now != stamp else { continue }
+                guard await self.hasSubscribers else {
+                    stamp = now
+                    next = nil
+                    continue
+                }
+                guard let from = next else {
+                    // Subscribers came while the log was not followed: look again at each of their calls.
+                    guard let size = try? await service.size() else { continue }
+                    stamp = now
+                    next = size
+                    await self.changed(nil)
+                    continue
+                }
+                guard let (size, calls) = try? await service.changes(since: from) else { continue }
+                stamp = now
+                next = max(from, size)
+                if !calls.isEmpty { await self.changed(calls) }
+            }
+        }
+    }
+
+    /// Whether any call has a subscriber.
+    private var hasSubscribers: Bool { !subscribers.isEmpty }
 
     /// A new subscriber of `call`; its first messages are the call's lines so far.
     func subscribe(call: String) -> LiveSubscription {

@@ -11,13 +11,15 @@ import Logging
 /// The handlers of the read endpoints.
 struct ReadRoutes: Sendable {
     let service: LedgerService
+    /// How an `access.granted` is made durable before personal data is answered.
+    var access: AccessLog = .writer
 
     // MARK: - Checkpoint and proofs
 
     /// `GET /v1/checkpoint`: the latest signed checkpoint (C2SP tlog-checkpoint note), signed anew when events
-    /// were appended since the last one.
+    /// were appended since the last one (read-only: the latest stored; 503 when there is none yet).
     func checkpoint() async throws -> Response {
-        let note = try await ledger { () async throws(LedgerError) in try await service.checkpoint().note }
+        let note = try await storedCheckpoint().note
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: note)))
@@ -39,7 +41,12 @@ struct ReadRoutes: Sendable {
         } else {
             size = nil
         }
-        _ = try await ledger { () async throws(LedgerError) in try await service.checkpoint() }
+        let latest = try await storedCheckpoint().checkpoint
+        if service.isReadOnly, max(seq + 1, size ?? 0) > latest.treeSize {
+            throw APIError.notFound(
+                "no event \(seq) (in a tree of that size) covered by the latest signed checkpoint (\(latest.treeSize) "
+                    + "events) yet: this server is read-only and signs none; its writer signs the next one")
+        }
         let proof = try await ledger { () async throws(LedgerError) in
             try await service.read { reader, _ throws(LedgerError) -> InclusionProof? in
                 guard seq < reader.size else { return nil }
@@ -130,6 +137,7 @@ struct ReadRoutes: Sendable {
         if view == .raw, purpose.isEmpty {
             throw APIError.badRequest("the raw view opens personal data: state why with purpose=...")
         }
+        if view == .raw { try requireAccessLog("the raw view") }
         let asOf = try query.get("as_of").map(Self.asOf)
         if view == .summary {
             guard format == "json" else { throw APIError.badRequest("the summary view is JSON only (format=json)") }
@@ -159,11 +167,7 @@ struct ReadRoutes: Sendable {
             let grant = AccessGranted(
                 call: id, tenant: summary.tenant, principal: principal.name, role: principal.role.rawValue,
                 purpose: purpose, view: view.rawValue, classes: Self.openedClasses(transcript), request: requestID)
-            let event: DecodedEvent
-            do { event = try grant.event(maximumEventBytes: service.maximumEventBytes) } catch {
-                throw APIError.badRequest("cannot record the access (\(error.field): \(error.reason))")
-            }
-            _ = try await ledger { () async throws(LedgerError) in try await service.append([event]) }
+            try await record(grant)
             logger.info("access granted", metadata: ["view": "raw", "classes": "\(grant.classes.count)"])
         }
         switch format {
@@ -177,6 +181,16 @@ struct ReadRoutes: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The latest signed checkpoint (`LedgerService.checkpoint`); read-only without one yet, 503 saying so.
+    func storedCheckpoint() async throws -> (checkpoint: Checkpoint, note: String) {
+        do { return try await service.checkpoint() } catch {
+            if service.isReadOnly, case .invalidRequest(let reason) = error {
+                throw HTTPError(.serviceUnavailable, message: reason)
+            }
+            throw HTTPError(.internalServerError, message: "the ledger could not answer: \(error)")
+        }
+    }
 
     /// The summary of call `id` if the principal may see it; 404 otherwise, whether absent or out of scope.
     func visibleSummary(_ id: String, principal: Principal) async throws -> CallSummary {

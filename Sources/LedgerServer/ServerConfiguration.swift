@@ -29,8 +29,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// Seconds to wait for another writer to release the ledger's lock at start (default 5).
         case lockWait = "lock_wait"
         /// A cluster deployment file (as `call-ledger cluster` reads it): publish events to the shards' JetStream
-        /// streams instead of appending to a ledger (cluster mode; no ledger then).
+        /// streams instead of appending to a ledger (cluster mode; no ledger then). With `read_only`, the cluster
+        /// the ledger is a shard of: `access.granted` events are published to it.
         case cluster
+        /// Serve the ledger read-only (true/false, default false): open no writer, never take the writer lock,
+        /// follow the log another process writes, and answer every write with 503.
+        case readOnly = "read_only"
 
         /// The environment variable that sets it.
         public var environmentVariable: String {
@@ -67,6 +71,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     /// Seconds to wait for the writer lock.
     public var lockWait = 5.0
+    /// Whether the ledger is served read-only (no writer, no lock; writes answer 503). With `cluster` set too,
+    /// `access.granted` events are published to that cluster.
+    public var readOnly = false
     /// The Gladia callback sources (`gladia_webhooks:` in the config file), by name.
     public var gladiaWebhooks: [String: PushSource] = [:]
     /// The Amazon Data Firehose streams (`firehose:` in the config file), by the `{source}` of their URL.
@@ -99,20 +106,43 @@ public struct ServerConfiguration: Sendable, Equatable {
                 values[setting] = (value, "\(file): \(setting.rawValue)")
             }
         }
+        var readOnly = false
+        if let flag = values[.readOnly] {
+            switch flag.value.lowercased() {
+            case "true", "yes", "1": readOnly = true
+            case "false", "no", "0": readOnly = false
+            default:
+                throw .setting(name: "read_only", origin: flag.origin, reason: "'\(flag.value)' is not true or false")
+            }
+        }
         var configuration: ServerConfiguration
         switch (values[.ledger], values[.cluster]) {
         case (let ledger?, nil): configuration = ServerConfiguration(ledger: ledger.value)
-        case (nil, let cluster?): configuration = ServerConfiguration(cluster: cluster.value)
-        case (let ledger?, .some):
-            throw .setting(
-                name: "ledger", origin: ledger.origin,
-                reason: "cluster mode reads and writes no ledger: name either the ledger directory or the cluster file")
+        case (nil, let cluster?):
+            if readOnly, let flag = values[.readOnly] {
+                throw .setting(
+                    name: "read_only", origin: flag.origin,
+                    reason: "a read-only server reads a ledger: name it with --ledger DIR (the cluster file then only "
+                        + "says where access.granted events are published)")
+            }
+            configuration = ServerConfiguration(cluster: cluster.value)
+        case (let ledger?, let cluster?):
+            guard readOnly else {
+                throw .setting(
+                    name: "ledger", origin: ledger.origin,
+                    reason: "cluster mode reads and writes no ledger: name either the ledger directory or the cluster "
+                        + "file (both only with --read-only: serve a shard's ledger, logging access through the cluster)"
+                )
+            }
+            configuration = ServerConfiguration(ledger: ledger.value)
+            configuration.cluster = cluster.value
         case (nil, nil):
             throw .setting(
                 name: "ledger", origin: "missing",
                 reason: "name the ledger directory (--ledger DIR, CALL_LEDGER_DIR or `ledger:` in the config file) "
                     + "or, to publish to a NATS cluster, its deployment file (--cluster FILE)")
         }
+        configuration.readOnly = readOnly
         configuration.keyFile = values[.keyFile]?.value
         configuration.apiKeys = values[.apiKeys]?.value
         configuration.jwks = values[.jwks]?.value

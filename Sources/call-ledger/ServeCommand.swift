@@ -10,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the ledger over HTTP: ingest events and read calls, transcripts, checkpoints and proofs.",
         discussion: """
             Settings come from --config FILE (YAML: ledger, key_file, host, port, api_keys, jwks, jwt_issuer, \
-            max_body_bytes, log_level, lock_wait, cluster), each overridden by its environment variable \
+            max_body_bytes, log_level, lock_wait, cluster, read_only), each overridden by its environment variable \
             (CALL_LEDGER_DIR, CALL_LEDGER_KEY_FILE, CALL_LEDGER_SERVE_HOST, CALL_LEDGER_SERVE_PORT, ...) and by its option. Plain HTTP \
             on 127.0.0.1:8080 by default: put a TLS-terminating proxy in front for other hosts. Tokens: API keys \
             (stored as SHA-256 hashes in the api_keys file) or JWTs verified with the jwks file. SIGTERM or SIGINT \
@@ -22,6 +22,13 @@ struct ServeCommand: AsyncParsableCommand {
             cluster` reads) instead of a ledger: POST /v1/events publishes each event to its shard's JetStream \
             stream and acknowledges it `replicated`, or with ?ack=durable `durable` with its seq once the shard's \
             writer fsynced it; /healthz and /metrics are served, every other endpoint answers 501. \
+            Read-only: --ledger DIR --read-only (CALL_LEDGER_SERVE_READ_ONLY=true, `read_only: true`) opens no \
+            writer and never takes the ledger's lock, so it serves a ledger another process writes (a cluster \
+            shard's writer, append, ingest): reads see every event written before them, the live streams follow \
+            the log, writes answer 503 naming who appends, and the checkpoint is the latest stored one. Reads that \
+            open personal data (the raw view, audit bundles with opened classes) need their access.granted \
+            durable first: with --cluster FILE too it is published to the ledger's shard and awaited in the log, \
+            without it they answer 503. \
             README.md (Serving) documents the endpoints, roles and files; openapi.yaml describes every endpoint.
             """)
 
@@ -66,18 +73,27 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for another writer's lock at start (default 5).", valueName: "seconds"))
     var lockWait: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Serve the ledger read-only: no writer, no lock; writes answer 503 (with --cluster FILE, access is logged "
+                + "through that cluster)."))
+    var readOnly = false
+
     func run() async throws {
         let given: [ServerConfiguration.Setting: String?] = [
             .ledger: ledger, .keyFile: keyFile, .host: host, .port: port, .apiKeys: apiKeys, .jwks: jwks,
             .jwtIssuer: jwtIssuer, .maxBodyBytes: maxBodyBytes, .logLevel: logLevel, .lockWait: lockWait,
-            .cluster: cluster,
+            .cluster: cluster, .readOnly: readOnly ? "true" : nil,
         ]
         do {
             let configuration = try ServerConfiguration.resolve(
                 file: config, environment: ProcessInfo.processInfo.environment,
                 options: given.compactMapValues { $0 })
             try await LedgerServer.serve(configuration) { host, port in
-                let what = configuration.cluster.map { "cluster intake (\($0))" } ?? configuration.ledger
+                let what =
+                    configuration.readOnly
+                    ? "\(configuration.ledger) read-only"
+                    : configuration.cluster.map { "cluster intake (\($0))" } ?? configuration.ledger
                 Output.error("call-ledger: serving \(what) on http://\(host):\(port)")
             }
         } catch let error as ServerError {

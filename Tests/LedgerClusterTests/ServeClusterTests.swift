@@ -103,6 +103,7 @@ extension ClusterTests {
 final class ClusterServeProcess: @unchecked Sendable {
     static let ingestKey = "cluster-ingest-key-0123456789abcdef"
     static let qaKey = "cluster-qa-key-0123456789abcdef"
+    static let complianceKey = "cluster-compliance-key-0123456789abcdef"
     let process = Process()
     let port: Int
 
@@ -113,7 +114,9 @@ final class ClusterServeProcess: @unchecked Sendable {
         func lines() throws -> [[String: Any]] { try body.split(separator: "\n").map { try jsonObject($0) } }
     }
 
-    init(config: String, scratch: ScratchDirectory, extraArguments: [String] = []) throws {
+    init(
+        config: String, scratch: ScratchDirectory, extraArguments: [String] = [], log name: String = "serve.log"
+    ) throws {
         func hash(_ key: String) -> String { Array(key.utf8).withUnsafeBytes { SHA256.hash($0) }.hex }
         let keys = scratch.file("serve-keys.yaml")
         try """
@@ -126,9 +129,13 @@ final class ClusterServeProcess: @unchecked Sendable {
             principal: reviewer
             role: qa
             tenants: ["*"]
+          - sha256: \(hash(Self.complianceKey))
+            principal: dpo
+            role: compliance
+            tenants: ["*"]
 
         """.write(toFile: keys, atomically: true, encoding: .utf8)
-        let log = scratch.file("serve.log")
+        let log = scratch.file(name)
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Repository.executable)
         process.arguments = ["serve", "--cluster", config, "--port", "0", "--api-keys", keys] + extraArguments

@@ -276,10 +276,12 @@ final class RawHTTPConnection {
         send(String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n")
     }
 
-    /// Reads until what was received contains `needle` (or the read times out); returns everything so far.
-    func read(until needle: String) -> String {
+    /// Reads until what was received contains `needle` (or the read times out, or `seconds` passed); returns
+    /// everything so far.
+    func read(until needle: String, seconds: Double = .infinity) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: received, as: UTF8.self).contains(needle) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !String(decoding: received, as: UTF8.self).contains(needle), Date() < deadline {
             let n = buffer.withUnsafeMutableBytes { recv(socketFD, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { break }
             received.append(contentsOf: buffer[0..<n])

@@ -109,6 +109,9 @@ public final class LedgerReader: RecordSource {
     /// Events in the log.
     public var size: UInt64 { storage.size }
 
+    /// The ledger's settings (`ledger.json`).
+    public var configuration: LedgerConfiguration { storage.configuration }
+
     /// The ledger's checkpoint verifier key.
     public var verifierKey: NoteVerifierKey { storage.verifierKey }
 
