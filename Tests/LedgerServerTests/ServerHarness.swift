@@ -70,12 +70,15 @@ final class ServerProcess: @unchecked Sendable {
 
     var ledger: String { scratch.file("ledger") }
 
-    /// Creates the ledger (unless `existingLedger`) and starts the server; waits until it listens.
-    /// With `configFile`, every setting comes from a YAML file given with `--config`, the port from the
-    /// environment.
-    init(extraArguments: [String] = [], existingLedger: String? = nil, configFile: Bool = false) throws {
+    /// Creates the ledger (unless `existingLedger`; `initArguments` are added to its `init`) and starts the
+    /// server; waits until it listens. With `configFile`, every setting comes from a YAML file given with
+    /// `--config`, the port from the environment.
+    init(
+        extraArguments: [String] = [], existingLedger: String? = nil, configFile: Bool = false,
+        initArguments: [String] = []
+    ) throws {
         if existingLedger == nil {
-            let created = try callLedger("init", scratch.file("ledger"))
+            let created = try callLedger(arguments: ["init", scratch.file("ledger")] + initArguments)
             try #require(created.status == 0, "init: \(created.stderr)")
         }
         let keys = scratch.file("keys.yaml")
