@@ -82,7 +82,8 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
 }
 
 @Suite struct ErasureCostTests {
-    /// A ledger of 200 simulated calls in frames of at most 15 events, whose first events are those of one
+    /// A ledger of 300 simulated calls of 10 to 20 s (about 8,100 events) in frames of at most 15 events (about
+    /// 540 frames, so one call's frames are well under 1% of them), whose first events are those of one
     /// acme-bank call (the only call the GDPR policy is assigned to), with `projections` built and a checkpoint;
     /// and that call.
     /// With `inline`, the ledger is created with `--sealed-inline` (frames as before the side-car layout); with
@@ -92,7 +93,7 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         projections: [String] = ["transcript", "retention", "crm"], inline: Bool = false, switchToSideCar: Bool = false
     ) throws -> (CLILedger, call: String) {
         let ledger = try CLILedger(["--batch", "15"] + (inline ? ["--sealed-inline"] : []))
-        let lines = simulatedLines(calls: 200, seed: 17)
+        let lines = simulatedLines(calls: 300, seed: 17, callSeconds: 10...20)
         let events = try lines.map(jsonObject)
         let call = try #require(
             events.first { $0["tenant"] as? String == "acme-bank" && $0["type"] as? String == "call.started" }?["call"]

@@ -5,8 +5,17 @@ import LedgerCluster
 import LedgerTestSupport
 import Testing
 
+/// Intake, failover, acknowledgement levels and `serve` in cluster mode: one test at a time, each with its own
+/// 3-node cluster, so lease and failover timings are not squeezed by another cluster's kills.
 @Suite(.serialized, .enabled(if: natsServerAvailable, "nats-server is not installed (tools/setup installs it)"))
-struct ClusterTests {
+struct ClusterTests {}
+
+/// The shard replica, its erasure and restore, and the root log: serialized within, but run beside `ClusterTests`
+/// (each test starts its own cluster on free ports), which halves the time the cluster tests add to a run.
+@Suite(.serialized, .enabled(if: natsServerAvailable, "nats-server is not installed (tools/setup installs it)"))
+struct ReplicaClusterTests {}
+
+extension ClusterTests {
     @Test func publishedEventsReachTheirShardLedgersOnceAndRepublishingIsDropped() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(

@@ -197,7 +197,7 @@ private func nodesHolding(_ bytes: Data, in cluster: LocalCluster, timeout: Doub
     return left
 }
 
-extension ClusterTests {
+extension ReplicaClusterTests {
     @Test func erasingACallOnAReplicatedShardLeavesNoErasedByteAnywhereAndRestoresIdentically() throws {
         let shard = try ShardToErase(name: "erase")
         let erased = try shard.eraseThroughTheWriter()
@@ -367,7 +367,7 @@ private struct ShardWithAnActiveCall {
     }
 }
 
-extension ClusterTests {
+extension ReplicaClusterTests {
     @Test func erasingACallWhoseEventsAreOnlyInTheActiveSegmentLeavesItsPlaintextNowhereAndARestoreDoesNotBringItBack()
         throws
     {

@@ -5,7 +5,7 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
-extension ClusterTests {
+extension ReplicaClusterTests {
     @Test func aRestoredShardHasTheSameSegmentsAndRootsAndReplaysWhatTheReplicaLacked() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(name: "restore", shards: 1)

@@ -6,7 +6,7 @@ import Foundation
 import LedgerTestSupport
 import Testing
 
-extension ClusterTests {
+extension ReplicaClusterTests {
     @Test func aCombinedProofForAnEventOfEachShardVerifiesInBothVerifiersAndFailsWhenAnyPartIsAltered() throws {
         let cluster = try LocalCluster()
         let config = try cluster.configuration(

@@ -154,20 +154,32 @@ public struct RecordEncoder {
     /// decoding the rest.
     static func isPartialSegment(_ event: DecodedEvent) -> Bool {
         guard event.type == .transcriptSegment else { return false }
-        return event.body.withUnsafeBytes { raw in
-            var reader = ByteReader(raw)
-            do throws(DecodingError) {
-                guard try reader.readByte() == ValueTag.fields.rawValue else { return false }
-                for _ in 0..<(try reader.readVarint()) {
-                    if try reader.readVarint() == finalField {
-                        return try reader.readByte() == ValueTag.falseValue.rawValue
-                    }
-                    try EventRenderer.skipValue(&reader)
+        return event.body.withUnsafeBytes { isPartialSegmentBody($0) }
+    }
+
+    /// Whether `record` is a `transcript.segment` whose `final` is false. The sealed parts of such a partial are
+    /// stored against the latest part of its call and class; every other event's against the latest part of an
+    /// event that is no partial (FORMAT.md §3), so a reader that keeps both finds each base without a lookup.
+    public static func isPartialSegment(_ record: RecordView) -> Bool {
+        guard record.eventType == .transcriptSegment else { return false }
+        return isPartialSegmentBody(UnsafeRawBufferPointer(rebasing: record.bytes[record.bodyRange]))
+    }
+
+    private static func isPartialSegmentBody(_ body: UnsafeRawBufferPointer) -> Bool {
+        var reader = ByteReader(body)
+        do throws(DecodingError) {
+            guard try reader.readByte() == ValueTag.fields.rawValue else { return false }
+            var fields = try reader.readVarint()
+            while fields > 0 {
+                fields -= 1
+                if try reader.readVarint() == finalField {
+                    return try reader.readByte() == ValueTag.falseValue.rawValue
                 }
-            } catch {
-                return false
+                try EventRenderer.skipValue(&reader)
             }
+        } catch {
             return false
         }
+        return false
     }
 }

@@ -30,8 +30,11 @@ public final class SealedPartOpener {
     private let cipher: AESGCM
     private let decompressor: ZstdDecompressor
     private var keyCache: [String: SymmetricKey?] = [:]
-    /// Per (call, class): the latest opened part's seq and items, the usual base of the next delta part.
+    /// Per (call, class): the latest opened part's seq and items, the base of the next partial's delta part.
     private var recentItems: [String: (seq: UInt64, items: [UInt8])] = [:]
+    /// Per (call, class): the latest opened part of an event that is no partial segment, the base of the next
+    /// delta part of any other event (the encoder's rule, `RecordEncoder.isPartialSegment`).
+    private var settledItems: [String: (seq: UInt64, items: [UInt8])] = [:]
 
     init(keys: KeyStore?) throws(LedgerError) {
         self.keys = keys
@@ -84,6 +87,7 @@ public final class SealedPartOpener {
             }
             let items = try SealedPlaintext.items(plaintext, decompressor: decompressor, baseItems: baseItems)
             recentItems[cacheKey] = (record.seq, items)
+            if !RecordEncoder.isPartialSegment(record) { settledItems[cacheKey] = (record.seq, items) }
             return .opened(items)
         } catch let error as LedgerError {
             throw error
@@ -110,7 +114,9 @@ public final class SealedPartOpener {
     ) throws(LedgerError)
         -> [UInt8]
     {
-        if let recent = recentItems[call + "\u{0}" + className], recent.seq == seq { return recent.items }
+        let cacheKey = call + "\u{0}" + className
+        if let recent = recentItems[cacheKey], recent.seq == seq { return recent.items }
+        if let settled = settledItems[cacheKey], settled.seq == seq { return settled.items }
         var found: [UInt8]?
         try lookup.withRecord(seq: seq) { record throws(LedgerError) in
             for part in record.parts where record.string(part.classRange) == className {
