@@ -88,15 +88,15 @@ struct TranscriptState {
     func summaries() throws(LedgerError) -> [CallSummary] {
         let statement = try database.statement("SELECT \(Self.summaryColumns) FROM calls ORDER BY first_seq")
         var result: [CallSummary] = []
-        while try statement.step() { result.append(Self.summary(from: statement)) }
+        while try statement.step() { result.append(try Self.summary(from: statement)) }
         return result
     }
 
-    private static func summary(from row: SQLiteStatement) -> CallSummary {
+    private static func summary(from row: SQLiteStatement) throws(LedgerError) -> CallSummary {
         func optionalInteger(_ column: Int32) -> Int64? { row.isNull(column) ? nil : row.integer(column) }
         func optionalText(_ column: Int32) -> String? { row.isNull(column) ? nil : row.text(column) }
-        var summary = CallSummary(
-            call: row.text(0), tenant: row.text(1), firstSeq: UInt64(row.integer(2)), lastSeq: UInt64(row.integer(3)))
+        var summary = try CallSummary(
+            call: row.text(0), tenant: row.text(1), firstSeq: row.unsignedInteger(2), lastSeq: row.unsignedInteger(3))
         summary.startedAt = optionalInteger(4)
         summary.connectedToAgentAt = optionalInteger(5)
         summary.endedAt = optionalInteger(6)

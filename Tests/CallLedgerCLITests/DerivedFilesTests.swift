@@ -264,6 +264,38 @@ private func flipBit(_ path: String, at offset: Int, keepingTime: Bool = false) 
         #expect(mode == 0o600)
     }
 
+    /// A seq, count, offset or size edited to a negative number in a derived file is an error naming the file, the
+    /// value and the repair, never a crash (`UInt64(Int64)` of a projection's `first_seq` stopped `calls` with
+    /// SIGILL before).
+    @Test func negativeNumbersInDerivedFilesAreErrorsNamingTheRepairNotCrashes() throws {
+        let ledger = try framedLedger(calls: 3, seed: 15)
+        let listed = try ledger.callLedger("calls")
+        try #require(listed.status == 0, "\(listed.stderr)")
+        let transcript = ledger.directory + "/projections/transcript-1.sqlite"
+        try sqlite(transcript, "UPDATE calls SET first_seq = -5 WHERE call = (SELECT min(call) FROM calls)")
+        let calls = try ledger.callLedger("calls")
+        #expect(calls.status == 1, "\(calls.status) \(calls.stderr)")
+        #expect(
+            calls.stderr.contains("transcript-1.sqlite") && calls.stderr.contains("holds -5")
+                && calls.stderr.contains("call-ledger rebuild"), "\(calls.stderr)")
+        try #require(try ledger.callLedger("rebuild").status == 0)
+        #expect(try ledger.callLedger("calls").stdout == listed.stdout)
+
+        let index = ledger.directory + "/index.sqlite"
+        let before = try ledger.callLedger("cat")
+        try #require(before.status == 0)
+        try sqlite(index, "UPDATE frames SET stored_bytes = -1 WHERE first_seq = 0")
+        let cat = try ledger.callLedger("cat")
+        #expect(cat.status == 1, "\(cat.status) \(cat.stderr)")
+        #expect(
+            cat.stderr.contains("index.sqlite") && cat.stderr.contains("holds -1")
+                && cat.stderr.contains("call-ledger reindex"), "\(cat.stderr)")
+        let verify = try ledger.callLedger("verify")
+        #expect(verify.status == 1 && verify.stdout.contains("index.sqlite"), "\(verify.stdout) \(verify.stderr)")
+        try #require(try ledger.callLedger("reindex").status == 0)
+        #expect(try ledger.callLedger("cat").stdout == before.stdout)
+    }
+
     @Test func editedProjectionRowsAreReportedByVerifyProjectionsAndRebuildRepairs() throws {
         let ledger = try framedLedger(calls: 3, seed: 15)
         let calls = try JSONSerialization.jsonObject(with: Data(try ledger.callLedger("calls", "--json").stdout.utf8))

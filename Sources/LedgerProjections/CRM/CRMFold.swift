@@ -52,8 +52,8 @@ struct CRMState {
         while try statement.step() {
             let key = CRMRecordKey(
                 object: statement.text(0), externalIdField: statement.text(1), externalId: statement.text(2))
-            result[key] = CRMUnansweredWrite(
-                key: key, seq: UInt64(statement.integer(3)), call: statement.text(4), tenant: statement.text(5),
+            result[key] = try CRMUnansweredWrite(
+                key: key, seq: statement.unsignedInteger(3), call: statement.text(4), tenant: statement.text(5),
                 requestKey: statement.text(6), fieldNames: statement.text(7).split(separator: "\n").map(String.init))
         }
         return result

@@ -62,7 +62,7 @@ struct QAState {
     func register(_ scorecard: QAScorecard) throws(LedgerError) -> UInt64? {
         let existing = try database.statement("SELECT scored_through FROM scorecards WHERE digest = ?1")
             .bind(.text(scorecard.digest.hex))
-        if try existing.step() { return UInt64(existing.integer(0)) }
+        if try existing.step() { return try existing.unsignedInteger(0) }
         let questions = scorecard.sections.flatMap { section in
             section.questions.map {
                 QAReport.Question(
@@ -145,9 +145,9 @@ struct QAState {
         var result: [QAScorecardVersion] = []
         while try statement.step() {
             result.append(
-                QAScorecardVersion(
+                try QAScorecardVersion(
                     name: statement.text(0), version: statement.text(1), digest: statement.text(2),
-                    ordinal: Int(statement.integer(3)), scoredThrough: UInt64(statement.integer(4)),
+                    ordinal: Int(statement.integer(3)), scoredThrough: statement.unsignedInteger(4),
                     calls: Int(statement.integer(5))))
         }
         return result
@@ -164,11 +164,11 @@ struct QAState {
         var result: [QAEvaluation] = []
         while try statement.step() {
             result.append(
-                QAEvaluation(
+                try QAEvaluation(
                     scorecard: statement.text(0), scorecardVersion: statement.text(1),
-                    scorecardDigest: statement.text(2), call: call, asOf: UInt64(statement.integer(3)),
+                    scorecardDigest: statement.text(2), call: call, asOf: statement.unsignedInteger(3),
                     score: statement.isNull(4) ? nil : statement.real(4), automaticFail: statement.integer(5) != 0,
-                    sections: try decode([QAEvaluation.SectionResult].self, statement.blob(6))))
+                    sections: decode([QAEvaluation.SectionResult].self, statement.blob(6))))
         }
         return result
     }

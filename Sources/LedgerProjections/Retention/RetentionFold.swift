@@ -269,14 +269,14 @@ struct RetentionState {
             ORDER BY first_seq
             """)
         var result: [RetentionCallFacts] = []
-        while try statement.step() { result.append(Self.facts(from: statement)) }
+        while try statement.step() { result.append(try Self.facts(from: statement)) }
         return result
     }
 
-    private static func facts(from row: SQLiteStatement) -> RetentionCallFacts {
+    private static func facts(from row: SQLiteStatement) throws(LedgerError) -> RetentionCallFacts {
         func optionalInteger(_ column: Int32) -> Int64? { row.isNull(column) ? nil : row.integer(column) }
         func optionalText(_ column: Int32) -> String? { row.isNull(column) ? nil : row.text(column) }
-        var facts = RetentionCallFacts(call: row.text(0), tenant: row.text(1), firstSeq: UInt64(row.integer(8)))
+        var facts = try RetentionCallFacts(call: row.text(0), tenant: row.text(1), firstSeq: row.unsignedInteger(8))
         facts.queue = optionalText(2)
         facts.channel = optionalText(3)
         facts.attributes =
@@ -302,9 +302,9 @@ struct RetentionState {
         var result: [String: PolicyAssignment] = [:]
         while try statement.step() {
             let name = statement.text(0)
-            result[name] = PolicyAssignment(
+            result[name] = try PolicyAssignment(
                 policy: name, version: statement.text(1), digest: statement.isNull(2) ? nil : statement.text(2),
-                scope: statement.text(3), seq: UInt64(statement.integer(4)))
+                scope: statement.text(3), seq: statement.unsignedInteger(4))
         }
         return result
     }
@@ -323,7 +323,7 @@ struct RetentionState {
     func purgeSeq(call: String, dataClass: String) throws(LedgerError) -> UInt64? {
         let statement = try database.statement("SELECT seq FROM purges WHERE call = ?1 AND class = ?2")
             .bind(.text(call), .text(dataClass))
-        return try statement.step() ? UInt64(statement.integer(0)) : nil
+        return try statement.step() ? statement.unsignedInteger(0) : nil
     }
 
     /// The erasures of `call` (every call when nil), by call and class; with `uncompactedOnly`, only those no
@@ -338,10 +338,10 @@ struct RetentionState {
         var result: [RetentionPurge] = []
         while try statement.step() {
             result.append(
-                RetentionPurge(
+                try RetentionPurge(
                     call: statement.text(0), dataClass: statement.text(1), tenant: statement.text(2),
-                    seq: UInt64(statement.integer(3)), purgedAt: statement.integer(4), method: statement.text(5),
-                    policy: statement.text(6), compactedSeq: statement.isNull(7) ? nil : UInt64(statement.integer(7)),
+                    seq: statement.unsignedInteger(3), purgedAt: statement.integer(4), method: statement.text(5),
+                    policy: statement.text(6), compactedSeq: statement.isNull(7) ? nil : statement.unsignedInteger(7),
                     compactedAt: statement.isNull(8) ? nil : statement.integer(8)))
         }
         return result

@@ -113,12 +113,14 @@ final class LedgerIndex {
     private static let frameColumns =
         "first_seq, event_count, segment, offset, stored_bytes, content_bytes, input_bytes, first_time, last_time"
 
-    private func frame(from statement: SQLiteStatement) -> FrameLocation {
-        FrameLocation(
-            firstSeq: UInt64(statement.integer(0)), count: Int(statement.integer(1)),
-            segment: UInt64(statement.integer(2)), offset: Int(statement.integer(3)),
-            storedBytes: Int(statement.integer(4)), contentBytes: Int(statement.integer(5)),
-            inputBytes: Int(statement.integer(6)), firstTime: statement.integer(7), lastTime: statement.integer(8))
+    /// A frame row; seqs, counts, offsets and sizes are checked non-negative (an edited index is an error).
+    private func frame(from statement: SQLiteStatement) throws(LedgerError) -> FrameLocation {
+        try FrameLocation(
+            firstSeq: statement.unsignedInteger(0), count: Int(statement.unsignedInteger(1)),
+            segment: statement.unsignedInteger(2), offset: Int(statement.unsignedInteger(3)),
+            storedBytes: Int(statement.unsignedInteger(4)), contentBytes: Int(statement.unsignedInteger(5)),
+            inputBytes: Int(statement.unsignedInteger(6)), firstTime: statement.integer(7),
+            lastTime: statement.integer(8))
     }
 
     /// The last indexed frame.
@@ -138,7 +140,7 @@ final class LedgerIndex {
         // Reset once read: a statement left on a row pins this connection to the snapshot it read.
         defer { statement.rewind() }
         guard try statement.step() else { return nil }
-        let found = frame(from: statement)
+        let found = try frame(from: statement)
         return seq < found.firstSeq + UInt64(found.count) ? found : nil
     }
 
@@ -149,7 +151,7 @@ final class LedgerIndex {
         let statement = try database.statement(
             "SELECT \(Self.frameColumns) FROM frames WHERE first_seq > ?1 AND first_seq < ?2 ORDER BY first_seq")
         try statement.bind(.integer(Int64(range.lowerBound)), .integer(Int64(clamping: range.upperBound)))
-        while try statement.step() { result.append(frame(from: statement)) }
+        while try statement.step() { result.append(try frame(from: statement)) }
         return result
     }
 
@@ -171,7 +173,7 @@ final class LedgerIndex {
             "SELECT \(Self.frameColumns) FROM frames WHERE segment = ?1 ORDER BY offset")
         try statement.bind(.integer(Int64(segment)))
         var result: [FrameLocation] = []
-        while try statement.step() { result.append(frame(from: statement)) }
+        while try statement.step() { result.append(try frame(from: statement)) }
         return result
     }
 
@@ -184,7 +186,7 @@ final class LedgerIndex {
             """)
         try statement.bind(.text(call))
         var result: [FrameLocation] = []
-        while try statement.step() { result.append(frame(from: statement)) }
+        while try statement.step() { result.append(try frame(from: statement)) }
         return result
     }
 
@@ -208,7 +210,7 @@ final class LedgerIndex {
         // Reset once read: a statement left on a row pins this connection to the snapshot it read.
         defer { statement.rewind() }
         guard try statement.step() else { return (nil, 0) }
-        let found = frame(from: statement)
+        let found = try frame(from: statement)
         return (found, found.firstSeq)
     }
 
@@ -310,7 +312,7 @@ final class LedgerIndex {
         // Reset once read: a statement left on a row pins this connection to the snapshot it read.
         defer { statement.rewind() }
         guard try statement.step(), !statement.isNull(0) else { return nil }
-        return UInt64(statement.integer(0))
+        return try statement.unsignedInteger(0)
     }
 
     /// Drops every row, for a rebuild from the log.

@@ -111,11 +111,11 @@ final class KeyStore {
         var result: [PendingPurge] = []
         while try statement.step() {
             result.append(
-                PendingPurge(
+                try PendingPurge(
                     call: statement.text(0), tenant: statement.text(8),
                     classes: statement.text(4).split(separator: "\n").map(String.init),
                     policy: statement.text(1), policyVersion: statement.text(2), policyDigest: statement.text(3),
-                    treeSize: UInt64(statement.integer(5)), root: statement.text(6), method: statement.text(7)))
+                    treeSize: statement.unsignedInteger(5), root: statement.text(6), method: statement.text(7)))
         }
         return result
     }

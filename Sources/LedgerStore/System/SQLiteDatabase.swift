@@ -228,6 +228,20 @@ package final class SQLiteStatement {
     /// The integer in column `index` of the current row.
     package func integer(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
+    /// The integer in column `index` of the current row as a seq, size or count: a negative value (a damaged or
+    /// edited file) is an error naming the file, the column and the statement, never a trap.
+    package func unsignedInteger(_ index: Int32) throws(LedgerError) -> UInt64 {
+        let value = sqlite3_column_int64(handle, index)
+        guard value >= 0 else {
+            throw .sqlite(
+                path: database.path, code: SQLITE_MISMATCH,
+                message: "column \(index) holds \(value) where a seq, size or count (0 or more) belongs: the file "
+                    + "was damaged or edited",
+                sql: sql)
+        }
+        return UInt64(value)
+    }
+
     /// The floating-point number in column `index` of the current row.
     package func real(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
 
