@@ -269,31 +269,28 @@ private func flipBit(_ path: String, at offset: Int, keepingTime: Bool = false) 
     /// SIGILL before).
     @Test func negativeNumbersInDerivedFilesAreErrorsNamingTheRepairNotCrashes() throws {
         let ledger = try framedLedger(calls: 3, seed: 15)
-        let listed = try ledger.callLedger("calls")
-        try #require(listed.status == 0, "\(listed.stderr)")
-        let transcript = ledger.directory + "/projections/transcript-1.sqlite"
-        try sqlite(transcript, "UPDATE calls SET first_seq = -5 WHERE call = (SELECT min(call) FROM calls)")
-        let calls = try ledger.callLedger("calls")
-        #expect(calls.status == 1, "\(calls.status) \(calls.stderr)")
-        #expect(
-            calls.stderr.contains("transcript-1.sqlite") && calls.stderr.contains("holds -5")
-                && calls.stderr.contains("call-ledger rebuild"), "\(calls.stderr)")
-        try #require(try ledger.callLedger("rebuild").status == 0)
-        #expect(try ledger.callLedger("calls").stdout == listed.stdout)
-
-        let index = ledger.directory + "/index.sqlite"
-        let before = try ledger.callLedger("cat")
-        try #require(before.status == 0)
-        try sqlite(index, "UPDATE frames SET stored_bytes = -1 WHERE first_seq = 0")
-        let cat = try ledger.callLedger("cat")
-        #expect(cat.status == 1, "\(cat.status) \(cat.stderr)")
-        #expect(
-            cat.stderr.contains("index.sqlite") && cat.stderr.contains("holds -1")
-                && cat.stderr.contains("call-ledger reindex"), "\(cat.stderr)")
-        let verify = try ledger.callLedger("verify")
-        #expect(verify.status == 1 && verify.stdout.contains("index.sqlite"), "\(verify.stdout) \(verify.stderr)")
-        try #require(try ledger.callLedger("reindex").status == 0)
-        #expect(try ledger.callLedger("cat").stdout == before.stdout)
+        let damages = [
+            (
+                file: "projections/transcript-1.sqlite", command: "calls", repair: "rebuild",
+                edit: "UPDATE calls SET first_seq = -5 WHERE call = (SELECT min(call) FROM calls)", value: "holds -5"
+            ),
+            (
+                file: "index.sqlite", command: "cat", repair: "reindex",
+                edit: "UPDATE frames SET stored_bytes = -1 WHERE first_seq = 0", value: "holds -1"
+            ),
+        ]
+        for damage in damages {
+            let before = try ledger.callLedger(damage.command)
+            try #require(before.status == 0, "\(before.stderr)")
+            try sqlite(ledger.directory + "/" + damage.file, damage.edit)
+            let failed = try ledger.callLedger(damage.command)
+            #expect(failed.status == 1, "\(damage.file): \(failed.status) \(failed.stderr)")
+            #expect(
+                failed.stderr.contains(damage.file) && failed.stderr.contains(damage.value)
+                    && failed.stderr.contains("call-ledger \(damage.repair)"), "\(failed.stderr)")
+            try #require(try ledger.callLedger(damage.repair).status == 0)
+            #expect(try ledger.callLedger(damage.command).stdout == before.stdout, "\(damage.file)")
+        }
     }
 
     @Test func editedProjectionRowsAreReportedByVerifyProjectionsAndRebuildRepairs() throws {
