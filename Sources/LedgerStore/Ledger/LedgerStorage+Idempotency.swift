@@ -72,11 +72,18 @@ struct IdempotencyFingerprints {
 
     /// Records the 8-byte little-endian fingerprints of `blob`, for seqs from `firstSeq` on.
     mutating func add(block blob: [UInt8], firstSeq: UInt64) {
+        var pairs: [UInt64] = []
+        Self.appendPairs(of: blob, firstSeq: firstSeq, to: &pairs)
+        add(pairs: pairs)
+    }
+
+    /// Appends the (fingerprint, seq) pairs of `blob`'s 8-byte little-endian fingerprints, for seqs from
+    /// `firstSeq` on, to `pairs` (flattened, as `add(pairs:)` takes them).
+    static func appendPairs(of blob: [UInt8], firstSeq: UInt64, to pairs: inout [UInt64]) {
         blob.withUnsafeBytes { raw in
             for index in 0..<raw.count / 8 {
-                let fingerprint = UInt64(
-                    littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
-                add(fingerprint, seq: firstSeq + UInt64(index))
+                pairs.append(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
+                pairs.append(firstSeq + UInt64(index))
             }
         }
     }
@@ -238,13 +245,7 @@ extension LedgerStorage {
             }
             expected += UInt64(location.count)
             if let stored, stored == seal.seal(firstSeq: location.firstSeq, count: location.count, fingerprints: blob) {
-                blob.withUnsafeBytes { raw in
-                    for index in 0..<location.count {
-                        let fingerprint = raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)
-                        pairs.append(UInt64(littleEndian: fingerprint))
-                        pairs.append(location.firstSeq + UInt64(index))
-                    }
-                }
+                IdempotencyFingerprints.appendPairs(of: blob, firstSeq: location.firstSeq, to: &pairs)
                 if pairs.count >= Self.fingerprintBatch * 2 {
                     result.add(pairs: pairs)
                     pairs.removeAll(keepingCapacity: true)
