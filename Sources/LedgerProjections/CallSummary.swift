@@ -112,6 +112,12 @@ public struct CallSummary: Sendable, Equatable {
     /// The duration to show: the recorded one, else from the start and end times, else the end of the
     /// transcript.
     public var shownDurationMs: Int64? {
+        Self.shownDuration(
+            durationMs: durationMs, startedAt: startedAt, endedAt: endedAt, transcriptEndMs: transcriptEndMs)
+    }
+
+    /// `shownDurationMs` of a summary with these fields.
+    static func shownDuration(durationMs: Int64?, startedAt: Int64?, endedAt: Int64?, transcriptEndMs: Int64) -> Int64? {
         if let durationMs { return durationMs }
         if let startedAt, let endedAt, endedAt >= startedAt { return (endedAt - startedAt) / 1000 }
         return transcriptEndMs > 0 ? transcriptEndMs : nil

@@ -240,6 +240,13 @@ public final class ProjectionEngine {
         return result
     }
 
+    /// What `call-ledger calls` shows of every call with an event below `asOf`, in order of first event: read
+    /// from the stored summaries' columns it needs when `asOf` is the whole log, else from `calls(asOf:)`.
+    public func listings(asOf: UInt64? = nil) throws(LedgerError) -> [CallListing] {
+        guard bound(asOf: asOf) < reader.size else { return try currentState().listings() }
+        return try calls(asOf: asOf).map(CallListing.init)
+    }
+
     /// The summary of `call` as known now (nil for a call the log does not name): one lookup in the caught-up
     /// projection, where `calls()` reads every call's.
     public func summary(call: String) throws(LedgerError) -> CallSummary? {

@@ -48,17 +48,55 @@ public enum TranscriptRenderer {
 
     /// `mm:ss.mmm`, or `hh:mm:ss.mmm` when `hours`.
     public static func clock(_ milliseconds: Int64, hours: Bool = false) -> String {
-        let value = max(0, milliseconds)
-        let millis = value % 1000
-        let seconds = (value / 1000) % 60
-        let minutes = hours ? (value / 60_000) % 60 : value / 60_000
-        let prefix = hours ? pad(value / 3_600_000, 2) + ":" : ""
-        return prefix + pad(minutes, 2) + ":" + pad(seconds, 2) + "." + pad(millis, 3)
+        var out: [UInt8] = []
+        appendClock(milliseconds, hours: hours, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func pad(_ value: Int64, _ width: Int) -> String {
-        let digits = String(value)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    /// Appends `clock(milliseconds, hours:)` to `out` without building a string.
+    public static func appendClock(_ milliseconds: Int64, hours: Bool = false, to out: inout [UInt8]) {
+        let value = Int(max(0, milliseconds))
+        if hours {
+            out.appendDecimal(value / 3_600_000, minimumDigits: 2)
+            out.append(UInt8(ascii: ":"))
+        }
+        out.appendDecimal(hours ? (value / 60_000) % 60 : value / 60_000, minimumDigits: 2)
+        out.append(UInt8(ascii: ":"))
+        out.appendDecimal((value / 1000) % 60, minimumDigits: 2)
+        out.append(UInt8(ascii: "."))
+        out.appendDecimal(value % 1000, minimumDigits: 3)
+    }
+
+    /// The table `call-ledger calls` prints: a header line, then per call its id, start (RFC 3339), shown
+    /// duration (`hh:mm:ss.mmm`), agent, queue and final segment count, tab-separated, `-` where unknown; each
+    /// line ends with a newline.
+    public static func callTable(_ listings: [CallListing]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + listings.count * 96)
+        out.appendASCII("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n")
+        for summary in listings {
+            out.append(contentsOf: summary.call.utf8)
+            out.append(0x09)
+            if let startedAt = summary.startedAt {
+                Timestamp(micros: startedAt).append(to: &out)
+            } else {
+                out.append(UInt8(ascii: "-"))
+            }
+            out.append(0x09)
+            if let duration = summary.shownDurationMs {
+                appendClock(duration, hours: true, to: &out)
+            } else {
+                out.append(UInt8(ascii: "-"))
+            }
+            out.append(0x09)
+            out.append(contentsOf: (summary.agent ?? "-").utf8)
+            out.append(0x09)
+            out.append(contentsOf: (summary.queue ?? "-").utf8)
+            out.append(0x09)
+            out.appendDecimal(summary.finalSegments, minimumDigits: 1)
+            out.append(0x0A)
+        }
+        return out
     }
 
     private static func describe(_ note: EnrichmentNote, redacted: Bool) -> String {

@@ -179,24 +179,13 @@ struct CallsCommand: ParsableCommand {
         let directory = try options.directory()
         try reportingErrors {
             let reader = try LedgerReader(directory: directory, keyFilePath: options.keyFilePath)
-            let calls = try ProjectionEngine(reader: reader).calls(asOf: try seqBound(asOf, reader: reader))
+            let engine = ProjectionEngine(reader: reader)
+            let bound = try seqBound(asOf, reader: reader)
             if json {
-                Output.write(TranscriptJSON.summaries(calls) + [0x0A])
-                return
+                Output.write(TranscriptJSON.summaries(try engine.calls(asOf: bound)) + [0x0A])
+            } else {
+                Output.write(TranscriptRenderer.callTable(try engine.listings(asOf: bound)))
             }
-            var lines = ["CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS"]
-            lines.reserveCapacity(calls.count + 1)
-            for summary in calls {
-                let started = summary.startedAt.map(Timestamp.format(micros:)) ?? "-"
-                let duration = summary.shownDurationMs.map { TranscriptRenderer.clock($0, hours: true) } ?? "-"
-                lines.append(
-                    [
-                        summary.call, started, duration, summary.agent ?? "-", summary.queue ?? "-",
-                        "\(summary.finalSegments)",
-                    ]
-                    .joined(separator: "\t"))
-            }
-            Output.lines(lines)
         }
     }
 }

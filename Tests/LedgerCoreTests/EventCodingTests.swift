@@ -250,6 +250,39 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
         #expect(Timestamp.format(micros: -1) == "1969-12-31T23:59:59.999999Z")
     }
 
+    /// The hand-written digits match `String(format:)` for values and widths across the whole range.
+    @Test func decimalDigitsMatchStringFormat() {
+        var values: [Int] = [0, 1, -1, 9, 10, 99, 100, 999_999, .max, .min, .max - 1, .min + 1]
+        for _ in 0..<2_000 { values.append(Int.random(in: .min ... .max) >> Int.random(in: 0..<63)) }
+        for value in values {
+            for width in [0, 1, 2, 3, 4, 6, 19, 20] {
+                var out: [UInt8] = []
+                out.appendDecimal(value, minimumDigits: width)
+                let magnitude = String(value.magnitude)
+                let padded = String(repeating: "0", count: max(0, width - magnitude.count)) + magnitude
+                #expect(String(decoding: out, as: UTF8.self) == (value < 0 ? "-" : "") + padded, "\(value) \(width)")
+            }
+        }
+    }
+
+    /// Formatting agrees with Foundation's Gregorian calendar on random instants of years 1583-9999.
+    @Test func formattingAgreesWithFoundationOnRandomInstants() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let range: ClosedRange<Int64> = -12_212_553_600_000_000...RecordLimits.timestampMicros.upperBound
+        for _ in 0..<2_000 {
+            let micros = Int64.random(in: range)
+            let (seconds, fraction) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+            let whole = fraction < 0 ? seconds - 1 : seconds
+            let parts = calendar.dateComponents(
+                [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: Double(whole)))
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+                parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0, fraction < 0 ? fraction + 1_000_000 : fraction)
+            #expect(Timestamp.format(micros: micros) == expected)
+        }
+    }
+
     /// Only instants whose UTC form has a year 0000-9999 are accepted, whatever the offset.
     @Test func refusesInstantsOutsideYears0000To9999InUTC() {
         #expect(Timestamp.parse(Array("0000-01-01T00:00:00+00:01".utf8)) == .failure(.instantOutOfRange))

@@ -131,14 +131,7 @@ public struct Timestamp: Sendable, Equatable {
             sod += 86_400
         }
         let (year, month, day) = Self.civilFromDays(Int(d))
-        func put(_ value: Int, _ width: Int) {
-            if value < 0 { out.append(UInt8(ascii: "-")) }
-            let digits = Array(String(value.magnitude).utf8)
-            if digits.count < width {
-                out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count))
-            }
-            out.append(contentsOf: digits)
-        }
+        func put(_ value: Int, _ width: Int) { out.appendDecimal(value, minimumDigits: width) }
         put(year, 4)
         out.append(UInt8(ascii: "-"))
         put(month, 2)
@@ -158,7 +151,7 @@ public struct Timestamp: Sendable, Equatable {
         }
         switch zone {
         case .utc: out.append(UInt8(ascii: "Z"))
-        case .negativeZero: out.append(contentsOf: Array("-00:00".utf8))
+        case .negativeZero: out.append(contentsOf: "-00:00".utf8)
         case .offset(let minutes):
             out.append(minutes < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
             put(Int(minutes.magnitude / 60), 2)
