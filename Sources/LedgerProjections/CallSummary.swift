@@ -117,7 +117,8 @@ public struct CallSummary: Sendable, Equatable {
     }
 
     /// `shownDurationMs` of a summary with these fields.
-    static func shownDuration(durationMs: Int64?, startedAt: Int64?, endedAt: Int64?, transcriptEndMs: Int64) -> Int64? {
+    static func shownDuration(durationMs: Int64?, startedAt: Int64?, endedAt: Int64?, transcriptEndMs: Int64) -> Int64?
+    {
         if let durationMs { return durationMs }
         if let startedAt, let endedAt, endedAt >= startedAt { return (endedAt - startedAt) / 1000 }
         return transcriptEndMs > 0 ? transcriptEndMs : nil
