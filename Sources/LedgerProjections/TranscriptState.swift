@@ -90,12 +90,11 @@ struct TranscriptState {
         let statement = try database.statement("SELECT \(Self.summaryColumns) FROM calls")
         var stored: [CallSummary] = []
         while try statement.step() { stored.append(try Self.summary(from: statement)) }
-        stored.sort { $0.firstSeq < $1.firstSeq }
-        return stored
+        return Self.ordered(stored) { $0.firstSeq }
     }
 
     /// What the call table shows of every stored call, by first seq (read in key order and sorted here, as
-    /// `summaries()` is).
+    /// `summaries()` is). Only the columns the table needs are read.
     func listings() throws(LedgerError) -> [CallListing] {
         let statement = try database.statement(
             """
@@ -115,8 +114,15 @@ struct TranscriptState {
                     agent: optionalText(5), queue: optionalText(6), finalSegments: Int(statement.integer(7)),
                     transcriptEndMs: statement.integer(8)))
         }
-        listings.sort { $0.firstSeq < $1.firstSeq }
-        return listings
+        return Self.ordered(listings) { $0.firstSeq }
+    }
+
+    /// `items` ordered by `key`. Plain (key, index) pairs are sorted and the items then taken in that order:
+    /// sorting the items themselves retained and released their strings at every comparison.
+    private static func ordered<Item>(_ items: [Item], by key: (Item) -> UInt64) -> [Item] {
+        var order = items.indices.map { (key: key(items[$0]), index: $0) }
+        order.sort { $0.key < $1.key }
+        return order.map { items[$0.index] }
     }
 
     private static func summary(from row: SQLiteStatement) throws(LedgerError) -> CallSummary {

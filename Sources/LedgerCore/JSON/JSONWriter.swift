@@ -63,27 +63,22 @@ extension Array where Element == UInt8 {
         Swift.withUnsafeBytes(of: &digits) { append(contentsOf: $0[($0.count - count)...]) }
     }
 
-    /// Appends `value` in decimal, its magnitude zero-padded to at least `minimumDigits` digits (at most 20), with
-    /// a leading `-` when negative: `appendDecimal(7, minimumDigits: 2)` writes `07`. Allocates nothing.
+    /// Appends `value` in decimal, its magnitude zero-padded to at least `minimumDigits` digits, with a leading `-`
+    /// when negative: `appendDecimal(7, minimumDigits: 2)` writes `07`. Allocates nothing.
     public mutating func appendDecimal(_ value: Int, minimumDigits: Int) {
         if value < 0 { append(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let count = Swift.withUnsafeMutableBytes(of: &digits) { buffer -> Int in
-            var remaining = value.magnitude
-            var index = buffer.count
-            repeat {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-            } while remaining > 0
-            let floor = buffer.count - Swift.min(Swift.max(minimumDigits, 1), 20)
-            while index > floor {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0")
-            }
-            return buffer.count - index
+        let magnitude = value.magnitude
+        var divisor: UInt = 1
+        var count = 1
+        while divisor <= magnitude / 10 {
+            divisor *= 10
+            count += 1
         }
-        Swift.withUnsafeBytes(of: &digits) { append(contentsOf: $0[($0.count - count)...]) }
+        if count < minimumDigits { append(contentsOf: repeatElement(UInt8(ascii: "0"), count: minimumDigits - count)) }
+        while divisor > 0 {
+            append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude / divisor % 10))
+            divisor /= 10
+        }
     }
 
     /// Appends a float in its shortest round-tripping form.
