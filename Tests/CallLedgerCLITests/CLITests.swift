@@ -78,6 +78,20 @@ struct CLILedger {
         #expect((stats["compression_ratio"] as! Double) > 1)
     }
 
+    /// Commands that send no HTTP request never load libcurl: the CRM client opens it on first use, since its two
+    /// dozen libraries cost every process about 3 ms of start-up. (The CRM tests drive the loaded path.)
+    @Test func commandsThatSendNoHTTPDoNotLoadLibcurl() throws {
+        let ledger = try CLILedger()
+        let simulated = try LedgerTestSupport.callLedger("simulate", "--calls", "2", "--seed", "3")
+        try ledger.callLedger("append", "-", input: simulated.stdout)
+        for arguments in [["calls"], ["checkpoint"], ["verify"]] {
+            let result = try ledger.callLedger(arguments: arguments, environment: ["LD_DEBUG": "libs"])
+            #expect(result.status == 0, "\(arguments): \(result.stderr.suffix(300))")
+            #expect(result.stderr.contains("libsqlite3"), "LD_DEBUG=libs printed no library search")
+            #expect(!result.stderr.contains("libcurl"), "\(arguments) loaded libcurl")
+        }
+    }
+
     @Test func reappendingTheSameInputAppendsNothing() throws {
         let ledger = try CLILedger()
         let input = simulatedLines(calls: 1, seed: 22).joined(separator: "\n")

@@ -2,7 +2,9 @@
 // connection, reused between requests to the same host) stays inside the class; callers see only Sendable values.
 internal import CCurl
 
-/// libcurl's process-wide initialisation, run once (Swift globals are initialised lazily and exactly once).
+/// libcurl's process-wide initialisation, run once (Swift globals are initialised lazily and exactly once). It
+/// also loads libcurl: call-ledger does not link it (see Sources/CCurl/shim.h), so a process that sends no HTTP
+/// request never loads its two dozen libraries.
 private let curlGlobalInit: CURLcode = call_ledger_curl_global_init()
 
 /// Sends HTTP requests through libcurl, one at a time, reusing the connection when the host stays the same.
@@ -15,9 +17,12 @@ public final class HTTPClient {
 
     /// A client with its own libcurl handle; fails only if libcurl cannot be initialised.
     public init() throws(HTTPError) {
-        guard curlGlobalInit == CURLE_OK, let handle = curl_easy_init() else {
+        guard curlGlobalInit == CURLE_OK, let handle = call_ledger_curl_easy_init() else {
+            let reason = call_ledger_curl_load_error().map { String(cString: $0) }
             throw .transport(
-                url: "", curlCode: Int(CURLE_FAILED_INIT.rawValue), message: "libcurl could not be initialised")
+                url: "", curlCode: Int(CURLE_FAILED_INIT.rawValue),
+                message: reason.map { "libcurl could not be loaded (install libcurl4, which provides libcurl.so.4): \($0)" }
+                    ?? "libcurl could not be initialised")
         }
         self.handle = handle
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
@@ -25,7 +30,7 @@ public final class HTTPClient {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        call_ledger_curl_easy_cleanup(handle)
         errorBuffer.deallocate()
     }
 
@@ -33,18 +38,18 @@ public final class HTTPClient {
     ///
     /// Every response that arrives is returned, whatever its status; `HTTPError` means none arrived.
     public func send(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        curl_easy_reset(handle)
+        call_ledger_curl_easy_reset(handle)
         errorBuffer.update(repeating: 0, count: Int(CURL_ERROR_SIZE))
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer { call_ledger_curl_slist_free_all(headerList) }
         // "Expect:" stops libcurl from waiting for `100 Continue` before sending larger bodies.
         for line in request.headers.map({ "\($0.name): \($0.value)" }) + ["Expect:"] {
-            headerList = curl_slist_append(headerList, line)
+            headerList = call_ledger_curl_slist_append(headerList, line)
         }
         let collector = ResponseCollector()
         let setup = configure(request, headerList: headerList, collector: Unmanaged.passUnretained(collector))
         guard setup == CURLE_OK else { throw error(setup, url: request.url) }
-        let result = withExtendedLifetime(collector) { curl_easy_perform(handle) }
+        let result = withExtendedLifetime(collector) { call_ledger_curl_easy_perform(handle) }
         guard result == CURLE_OK else { throw error(result, url: request.url) }
         var status = 0
         _ = call_ledger_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -104,7 +109,7 @@ public final class HTTPClient {
     /// The `HTTPError` for a failed libcurl call, with libcurl's detailed message when it left one.
     private func error(_ code: CURLcode, url: String) -> HTTPError {
         let detail = String(cString: errorBuffer)
-        let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        let message = detail.isEmpty ? String(cString: call_ledger_curl_easy_strerror(code)) : detail
         let number = Int(code.rawValue)
         switch code {
         case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
