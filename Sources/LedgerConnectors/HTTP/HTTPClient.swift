@@ -21,7 +21,7 @@ public final class HTTPClient {
             let reason = call_ledger_curl_load_error().map { String(cString: $0) }
             throw .transport(
                 url: "", curlCode: Int(CURLE_FAILED_INIT.rawValue),
-                message: reason.map { "libcurl could not be loaded (install libcurl4, which provides libcurl.so.4): \($0)" }
+                message: reason.map { "libcurl could not be loaded (install libcurl4 for libcurl.so.4): \($0)" }
                     ?? "libcurl could not be initialised")
         }
         self.handle = handle
