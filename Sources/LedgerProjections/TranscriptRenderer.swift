@@ -74,26 +74,26 @@ public enum TranscriptRenderer {
         var out: [UInt8] = []
         out.reserveCapacity(64 + listings.count * 96)
         out.appendASCII("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n")
-        for summary in listings {
-            out.append(contentsOf: summary.call.utf8)
+        for listing in listings {
+            out.appendUTF8(listing.call)
             out.append(0x09)
-            if let startedAt = summary.startedAt {
+            if let startedAt = listing.startedAt {
                 Timestamp(micros: startedAt).append(to: &out)
             } else {
                 out.append(UInt8(ascii: "-"))
             }
             out.append(0x09)
-            if let duration = summary.shownDurationMs {
+            if let duration = listing.shownDurationMs {
                 appendClock(duration, hours: true, to: &out)
             } else {
                 out.append(UInt8(ascii: "-"))
             }
             out.append(0x09)
-            out.append(contentsOf: (summary.agent ?? "-").utf8)
+            out.appendUTF8(listing.agent ?? "-")
             out.append(0x09)
-            out.append(contentsOf: (summary.queue ?? "-").utf8)
+            out.appendUTF8(listing.queue ?? "-")
             out.append(0x09)
-            out.appendDecimal(summary.finalSegments, minimumDigits: 1)
+            out.appendDecimal(listing.finalSegments, minimumDigits: 1)
             out.append(0x0A)
         }
         return out

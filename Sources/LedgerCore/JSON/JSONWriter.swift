@@ -30,6 +30,12 @@ extension Array where Element == UInt8 {
         append(UInt8(ascii: "\""))
     }
 
+    /// Appends the UTF-8 bytes of `string` as they are (no quoting), copying its contiguous storage in one go.
+    public mutating func appendUTF8(_ string: String) {
+        var copy = string
+        copy.withUTF8 { append(contentsOf: UnsafeRawBufferPointer($0)) }
+    }
+
     /// Appends `string` as a JSON string literal.
     public mutating func appendJSONString(_ string: String) {
         var copy = string
