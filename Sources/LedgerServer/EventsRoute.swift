@@ -196,8 +196,7 @@ struct EventsRoute: Sendable {
         switch sink {
         case .ledger(let service):
             if atomic { return try await appendAtomically(request, service: service, principal: principal) }
-            return streamed(
-                request, principal: principal, logger: logger, into: LedgerAppender(route: self, service: service))
+            return streamedToLedger(request, principal: principal, logger: logger, service: service)
         case .cluster(let publisher):
             guard !atomic else {
                 throw APIError.badRequest(
@@ -244,64 +243,90 @@ struct EventsRoute: Sendable {
                         try await consumer.finish(writer: &writer, outcome: &outcome)
                     }
                 }
-                if let failure = outcome.failure {
-                    var line: [UInt8] = []
-                    line.appendASCII("{\"status\":\"failed\",\"reason\":")
-                    line.appendJSONString(failure)
-                    line.appendASCII("}\n")
-                    try await writer.write(ByteBuffer(bytes: line))
-                }
-                logger.info(
-                    "events request done",
-                    metadata: [
-                        "appended": "\(outcome.appended)", "duplicates": "\(outcome.duplicates)",
-                        "rejected": "\(outcome.rejected)", "failed": "\(outcome.failure != nil)",
-                    ])
-                try await writer.finish(nil)
+                try await Self.finish(&writer, outcome: outcome, logger: logger)
             })
     }
 
-    /// Counts for the request's log line.
-    struct StreamOutcome {
-        var appended = 0
-        var duplicates = 0
-        var rejected = 0
-        var failure: String?
+    /// Ledger mode: a child task reads the body, decodes its lines and stages their events as each buffer
+    /// arrives, without waiting for them to become durable; this task writes each buffer's response lines once
+    /// its events are durable. A request whose body arrives in several reads thus waits for about one commit
+    /// instead of one per read (before: each read's events were staged, waited for and answered before the next
+    /// read was taken), and acknowledgements still stream as events become durable.
+    private func streamedToLedger(
+        _ request: Request, principal: Principal, logger: Logger, service: LedgerService
+    ) -> Response {
+        let route = self
+        let body = request.body
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody { writer in
+                var outcome = StreamOutcome()
+                let (chunks, staged) = AsyncStream.makeStream(of: StagedLines.self)
+                try await withThrowingTaskGroup(of: String?.self) { group in
+                    group.addTask {
+                        defer { staged.finish() }
+                        return try await route.readAndStage(body, principal: principal, service: service) {
+                            staged.yield($0)
+                        }
+                    }
+                    for await chunk in chunks where outcome.failure == nil {
+                        do { try await service.awaitDurable(chunk.staged) } catch {
+                            outcome.failure = "the ledger could not append: \(error)"
+                            continue
+                        }
+                        try await writer.write(ByteBuffer(bytes: route.answer(chunk, outcome: &outcome)))
+                    }
+                    if let failure = try await group.next() ?? nil, outcome.failure == nil { outcome.failure = failure }
+                }
+                try await Self.finish(&writer, outcome: outcome, logger: logger)
+            })
     }
 
-    /// Ledger mode: each batch of lines appended, then answered one line per entry in input order.
-    struct LedgerAppender: EventLineConsumer, Sendable {
-        let route: EventsRoute
-        let service: LedgerService
-
-        func consume(
-            _ decoded: [DecodedLine], writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome
-        ) async throws -> Bool {
-            try await route.append(decoded.map(\.result), service: service, to: &writer, outcome: &outcome)
-        }
-
-        func finish(writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome) async throws {}
+    /// A body buffer's decoded lines and the staged events among them.
+    struct StagedLines: Sendable {
+        /// Each non-blank line's event or rejection, in input order.
+        var decoded: [Result<DecodedEvent, EventDecodingError>]
+        /// The events' results, in order.
+        var staged: LedgerService.StagedEvents
     }
 
-    /// Appends the events of `decoded`, then writes one line per entry in input order. False when the writer
-    /// failed (the failure is in `outcome`, and nothing more may be appended).
-    private func append(
-        _ decoded: [Result<DecodedEvent, EventDecodingError>], service: LedgerService,
-        to writer: inout any ResponseBodyWriter, outcome: inout StreamOutcome
-    ) async throws -> Bool {
-        guard !decoded.isEmpty else { return true }
-        let events = decoded.compactMap { try? $0.get() }
-        let results: [AppendResult]
-        let start = ContinuousClock.now
-        do { results = try await service.append(events) } catch {
-            outcome.failure = "the ledger could not append: \(error)"
-            return false
+    /// Reads `body`, decodes its lines and stages their events buffer by buffer, handing each to `deliver`;
+    /// returns why it stopped early (the body is too large, the writer failed), or nil at the body's end.
+    private func readAndStage(
+        _ body: RequestBody, principal: Principal, service: LedgerService,
+        deliver: @Sendable (StagedLines) -> Void
+    ) async throws -> String? {
+        var lines = EventLineDecoder(
+            decoder: EventDecoder(maximumEventBytes: sink.maximumEventBytes), principal: principal)
+        var splitter = LineSplitter()
+        var received = 0
+        func stage(_ decoded: [DecodedLine]) async -> String? {
+            guard !decoded.isEmpty else { return nil }
+            let results = decoded.map(\.result)
+            do {
+                let staged = try await service.stage(results.compactMap { try? $0.get() })
+                deliver(StagedLines(decoded: results, staged: staged))
+            } catch {
+                return "the ledger could not append: \(error)"
+            }
+            return nil
         }
-        let elapsed = (ContinuousClock.now - start).components
-        appendLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+        for try await buffer in body {
+            received += buffer.readableBytes
+            guard received <= maxBodyBytes else {
+                return "the body is over the \(maxBodyBytes)-byte limit; lines after line \(splitter.lineNumber) "
+                    + "were not read"
+            }
+            if let failure = await stage(lines.decodeKeepingLines(splitter.append(buffer))) { return failure }
+        }
+        return await stage(lines.decodeKeepingLines(splitter.finish()))
+    }
+
+    /// The response lines of `chunk`, whose events are durable, one per input line in order; counts them.
+    private func answer(_ chunk: StagedLines, outcome: inout StreamOutcome) -> [UInt8] {
         var out: [UInt8] = []
-        var next = results.makeIterator()
-        for entry in decoded {
+        var next = chunk.staged.results.makeIterator()
+        for entry in chunk.decoded {
             switch entry {
             case .success:
                 guard let result = next.next() else { continue }
@@ -312,11 +337,39 @@ struct EventsRoute: Sendable {
                 out.append(contentsOf: LineOutcome.rejected(error).json)
             }
         }
+        let results = chunk.staged.results
         appended.increment(by: results.count { $0.status == .appended })
         duplicates.increment(by: results.count { $0.status == .duplicate })
-        rejected.increment(by: decoded.count - events.count)
-        try await writer.write(ByteBuffer(bytes: out))
-        return true
+        rejected.increment(by: chunk.decoded.count - results.count)
+        return out
+    }
+
+    /// Writes the failure line when there is one, logs the request's counts and ends the response.
+    private static func finish(
+        _ writer: inout any ResponseBodyWriter, outcome: StreamOutcome, logger: Logger
+    ) async throws {
+        if let failure = outcome.failure {
+            var line: [UInt8] = []
+            line.appendASCII("{\"status\":\"failed\",\"reason\":")
+            line.appendJSONString(failure)
+            line.appendASCII("}\n")
+            try await writer.write(ByteBuffer(bytes: line))
+        }
+        logger.info(
+            "events request done",
+            metadata: [
+                "appended": "\(outcome.appended)", "duplicates": "\(outcome.duplicates)",
+                "rejected": "\(outcome.rejected)", "failed": "\(outcome.failure != nil)",
+            ])
+        try await writer.finish(nil)
+    }
+
+    /// Counts for the request's log line.
+    struct StreamOutcome {
+        var appended = 0
+        var duplicates = 0
+        var rejected = 0
+        var failure: String?
     }
 
     /// `?atomic=true`: reads the whole body, validates every line, then appends all as one frame, or, when any

@@ -66,7 +66,23 @@ public final class LedgerService: Sendable {
     /// Appends `events`; returns once every one is durable (or a known duplicate), in order. The events are
     /// staged here and written by the group committer with whatever other requests staged meanwhile.
     public func append(_ events: [DecodedEvent]) async throws(LedgerError) -> [AppendResult] {
-        guard !events.isEmpty else { return [] }
+        let staged = try await stage(events)
+        try await awaitDurable(staged)
+        return staged.results
+    }
+
+    /// Events staged for the group committer, not yet known durable.
+    struct StagedEvents: Sendable {
+        /// Each event's result, in order.
+        var results: [AppendResult]
+        /// The calls of the events appended (not of known duplicates), for the live feed.
+        var calls: Set<String>
+    }
+
+    /// Stages `events` for the group committer without waiting for them to become durable: a request can read
+    /// and stage its next lines while these are written. Pass the result to `awaitDurable` before acknowledging.
+    func stage(_ events: [DecodedEvent]) async throws(LedgerError) -> StagedEvents {
+        guard !events.isEmpty else { return StagedEvents(results: [], calls: []) }
         let (writer, committer) = try requireWriter()
         let batchLimit = writer.configuration.maximumBatchEvents
         let results = try await run(on: appendQueue) { () throws(LedgerError) in
@@ -78,9 +94,19 @@ public final class LedgerService: Sendable {
             }
             return results
         }
-        if let last = results.map(\.seq).max() { try await committer.waitDurable(through: last) }
-        signal(events, results)
-        return results
+        var calls: Set<String> = []
+        for (event, result) in zip(events, results) where result.status == .appended && !event.call.isEmpty {
+            calls.insert(event.call)
+        }
+        return StagedEvents(results: results, calls: calls)
+    }
+
+    /// Returns once every event of `staged` is durable, then tells `appended`'s listener their calls.
+    func awaitDurable(_ staged: StagedEvents) async throws(LedgerError) {
+        guard let last = staged.results.map(\.seq).max() else { return }
+        let (_, committer) = try requireWriter()
+        try await committer.waitDurable(through: last)
+        appended.send(staged.calls)
     }
 
     /// Appends `events` as one frame: all durable together, or none.
