@@ -17,15 +17,33 @@ struct LineSplitter {
 
     /// The complete lines in `buffer` (with what was pending before it), numbered from 1, without `\n`/`\r\n`.
     mutating func append(_ buffer: ByteBuffer) -> [(number: Int, bytes: [UInt8])] {
-        pending.append(contentsOf: buffer.readableBytesView)
         var lines: [(number: Int, bytes: [UInt8])] = []
-        var start = 0
-        while let newline = pending[start...].firstIndex(of: 0x0A) {
-            lines.append(next(pending[start..<newline]))
-            start = newline + 1
-        }
-        pending.removeFirst(start)
+        forEachLine(in: buffer) { lines.append(($0, Array($1))) }
         return lines
+    }
+
+    /// Calls `body` with each complete line of `buffer` (with what was pending before it), numbered from 1,
+    /// without `\n`/`\r\n`; a line within the buffer is passed in place, not copied.
+    mutating func forEachLine(in buffer: ByteBuffer, _ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        buffer.withUnsafeReadableBytes { bytes in
+            var start = 0
+            if !pending.isEmpty {
+                guard let newline = bytes.firstIndex(of: 0x0A) else {
+                    pending.append(contentsOf: bytes)
+                    return
+                }
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<newline]))
+                let line = pending
+                pending = []
+                line.withUnsafeBytes { emit($0, body) }
+                start = newline + 1
+            }
+            while let newline = bytes[start...].firstIndex(of: 0x0A) {
+                emit(UnsafeRawBufferPointer(rebasing: bytes[start..<newline]), body)
+                start = newline + 1
+            }
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+        }
     }
 
     /// The bytes held while waiting for a line's end.
@@ -33,16 +51,22 @@ struct LineSplitter {
 
     /// The last line, if the body did not end with a newline.
     mutating func finish() -> [(number: Int, bytes: [UInt8])] {
-        guard !pending.isEmpty else { return [] }
-        defer { pending = [] }
-        return [next(pending[...])]
+        var lines: [(number: Int, bytes: [UInt8])] = []
+        forEachFinalLine { lines.append(($0, Array($1))) }
+        return lines
     }
 
-    private mutating func next(_ line: ArraySlice<UInt8>) -> (number: Int, bytes: [UInt8]) {
+    /// Calls `body` with the last line, if the body did not end with a newline.
+    mutating func forEachFinalLine(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        guard !pending.isEmpty else { return }
+        let line = pending
+        pending = []
+        line.withUnsafeBytes { emit($0, body) }
+    }
+
+    private mutating func emit(_ line: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) -> Void) {
         lineNumber += 1
-        var bytes = Array(line)
-        if bytes.last == 0x0D { bytes.removeLast() }
-        return (lineNumber, bytes)
+        body(lineNumber, line.last == 0x0D ? UnsafeRawBufferPointer(rebasing: line.dropLast()) : line)
     }
 }
 
@@ -89,19 +113,45 @@ struct EventLineDecoder {
     /// `decode(_:)`, each result with the line it came from.
     mutating func decodeKeepingLines(_ lines: [(number: Int, bytes: [UInt8])]) -> [DecodedLine] {
         var results: [DecodedLine] = []
-        for (number, bytes) in lines where !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-            let decoded = bytes.withUnsafeBytes { raw in
-                Result { () throws(EventDecodingError) in try decoder.decode(raw, lineNumber: number) }
-            }
-            if case .success(let event) = decoded, !principal.covers(tenant: event.tenant) {
-                let error = EventDecodingError(
-                    line: number, field: "tenant", reason: "this token may not write events of that tenant")
-                results.append(DecodedLine(bytes: bytes, result: .failure(error)))
-            } else {
-                results.append(DecodedLine(bytes: bytes, result: decoded))
-            }
+        for (number, bytes) in lines {
+            guard let decoded = bytes.withUnsafeBytes({ decode($0, number: number) }) else { continue }
+            results.append(DecodedLine(bytes: bytes, result: decoded))
         }
         return results
+    }
+
+    /// Decodes the lines `splitter` finds in `buffer` (its last line when `buffer` is nil) in place, without
+    /// copying them: the events, and per non-blank line in order nil for an event or why it was rejected.
+    mutating func decodeEvents(
+        of buffer: ByteBuffer?, splitter: inout LineSplitter
+    ) -> (events: [DecodedEvent], rejections: [EventDecodingError?]) {
+        var events: [DecodedEvent] = []
+        var rejections: [EventDecodingError?] = []
+        func take(_ number: Int, _ line: UnsafeRawBufferPointer) {
+            switch decode(line, number: number) {
+            case .success(let event)?:
+                events.append(event)
+                rejections.append(nil)
+            case .failure(let error)?: rejections.append(error)
+            case nil: break
+            }
+        }
+        if let buffer { splitter.forEachLine(in: buffer, take) } else { splitter.forEachFinalLine(take) }
+        return (events, rejections)
+    }
+
+    /// Line `number` decoded (an event in one of the principal's tenants) or rejected; nil when it is blank.
+    private mutating func decode(
+        _ line: UnsafeRawBufferPointer, number: Int
+    ) -> Result<DecodedEvent, EventDecodingError>? {
+        guard !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else { return nil }
+        let decoded = Result { () throws(EventDecodingError) in try decoder.decode(line, lineNumber: number) }
+        if case .success(let event) = decoded, !principal.covers(tenant: event.tenant) {
+            return .failure(
+                EventDecodingError(
+                    line: number, field: "tenant", reason: "this token may not write events of that tenant"))
+        }
+        return decoded
     }
 }
 
@@ -282,10 +332,11 @@ struct EventsRoute: Sendable {
             })
     }
 
-    /// A body buffer's decoded lines and the staged events among them.
+    /// A body buffer's lines: which were rejected and the results of the events staged from the others.
     struct StagedLines: Sendable {
-        /// Each non-blank line's event or rejection, in input order.
-        var decoded: [Result<DecodedEvent, EventDecodingError>]
+        /// Per non-blank line in input order: nil for an event (its result is next in `staged`), else why the
+        /// line was rejected.
+        var rejections: [EventDecodingError?]
         /// The events' results, in order.
         var staged: LedgerService.StagedEvents
     }
@@ -300,12 +351,11 @@ struct EventsRoute: Sendable {
             decoder: EventDecoder(maximumEventBytes: sink.maximumEventBytes), principal: principal)
         var splitter = LineSplitter()
         var received = 0
-        func stage(_ decoded: [DecodedLine]) async -> String? {
-            guard !decoded.isEmpty else { return nil }
-            let results = decoded.map(\.result)
+        func stage(_ buffer: ByteBuffer?) async -> String? {
+            let (events, rejections) = lines.decodeEvents(of: buffer, splitter: &splitter)
+            guard !rejections.isEmpty else { return nil }
             do {
-                let staged = try await service.stage(results.compactMap { try? $0.get() })
-                deliver(StagedLines(decoded: results, staged: staged))
+                deliver(StagedLines(rejections: rejections, staged: try await service.stage(events)))
             } catch {
                 return "the ledger could not append: \(error)"
             }
@@ -317,30 +367,28 @@ struct EventsRoute: Sendable {
                 return "the body is over the \(maxBodyBytes)-byte limit; lines after line \(splitter.lineNumber) "
                     + "were not read"
             }
-            if let failure = await stage(lines.decodeKeepingLines(splitter.append(buffer))) { return failure }
+            if let failure = await stage(buffer) { return failure }
         }
-        return await stage(lines.decodeKeepingLines(splitter.finish()))
+        return await stage(nil)
     }
 
     /// The response lines of `chunk`, whose events are durable, one per input line in order; counts them.
     private func answer(_ chunk: StagedLines, outcome: inout StreamOutcome) -> [UInt8] {
         var out: [UInt8] = []
         var next = chunk.staged.results.makeIterator()
-        for entry in chunk.decoded {
-            switch entry {
-            case .success:
-                guard let result = next.next() else { continue }
+        for rejection in chunk.rejections {
+            if let rejection {
+                outcome.rejected += 1
+                out.append(contentsOf: LineOutcome.rejected(rejection).json)
+            } else if let result = next.next() {
                 if result.status == .appended { outcome.appended += 1 } else { outcome.duplicates += 1 }
                 out.append(contentsOf: LineOutcome.acknowledged(result).json)
-            case .failure(let error):
-                outcome.rejected += 1
-                out.append(contentsOf: LineOutcome.rejected(error).json)
             }
         }
         let results = chunk.staged.results
         appended.increment(by: results.count { $0.status == .appended })
         duplicates.increment(by: results.count { $0.status == .duplicate })
-        rejected.increment(by: chunk.decoded.count - results.count)
+        rejected.increment(by: chunk.rejections.count - results.count)
         return out
     }
 

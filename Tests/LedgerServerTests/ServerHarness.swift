@@ -279,6 +279,17 @@ final class RawHTTPConnection {
         send(String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n")
     }
 
+    /// Sends one chunk of a chunked body given as bytes (which may end inside a UTF-8 character or a CRLF).
+    func sendChunk(bytes: ArraySlice<UInt8>) {
+        let framed = Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + Array("\r\n".utf8)
+        var offset = 0
+        while offset < framed.count {
+            let n = framed[offset...].withUnsafeBytes { write(socketFD, $0.baseAddress, $0.count) }
+            guard n > 0 else { return }
+            offset += n
+        }
+    }
+
     /// Reads until what was received contains `needle` (or the read times out, or `seconds` passed); returns
     /// everything so far.
     func read(until needle: String, seconds: Double = .infinity) -> String {

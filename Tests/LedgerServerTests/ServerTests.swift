@@ -65,6 +65,62 @@ struct ServerTests {
         #expect(all.contains(#"{"seq":1,"idempotency":"c-acme-0001:seg-1","status":"appended"}"#), "\(all)")
     }
 
+    /// However a body is cut into pieces (inside a line, a UTF-8 character or a CRLF), every line is answered
+    /// once, in order: events by seq, a bad line by its number counting blank ones, blank lines not at all, a
+    /// last line without a newline included.
+    @Test func bodiesCutAnywhereAreAnsweredLineByLineInOrder() async throws {
+        let server = try ServerProcess()
+        var seed = UInt64.random(in: 1...UInt64.max)
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let initialSeed = seed
+        var seq = 0
+        for round in 0..<4 {
+            var body: [UInt8] = []
+            var expected: [String] = []
+            let count = 20 + next(40)
+            for index in 1...count {
+                let ending = next(4) == 0 ? "\r\n" : "\n"
+                switch next(10) {
+                case 0: body += Array(("  " + ending).utf8)
+                case 1: body += Array(ending.utf8)
+                case 2:
+                    body += Array((#"{"type":"call.started","call":"c-acme-0001","tenant":"acme-bank"}"# + ending).utf8)
+                    expected.append("line \(index)")
+                default:
+                    let key = "cut-\(round)-\(index)"
+                    let line =
+                        #"{"type":"transcript.segment","call":"c-acme-0001","tenant":"acme-bank","source":"t","idempotency":"\#(key)","body":{"utterance":"\#(key)","final":true,"role":"agent","start_ms":0,"end_ms":1,"text":"Zoë 🙂 \#(index)","provider":"t"}}"#
+                    body += Array((line + (index == count && next(2) == 0 ? "" : ending)).utf8)
+                    expected.append("seq \(seq)")
+                    seq += 1
+                }
+            }
+            let connection = try RawHTTPConnection(port: server.port)
+            connection.send(
+                "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(Tokens.key(.ingest))\r\n"
+                    + "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            var start = 0
+            while start < body.count {
+                let end = min(body.count, start + 1 + next(300))
+                connection.sendChunk(bytes: body[start..<end])
+                start = end
+            }
+            connection.send("0\r\n\r\n")
+            let response = connection.read(until: "\r\n0\r\n\r\n", seconds: 20)
+            let answers = response.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("{") }.map { line in
+                if let range = line.range(of: #""seq":"#) {
+                    return "seq " + line[range.upperBound...].prefix { $0.isNumber }
+                }
+                let number = line.range(of: #""line":"#).map { line[$0.upperBound...].prefix { $0.isNumber } } ?? "?"
+                return "line \(number)"
+            }
+            #expect(answers == expected, "seed \(initialSeed), round \(round): \(response.suffix(400))")
+        }
+    }
+
     @Test func aRejectedLineIsReportedAndTheRestAppended() async throws {
         let server = try ServerProcess()
         let lines = callLines(call: Self.acmeCall, tenant: "acme-bank", secret: "Jane Roe")
