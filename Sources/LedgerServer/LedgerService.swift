@@ -85,14 +85,13 @@ public final class LedgerService: Sendable {
         guard !events.isEmpty else { return StagedEvents(results: [], calls: []) }
         let (writer, committer) = try requireWriter()
         let batchLimit = writer.configuration.maximumBatchEvents
-        let results = try await run(on: appendQueue) { () throws(LedgerError) in
-            var results: [AppendResult] = []
-            results.reserveCapacity(events.count)
-            for (index, event) in events.enumerated() {
-                results.append(try writer.stage(event))
-                if (index + 1) % batchLimit == 0 { committer.nudge() }
-            }
-            return results
+        // Staged on the calling task's thread: staging is CPU work under the writer's staging lock, held for one
+        // event at a time, and never waits for a disk.
+        var results: [AppendResult] = []
+        results.reserveCapacity(events.count)
+        for (index, event) in events.enumerated() {
+            results.append(try writer.stage(event))
+            if (index + 1) % batchLimit == 0 { committer.nudge() }
         }
         var calls: Set<String> = []
         for (event, result) in zip(events, results) where result.status == .appended && !event.call.isEmpty {
