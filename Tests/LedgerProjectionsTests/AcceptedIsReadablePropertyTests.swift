@@ -7,6 +7,7 @@
 import Foundation
 import LedgerCore
 import LedgerProjections
+import LedgerSimulator
 import LedgerStore
 import LedgerTestSupport
 import PropertyBased
@@ -27,18 +28,6 @@ private indirect enum Model {
     case object([(String, Model)])
 }
 
-/// SplitMix64: deterministic per generated case, seeded from the property checker's generator.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// One generated interchange line and the model of its body.
 private struct GeneratedEvent: CustomStringConvertible {
     var type: EventType
@@ -51,7 +40,7 @@ private struct GeneratedEvent: CustomStringConvertible {
 
 /// Builds events from the body schemas. `invalidRate` is the chance that a leaf value is made invalid.
 private struct EventFactory {
-    var rng: SplitMix
+    var rng: SeededGenerator
     let invalidRate = 0.004
     /// The pii kinds annotated objects draw from in the event being generated.
     var piiKinds: [String] = []
@@ -298,14 +287,15 @@ private struct EventFactory {
     // MARK: Serializing
 
     static func quoted(_ text: String) -> String {
-        var rng = SplitMix(state: UInt64(text.utf8.count))
+        var rng = SeededGenerator(seed: UInt64(text.utf8.count))
         return quoted(text, escapeNonASCII: false, rng: &rng)
     }
 
     mutating func quoted(_ text: String) -> String { Self.quoted(text, escapeNonASCII: chance(0.3), rng: &rng) }
 
-    static func quoted(_ text: String, escapeNonASCII: Bool, rng: inout SplitMix, escapeSolidus: Bool = true) -> String
-    {
+    static func quoted(
+        _ text: String, escapeNonASCII: Bool, rng: inout SeededGenerator, escapeSolidus: Bool = true
+    ) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -549,7 +539,7 @@ private final class Tally: @unchecked Sendable {
     @Test func everyAcceptedEventReadsBackAndEveryRefusedOneLeavesTheLogUnchanged() async throws {
         let tally = Tally()
         let batches = Generator<[GeneratedEvent], Shrink.None<[GeneratedEvent]>> { rng in
-            var factory = EventFactory(rng: SplitMix(state: rng.next()))
+            var factory = EventFactory(rng: SeededGenerator(seed: rng.next()))
             return (0..<factory.int(1...10)).map { factory.event(number: $0) }
         }
         await propertyCheck(count: 200, input: batches) { events in

@@ -5,6 +5,7 @@
 import Foundation
 import LedgerCore
 import LedgerProjections
+import LedgerSimulator
 import LedgerStore
 import LedgerTestSupport
 import Testing
@@ -48,7 +49,7 @@ import Testing
     @Test func callTableMatchesAFoundationRenderingOfEverySummary() throws {
         var random = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 1...UInt64.max, using: &random)
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         var lines: [String] = []
         let starts = [
             "1970-01-01T00:00:00Z", "2000-02-29T23:59:59.999999Z", "2026-11-26T09:05:07.5+01:00",
@@ -90,13 +91,7 @@ import Testing
             }
         }
         let scratch = ScratchDirectory()
-        var options = LedgerCreationOptions()
-        options.origin = "call-table.test/ledger"
-        let directory = scratch.file("ledger")
-        try LedgerWriter.create(directory: directory, options: options)
-        let writer = try LedgerWriter(directory: directory)
-        _ = try writer.append(try decodeLines(lines))
-        try writer.close()
+        let directory = try ledger(in: scratch, origin: "call-table.test/ledger", lines: lines)
         let engine = ProjectionEngine(reader: try LedgerReader(directory: directory))
         let summaries = try engine.calls()
         let listings = try engine.listings()
@@ -111,18 +106,5 @@ import Testing
         let difference = zip(table.split(separator: "\n"), expected.split(separator: "\n")).first { $0 != $1 }
         #expect(table == expected, "seed \(seed): \(String(describing: difference))")
         #expect(TranscriptRenderer.callTable([]) == Array("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n".utf8))
-    }
-}
-
-/// SplitMix64, seeded per run; the seed is printed with a failure.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -4,21 +4,10 @@
 import Foundation
 import LedgerCore
 import LedgerProjections
+import LedgerSimulator
 import LedgerStore
 import LedgerTestSupport
 import Testing
-
-/// SplitMix64: a seeded generator, so a failing case can be replayed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct TranscriptJSONTests {
     /// Pieces of text that escaping, sorting and normalisation treat differently.
@@ -80,14 +69,7 @@ private struct SeededGenerator: RandomNumberGenerator {
     }
 
     private func ledger(_ scratch: ScratchDirectory, lines: [String]) throws -> String {
-        var options = LedgerCreationOptions()
-        options.origin = "transcript-json.test/ledger"
-        let directory = scratch.file("ledger")
-        try LedgerWriter.create(directory: directory, options: options)
-        let writer = try LedgerWriter(directory: directory)
-        _ = try writer.append(try decodeLines(lines))
-        try writer.close()
-        return directory
+        try LedgerTestSupport.ledger(in: scratch, origin: "transcript-json.test/ledger", lines: lines)
     }
 
     @Test func simulatedCallsEncodeAsJSONEncoderDoesWithAndWithoutTheKeyFile() throws {
@@ -105,7 +87,7 @@ private struct SeededGenerator: RandomNumberGenerator {
     }
 
     @Test func generatedCallsWithAwkwardTextAndNumbersEncodeAsJSONEncoderDoes() throws {
-        var random = SeededGenerator(state: 0x5EED_0001)
+        var random = SeededGenerator(seed: 0x5EED_0001)
         func text(_ count: Int) -> String {
             (0..<count).map { _ in Self.pieces.randomElement(using: &random) ?? "" }.joined()
         }

@@ -54,6 +54,19 @@ public func simulatedLines(
     return lines
 }
 
+/// Creates a ledger named `ledger` in `scratch` with `origin`, appends `lines` (which must be valid) and closes
+/// its writer; returns the ledger's directory.
+public func ledger(in scratch: ScratchDirectory, origin: String, lines: [String]) throws -> String {
+    var options = LedgerCreationOptions()
+    options.origin = origin
+    let directory = scratch.file("ledger")
+    try LedgerWriter.create(directory: directory, options: options)
+    let writer = try LedgerWriter(directory: directory)
+    _ = try writer.append(try decodeLines(lines))
+    try writer.close()
+    return directory
+}
+
 /// Decodes interchange lines (which must be valid).
 public func decodeLines(_ lines: [String]) throws -> [DecodedEvent] {
     var decoder = EventDecoder()
