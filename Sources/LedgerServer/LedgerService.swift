@@ -93,11 +93,7 @@ public final class LedgerService: Sendable {
             results.append(try writer.stage(event))
             if (index + 1) % batchLimit == 0 { committer.nudge() }
         }
-        var calls: Set<String> = []
-        for (event, result) in zip(events, results) where result.status == .appended && !event.call.isEmpty {
-            calls.insert(event.call)
-        }
-        return StagedEvents(results: results, calls: calls)
+        return StagedEvents(results: results, calls: Self.appendedCalls(events, results))
     }
 
     /// Returns once every event of `staged` is durable, then tells `appended`'s listener their calls.
@@ -121,11 +117,16 @@ public final class LedgerService: Sendable {
 
     /// Tells `appended`'s listener the calls of the events just appended (not of known duplicates).
     private func signal(_ events: [DecodedEvent], _ results: [AppendResult]) {
+        appended.send(Self.appendedCalls(events, results))
+    }
+
+    /// The calls of `events` that were appended (not known duplicates), as the live feed is told them.
+    private static func appendedCalls(_ events: [DecodedEvent], _ results: [AppendResult]) -> Set<String> {
         var calls: Set<String> = []
         for (event, result) in zip(events, results) where result.status == .appended && !event.call.isEmpty {
             calls.insert(event.call)
         }
-        appended.send(calls)
+        return calls
     }
 
     /// The latest signed checkpoint, signing a new one first when events were appended since. Read-only, the
