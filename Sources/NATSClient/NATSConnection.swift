@@ -174,10 +174,17 @@ public final class NATSConnection {
         config.MaxAge = Int64((configuration.maxAgeSeconds ?? 0) * 1_000_000_000)
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
-        var status = js_AddStream(&info, jetStream, &config, nil, &code)
-        if status != NATS_OK && code == JSStreamNameExistErr {
+        var status = NATS_TIMEOUT
+        // A replicated stream is answered once its replicas elect a leader, which on a loaded machine can take
+        // longer than one API wait; the request is idempotent (the same configuration again, or an update of the
+        // stream a timed-out request did create), so a timeout is retried twice before it is reported.
+        for _ in 0..<3 where status == NATS_TIMEOUT {
             code = jsErrCode(0)
-            status = js_UpdateStream(&info, jetStream, &config, nil, &code)
+            status = js_AddStream(&info, jetStream, &config, nil, &code)
+            if status != NATS_OK && code == JSStreamNameExistErr {
+                code = jsErrCode(0)
+                status = js_UpdateStream(&info, jetStream, &config, nil, &code)
+            }
         }
         try check(status, operation, code: code)
         guard let info else { throw NATSError(operation: operation, message: "no stream info object") }
