@@ -122,6 +122,9 @@ private final class PipelineState: @unchecked Sendable {
     var stagedSinceCommit = 0
     /// Set when a full batch is staged or the input would block: the committer should write now.
     var flushRequested = false
+    /// Set when the input would block: the committer should write the open batch too, however few events it
+    /// holds, so that they are acknowledged while the input waits. Otherwise it leaves the open batch filling.
+    var cutRequested = false
     var rejected: EventDecodingError?
     var failure: LedgerError?
     var inputBytes = 0
@@ -161,13 +164,17 @@ extension LedgerWriter {
         }
         var outcome = AppendStreamOutcome()
         while true {
-            let finished = state.lock.withLock { () -> Bool in
+            let (finished, cut) = state.lock.withLock { () -> (Bool, Bool) in
                 while !state.finished && !state.flushRequested { state.lock.wait(PipelineState.committer) }
+                let cut = state.cutRequested
                 state.flushRequested = false
+                state.cutRequested = false
                 state.stagedSinceCommit = 0
-                return state.finished
+                return (state.finished, cut)
             }
-            let results = try commit()
+            // A frame that filled up is written alone: cutting the open batch too would store the input in
+            // frames of a few hundred events, which compress worse, whenever the committer was idle.
+            let results = try cut ? commit() : commitCompleteBatches()
             outcome.acknowledged += results.count
             outcome.appended += results.count { $0.status == .appended }
             if !results.isEmpty { try acknowledge(results) }
@@ -309,7 +316,11 @@ extension LedgerWriter {
                     state.rejected = rejected
                     state.stopping = true
                 }
-                if chunk.flushAfter && state.stagedSinceCommit > 0 { state.flushRequested = true }
+                if chunk.flushAfter {
+                    // Also when this chunk staged nothing (blank lines): the open batch may hold earlier events.
+                    state.flushRequested = true
+                    state.cutRequested = true
+                }
                 if state.flushRequested { state.lock.broadcast(PipelineState.committer) }
                 if state.stagedSinceCommit >= batchLimit || chunk.flushAfter {
                     // A frame is full (or about to be committed): let a decoder compress it.

@@ -304,6 +304,12 @@ public final class LedgerWriter: @unchecked Sendable {
         try commitLock.withLock { () throws(LedgerError) in try commitLocked() }
     }
 
+    /// Writes durably the staged batches that are complete (full, or sealed) and leaves the open one filling, so
+    /// that a commit asked for because a frame filled up does not cut the next frame short. Returns their results.
+    func commitCompleteBatches() throws(LedgerError) -> [AppendResult] {
+        try commitLock.withLock { () throws(LedgerError) in try commitLocked(completeBatchesOnly: true) }
+    }
+
     /// A frame compressor at the ledger's level. Matches of 4 bytes (instead of the level's 5) suit records:
     /// measured on simulated frames, 1% smaller and faster at level 5.
     func makeFrameCompressor() throws(LedgerError) -> ZstdCompressor {
@@ -318,14 +324,15 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes the batches staged so far, oldest first, as one group: one sync of the keys they need and one of
-    /// their frames (see `write(group:)`). Call with `commitLock` held.
-    private func commitLocked() throws(LedgerError) -> [AppendResult] {
+    /// Writes the batches staged so far (with `completeBatchesOnly`, those that take no more events), oldest
+    /// first, as one group: one sync of the keys they need and one of their frames (see `write(group:)`). Call
+    /// with `commitLock` held.
+    private func commitLocked(completeBatchesOnly: Bool = false) throws(LedgerError) -> [AppendResult] {
         if let failure { throw failure }
         // Only the batches staged before this call: a fast stager must not keep one commit from returning.
         let group = stagingLock.withLock { () -> [Staging.Batch] in
             var taken: [Staging.Batch] = []
-            for _ in 0..<staging.batchCount {
+            for _ in 0..<(completeBatchesOnly ? staging.completeBatchCount : staging.batchCount) {
                 guard let batch = staging.takeBatch() else { break }
                 taken.append(batch)
             }

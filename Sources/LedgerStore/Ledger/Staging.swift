@@ -257,6 +257,13 @@ struct Staging {
     /// Batches staged and not yet taken.
     var batchCount: Int { batches.count }
 
+    /// Staged batches that take no more events: every one but the open batch, and the open one too once it is
+    /// sealed or holds `batchLimit` records.
+    var completeBatchCount: Int {
+        guard let last = batches.last else { return 0 }
+        return batchSealed || last.recordCount >= batchLimit ? batches.count : batches.count - 1
+    }
+
     /// The new data keys of the staged batches not yet stored, and per batch (by position) how many of its keys
     /// they cover; pass `counts` to `markKeysStoredAhead` once the keys are durable. Batches are only removed by
     /// the commit path, which calls both, so the positions stay valid in between.
