@@ -39,6 +39,12 @@ struct InitCommand: ParsableCommand {
     @Flag(help: "Keep sealed bytes inline in frames, the layout before side-cars (FORMAT.md §2.1), for comparisons.")
     var sealedInline = false
 
+    @Flag(
+        help: """
+            Store records in frames with their seqs and absolute times, the form before compact records             (FORMAT.md §2.2), for comparisons.
+            """)
+    var plainRecords = false
+
     func run() throws {
         try reportingErrors {
             var options = LedgerCreationOptions()
@@ -49,6 +55,7 @@ struct InitCommand: ParsableCommand {
             options.maximumEventBytes = maxEventBytes
             options.maximumBatchEvents = batch
             if sealedInline { options.sealedSideCar = false }
+            if plainRecords { options.compactRecords = false }
             let layout = try LedgerWriter.create(directory: directory, keyFilePath: keyFile, options: options)
             Output.line("created ledger \(layout.directory)")
             Output.line(

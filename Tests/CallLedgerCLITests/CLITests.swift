@@ -263,8 +263,9 @@ struct CLILedger {
         for segment in segments {
             let result = try run("/usr/bin/zstd", ["-d", "-c", "-q", ledger.directory + "/segments/" + segment])
             #expect(result.status == 0, "\(result.stderr)")
-            // Frames with sealed parts keep them in a side-car (FORMAT.md §2.1), which zstd skips.
-            #expect(result.stdout.hasPrefix("CLF2"))
+            // Frames with sealed parts keep them in a side-car (FORMAT.md §2.1), which zstd skips, and store
+            // compact records (§2.2).
+            #expect(result.stdout.hasPrefix("CLF4"))
         }
     }
 

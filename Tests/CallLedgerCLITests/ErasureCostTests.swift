@@ -92,7 +92,7 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
     private func ledger(
         projections: [String] = ["transcript", "retention", "crm"], inline: Bool = false, switchToSideCar: Bool = false
     ) throws -> (CLILedger, call: String) {
-        let ledger = try CLILedger(["--batch", "15"] + (inline ? ["--sealed-inline"] : []))
+        let ledger = try CLILedger(["--batch", "15"] + (inline ? ["--sealed-inline", "--plain-records"] : []))
         let lines = simulatedLines(calls: 300, seed: 17, callSeconds: 10...20)
         let events = try lines.map(jsonObject)
         let call = try #require(
@@ -102,14 +102,16 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let rest = lines.indices.filter { events[$0]["call"] as? String != call }
         let ordered = (first + rest).map { lines[$0] }
         if switchToSideCar {
-            // The call's events are split between the two layouts: its first half goes out inline.
+            // The call's events are split between the two layouts: its first half goes out inline with plain
+            // records, as ledgers stored before side-cars and compact records, the rest as this writer stores.
             let half = first.count / 2
             try #require(
                 try ledger.callLedger("append", input: ordered[..<half].joined(separator: "\n") + "\n").status == 0)
             let settings = ledger.directory + "/ledger.json"
             let text = try String(contentsOfFile: settings, encoding: .utf8)
-            try #require(text.contains("\"sealed_side_car\" : false"))
+            try #require(text.contains("\"sealed_side_car\" : false") && text.contains("\"compact_records\" : false"))
             try text.replacingOccurrences(of: "\"sealed_side_car\" : false", with: "\"sealed_side_car\" : true")
+                .replacingOccurrences(of: "\"compact_records\" : false", with: "\"compact_records\" : true")
                 .write(toFile: settings, atomically: true, encoding: .utf8)
             try #require(
                 try ledger.callLedger("append", input: ordered[half...].joined(separator: "\n") + "\n").status == 0)
@@ -241,7 +243,7 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let erased = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
         try #require(!erased.isEmpty)
         let framesBefore = try frameTable(ledger)
-        #expect(framesBefore.contains { $0.magic == "CLF2" && $0.stored > $0.size })
+        #expect(framesBefore.contains { $0.magic == "CLF4" && $0.stored > $0.size })
         let before = try segmentFiles(ledger)
 
         let run = try ledger.callLedger("retention", "run", "--policies", policies, "--now", now, "--json")
@@ -273,7 +275,7 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let erased = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
         try #require(!erased.isEmpty)
         let magics = Set(try frameTable(ledger).map(\.magic))
-        #expect(magics == ["CLF1", "CLF2"])
+        #expect(magics == ["CLF1", "CLF3", "CLF4"])
         let proof = ledger.scratch.file("inclusion.json")
         let prove = try ledger.callLedger("prove", "inclusion", "--seq", "3")
         try #require(prove.status == 0, "\(prove.stderr)")

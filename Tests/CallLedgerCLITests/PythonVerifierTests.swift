@@ -61,6 +61,9 @@ struct SegmentFrame {
                     UnsafeRawBufferPointer(rebasing: $0[offset..<offset + size]), into: &content, maximumSize: 1 << 30)
             }
             try #require(failure == nil)
+            // Compact records (FORMAT.md §2.2) are expanded: a test alters the records as the writer encoded them
+            // and stores the frame back in that plain form, which readers accept as well.
+            try CompactRecords.expand(&content)
             let firstSeq = try content.withUnsafeBytes { raw in
                 var reader = ByteReader(raw, offset: 4)
                 return try reader.readVarint()

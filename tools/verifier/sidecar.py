@@ -11,6 +11,7 @@ for (form ``0x01`` with the sealed bytes, form ``0x02`` with the digest), which 
 
 from __future__ import annotations
 
+from . import compact
 from .encoding import Reader, encode_varint
 from .errors import FormatError
 from .records import DIGEST_SIZE, MAXIMUM_PARTS, PART_COMPACTED, PART_SEALED, RECORD_VERSION, read_timestamp
@@ -32,7 +33,9 @@ def _slot_size(length: int) -> int:
 def join(content: bytes, stored: memoryview, frame_size: int) -> bytes:
     """The ``CLF1`` content of a frame: ``content`` itself unless it starts with ``CLF2``, in which case the
     side-car right after the zstd frame (``stored[frame_size:]``, ``stored`` being the frame's stored bytes)
-    supplies each form-``0x03`` part's sealed bytes or digest."""
+    supplies each form-``0x03`` part's sealed bytes or digest. Compact content (``CLF3``, ``CLF4``, FORMAT.md §2.2)
+    is expanded first."""
+    content = compact.expand(content)
     if content[:4] != SIDE_CAR_MAGIC:
         return content
     if len(stored) < frame_size + 8:

@@ -10,11 +10,14 @@ public enum SideCarError: Error, Equatable, CustomStringConvertible {
     case missing(reason: String)
     /// The side-car is present but malformed, or a record of the content does not parse.
     case invalid(reason: String)
+    /// The content's compact records (FORMAT.md §2.2) do not expand.
+    case compactRecords(DecodingError)
 
     /// A message a person can act on.
     public var description: String {
         switch self {
         case .missing(let reason), .invalid(let reason): "sealed side-car: \(reason)"
+        case .compactRecords(let error): "compact records: \(error)"
         }
     }
 }
@@ -172,8 +175,10 @@ public enum SealedSideCar {
 
     /// When `content` is a `CLF2` frame's content, replaces it with the inline (`CLF1`) content it stands for,
     /// taking each part's sealed bytes (form `0x01`) or, for an erased slot, its digest (form `0x02`) from the
-    /// side-car in `stored` (the frame's stored bytes, zstd frame first). Inline content is left as it is.
+    /// side-car in `stored` (the frame's stored bytes, zstd frame first). Compact content (`CLF3`, `CLF4`) is
+    /// expanded first (`CompactRecords.expand`). Inline content is left as it is.
     public static func join(_ content: inout [UInt8], stored: UnsafeRawBufferPointer) throws(SideCarError) {
+        do { try CompactRecords.expand(&content) } catch { throw .compactRecords(error) }
         guard content.withUnsafeBytes({ isSideCarContent($0) }) else { return }
         let joined = content.withUnsafeBytes { raw in
             Result { () throws(SideCarError) in try inlineContent(raw, stored: stored) }

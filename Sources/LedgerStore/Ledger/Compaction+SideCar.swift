@@ -166,7 +166,8 @@ extension LedgerWriter {
 
 extension LedgerStorage {
     /// The stored bytes of the frame at `location` when it is a side-car frame, with its `CLF2` content
-    /// decompressed into `content`; nil (and `content` the frame's inline content) for an inline frame.
+    /// decompressed (and expanded, when its records are compact) into `content`; nil (and `content` the frame's
+    /// inline content) for an inline frame.
     func sideCarFrame(_ location: FrameLocation, content: inout [UInt8]) throws(LedgerError) -> [UInt8]? {
         let name = LedgerLayout.segmentName(firstSeq: location.segment)
         let stored = try POSIXFile(path: layout.segmentPath(firstSeq: location.segment), flags: O_RDONLY)
@@ -181,6 +182,10 @@ extension LedgerStorage {
         }
         if let problem {
             throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
+        }
+        do { try CompactRecords.expand(&content) } catch {
+            throw .corrupt(
+                segment: name, offset: location.offset, seq: location.firstSeq, reason: "compact records: \(error)")
         }
         return content.withUnsafeBytes({ SealedSideCar.isSideCarContent($0) }) ? stored : nil
     }

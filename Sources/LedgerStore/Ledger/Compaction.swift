@@ -287,6 +287,11 @@ extension LedgerWriter {
         if let problem {
             throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
         }
+        let compact = content.withUnsafeBytes { CompactRecords.isCompact($0) }
+        do { try CompactRecords.expand(&content) } catch {
+            throw .corrupt(
+                segment: name, offset: location.offset, seq: location.firstSeq, reason: "compact records: \(error)")
+        }
         if content.withUnsafeBytes({ SealedSideCar.isSideCarContent($0) }) {
             let erasure = try SlotErasure.make(location, stored: stored, content: content, targets: targets)
             return erasure.map { .slots($0) } ?? .unchanged
@@ -323,6 +328,10 @@ extension LedgerWriter {
         }
         if let failure { throw failure }
         guard !compactedByCall.isEmpty else { return .unchanged }
+        // A frame of compact records (FORMAT.md §2.2) stays compact: its plain form would take more bytes.
+        if compact, let compacted = CompactRecords.compact(header: header, records: records) {
+            (header, records) = compacted
+        }
         var encoded: [UInt8] = []
         for candidate in [level, min(level + 4, 19), 19] where candidate >= level {
             encoded.removeAll(keepingCapacity: true)

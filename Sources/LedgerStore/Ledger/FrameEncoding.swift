@@ -1,28 +1,36 @@
 // Frame encoding for the writer: a frame's header and records become its stored bytes, in the sealed side-car
-// layout (FORMAT.md §2.1: zstd content without the sealed bytes, then the side-car) unless ledger.json asks for
-// the inline layout.
+// layout (FORMAT.md §2.1: zstd content without the sealed bytes, then the side-car) and with compact records
+// (§2.2) unless ledger.json asks for the inline layout or plain records.
 import CZstd
 import LedgerCore
 
 extension LedgerWriter {
     /// The stored bytes of a frame with `header` and length-prefixed `records` (inline form): compressed with
-    /// `compressor`, its sealed bytes in a side-car after the zstd frame unless `sealed_side_car` is false.
+    /// `compressor`, its sealed bytes in a side-car after the zstd frame unless `sealed_side_car` is false, its
+    /// records compact unless `compact_records` is false (or a record is one that form cannot restore).
     func encodeFrame(header: [UInt8], records: [UInt8], compressor: ZstdCompressor) throws(LedgerError) -> [UInt8] {
-        var split: (header: [UInt8], records: [UInt8], sideCar: [UInt8])?
+        var content = (header: header, records: records)
+        var sideCar: [UInt8] = []
         if configuration.sealedSideCar ?? true {
-            do { split = try SealedSideCar.split(header: header, records: records) } catch {
+            do {
+                if let split = try SealedSideCar.split(header: header, records: records) {
+                    content = (split.header, split.records)
+                    sideCar = split.sideCar
+                }
+            } catch {
                 throw .invalidRequest("a staged record does not parse: \(error)")
             }
         }
+        if configuration.compactRecords ?? true,
+            let compact = CompactRecords.compact(header: content.header, records: content.records)
+        {
+            content = compact
+        }
         var compressed: [UInt8] = []
         do throws(ZstdError) {
-            if let split {
-                compressed.reserveCapacity(split.records.count / 3 + split.sideCar.count)
-                try compressor.compress(split.header, split.records, appendingTo: &compressed)
-                compressed.append(contentsOf: split.sideCar)
-            } else {
-                try compressor.compress(header, records, appendingTo: &compressed)
-            }
+            compressed.reserveCapacity(content.records.count / 3 + sideCar.count)
+            try compressor.compress(content.header, content.records, appendingTo: &compressed)
+            compressed.append(contentsOf: sideCar)
         } catch {
             throw .zstd(operation: error.operation, reason: error.reason)
         }

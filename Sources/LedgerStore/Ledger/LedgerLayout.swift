@@ -80,6 +80,9 @@ public struct LedgerConfiguration: Codable, Sendable, Equatable {
     /// Whether new frames keep their sealed bytes in a side-car (FORMAT.md §2.1); absent means yes. `false`
     /// writes them inline in the zstd content, as ledgers did before the side-car.
     public var sealedSideCar: Bool?
+    /// Whether new frames store compact records (FORMAT.md §2.2); absent means yes. `false` writes each record
+    /// with its seq and absolute times, as ledgers did before compact records.
+    public var compactRecords: Bool?
 
     /// The format version this build supports.
     public static let currentFormat = 1
@@ -105,6 +108,7 @@ public struct LedgerConfiguration: Codable, Sendable, Equatable {
         case maximumBatchEvents = "maximum_batch_events"
         case compressionLevel = "compression_level"
         case sealedSideCar = "sealed_side_car"
+        case compactRecords = "compact_records"
     }
 
     /// Reads and checks `ledger.json`.

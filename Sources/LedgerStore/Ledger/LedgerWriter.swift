@@ -38,6 +38,8 @@ public struct LedgerCreationOptions: Sendable {
     public var maximumBatchEvents: Int?
     /// False to write sealed bytes inline in frames instead of in side-cars (FORMAT.md §2.1).
     public var sealedSideCar: Bool?
+    /// False to store records in frames with their seqs and absolute times instead of compact (FORMAT.md §2.2).
+    public var compactRecords: Bool?
 
     /// Default options.
     public init() {}
@@ -110,6 +112,7 @@ public final class LedgerWriter: @unchecked Sendable {
         if let value = options.maximumEventBytes { configuration.maximumEventBytes = value }
         if let value = options.maximumBatchEvents { configuration.maximumBatchEvents = value }
         if let value = options.sealedSideCar { configuration.sealedSideCar = value }
+        if let value = options.compactRecords { configuration.compactRecords = value }
         for path in [directory, layout.segments, layout.tree, layout.checkpoints] {
             try FileSystem.createDirectory(path)
         }

@@ -146,9 +146,16 @@ final class Workbench {
 
     /// Parses `input` as a decompressed frame and reads every record in it.
     func readFrame(_ input: UnsafeRawBufferPointer) {
-        guard let frame = try? FrameContent(input) else { return }
-        try? frame.forEachRecord { view in
-            read(view, parts: Array(repeating: .unavailable(state: "locked"), count: view.partCount), context: "frame")
+        // Compact content (FORMAT.md §2.2) is expanded first, as every reader does.
+        var content = Array(input)
+        guard (try? CompactRecords.expand(&content)) != nil else { return }
+        content.withUnsafeBytes { raw in
+            guard let frame = try? FrameContent(raw) else { return }
+            try? frame.forEachRecord { view in
+                read(
+                    view, parts: Array(repeating: .unavailable(state: "locked"), count: view.partCount),
+                    context: "frame")
+            }
         }
     }
 

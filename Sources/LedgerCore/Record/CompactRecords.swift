@@ -1,0 +1,239 @@
+// Compact records (FORMAT.md §2.2): a frame's content may store its records with the seq left out (it follows from
+// the frame's first seq), the acceptance time as the difference from the previous record's, and every timestamp
+// (an event's `occurred` and the tag-0x08 values of its body) as the difference from the frame's previous
+// timestamp. Absolute microsecond varints change in their first, low-order bytes from one record to the next, which
+// zstd cannot match; the differences are short. Every reader expands the content back into the records as the
+// writer encoded them, byte for byte, so entries, leaves and proofs do not depend on the form.
+
+/// The compact-records form of frame content: compacting for the writer, expanding for every reader.
+public enum CompactRecords {
+    /// `CLF3`: compact records whose sealed parts are inline (the compact form of `CLF1` content).
+    public static let inlineMagic: [UInt8] = Array("CLF3".utf8)
+    /// `CLF4`: compact records whose sealed bytes are in the side-car (the compact form of `CLF2` content).
+    public static let sideCarMagic: [UInt8] = Array("CLF4".utf8)
+
+    /// Deepest nesting of body values either direction accepts: the interchange's JSON depth and some room.
+    static let maximumDepth = RecordLimits.maximumJSONDepth + 8
+
+    /// Whether `content` starts with `CLF3` or `CLF4`.
+    public static func isCompact(_ content: UnsafeRawBufferPointer) -> Bool {
+        content.count >= 4 && content[0] == 0x43 && content[1] == 0x4C && content[2] == 0x46
+            && (content[3] == 0x33 || content[3] == 0x34)
+    }
+
+    // MARK: - Writing
+
+    /// The compact form of frame content given as its header (`CLF1` or `CLF2` magic, then the varints first seq,
+    /// count and input bytes) and its length-prefixed records. Nil when a record is not one this form restores byte
+    /// for byte (a record version other than 1, a seq out of sequence, a varint longer than it needs, a timestamp
+    /// layout readers refuse, nesting deeper than `maximumDepth`): the writer then stores the content as it is.
+    public static func compact(header: [UInt8], records: [UInt8]) -> (header: [UInt8], records: [UInt8])? {
+        guard header.count >= 4, header[0] == 0x43, header[1] == 0x4C, header[2] == 0x46,
+            header[3] == 0x31 || header[3] == 0x32
+        else { return nil }
+        let outcome = header.withUnsafeBytes { headerBytes in
+            records.withUnsafeBytes { recordBytes in
+                Result { () throws(DecodingError) -> (header: [UInt8], records: [UInt8]) in
+                    var reader = ByteReader(headerBytes, offset: 4)
+                    let firstSeq = try reader.readVarint()
+                    let count = try reader.readVarint()
+                    var compacted = header
+                    compacted[3] = header[3] == 0x31 ? inlineMagic[3] : sideCarMagic[3]
+                    var output: [UInt8] = []
+                    output.reserveCapacity(records.count)
+                    var transcoder = Transcoder(compacting: true)
+                    var records = ByteReader(recordBytes)
+                    var index: UInt64 = 0
+                    while !records.isAtEnd {
+                        let range = try records.readLengthPrefixedRange()
+                        let (seq, overflow) = firstSeq.addingReportingOverflow(index)
+                        guard !overflow else { throw .invalidByte(offset: range.lowerBound, what: "seq") }
+                        try transcoder.record(
+                            UnsafeRawBufferPointer(rebasing: recordBytes[range]), seq: seq, into: &output)
+                        index += 1
+                    }
+                    guard index == count else { throw .invalidByte(offset: records.offset, what: "record count") }
+                    return (compacted, output)
+                }
+            }
+        }
+        return try? outcome.get()
+    }
+
+    // MARK: - Reading
+
+    /// When `content` is compact (`CLF3`, `CLF4`), replaces it with the content it stands for (`CLF1`, `CLF2`):
+    /// each record with its seq, its acceptance time and its timestamps restored. Other content is left as it is.
+    public static func expand(_ content: inout [UInt8]) throws(DecodingError) {
+        guard content.withUnsafeBytes({ isCompact($0) }) else { return }
+        let outcome = content.withUnsafeBytes { raw in
+            Result { () throws(DecodingError) -> [UInt8] in
+                var reader = ByteReader(raw, offset: 4)
+                let firstSeq = try reader.readVarint()
+                let count = try reader.readVarint()
+                _ = try reader.readVarint()
+                var expanded: [UInt8] = []
+                expanded.reserveCapacity(raw.count + raw.count / 8)
+                expanded.append(contentsOf: raw[0..<reader.offset])
+                expanded[3] = raw[3] == inlineMagic[3] ? 0x31 : 0x32
+                var transcoder = Transcoder(compacting: false)
+                var index: UInt64 = 0
+                while index < count {
+                    let range = try reader.readLengthPrefixedRange()
+                    let (seq, overflow) = firstSeq.addingReportingOverflow(index)
+                    guard !overflow else { throw .invalidByte(offset: range.lowerBound, what: "seq") }
+                    try transcoder.record(UnsafeRawBufferPointer(rebasing: raw[range]), seq: seq, into: &expanded)
+                    guard expanded.count <= RecordLimits.maximumFrameContentBytes else {
+                        throw .invalidByte(offset: range.lowerBound, what: "frame content size")
+                    }
+                    index += 1
+                }
+                guard reader.isAtEnd else { throw .invalidByte(offset: reader.offset, what: "trailing data") }
+                return expanded
+            }
+        }
+        content = try outcome.get()
+    }
+
+    /// Bytes of the shortest varint holding `value`.
+    static func varintLength(_ value: UInt64) -> Int {
+        value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
+    }
+
+    /// Rewrites records one way or the other, carrying the previous acceptance time and timestamp from record to
+    /// record of one frame.
+    struct Transcoder {
+        /// True to compact records as the writer encoded them, false to expand compact ones.
+        let compacting: Bool
+        /// The previous record's acceptance time, µs (0 before the first record).
+        var previousTime: Int64 = 0
+        /// The previous timestamp of the frame, µs (0 before the first).
+        var previousStamp: Int64 = 0
+        /// The record being rewritten, before its length prefix.
+        private var scratch: [UInt8] = []
+        /// A body being rewritten.
+        private var body: [UInt8] = []
+
+        init(compacting: Bool) {
+            self.compacting = compacting
+        }
+
+        /// Appends `record` rewritten, length-prefixed, to `output`; `seq` is the record's seq.
+        mutating func record(
+            _ record: UnsafeRawBufferPointer, seq: UInt64, into output: inout [UInt8]
+        ) throws(DecodingError) {
+            scratch.removeAll(keepingCapacity: true)
+            var reader = ByteReader(record)
+            let version = try reader.readByte()
+            guard version == 1 else { throw .invalidByte(offset: 0, what: "record version") }
+            scratch.append(version)
+            if compacting {
+                let start = reader.offset
+                let stored = try reader.readVarint()
+                guard stored == seq, reader.offset - start == Self.varintLengthOf(stored) else {
+                    throw .invalidByte(offset: start, what: "seq")
+                }
+            } else {
+                scratch.appendVarint(seq)
+            }
+            let time = try shortestZigzag(&reader)
+            scratch.appendZigzag(compacting ? time &- previousTime : previousTime &+ time)
+            previousTime = compacting ? time : previousTime &+ time
+            let flagOffset = reader.offset
+            let occurred = try reader.readByte()
+            guard occurred <= 1 else { throw .invalidByte(offset: flagOffset, what: "occurred flag") }
+            scratch.append(occurred)
+            var copied = reader.offset
+            if occurred == 1 {
+                let (micros, rewritten) = try timestamp(&reader)
+                scratch.appendZigzag(rewritten)
+                copied = micros.upperBound
+            }
+            for _ in 0..<5 { _ = try reader.readLengthPrefixedRange() }
+            scratch.append(contentsOf: record[copied..<reader.offset])
+            let lengthStart = reader.offset
+            let bodyRange = try reader.readLengthPrefixedRange()
+            guard !compacting || bodyRange.lowerBound - lengthStart == Self.varintLengthOf(UInt64(bodyRange.count))
+            else { throw .invalidByte(offset: lengthStart, what: "body length") }
+            body.removeAll(keepingCapacity: true)
+            var bodyReader = ByteReader(UnsafeRawBufferPointer(rebasing: record[bodyRange]))
+            var bodyCopied = 0
+            try value(&bodyReader, depth: 0, copied: &bodyCopied)
+            guard bodyReader.isAtEnd else {
+                throw .invalidByte(offset: bodyRange.lowerBound + bodyReader.offset, what: "trailing body data")
+            }
+            body.append(contentsOf: record[bodyRange.lowerBound + bodyCopied..<bodyRange.upperBound])
+            scratch.appendVarint(UInt64(body.count))
+            scratch.append(contentsOf: body)
+            scratch.append(contentsOf: record[bodyRange.upperBound...])
+            output.appendVarint(UInt64(scratch.count))
+            output.append(contentsOf: scratch)
+        }
+
+        private static func varintLengthOf(_ value: UInt64) -> Int { CompactRecords.varintLength(value) }
+
+        /// Reads a zigzag integer, refusing (when compacting) one longer than it needs: it would not come back.
+        private func shortestZigzag(_ reader: inout ByteReader) throws(DecodingError) -> Int64 {
+            let start = reader.offset
+            let raw = try reader.readVarint()
+            guard !compacting || reader.offset - start == Self.varintLengthOf(raw) else {
+                throw .invalidByte(offset: start, what: "varint longer than it needs")
+            }
+            return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+        }
+
+        /// Reads the timestamp at `reader` (µs, layout byte, the offset when the layout has one) and returns where
+        /// its µs are and their rewritten value, which becomes the frame's previous timestamp.
+        private mutating func timestamp(
+            _ reader: inout ByteReader
+        ) throws(DecodingError) -> (micros: Range<Int>, rewritten: Int64) {
+            let start = reader.offset
+            let micros = try shortestZigzag(&reader)
+            let end = reader.offset
+            let rewritten = compacting ? micros &- previousStamp : previousStamp &+ micros
+            previousStamp = compacting ? micros : rewritten
+            let layout = try reader.readByte()
+            guard layout >> 5 == 0, layout >> 3 != 3 else { throw .invalidByte(offset: end, what: "timestamp layout") }
+            if layout >> 3 == 1 { _ = try reader.readVarint() }
+            return (start..<end, rewritten)
+        }
+
+        /// Walks one body value, rewriting its timestamps into `body`.
+        private mutating func value(_ reader: inout ByteReader, depth: Int, copied: inout Int) throws(DecodingError) {
+            guard depth <= CompactRecords.maximumDepth else {
+                throw .invalidByte(offset: reader.offset, what: "value nested too deep")
+            }
+            let offset = reader.offset
+            guard let tag = ValueTag(rawValue: try reader.readByte()) else {
+                throw .invalidByte(offset: offset, what: "value tag")
+            }
+            switch tag {
+            case .null, .falseValue, .trueValue: break
+            case .integer: _ = try reader.readVarint()
+            case .timestamp:
+                let (micros, rewritten) = try timestamp(&reader)
+                body.append(contentsOf: reader.bytes[copied..<micros.lowerBound])
+                body.appendZigzag(rewritten)
+                copied = micros.upperBound
+            case .double: _ = try reader.readRange(count: 8)
+            case .string, .bytes: _ = try reader.readLengthPrefixedRange()
+            case .digest: _ = try reader.readRange(count: 32)
+            case .array:
+                for _ in 0..<(try reader.readVarint()) { try value(&reader, depth: depth + 1, copied: &copied) }
+            case .object:
+                for _ in 0..<(try reader.readVarint()) {
+                    _ = try reader.readLengthPrefixedRange()
+                    try value(&reader, depth: depth + 1, copied: &copied)
+                }
+            case .sealed, .decimal:
+                _ = try reader.readVarint()
+                _ = try reader.readVarint()
+            case .fields:
+                for _ in 0..<(try reader.readVarint()) {
+                    _ = try reader.readVarint()
+                    try value(&reader, depth: depth + 1, copied: &copied)
+                }
+            }
+        }
+    }
+}
