@@ -153,6 +153,25 @@ import Testing
         #expect(CompactRecords.compact(header: header, records: longSeq) == nil)
     }
 
+    @Test func bodiesNestedDeeperThanReadersAcceptAreRefused() throws {
+        // One record of compact content (`CLF3`) whose body, flagged as holding timestamps so that readers walk
+        // it, is a null inside `depth` nested arrays.
+        func content(depth: Int) -> [UInt8] {
+            var record: [UInt8] = [1, 0, 2] + [UInt8](repeating: 0, count: 5)
+            let body = Array([[UInt8]](repeating: [0x09, 0x01], count: depth).joined()) + [0x00]
+            record.appendVarint(UInt64(body.count))
+            record += body + [0]
+            var content = Array("CLF3".utf8) + [7, 1, 0]
+            content.appendVarint(UInt64(record.count))
+            return content + record
+        }
+        var accepted = content(depth: 72)
+        try CompactRecords.expand(&accepted)
+        #expect(accepted.starts(with: Array("CLF1".utf8)))
+        var refused = content(depth: 73)
+        #expect(throws: DecodingError.self) { try CompactRecords.expand(&refused) }
+    }
+
     @Test func damagedCompactContentIsRefusedOrExpandsWithoutCrashing() throws {
         let scratch = ScratchDirectory()
         let directory = try write(simulatedLines(calls: 2, seed: 5), batch: 120, in: scratch)

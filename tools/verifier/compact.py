@@ -4,7 +4,8 @@ Frame content starting with ``CLF3`` (or ``CLF4``) stands for ``CLF1`` (or ``CLF
 stored compact: a record's seq is left out (it is the frame's first seq plus the record's index), its acceptance
 time is the difference from the previous record's (0 before the first record), and every timestamp, the
 ``occurred`` one and each tag-0x08 value of the body in encoding order, is the difference from the previous
-timestamp of the frame (0 before the first). Differences are taken modulo 2^64 as signed 64-bit integers.
+timestamp of the frame (0 before the first). Differences are taken modulo 2^64 as signed 64-bit integers. Bit 1
+of the occurred flag byte says the body holds timestamps; a body without it is stored as it is.
 ``expand`` restores the records byte for byte, with shortest varints, so entries and leaves do not depend on it.
 """
 
@@ -94,12 +95,12 @@ class _Expander:
         self.previous_time = _wrap(self.previous_time + reader.zigzag("time"))
         out += _zigzag(self.previous_time)
         at = reader.offset
-        occurred = reader.byte("occurred flag")
-        if occurred > 1:
+        flags = reader.byte("occurred flag")
+        if flags > 3:
             raise FormatError(at, "occurred flag")
-        out.append(occurred)
+        out.append(flags & 1)
         copied = reader.offset
-        if occurred == 1:
+        if flags & 1:
             _, end, micros = self.timestamp(reader)
             out += _zigzag(micros)
             copied = end
@@ -107,11 +108,13 @@ class _Expander:
             reader.length_prefixed(what)
         out += data[copied:reader.offset]
         body = reader.length_prefixed("body")
-        body_reader = Reader(body)
         expanded = bytearray()
-        body_copied = self.value(body_reader, expanded, 0, 0)
-        if not body_reader.at_end:
-            raise FormatError(body_reader.offset, "trailing body data")
+        body_copied = 0
+        if flags & 2:  # the body holds timestamps, stored as differences
+            body_reader = Reader(body)
+            body_copied = self.value(body_reader, expanded, 0, 0)
+            if not body_reader.at_end:
+                raise FormatError(body_reader.offset, "trailing body data")
         expanded += body[body_copied:]
         out += encode_varint(len(expanded)) + expanded
         out += data[reader.offset:]

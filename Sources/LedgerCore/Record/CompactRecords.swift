@@ -74,7 +74,7 @@ public enum CompactRecords {
                 _ = try reader.readVarint()
                 var expanded: [UInt8] = []
                 expanded.reserveCapacity(raw.count + raw.count / 8)
-                expanded.append(contentsOf: raw[0..<reader.offset])
+                expanded.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<reader.offset]))
                 expanded[3] = raw[3] == inlineMagic[3] ? 0x31 : 0x32
                 var transcoder = Transcoder(compacting: false)
                 var index: UInt64 = 0
@@ -113,6 +113,28 @@ public enum CompactRecords {
         private var scratch: [UInt8] = []
         /// A body being rewritten.
         private var body: [UInt8] = []
+        /// Timestamps found in the body being walked.
+        private var bodyStamps = 0
+        /// The containers (arrays, objects, schema objects) open around the value being walked.
+        private var open: [Container] = []
+
+        /// A container being walked: how many members are left and what precedes each member's value.
+        struct Container {
+            /// What precedes each member's value.
+            enum Key {
+                /// Nothing: an array's elements, or the body itself.
+                case none
+                /// A length-prefixed name: an object with free keys.
+                case name
+                /// A varint field number: a schema object.
+                case fieldNumber
+            }
+
+            /// Members not yet walked.
+            var left: UInt64
+            /// What precedes each member.
+            var key: Key
+        }
 
         init(compacting: Bool) {
             self.compacting = compacting
@@ -130,7 +152,7 @@ public enum CompactRecords {
             if compacting {
                 let start = reader.offset
                 let stored = try reader.readVarint()
-                guard stored == seq, reader.offset - start == Self.varintLengthOf(stored) else {
+                guard stored == seq, reader.offset - start == CompactRecords.varintLength(stored) else {
                     throw .invalidByte(offset: start, what: "seq")
                 }
             } else {
@@ -139,9 +161,13 @@ public enum CompactRecords {
             let time = try shortestZigzag(&reader)
             scratch.appendZigzag(compacting ? time &- previousTime : previousTime &+ time)
             previousTime = compacting ? time : previousTime &+ time
+            // The flag byte: bit 0 says an occurred timestamp follows; in compact records bit 1 says the body holds
+            // timestamps (a body without is stored, and expanded, as it is, without a walk through its values).
             let flagOffset = reader.offset
-            let occurred = try reader.readByte()
-            guard occurred <= 1 else { throw .invalidByte(offset: flagOffset, what: "occurred flag") }
+            let flags = try reader.readByte()
+            guard flags <= (compacting ? 1 : 3) else { throw .invalidByte(offset: flagOffset, what: "occurred flag") }
+            let occurred = flags & 1
+            let flagIndex = scratch.count
             scratch.append(occurred)
             var copied = reader.offset
             if occurred == 1 {
@@ -150,33 +176,39 @@ public enum CompactRecords {
                 copied = micros.upperBound
             }
             for _ in 0..<5 { _ = try reader.readLengthPrefixedRange() }
-            scratch.append(contentsOf: record[copied..<reader.offset])
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[copied..<reader.offset]))
             let lengthStart = reader.offset
             let bodyRange = try reader.readLengthPrefixedRange()
-            guard !compacting || bodyRange.lowerBound - lengthStart == Self.varintLengthOf(UInt64(bodyRange.count))
+            guard
+                !compacting
+                    || bodyRange.lowerBound - lengthStart == CompactRecords.varintLength(UInt64(bodyRange.count))
             else { throw .invalidByte(offset: lengthStart, what: "body length") }
             body.removeAll(keepingCapacity: true)
-            var bodyReader = ByteReader(UnsafeRawBufferPointer(rebasing: record[bodyRange]))
             var bodyCopied = 0
-            try value(&bodyReader, depth: 0, copied: &bodyCopied)
-            guard bodyReader.isAtEnd else {
-                throw .invalidByte(offset: bodyRange.lowerBound + bodyReader.offset, what: "trailing body data")
+            if compacting || flags & 2 != 0 {
+                var bodyReader = ByteReader(UnsafeRawBufferPointer(rebasing: record[bodyRange]))
+                bodyStamps = 0
+                try value(&bodyReader, copied: &bodyCopied)
+                guard bodyReader.isAtEnd else {
+                    throw .invalidByte(offset: bodyRange.lowerBound + bodyReader.offset, what: "trailing body data")
+                }
+                if compacting && bodyStamps > 0 { scratch[flagIndex] |= 2 }
             }
-            body.append(contentsOf: record[bodyRange.lowerBound + bodyCopied..<bodyRange.upperBound])
+            body.append(
+                contentsOf: UnsafeRawBufferPointer(
+                    rebasing: record[bodyRange.lowerBound + bodyCopied..<bodyRange.upperBound]))
             scratch.appendVarint(UInt64(body.count))
             scratch.append(contentsOf: body)
-            scratch.append(contentsOf: record[bodyRange.upperBound...])
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[bodyRange.upperBound...]))
             output.appendVarint(UInt64(scratch.count))
             output.append(contentsOf: scratch)
         }
-
-        private static func varintLengthOf(_ value: UInt64) -> Int { CompactRecords.varintLength(value) }
 
         /// Reads a zigzag integer, refusing (when compacting) one longer than it needs: it would not come back.
         private func shortestZigzag(_ reader: inout ByteReader) throws(DecodingError) -> Int64 {
             let start = reader.offset
             let raw = try reader.readVarint()
-            guard !compacting || reader.offset - start == Self.varintLengthOf(raw) else {
+            guard !compacting || reader.offset - start == CompactRecords.varintLength(raw) else {
                 throw .invalidByte(offset: start, what: "varint longer than it needs")
             }
             return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
@@ -198,40 +230,49 @@ public enum CompactRecords {
             return (start..<end, rewritten)
         }
 
-        /// Walks one body value, rewriting its timestamps into `body`.
-        private mutating func value(_ reader: inout ByteReader, depth: Int, copied: inout Int) throws(DecodingError) {
-            guard depth <= CompactRecords.maximumDepth else {
-                throw .invalidByte(offset: reader.offset, what: "value nested too deep")
-            }
-            let offset = reader.offset
-            guard let tag = ValueTag(rawValue: try reader.readByte()) else {
-                throw .invalidByte(offset: offset, what: "value tag")
-            }
-            switch tag {
-            case .null, .falseValue, .trueValue: break
-            case .integer: _ = try reader.readVarint()
-            case .timestamp:
-                let (micros, rewritten) = try timestamp(&reader)
-                body.append(contentsOf: reader.bytes[copied..<micros.lowerBound])
-                body.appendZigzag(rewritten)
-                copied = micros.upperBound
-            case .double: _ = try reader.readRange(count: 8)
-            case .string, .bytes: _ = try reader.readLengthPrefixedRange()
-            case .digest: _ = try reader.readRange(count: 32)
-            case .array:
-                for _ in 0..<(try reader.readVarint()) { try value(&reader, depth: depth + 1, copied: &copied) }
-            case .object:
-                for _ in 0..<(try reader.readVarint()) {
-                    _ = try reader.readLengthPrefixedRange()
-                    try value(&reader, depth: depth + 1, copied: &copied)
+        /// Walks one body value and the values nested in it, in encoding order, rewriting its timestamps into
+        /// `body`. Iterative, with `open` as the stack of containers (their members left and how each member is
+        /// keyed), so that one record costs no call per value.
+        private mutating func value(_ reader: inout ByteReader, copied: inout Int) throws(DecodingError) {
+            open.removeAll(keepingCapacity: true)
+            open.append(Container(left: 1, key: .none))
+            while let last = open.indices.last {
+                guard open[last].left > 0 else {
+                    open.removeLast()
+                    continue
                 }
-            case .sealed, .decimal:
-                _ = try reader.readVarint()
-                _ = try reader.readVarint()
-            case .fields:
-                for _ in 0..<(try reader.readVarint()) {
+                open[last].left -= 1
+                switch open[last].key {
+                case .none: break
+                case .name: _ = try reader.readLengthPrefixedRange()
+                case .fieldNumber: _ = try reader.readVarint()
+                }
+                let offset = reader.offset
+                // The value's depth: the containers open around it (the first entry is the body itself).
+                guard open.count - 1 <= CompactRecords.maximumDepth else {
+                    throw .invalidByte(offset: offset, what: "value nested too deep")
+                }
+                switch try reader.readByte() {
+                case ValueTag.null.rawValue, ValueTag.falseValue.rawValue, ValueTag.trueValue.rawValue: break
+                case ValueTag.integer.rawValue: _ = try reader.readVarint()
+                case ValueTag.timestamp.rawValue:
+                    let (micros, rewritten) = try timestamp(&reader)
+                    body.append(contentsOf: UnsafeRawBufferPointer(rebasing: reader.bytes[copied..<micros.lowerBound]))
+                    body.appendZigzag(rewritten)
+                    copied = micros.upperBound
+                    bodyStamps += 1
+                case ValueTag.double.rawValue: _ = try reader.readRange(count: 8)
+                case ValueTag.string.rawValue, ValueTag.bytes.rawValue: _ = try reader.readLengthPrefixedRange()
+                case ValueTag.digest.rawValue: _ = try reader.readRange(count: 32)
+                case ValueTag.sealed.rawValue, ValueTag.decimal.rawValue:
                     _ = try reader.readVarint()
-                    try value(&reader, depth: depth + 1, copied: &copied)
+                    _ = try reader.readVarint()
+                case ValueTag.array.rawValue, ValueTag.object.rawValue, ValueTag.fields.rawValue:
+                    let tag = reader.bytes[offset]
+                    let key: Container.Key =
+                        tag == ValueTag.array.rawValue ? .none : tag == ValueTag.object.rawValue ? .name : .fieldNumber
+                    open.append(Container(left: try reader.readVarint(), key: key))
+                default: throw .invalidByte(offset: offset, what: "value tag")
                 }
             }
         }

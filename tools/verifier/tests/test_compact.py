@@ -23,10 +23,11 @@ def timestamp(micros: int, layout: int, offset: int | None = None) -> bytes:
     return zigzag(micros) + bytes([layout]) + (zigzag(offset) if offset is not None else b"")
 
 
-def record(seq: int | None, time: int, occurred: bytes | None, body: bytes) -> bytes:
-    """A record without parts; ``seq`` None for its compact form."""
+def record(seq: int | None, time: int, occurred: bytes | None, body: bytes, stamps: bool = False) -> bytes:
+    """A record without parts; ``seq`` None for its compact form, whose flag byte has bit 1 set when ``stamps``."""
     out = bytes([1]) + (encode_varint(seq) if seq is not None else b"") + zigzag(time)
-    out += bytes([1]) + occurred if occurred is not None else bytes([0])
+    flags = (1 if occurred is not None else 0) | (2 if seq is None and stamps else 0)
+    out += bytes([flags]) + (occurred or b"")
     out += b"".join(string(text) for text in ("audio.fragment.received", "call-1", "t", "test/1", "key"))
     return out + encode_varint(len(body)) + body + encode_varint(0)
 
@@ -62,7 +63,8 @@ def plain_and_compact(first_seq: int, magic: bytes) -> tuple[bytes, bytes]:
             stamps_compact.append(timestamp(micros - previous_stamp, layout, offset))
             previous_stamp = micros
         plain.append(record(first_seq + index, time, occurred_plain, body(stamps_plain)))
-        compacted.append(record(None, time - previous_time, occurred_compact, body(stamps_compact)))
+        compacted.append(
+            record(None, time - previous_time, occurred_compact, body(stamps_compact), stamps=bool(stamps_compact)))
         previous_time = time
     plain_magic = b"CLF1" if magic == b"CLF3" else b"CLF2"
     return content(plain_magic, first_seq, plain), content(magic, first_seq, compacted)
@@ -88,11 +90,20 @@ class CompactRecordsTests(unittest.TestCase):
             compact.expand(compacted + b"\x00")
         # The first record's version byte, then its occurred flag.
         header_end = 4 + len(encode_varint(0)) + 2 + 1
-        for offset, value in ((header_end, 2), (header_end + 1 + len(zigzag(TIMES[0])), 2)):
+        for offset, value in ((header_end, 2), (header_end + 1 + len(zigzag(TIMES[0])), 4)):
             damaged = bytearray(compacted)
             damaged[offset] = value
             with self.assertRaises(FormatError):
                 compact.expand(bytes(damaged))
+
+    def test_bodies_nested_deeper_than_readers_accept_are_refused(self) -> None:
+        def nested(depth: int) -> bytes:
+            body = bytes([0x09, 0x01]) * depth + bytes([0x00])
+            item = bytes([1, 0, 2]) + bytes(5) + encode_varint(len(body)) + body + bytes([0])
+            return b"CLF3" + bytes([7, 1, 0]) + encode_varint(len(item)) + item
+        self.assertTrue(compact.expand(nested(72)).startswith(b"CLF1"))
+        with self.assertRaises(FormatError):
+            compact.expand(nested(73))
 
 
 if __name__ == "__main__":
