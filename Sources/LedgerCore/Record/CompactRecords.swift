@@ -65,34 +65,49 @@ public enum CompactRecords {
     /// When `content` is compact (`CLF3`, `CLF4`), replaces it with the content it stands for (`CLF1`, `CLF2`):
     /// each record with its seq, its acceptance time and its timestamps restored. Other content is left as it is.
     public static func expand(_ content: inout [UInt8]) throws(DecodingError) {
+        var scratch: [UInt8] = []
+        try expand(&content, scratch: &scratch)
+    }
+
+    /// `expand`, writing the expanded content into `scratch`'s buffer: on return `content` holds it and `scratch`
+    /// the buffer `content` had, so that a reader going from frame to frame reuses two buffers.
+    public static func expand(_ content: inout [UInt8], scratch: inout [UInt8]) throws(DecodingError) {
         guard content.withUnsafeBytes({ isCompact($0) }) else { return }
-        let outcome = content.withUnsafeBytes { raw in
-            Result { () throws(DecodingError) -> [UInt8] in
-                var reader = ByteReader(raw, offset: 4)
-                let firstSeq = try reader.readVarint()
-                let count = try reader.readVarint()
-                _ = try reader.readVarint()
-                var expanded: [UInt8] = []
-                expanded.reserveCapacity(raw.count + raw.count / 8)
-                expanded.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<reader.offset]))
-                expanded[3] = raw[3] == inlineMagic[3] ? 0x31 : 0x32
-                var transcoder = Transcoder(compacting: false)
-                var index: UInt64 = 0
-                while index < count {
-                    let range = try reader.readLengthPrefixedRange()
-                    let (seq, overflow) = firstSeq.addingReportingOverflow(index)
-                    guard !overflow else { throw .invalidByte(offset: range.lowerBound, what: "seq") }
-                    try transcoder.record(UnsafeRawBufferPointer(rebasing: raw[range]), seq: seq, into: &expanded)
-                    guard expanded.count <= RecordLimits.maximumFrameContentBytes else {
-                        throw .invalidByte(offset: range.lowerBound, what: "frame content size")
-                    }
-                    index += 1
-                }
-                guard reader.isAtEnd else { throw .invalidByte(offset: reader.offset, what: "trailing data") }
-                return expanded
+        scratch.removeAll(keepingCapacity: true)
+        let failure = content.withUnsafeBytes { raw -> DecodingError? in
+            do throws(DecodingError) {
+                try expand(raw, into: &scratch)
+                return nil
+            } catch {
+                return error
             }
         }
-        content = try outcome.get()
+        if let failure { throw failure }
+        swap(&content, &scratch)
+    }
+
+    /// Appends to `expanded` the content compact content `raw` stands for.
+    private static func expand(_ raw: UnsafeRawBufferPointer, into expanded: inout [UInt8]) throws(DecodingError) {
+        var reader = ByteReader(raw, offset: 4)
+        let firstSeq = try reader.readVarint()
+        let count = try reader.readVarint()
+        _ = try reader.readVarint()
+        expanded.reserveCapacity(raw.count + raw.count / 8)
+        expanded.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<reader.offset]))
+        expanded[3] = raw[3] == inlineMagic[3] ? 0x31 : 0x32
+        var transcoder = Transcoder(compacting: false)
+        var index: UInt64 = 0
+        while index < count {
+            let range = try reader.readLengthPrefixedRange()
+            let (seq, overflow) = firstSeq.addingReportingOverflow(index)
+            guard !overflow else { throw .invalidByte(offset: range.lowerBound, what: "seq") }
+            try transcoder.record(UnsafeRawBufferPointer(rebasing: raw[range]), seq: seq, into: &expanded)
+            guard expanded.count <= RecordLimits.maximumFrameContentBytes else {
+                throw .invalidByte(offset: range.lowerBound, what: "frame content size")
+            }
+            index += 1
+        }
+        guard reader.isAtEnd else { throw .invalidByte(offset: reader.offset, what: "trailing data") }
     }
 
     /// Bytes of the shortest varint holding `value`.

@@ -178,12 +178,28 @@ public enum SealedSideCar {
     /// side-car in `stored` (the frame's stored bytes, zstd frame first). Compact content (`CLF3`, `CLF4`) is
     /// expanded first (`CompactRecords.expand`). Inline content is left as it is.
     public static func join(_ content: inout [UInt8], stored: UnsafeRawBufferPointer) throws(SideCarError) {
-        do { try CompactRecords.expand(&content) } catch { throw .compactRecords(error) }
+        var scratch: [UInt8] = []
+        try join(&content, stored: stored, scratch: &scratch)
+    }
+
+    /// `join`, writing into `scratch`'s buffer: on return `content` holds the joined content and `scratch` a
+    /// buffer `content` had, so that a reader going from frame to frame reuses its buffers.
+    public static func join(
+        _ content: inout [UInt8], stored: UnsafeRawBufferPointer, scratch: inout [UInt8]
+    ) throws(SideCarError) {
+        do { try CompactRecords.expand(&content, scratch: &scratch) } catch { throw .compactRecords(error) }
         guard content.withUnsafeBytes({ isSideCarContent($0) }) else { return }
-        let joined = content.withUnsafeBytes { raw in
-            Result { () throws(SideCarError) in try inlineContent(raw, stored: stored) }
+        scratch.removeAll(keepingCapacity: true)
+        let failure = content.withUnsafeBytes { raw -> SideCarError? in
+            do throws(SideCarError) {
+                try inlineContent(raw, stored: stored, into: &scratch)
+                return nil
+            } catch {
+                return error
+            }
         }
-        content = try joined.get()
+        if let failure { throw failure }
+        swap(&content, &scratch)
     }
 
     /// `join` for stored bytes held in an array.
@@ -198,13 +214,10 @@ public enum SealedSideCar {
         content = try result.get()
     }
 
-    /// The inline content `CLF2` content `raw` stands for, with the side-car of `stored`.
+    /// Appends to `joined` the inline content `CLF2` content `raw` stands for, with the side-car of `stored`.
     private static func inlineContent(
-        _ raw: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer
-    ) throws(SideCarError)
-        -> [UInt8]
-    {
-        var joined: [UInt8] = []
+        _ raw: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer, into joined: inout [UInt8]
+    ) throws(SideCarError) {
         do {
             var reader = ByteReader(raw, offset: 4)
             var headerEnd = 4
@@ -260,7 +273,6 @@ public enum SealedSideCar {
                 throw .invalid(reason: "the erased bitmap marks slots the frame does not have")
             }
         }
-        return joined
     }
 
     // MARK: - Erasing

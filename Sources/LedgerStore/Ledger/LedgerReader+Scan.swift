@@ -122,6 +122,7 @@ extension LedgerReader {
             return
         }
         var mapped: (segment: UInt64, file: MappedFile)?
+        var scratch: [UInt8] = []
         for location in locations {
             var content = queue.lock.withLock { () -> [UInt8]? in
                 while queue.ready.count >= FrameQueue.depth && !queue.cancelled { queue.lock.wait(FrameQueue.reader) }
@@ -150,7 +151,8 @@ extension LedgerReader {
                         segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(reason)")
                 }
                 try SealedSideCar.join(
-                    &content!, stored: frame, segment: name, offset: location.offset, seq: location.firstSeq)
+                    &content!, stored: frame, segment: name, offset: location.offset, seq: location.firstSeq,
+                    scratch: &scratch)
             } catch {
                 problem = error
             }

@@ -261,6 +261,7 @@ extension LedgerReader {
             return
         }
         var mapped: (segment: UInt64, file: MappedFile)?
+        var scratch: [UInt8] = []
         for (position, location) in locations.enumerated() {
             let buffer = queue.lock.withLock { () -> [UInt8]? in
                 while queue.failure == nil && position - (queue.next.min() ?? 0) >= SharedFrameQueue.depth {
@@ -292,7 +293,8 @@ extension LedgerReader {
                         segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(reason)")
                 }
                 try SealedSideCar.join(
-                    &content, stored: frame, segment: name, offset: location.offset, seq: location.firstSeq)
+                    &content, stored: frame, segment: name, offset: location.offset, seq: location.firstSeq,
+                    scratch: &scratch)
             } catch {
                 problem = error
             }

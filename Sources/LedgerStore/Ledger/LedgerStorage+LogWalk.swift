@@ -15,6 +15,7 @@ extension LedgerStorage {
         let wanted = call.map { Array($0.utf8) }
         var expected: UInt64 = 0
         var content: [UInt8] = []
+        var scratch: [UInt8] = []
         for segmentSeq in try segmentFirstSeqs() {
             let name = LedgerLayout.segmentName(firstSeq: segmentSeq)
             let file = try MappedFile(path: layout.segmentPath(firstSeq: segmentSeq))
@@ -39,7 +40,7 @@ extension LedgerStorage {
                 }
                 try SealedSideCar.join(
                     &content, stored: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size]), segment: name,
-                    offset: offset, seq: expected)
+                    offset: offset, seq: expected, scratch: &scratch)
                 let (firstSeq, count) = try Self.forEachRecord(
                     inContent: content, segment: name, offset: offset, seq: expected, startingAt: expected
                 ) { record throws(LedgerError) in

@@ -299,6 +299,7 @@ extension LedgerReader {
         guard let decompressor = try? ZstdDecompressor() else { return }
         var content: [UInt8] = []
         var scratch: [UInt8] = []
+        var joinScratch: [UInt8] = []
         var levels: [POSIXFile?] = []
         while true {
             let next = queue.lock.withLock { () -> VerifyJob? in
@@ -317,7 +318,8 @@ extension LedgerReader {
                 do {
                     try SealedSideCar.join(
                         &content,
-                        stored: UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]))
+                        stored: UnsafeRawBufferPointer(rebasing: job.file.bytes[job.offset..<job.offset + job.size]),
+                        scratch: &joinScratch)
                 } catch {
                     sideCarFailure = error
                 }

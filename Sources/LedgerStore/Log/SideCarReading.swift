@@ -5,11 +5,13 @@ import LedgerCore
 extension SealedSideCar {
     /// Joins `content`, just decompressed from `stored` (the frame's stored bytes), with its side-car when it has
     /// one (`SealedSideCar.join`); a side-car that is missing or malformed is corruption of the frame at `offset`
-    /// of `segment`, whose first seq is `seq`.
+    /// of `segment`, whose first seq is `seq`. `scratch` is a buffer reused from frame to frame, as in
+    /// `SealedSideCar.join(_:stored:scratch:)`.
     static func join(
-        _ content: inout [UInt8], stored: UnsafeRawBufferPointer, segment: String, offset: Int, seq: UInt64
+        _ content: inout [UInt8], stored: UnsafeRawBufferPointer, segment: String, offset: Int, seq: UInt64,
+        scratch: inout [UInt8]
     ) throws(LedgerError) {
-        do { try join(&content, stored: stored) } catch {
+        do { try join(&content, stored: stored, scratch: &scratch) } catch {
             throw .corrupt(segment: segment, offset: offset, seq: seq, reason: error.description)
         }
     }
