@@ -9,28 +9,11 @@ import LedgerTestSupport
 import Testing
 
 @Suite struct CompactRecordsTests {
-    /// The decompressed content of every zstd frame of the segments of `directory`, in order.
+    /// The decompressed content, as stored, of every zstd frame of the segments of `directory`, in order.
     private func frameContents(_ directory: String) throws -> [[UInt8]] {
-        let decompressor = try ZstdDecompressor()
-        var contents: [[UInt8]] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory + "/segments").sorted() {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/segments/" + name)))
-            var offset = 0
-            while offset < bytes.count {
-                let size = try #require(
-                    bytes.withUnsafeBytes { Zstd.frameSize(UnsafeRawBufferPointer(rebasing: $0[offset...])) })
-                var content: [UInt8] = []
-                let failure = bytes.withUnsafeBytes {
-                    decompressor.decompress(
-                        UnsafeRawBufferPointer(rebasing: $0[offset..<offset + size]), into: &content,
-                        maximumSize: 1 << 30)
-                }
-                try #require(failure == nil)
-                contents.append(content)
-                offset += size
-            }
+        try FileManager.default.contentsOfDirectory(atPath: directory + "/segments").sorted().flatMap { name in
+            try SegmentFrame.all(in: directory + "/segments/" + name, expanding: false).map(\.content)
         }
-        return contents
     }
 
     /// Splits content into its header (magic and three varints) and its length-prefixed records.
@@ -44,15 +27,7 @@ import Testing
 
     /// A ledger of `lines` written in frames of `batch` events.
     private func write(_ lines: [String], batch: Int, in scratch: ScratchDirectory) throws -> String {
-        var options = LedgerCreationOptions()
-        options.origin = "test.example/compact"
-        options.maximumBatchEvents = batch
-        let directory = scratch.file("ledger")
-        try LedgerWriter.create(directory: directory, options: options)
-        let writer = try LedgerWriter(directory: directory)
-        _ = try writer.append(try decodeLines(lines))
-        try writer.close()
-        return directory
+        try ledger(in: scratch, origin: "test.example/compact", batch: batch, lines: lines)
     }
 
     @Test func framesHoldCompactRecordsThatExpandToWhatTheWriterHashed() throws {

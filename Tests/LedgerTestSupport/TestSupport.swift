@@ -54,11 +54,12 @@ public func simulatedLines(
     return lines
 }
 
-/// Creates a ledger named `ledger` in `scratch` with `origin`, appends `lines` (which must be valid) and closes
-/// its writer; returns the ledger's directory.
-public func ledger(in scratch: ScratchDirectory, origin: String, lines: [String]) throws -> String {
+/// Creates a ledger named `ledger` in `scratch` with `origin` (and frames of at most `batch` events), appends
+/// `lines` (which must be valid) and closes its writer; returns the ledger's directory.
+public func ledger(in scratch: ScratchDirectory, origin: String, batch: Int? = nil, lines: [String]) throws -> String {
     var options = LedgerCreationOptions()
     options.origin = origin
+    options.maximumBatchEvents = batch
     let directory = scratch.file("ledger")
     try LedgerWriter.create(directory: directory, options: options)
     let writer = try LedgerWriter(directory: directory)
