@@ -86,13 +86,15 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
     /// 540 frames, so one call's frames are well under 1% of them), whose first events are those of one
     /// acme-bank call (the only call the GDPR policy is assigned to), with `projections` built and a checkpoint;
     /// and that call.
-    /// With `inline`, the ledger is created with `--sealed-inline` (frames as before the side-car layout); with
-    /// `switchToSideCar` too, its first half is appended inline and the rest, after `ledger.json` drops the
-    /// setting, in side-cars.
+    /// With `inline`, the ledger is created with `--sealed-inline` (frames as before the side-car layout, their
+    /// records compact, so compaction recompresses compact content); with `switchToSideCar` too, also with
+    /// `--plain-records`, and its first half is appended so and the rest, after `ledger.json` drops both
+    /// settings, in side-cars with compact records.
     private func ledger(
         projections: [String] = ["transcript", "retention", "crm"], inline: Bool = false, switchToSideCar: Bool = false
     ) throws -> (CLILedger, call: String) {
-        let ledger = try CLILedger(["--batch", "15"] + (inline ? ["--sealed-inline", "--plain-records"] : []))
+        let layout = inline ? ["--sealed-inline"] + (switchToSideCar ? ["--plain-records"] : []) : []
+        let ledger = try CLILedger(["--batch", "15"] + layout)
         let lines = simulatedLines(calls: 300, seed: 17, callSeconds: 10...20)
         let events = try lines.map(jsonObject)
         let call = try #require(
