@@ -311,4 +311,53 @@ private func verifiedByBoth(_ ledger: CLILedger, _ context: String) throws -> St
         let transcript = try ledger.callLedger("transcript", call)
         #expect(transcript.status == 0 && transcript.stdout.contains("[REDACTED:"), "\(transcript.stderr)")
     }
+
+    @Test func aFrameThatNoLongerFitsHasItsSegmentRewrittenKeepingEveryOtherFrameByteForByte() throws {
+        let (ledger, call) = try ledger(inline: true)
+        let erased = try sealedPayloads(ledger).filter { $0.hasPrefix(call + " ") }
+        try #require(!erased.isEmpty)
+        #expect(Set(try frameTable(ledger).map(\.magic)) == ["CLF3"])
+        let payloads = erased.map { hexBytes(String($0.split(separator: " ")[2])) }
+        // Every frame's stored bytes, and whether its records hold an erased part's sealed bytes.
+        var before: [(segment: String, bytes: Data, erased: Bool)] = []
+        for (name, file) in try segmentFiles(ledger) {
+            for frame in try SegmentFrame.all(in: ledger.directory + "/segments/" + name) {
+                let content = Data(frame.content)
+                before.append(
+                    (
+                        name, file[frame.offset..<frame.offset + frame.size],
+                        payloads.contains { content.range(of: $0) != nil }
+                    ))
+            }
+        }
+        #expect(before.contains { $0.erased } && before.contains { !$0.erased })
+        _ = try verifiedByBoth(ledger, "before")
+
+        // The fault `no-fit` takes every stripped frame not to fit in place, as when its compacted form is longer.
+        let run = try ledger.callLedger(
+            arguments: ["retention", "run", "--policies", policies, "--now", now, "--json"],
+            environment: ["CALL_LEDGER_COMPACTION_FAULT": "no-fit"])
+        try #require(run.status == 0, "\(run.stderr)")
+        let compaction = try #require(try jsonObject(run.stdout)["compaction"] as? [String: Any])
+        #expect(compaction["parts_compacted"] as? Int == erased.count)
+        #expect((compaction["segments_rewritten"] as? Int ?? 0) >= 1)
+        #expect(compaction["frames"] as? Int == 0)
+
+        let everything = try allBytes(under: ledger.directory)
+        for line in erased {
+            let bytes = hexBytes(String(line.split(separator: " ")[2])).prefix(48)
+            #expect(!everything.contains(bytes), "ciphertext of \(line.prefix(60)) is still on disk")
+        }
+        // Every frame that held no erased part is still in its segment, byte for byte, and the rewritten frames
+        // keep compact records.
+        #expect(Set(try frameTable(ledger).map(\.magic)) == ["CLF3"])
+        let filesAfter = try segmentFiles(ledger)
+        for frame in before where !frame.erased {
+            #expect(
+                try #require(filesAfter[frame.segment]).range(of: frame.bytes) != nil, "a frame of \(frame.segment)")
+        }
+        _ = try verifiedByBoth(ledger, "after")
+        let transcript = try ledger.callLedger("transcript", call)
+        #expect(transcript.status == 0 && transcript.stdout.contains("[REDACTED:"), "\(transcript.stderr)")
+    }
 }

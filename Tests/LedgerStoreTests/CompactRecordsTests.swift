@@ -105,6 +105,50 @@ import Testing
         }
     }
 
+    @Test func slotErasureReadsCompactRecordsAsItReadsTheirExpandedForm() throws {
+        let scratch = ScratchDirectory()
+        let directory = try write(simulatedLines(calls: 6, seed: 13), batch: 150, in: scratch)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: directory + "/segments").sorted()
+        var compared = 0
+        for name in segments where name.hasSuffix(".zst") {
+            let path = directory + "/segments/" + name
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            for frame in try SegmentFrame.all(in: path, expanding: false) {
+                guard frame.content.withUnsafeBytes({ SealedSideCar.hasSideCar($0) }) else { continue }
+                #expect(frame.content.starts(with: CompactRecords.sideCarMagic))
+                let stored = Array(bytes[frame.offset..<frame.offset + frame.size])
+                var expanded = frame.content
+                try CompactRecords.expand(&expanded)
+                // Every part, the parts of calls whose id ends in an even byte, and no part.
+                let choices: [(UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool] = [
+                    { _, _ in true }, { call, _ in (call.last ?? 0) % 2 == 0 }, { _, _ in false },
+                ]
+                for erase in choices {
+                    let compact = try frame.content.withUnsafeBytes { content in
+                        try stored.withUnsafeBytes {
+                            try SealedSideCar.erasure(content: content, stored: $0, erase: erase)
+                        }
+                    }
+                    let plain = try expanded.withUnsafeBytes { content in
+                        try stored.withUnsafeBytes {
+                            try SealedSideCar.erasure(content: content, stored: $0, erase: erase)
+                        }
+                    }
+                    #expect(compact.writes == plain.writes)
+                    #expect(compact.erasedByCall == plain.erasedByCall)
+                }
+                let all = try frame.content.withUnsafeBytes { content in
+                    try stored.withUnsafeBytes {
+                        try SealedSideCar.erasure(content: content, stored: $0) { _, _ in true }
+                    }
+                }
+                #expect(!all.writes.isEmpty)
+                compared += 1
+            }
+        }
+        #expect(compared >= 3)
+    }
+
     @Test func aRecordTheFormCannotRestoreLeavesTheFramePlain() throws {
         let scratch = ScratchDirectory()
         let directory = try write(simulatedLines(calls: 1, seed: 3), batch: 50, in: scratch)

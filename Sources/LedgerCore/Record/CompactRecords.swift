@@ -110,6 +110,22 @@ public enum CompactRecords {
         guard reader.isAtEnd else { throw .invalidByte(offset: reader.offset, what: "trailing data") }
     }
 
+    /// Moves `reader` past a compact record's timestamp (the µs difference, the layout byte and the offset when
+    /// the layout has one), checking its layout as expansion does.
+    static func skipTimestamp(_ reader: inout ByteReader) throws(DecodingError) {
+        _ = try reader.readVarint()
+        try skipLayout(&reader)
+    }
+
+    /// Moves `reader` past a timestamp's layout byte and its offset when the layout has one, refusing a layout
+    /// readers refuse.
+    static func skipLayout(_ reader: inout ByteReader) throws(DecodingError) {
+        let start = reader.offset
+        let layout = try reader.readByte()
+        guard layout >> 5 == 0, layout >> 3 != 3 else { throw .invalidByte(offset: start, what: "timestamp layout") }
+        if layout >> 3 == 1 { _ = try reader.readVarint() }
+    }
+
     /// Bytes of the shortest varint holding `value`.
     static func varintLength(_ value: UInt64) -> Int {
         value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
@@ -239,9 +255,7 @@ public enum CompactRecords {
             let end = reader.offset
             let rewritten = compacting ? micros &- previousStamp : previousStamp &+ micros
             previousStamp = compacting ? micros : rewritten
-            let layout = try reader.readByte()
-            guard layout >> 5 == 0, layout >> 3 != 3 else { throw .invalidByte(offset: end, what: "timestamp layout") }
-            if layout >> 3 == 1 { _ = try reader.readVarint() }
+            try CompactRecords.skipLayout(&reader)
             return (start..<end, rewritten)
         }
 

@@ -43,6 +43,11 @@ public enum SealedSideCar {
         content.count >= 4 && content[0] == 0x43 && content[1] == 0x4C && content[2] == 0x46 && content[3] == 0x32
     }
 
+    /// Whether the content is of a frame with a side-car: `CLF2`, or its compact form `CLF4` (FORMAT.md §2.2).
+    public static func hasSideCar(_ content: UnsafeRawBufferPointer) -> Bool {
+        isSideCarContent(content) || (CompactRecords.isCompact(content) && content[3] == 0x34)
+    }
+
     // MARK: - Writing
 
     /// Splits a frame given as its inline (`CLF1`) header and length-prefixed records: every sealed part (form
@@ -113,7 +118,8 @@ public enum SealedSideCar {
         var end: Int
     }
 
-    /// Calls `body` with each record range of `CLF2` content and, per part, its slot (nil for an inline part).
+    /// Calls `body` with each record range of `CLF2` or `CLF4` content and, per part, its slot (nil for an inline
+    /// part).
     /// Checks that the slots tile the side-car found in `stored` right after the zstd frame.
     static func walk(
         content: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer,
@@ -138,6 +144,7 @@ public enum SealedSideCar {
         var parsed: [(range: Range<Int>, record: RecordParts, parts: Range<Int>)] = []
         var allParts: [RecordParts.Part] = []
         do throws(DecodingError) {
+            let compact = CompactRecords.isCompact(content)
             var reader = ByteReader(content, offset: 4)
             _ = try reader.readVarint()
             let count = try reader.readVarint()
@@ -146,7 +153,8 @@ public enum SealedSideCar {
                 let range = try reader.readLengthPrefixedRange()
                 let first = allParts.count
                 let record = try RecordParts(
-                    UnsafeRawBufferPointer(rebasing: content[range]), base: range.lowerBound, appendingTo: &allParts)
+                    UnsafeRawBufferPointer(rebasing: content[range]), base: range.lowerBound, compact: compact,
+                    appendingTo: &allParts)
                 parsed.append((range, record, first..<allParts.count))
             }
             guard reader.isAtEnd else { throw DecodingError.invalidByte(offset: reader.offset, what: "trailing data") }
@@ -372,18 +380,28 @@ struct RecordParts {
     /// The parts in order: a slice of the array holding every part of the frame, filled in by the walk.
     var parts: ArraySlice<Part> = []
 
-    /// Parses a record at `base` in the content, appending its parts to `allParts` (not to `parts`).
-    init(_ bytes: UnsafeRawBufferPointer, base: Int, appendingTo allParts: inout [Part]) throws(DecodingError) {
+    /// Parses a record at `base` in the content, appending its parts to `allParts` (not to `parts`). A compact
+    /// record (FORMAT.md §2.2) has no seq, and its flag byte may say that its body holds timestamps; its times are
+    /// differences, skipped here as their varints.
+    init(
+        _ bytes: UnsafeRawBufferPointer, base: Int, compact: Bool, appendingTo allParts: inout [Part]
+    ) throws(DecodingError) {
         var reader = ByteReader(bytes)
         guard try reader.readByte() == RecordEncoder.formatVersion else {
             throw .invalidByte(offset: base, what: "record format version")
         }
-        _ = try reader.readVarint()
+        if !compact { _ = try reader.readVarint() }
         _ = try reader.readZigzag()
-        switch try reader.readByte() {
-        case 0: break
-        case 1: _ = try Timestamp.decode(&reader)
-        default: throw .invalidByte(offset: base + reader.offset - 1, what: "occurred flag")
+        let flags = try reader.readByte()
+        guard flags <= (compact ? 3 : 1) else {
+            throw .invalidByte(offset: base + reader.offset - 1, what: "occurred flag")
+        }
+        if flags & 1 == 1 {
+            if compact {
+                try CompactRecords.skipTimestamp(&reader)
+            } else {
+                _ = try Timestamp.decode(&reader)
+            }
         }
         _ = try reader.readLengthPrefixedRange()
         let call = try reader.readLengthPrefixedRange()

@@ -165,10 +165,11 @@ extension LedgerWriter {
 }
 
 extension LedgerStorage {
-    /// The stored bytes of the frame at `location` when it is a side-car frame, with its `CLF2` content
-    /// decompressed (and expanded, when its records are compact) into `content`; nil (and `content` the frame's
-    /// inline content) for an inline frame.
-    func sideCarFrame(_ location: FrameLocation, content: inout [UInt8]) throws(LedgerError) -> [UInt8]? {
+    /// The stored bytes of the frame at `location`, its content decompressed into `content` as stored: compact
+    /// records (FORMAT.md §2.2) are not expanded, since the walk of a side-car frame's slots reads them as they are.
+    static func frame(
+        _ location: FrameLocation, layout: LedgerLayout, decompressor: ZstdDecompressor, content: inout [UInt8]
+    ) throws(LedgerError) -> [UInt8] {
         let name = LedgerLayout.segmentName(firstSeq: location.segment)
         let stored = try POSIXFile(path: layout.segmentPath(firstSeq: location.segment), flags: O_RDONLY)
             .read(count: location.storedBytes, at: location.offset)
@@ -178,15 +179,11 @@ extension LedgerStorage {
                 reason: "the segment ends inside the frame the index lists; run `call-ledger verify`")
         }
         let problem = stored.withUnsafeBytes {
-            decompressor.decompress($0, into: &content, maximumSize: max(location.contentBytes, 1))
+            decompressor.decompress($0, into: &content, maximumSize: RecordLimits.maximumFrameContentBytes)
         }
         if let problem {
             throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
         }
-        do { try CompactRecords.expand(&content) } catch {
-            throw .corrupt(
-                segment: name, offset: location.offset, seq: location.firstSeq, reason: "compact records: \(error)")
-        }
-        return content.withUnsafeBytes({ SealedSideCar.isSideCarContent($0) }) ? stored : nil
+        return stored
     }
 }

@@ -272,30 +272,51 @@ extension LedgerWriter {
         _ location: FrameLocation, layout: LedgerLayout, gone: Set<String>, targets: ErasureTargets,
         decompressor: ZstdDecompressor, compressor: ZstdCompressor, level: Int32
     ) throws(LedgerError) -> FrameCompaction {
-        let name = LedgerLayout.segmentName(firstSeq: location.segment)
-        let stored = try POSIXFile(path: layout.segmentPath(firstSeq: location.segment), flags: O_RDONLY)
-            .read(count: location.storedBytes, at: location.offset)
-        guard stored.count == location.storedBytes else {
-            throw .corrupt(
-                segment: name, offset: location.offset, seq: location.firstSeq,
-                reason: "the segment ends inside the frame the index lists; run `call-ledger verify`")
-        }
         var content: [UInt8] = []
-        let problem = stored.withUnsafeBytes {
-            decompressor.decompress($0, into: &content, maximumSize: RecordLimits.maximumFrameContentBytes)
-        }
-        if let problem {
-            throw .corrupt(segment: name, offset: location.offset, seq: location.firstSeq, reason: "zstd: \(problem)")
-        }
-        let compact = content.withUnsafeBytes { CompactRecords.isCompact($0) }
-        do { try CompactRecords.expand(&content) } catch {
-            throw .corrupt(
-                segment: name, offset: location.offset, seq: location.firstSeq, reason: "compact records: \(error)")
-        }
-        if content.withUnsafeBytes({ SealedSideCar.isSideCarContent($0) }) {
+        let stored = try LedgerStorage.frame(location, layout: layout, decompressor: decompressor, content: &content)
+        if content.withUnsafeBytes({ SealedSideCar.hasSideCar($0) }) {
             let erasure = try SlotErasure.make(location, stored: stored, content: content, targets: targets)
             return erasure.map { .slots($0) } ?? .unchanged
         }
+        guard let (header, records, compactedByCall) = try strip(&content, location: location, gone: gone) else {
+            return .unchanged
+        }
+        if CompactionFault.nothingFits { return .doesNotFit }
+        var encoded: [UInt8] = []
+        for candidate in [level, min(level + 4, 19), 19] where candidate >= level {
+            encoded.removeAll(keepingCapacity: true)
+            do throws(ZstdError) {
+                if candidate == level {
+                    try compressor.compress(header, records, appendingTo: &encoded)
+                } else {
+                    try ZstdCompressor(level: candidate, minimumMatch: 4).compress(
+                        header, records, appendingTo: &encoded)
+                }
+            } catch {
+                throw .zstd(operation: error.operation, reason: error.reason)
+            }
+            let slack = location.storedBytes - encoded.count
+            guard slack == 0 || slack >= 8 else { continue }
+            var bytes = encoded
+            if slack >= 8 { bytes.append(contentsOf: skippableFrame(totalBytes: slack)) }
+            var moved = location
+            moved.contentBytes = header.count + records.count
+            return .patch(
+                FramePatch(location: moved, bytes: bytes, frameBytes: encoded.count, compactedByCall: compactedByCall))
+        }
+        return .doesNotFit
+    }
+
+    /// Strips the content of an inline frame (`CLF1`, or `CLF3` expanded first) at `location`: its header and its
+    /// records with the ciphertext of the sealed parts of `gone` removed, compacted again when the content was
+    /// compact (FORMAT.md §2.2: the plain form would take more bytes), and the parts removed per call; nil when the
+    /// frame holds none of them.
+    static func strip(
+        _ content: inout [UInt8], location: FrameLocation, gone: Set<String>
+    ) throws(LedgerError) -> (header: [UInt8], records: [UInt8], compactedByCall: [String: Int])? {
+        let name = LedgerLayout.segmentName(firstSeq: location.segment)
+        let compact = content.withUnsafeBytes { CompactRecords.isCompact($0) }
+        try CompactRecords.expand(&content, frame: location)
         var header: [UInt8] = []
         var records: [UInt8] = []
         var compactedByCall: [String: Int] = [:]
@@ -327,34 +348,11 @@ extension LedgerWriter {
             }
         }
         if let failure { throw failure }
-        guard !compactedByCall.isEmpty else { return .unchanged }
-        // A frame of compact records (FORMAT.md §2.2) stays compact: its plain form would take more bytes.
+        guard !compactedByCall.isEmpty else { return nil }
         if compact, let compacted = CompactRecords.compact(header: header, records: records) {
             (header, records) = compacted
         }
-        var encoded: [UInt8] = []
-        for candidate in [level, min(level + 4, 19), 19] where candidate >= level {
-            encoded.removeAll(keepingCapacity: true)
-            do throws(ZstdError) {
-                if candidate == level {
-                    try compressor.compress(header, records, appendingTo: &encoded)
-                } else {
-                    try ZstdCompressor(level: candidate, minimumMatch: 4).compress(
-                        header, records, appendingTo: &encoded)
-                }
-            } catch {
-                throw .zstd(operation: error.operation, reason: error.reason)
-            }
-            let slack = location.storedBytes - encoded.count
-            guard slack == 0 || slack >= 8 else { continue }
-            var bytes = encoded
-            if slack >= 8 { bytes.append(contentsOf: skippableFrame(totalBytes: slack)) }
-            var moved = location
-            moved.contentBytes = header.count + records.count
-            return .patch(
-                FramePatch(location: moved, bytes: bytes, frameBytes: encoded.count, compactedByCall: compactedByCall))
-        }
-        return .doesNotFit
+        return (header, records, compactedByCall)
     }
 
     /// A zstd skippable frame (RFC 8878 §3.1.2) of exactly `totalBytes` bytes (at least 8): magic `0x184D2A50`,
@@ -405,7 +403,9 @@ extension LedgerWriter {
                     reason: "the index does not account for every byte of the segment; run `call-ledger reindex`")
             }
             expected += location.storedBytes
-            if var stored = try storage.sideCarFrame(location, content: &content) {
+            var stored = try LedgerStorage.frame(
+                location, layout: layout, decompressor: storage.decompressor, content: &content)
+            if content.withUnsafeBytes({ SealedSideCar.hasSideCar($0) }) {
                 // A side-car frame is kept byte for byte, its erased slots overwritten.
                 let erasure = try SlotErasure.make(
                     location, stored: stored, content: content, targets: targets[location.firstSeq] ?? ErasureTargets())
@@ -420,30 +420,15 @@ extension LedgerWriter {
                 output.append(contentsOf: stored)
                 continue
             }
-            var header: [UInt8] = []
-            var records: [UInt8] = []
-            let failure = content.withUnsafeBytes { raw -> LedgerError? in
-                do {
-                    let frame = try FrameContent(raw)
-                    header = Array(raw[0..<frame.recordsStart])
-                    try frame.forEachRecord { record in
-                        if let stripped = record.withoutCiphertext(of: gone) {
-                            compactedByCall[record.call, default: 0] += stripped.compacted
-                            records.appendVarint(UInt64(stripped.bytes.count))
-                            records.append(contentsOf: stripped.bytes)
-                        } else {
-                            records.appendVarint(UInt64(record.bytes.count))
-                            records.append(contentsOf: record.bytes)
-                        }
-                    }
-                    return nil
-                } catch {
-                    return .corrupt(
-                        segment: name, offset: location.offset, seq: location.firstSeq,
-                        reason: "frame content: \(error)")
-                }
+            guard let (header, records, compacted) = try Self.strip(&content, location: location, gone: gone) else {
+                // A frame without an erased part is kept byte for byte.
+                var moved = location
+                moved.offset = output.count
+                relocated.append(moved)
+                output.append(contentsOf: stored)
+                continue
             }
-            if let failure { throw failure }
+            for (call, parts) in compacted { compactedByCall[call, default: 0] += parts }
             var compressed: [UInt8] = []
             do { try compressor.compress(header, records, appendingTo: &compressed) } catch {
                 throw .zstd(operation: error.operation, reason: error.reason)
@@ -488,6 +473,10 @@ enum CompactionFault {
     static func reach(_ name: String) {
         if point == name { kill(getpid(), SIGKILL) }
     }
+
+    /// Whether the configured fault is `no-fit`: every inline frame compaction strips is taken not to fit in
+    /// place, so that its segment is rewritten whole (the path of a frame whose compacted form is longer).
+    static var nothingFits: Bool { point == "no-fit" }
 }
 
 /// The journal of one in-place overwrite (FORMAT.md §8): for each frame, where it is and its new bytes.

@@ -1,5 +1,6 @@
-// Reading frames of the sealed side-car layout (FORMAT.md §2.1): after decompression, a frame's `CLF2` content is
-// joined with its side-car into the inline form every reader parses, failures reported as corruption at the frame.
+// Reading frames of the sealed side-car layout (FORMAT.md §2.1) and of compact records (§2.2): after decompression,
+// a frame's content is expanded and joined with its side-car into the inline form every reader parses, failures
+// reported as corruption at the frame.
 import LedgerCore
 
 extension SealedSideCar {
@@ -13,6 +14,17 @@ extension SealedSideCar {
     ) throws(LedgerError) {
         do { try join(&content, stored: stored, scratch: &scratch) } catch {
             throw .corrupt(segment: segment, offset: offset, seq: seq, reason: error.description)
+        }
+    }
+}
+
+extension CompactRecords {
+    /// `CompactRecords.expand`, a failure reported as corruption of the frame at `location`.
+    static func expand(_ content: inout [UInt8], frame location: FrameLocation) throws(LedgerError) {
+        do { try expand(&content) } catch {
+            throw .corrupt(
+                segment: LedgerLayout.segmentName(firstSeq: location.segment), offset: location.offset,
+                seq: location.firstSeq, reason: "compact records: \(error)")
         }
     }
 }
