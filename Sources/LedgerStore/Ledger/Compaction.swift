@@ -234,13 +234,15 @@ extension LedgerWriter {
                         throw LedgerError.zstd(operation: error.operation, reason: error.reason)
                     }
                 }
+                // One content buffer per worker, reused from frame to frame (a new one is zero-filled as it grows).
+                var content: [UInt8] = []
                 for slot in stride(from: worker, to: slots.count, by: max(workers, 1)) {
                     slots[slot] = contexts.flatMap { decompressor, compressor in
                         Result { () throws(LedgerError) in
                             try Self.compactFrame(
                                 chunk[slot], layout: layout, gone: gone,
                                 targets: targets[chunk[slot].firstSeq] ?? ErasureTargets(),
-                                decompressor: decompressor, compressor: compressor, level: level)
+                                decompressor: decompressor, compressor: compressor, level: level, content: &content)
                         }
                     }
                 }
@@ -267,12 +269,12 @@ extension LedgerWriter {
     }
 
     /// Reads, strips and re-encodes one frame: the frame's records with the sealed parts of `gone` compacted,
-    /// compressed at the ledger's level (or, when that does not fit, at higher levels), padded to the old size.
+    /// compressed at the ledger's level (or, when that does not fit, at higher levels), padded to the old size;
+    /// or, for a side-car frame, the slot writes. `content` is a buffer the caller reuses from frame to frame.
     private static func compactFrame(
         _ location: FrameLocation, layout: LedgerLayout, gone: Set<String>, targets: ErasureTargets,
-        decompressor: ZstdDecompressor, compressor: ZstdCompressor, level: Int32
+        decompressor: ZstdDecompressor, compressor: ZstdCompressor, level: Int32, content: inout [UInt8]
     ) throws(LedgerError) -> FrameCompaction {
-        var content: [UInt8] = []
         let stored = try LedgerStorage.frame(location, layout: layout, decompressor: decompressor, content: &content)
         if content.withUnsafeBytes({ SealedSideCar.hasSideCar($0) }) {
             let erasure = try SlotErasure.make(location, stored: stored, content: content, targets: targets)
