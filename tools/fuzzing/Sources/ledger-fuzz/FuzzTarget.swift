@@ -35,6 +35,10 @@ struct FuzzTarget: Sendable {
                 name: "frame", summary: "LedgerStore's frame parser and every record in a decompressed frame",
                 run: { Workbench.shared.readFrame($0) }),
             FuzzTarget(
+                name: "sidecar",
+                summary: "the slot walk of a side-car frame (compact or not), its erasure writes and the join",
+                run: { Workbench.shared.eraseSideCarFrame($0) }),
+            FuzzTarget(
                 name: "retention-policy", summary: "RetentionPolicy.parse, rule selection and period ends",
                 run: { Workbench.shared.parseRetentionPolicy($0) }),
             FuzzTarget(
@@ -67,12 +71,14 @@ final class Workbench {
     private var encoder: RecordEncoder
     private var keys: FixedKeys
     private var output: [UInt8] = []
+    private let compressor: ZstdCompressor
     /// When the ledger "accepted" each round-tripped event: 2024-01-01T00:00:00Z.
     private let acceptedAt: Int64 = 1_704_067_200_000_000
 
     private init() {
         do {
             encoder = try RecordEncoder()
+            compressor = try ZstdCompressor(level: 1, minimumMatch: 4)
             keys = FixedKeys(key: try SymmetricKey(bytes: Array(repeating: 0x5A, count: AESGCM.keyByteCount)))
         } catch {
             fatalError("ledger-fuzz: cannot set up the record encoder: \(error)")
@@ -157,6 +163,45 @@ final class Workbench {
                     context: "frame")
             }
         }
+    }
+
+    /// Takes `input` as a varint length, that many bytes of frame content as stored (`CLF2` or `CLF4`, or
+    /// anything), then a side-car's bitmap and slots; compresses the content into a zstd frame followed by that
+    /// side-car, as the writer stores a frame (FORMAT.md §2.1). Then lists the writes that would erase every
+    /// slot, which must lie inside the stored bytes; when the content is compact and expands, the writes listed
+    /// from the expanded content must be the same (compaction walks compact records without expanding them);
+    /// last, joins the frame as a reader does.
+    func eraseSideCarFrame(_ input: UnsafeRawBufferPointer) {
+        var reader = ByteReader(input)
+        guard let range = try? reader.readLengthPrefixedRange() else { return }
+        let content = Array(UnsafeRawBufferPointer(rebasing: input[range]))
+        var stored: [UInt8] = []
+        do { try compressor.compress(content, appendingTo: &stored) } catch {
+            fatalError("sidecar: content of \(content.count) bytes does not compress: \(error)")
+        }
+        let payload = UnsafeRawBufferPointer(rebasing: input[reader.offset...])
+        withUnsafeBytes(of: SealedSideCar.magic.littleEndian) { stored.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: payload.count).littleEndian) { stored.append(contentsOf: $0) }
+        stored.append(contentsOf: payload)
+        func writes(_ content: [UInt8]) -> [SealedSideCar.Write]? {
+            content.withUnsafeBytes { content in
+                stored.withUnsafeBytes { stored in
+                    try? SealedSideCar.erasure(content: content, stored: stored) { _, _ in true }.writes
+                }
+            }
+        }
+        let listed = writes(content)
+        for write in listed ?? [] where write.offset < 0 || write.offset + write.bytes.count > stored.count {
+            fatalError("sidecar: a write at \(write.offset) of \(write.bytes.count) bytes leaves \(stored.count) bytes")
+        }
+        var expanded = content
+        if content.withUnsafeBytes({ CompactRecords.isCompact($0) }), (try? CompactRecords.expand(&expanded)) != nil,
+            let listed, let fromExpanded = writes(expanded), listed != fromExpanded
+        {
+            fatalError("sidecar: the compact records list other writes than their expanded form")
+        }
+        var joined = content
+        try? SealedSideCar.join(&joined, stored: stored)
     }
 
     /// Everything a reader does with one record: its entry and leaf hash, each part's digest and associated

@@ -55,7 +55,9 @@ if let inherited = getenv(targetVariable).map({ String(cString: $0) }),
         guard arguments.count == 5 else { usage() }
         do {
             let counts = try SeedExport.export(ledger: arguments[2], keyFile: arguments[3], to: arguments[4])
-            print("export-seeds: \(counts.records) records, \(counts.values) values, \(counts.frames) frames")
+            print(
+                "export-seeds: \(counts.records) records, \(counts.values) values, \(counts.frames) frames, "
+                    + "\(counts.sideCars) side-car frames")
             exit(0)
         } catch {
             print("export-seeds: \(error)")
