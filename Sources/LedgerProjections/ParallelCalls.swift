@@ -4,7 +4,6 @@
 // fewer), and while they compute one wave the calling thread hands the previous wave's results, in item order,
 // to whatever folds them. That fold sees exactly what a sequential run would see, so the output is the same byte
 // for byte, and its own work (storing results) runs beside the workers' instead of after them.
-import Dispatch
 import Foundation
 import LedgerStore
 
@@ -98,32 +97,45 @@ func forEachInOrder<Item, Context, Output>(
     /// Items a worker claims at a time: small enough to even out, large enough that the lock is rare.
     let run = max(1, min(8, wave / 8))
     try withoutActuallyEscaping(work) { (work) throws(LedgerError) in
-        let group = DispatchGroup()
-        /// Computes `wave` on the workers, in the background.
+        /// The threads computing the wave in the background, joined before the caller reads it.
+        var running: [JoinableThread] = []
+        /// Computes `wave` on worker threads of their own (see `performOnThreads`), in the background.
         func launch(_ wave: Wave<Output>) {
             let shared = WorkerShared(value: (items: items, contexts: contexts, work: work, wave: wave))
-            DispatchQueue.global().async(group: group) {
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let (items, contexts, work, wave) = shared.value
-                    while let claimed = wave.claims.claim(run) {
-                        for slot in claimed {
-                            let result = Result { () throws(LedgerError) in
-                                try work(contexts[worker], items[wave.range.lowerBound + slot])
-                            }
-                            wave.slots[slot] = result
-                            if case .failure = result {
-                                wave.claims.stop()
-                                break
-                            }
+            /// Worker `worker`'s part: runs of the wave's items until none is left.
+            @Sendable func compute(_ worker: Int) {
+                let (items, contexts, work, wave) = shared.value
+                while let claimed = wave.claims.claim(run) {
+                    for slot in claimed {
+                        let result = Result { () throws(LedgerError) in
+                            try work(contexts[worker], items[wave.range.lowerBound + slot])
+                        }
+                        wave.slots[slot] = result
+                        if case .failure = result {
+                            wave.claims.stop()
+                            break
                         }
                     }
                 }
             }
+            for worker in 0..<workers {
+                if let thread = try? JoinableThread({ compute(worker) }) {
+                    running.append(thread)
+                } else {
+                    // No thread to be had: this worker's part runs now, on the calling thread.
+                    compute(worker)
+                }
+            }
+        }
+        /// Waits until the launched wave is computed.
+        func join() {
+            for thread in running { thread.join() }
+            running.removeAll()
         }
         var computing: Wave<Output>? = Wave(range: 0..<min(items.count, waveSize))
         if let computing { launch(computing) }
         while let done = computing {
-            group.wait()
+            join()
             computing = nil
             let failed = done.slots.contains { if case .failure = $0 { true } else { false } }
             if !failed && done.range.upperBound < items.count {
@@ -142,11 +154,71 @@ func forEachInOrder<Item, Context, Output>(
             } catch {
                 if let computing {
                     computing.claims.stop()
-                    group.wait()
+                    join()
                     computing.deallocate()
                 }
                 throw error
             }
         }
     }
+}
+
+/// `transform` of `slices` consecutive slices of `items` of near-equal size, each on a thread of its own, the
+/// outputs in slice order. With one slice (or fewer than two items) it runs on the calling thread.
+func mapSlices<Item, Output>(
+    _ items: [Item], slices: Int, _ transform: (ArraySlice<Item>) -> Output
+) -> [Output] {
+    let count = max(1, min(slices, items.count))
+    guard count > 1 else { return [transform(items[...])] }
+    let bounds = (0...count).map { items.count * $0 / count }
+    var outputs = [Output?](repeating: nil, count: count)
+    outputs.withUnsafeMutableBufferPointer { slots in
+        let shared = WorkerShared(value: (items: items, bounds: bounds, slots: slots))
+        performOnThreads(count) { slice in
+            let (items, bounds, slots) = shared.value
+            slots[slice] = transform(items[bounds[slice]..<bounds[slice + 1]])
+        }
+    }
+    // `performOnThreads` returns once every slice is done, so every slot holds its output.
+    return outputs.compactMap { $0 }
+}
+
+/// `items` sorted by `areInIncreasingOrder` on up to `workers` threads: slices sorted side by side, then merged,
+/// the left run first on ties. For a strict total order (no two items tie) the result is `items.sorted(by:)`'s.
+func sortedInParallel<Item>(
+    _ items: [Item], workers: Int, by areInIncreasingOrder: (Item, Item) -> Bool
+) -> [Item] {
+    var runs = mapSlices(items, slices: workers) { $0.sorted(by: areInIncreasingOrder) }
+    while runs.count > 1 {
+        var merged: [[Item]] = []
+        merged.reserveCapacity((runs.count + 1) / 2)
+        for pair in stride(from: 0, to: runs.count, by: 2) {
+            merged.append(
+                pair + 1 < runs.count
+                    ? merge(runs[pair], runs[pair + 1], by: areInIncreasingOrder) : runs[pair])
+        }
+        runs = merged
+    }
+    return runs.first ?? []
+}
+
+/// The sorted runs `left` and `right` merged into one sorted run, `left`'s item first on ties.
+private func merge<Item>(_ left: [Item], _ right: [Item], by areInIncreasingOrder: (Item, Item) -> Bool) -> [Item]
+{
+    var merged: [Item] = []
+    merged.reserveCapacity(left.count + right.count)
+    var leftIndex = 0
+    var rightIndex = 0
+    while leftIndex < left.count && rightIndex < right.count {
+        if areInIncreasingOrder(right[rightIndex], left[leftIndex]) {
+            merged.append(right[rightIndex])
+            rightIndex += 1
+        } else {
+            merged.append(left[leftIndex])
+            leftIndex += 1
+        }
+    }
+    merged.append(contentsOf: left[leftIndex...])
+    merged.append(contentsOf: right[rightIndex...])
+    return merged
 }

@@ -259,8 +259,10 @@ struct RetentionState {
     }
 
     /// The facts of the calls an assignment can govern (those assigned a policy themselves and those of a tenant
-    /// assigned one), by first seq: what a plan needs, without reading the other calls.
-    func governedFacts() throws(LedgerError) -> [RetentionCallFacts] {
+    /// assigned one), by first seq: what a plan needs, without reading the other calls. The facts come without
+    /// their attributes, which `attributes` gives as stored (JSON), for `parseAttributes` to read on whatever
+    /// thread uses them.
+    func governedFacts() throws(LedgerError) -> [(facts: RetentionCallFacts, attributes: String)] {
         let statement = try database.statement(
             """
             SELECT \(Self.columns) FROM calls
@@ -268,19 +270,27 @@ struct RetentionState {
                OR tenant IN (SELECT target FROM assignments WHERE scope = 'tenant')
             ORDER BY first_seq
             """)
-        var result: [RetentionCallFacts] = []
-        while try statement.step() { result.append(try Self.facts(from: statement)) }
+        var result: [(facts: RetentionCallFacts, attributes: String)] = []
+        while try statement.step() {
+            result.append((try Self.facts(from: statement, parsingAttributes: false), statement.text(4)))
+        }
         return result
     }
 
-    private static func facts(from row: SQLiteStatement) throws(LedgerError) -> RetentionCallFacts {
+    /// A call's attributes as `store` writes them (a JSON object of strings), or none when they do not parse.
+    static func parseAttributes(_ json: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String] ?? [:]
+    }
+
+    private static func facts(
+        from row: SQLiteStatement, parsingAttributes: Bool = true
+    ) throws(LedgerError) -> RetentionCallFacts {
         func optionalInteger(_ column: Int32) -> Int64? { row.isNull(column) ? nil : row.integer(column) }
         func optionalText(_ column: Int32) -> String? { row.isNull(column) ? nil : row.text(column) }
         var facts = try RetentionCallFacts(call: row.text(0), tenant: row.text(1), firstSeq: row.unsignedInteger(8))
         facts.queue = optionalText(2)
         facts.channel = optionalText(3)
-        facts.attributes =
-            (try? JSONSerialization.jsonObject(with: Data(row.text(4).utf8))) as? [String: String] ?? [:]
+        if parsingAttributes { facts.attributes = parseAttributes(row.text(4)) }
         facts.endedAt = optionalInteger(5)
         facts.crmConfirmedAt = optionalInteger(6)
         facts.authorizedAt = optionalInteger(7)

@@ -6,16 +6,31 @@ import LedgerCore
 
 extension RetentionItem {
     /// `items` as a JSON array, byte for byte what `JSONEncoder` with `.sortedKeys`, `.withoutEscapingSlashes`
-    /// and `.convertToSnakeCase` writes for them.
-    public static func jsonArray(_ items: [RetentionItem]) -> [UInt8] {
+    /// and `.convertToSnakeCase` writes for them, followed by `terminator`. Consecutive slices of the items are
+    /// encoded on up to `workers` threads (by default `CALL_LEDGER_WORKERS`) and joined: the bytes do not depend on
+    /// the number of workers.
+    public static func jsonArray(
+        _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = ProjectionWorkers.defaultCount
+    ) -> [UInt8] {
+        // Slices of at least a few hundred items, so that a small plan is encoded on the calling thread alone.
+        let parts = mapSlices(items, slices: min(workers, items.count / 256)) { slice in
+            var part: [UInt8] = []
+            part.reserveCapacity(slice.count * 450)
+            for item in slice {
+                if !part.isEmpty { part.append(UInt8(ascii: ",")) }
+                item.appendJSON(to: &part)
+            }
+            return part
+        }
         var out: [UInt8] = []
-        out.reserveCapacity(items.count * 400 + 2)
+        out.reserveCapacity(parts.reduce(2 + terminator.count + parts.count) { $0 + $1.count })
         out.append(UInt8(ascii: "["))
-        for (index, item) in items.enumerated() {
+        for (index, part) in parts.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            item.appendJSON(to: &out)
+            out.append(contentsOf: part)
         }
         out.append(UInt8(ascii: "]"))
+        out.append(contentsOf: terminator)
         return out
     }
 

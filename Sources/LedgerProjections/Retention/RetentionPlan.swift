@@ -79,26 +79,32 @@ extension ProjectionEngine {
         let state = RetentionState(file: try current(RetentionFold.self))
         let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let governed = try state.governedFacts()
-        let keyedClasses = try reader.keyedClasses(of: governed.map(\.call))
-        let due = governed.filter { !(keyedClasses[$0.call] ?? []).isEmpty }
-        // One connection to the (now caught-up) retention state per worker thread.
-        var states = [state]
-        while states.count < min(workers, max(1, due.count)) {
+        // One connection to the (now caught-up) retention state and one to the key store per worker thread; the
+        // calling thread lists the governed calls, and the workers read their attributes and keyed classes.
+        var contexts = [(state: state, keys: try reader.keyedClassLookup())]
+        while contexts.count < min(workers, max(1, governed.count)) {
             guard
                 let file = try ProjectionStateFile.openCurrentForReading(name: RetentionFold.projection, in: directory)
             else { break }
-            states.append(RetentionState(file: file))
+            contexts.append((RetentionState(file: file), try reader.keyedClassLookup()))
         }
         var items: [RetentionItem] = []
-        try forEachInOrder(due, contexts: states) { (state, facts) throws(LedgerError) -> [RetentionItem] in
-            try Self.retentionItems(
-                of: facts, classes: keyedClasses[facts.call] ?? [], state: state, policies: byName, now: now)
+        try forEachInOrder(governed, contexts: contexts) { (context, call) throws(LedgerError) -> [RetentionItem] in
+            let classes = try context.keys.classes(of: call.facts.call)
+            guard !classes.isEmpty else { return [] }
+            var facts = call.facts
+            facts.attributes = RetentionState.parseAttributes(call.attributes)
+            return try Self.retentionItems(
+                of: facts, classes: classes, state: context.state, policies: byName, now: now)
         } consume: { (_, callItems) throws(LedgerError) in
             items.append(contentsOf: callItems)
         }
-        return items.sorted {
-            ($0.dueMicros ?? .max, $0.call, $0.dataClass) < ($1.dueMicros ?? .max, $1.call, $1.dataClass)
+        // The items are large values: their indices are sorted, and each item is copied once into place.
+        let order = sortedInParallel(Array(items.indices), workers: contexts.count) {
+            (items[$0].dueMicros ?? .max, items[$0].call, items[$0].dataClass)
+                < (items[$1].dueMicros ?? .max, items[$1].call, items[$1].dataClass)
         }
+        return order.map { items[$0] }
     }
 
     /// The plan's items of one call with data keys of `classes`, read through `state`.

@@ -4,7 +4,6 @@
 // frame's offset and the index stay as they were. A journal (`segments/COMPACTION.journal`) makes the overwrite
 // safe against a crash at any moment: recovery replays it. A frame whose compacted form does not fit in its old
 // length has its whole segment rewritten instead, as before (FORMAT.md §8).
-import Dispatch
 import Foundation
 public import LedgerCore
 
@@ -225,7 +224,7 @@ extension LedgerWriter {
         var outputs = [Result<FrameCompaction, LedgerError>?](repeating: nil, count: chunk.count)
         outputs.withUnsafeMutableBufferPointer { slots in
             let shared = CompactionShared(value: slots)
-            DispatchQueue.concurrentPerform(iterations: max(workers, 1)) { worker in
+            performOnThreads(max(workers, 1)) { worker in
                 let slots = shared.value
                 let contexts = Result { () throws(LedgerError) in
                     do throws(ZstdError) {

@@ -216,19 +216,12 @@ public final class LedgerReader: RecordSource {
         return result
     }
 
-    /// Like `keyedClasses()`, for `calls` only: one key-store lookup per call, so the cost follows the calls asked
-    /// about, not the ledger.
-    public func keyedClasses(of calls: some Sequence<String>) throws(LedgerError) -> [String: [String]] {
-        guard FileSystem.exists(layout.keys) else { return [:] }
-        let database = try SQLiteDatabase.openForReading(path: layout.keys)
-        let statement = try database.statement("SELECT class FROM data_keys WHERE call = ?1 ORDER BY class")
-        var result: [String: [String]] = [:]
-        for call in calls {
-            try statement.bind(.text(call))
-            while try statement.step() { result[call, default: []].append(statement.text(0)) }
-            statement.rewind()
-        }
-        return result
+    /// A lookup of the data classes one call still has keys for, on a key-store connection of its own (open one
+    /// per thread): each lookup reads that call's rows only, so the cost follows the calls asked about, not the
+    /// ledger.
+    public func keyedClassLookup() throws(LedgerError) -> KeyedClassLookup {
+        guard FileSystem.exists(layout.keys) else { return KeyedClassLookup(database: nil) }
+        return KeyedClassLookup(database: try SQLiteDatabase.openForReading(path: layout.keys))
     }
 
     /// Calls `body` with the record at `seq`, if the log holds it.
@@ -311,3 +304,25 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The data classes a call still has keys for, read from the key store by one thread at a time (see
+/// `LedgerReader.keyedClassLookup()`).
+public final class KeyedClassLookup {
+    /// The key store; nil when the ledger has none (no call has a key).
+    private let database: SQLiteDatabase?
+
+    init(database: SQLiteDatabase?) {
+        self.database = database
+    }
+
+    /// The classes `call` has a data key for, sorted; empty when it has none.
+    public func classes(of call: String) throws(LedgerError) -> [String] {
+        guard let database else { return [] }
+        let statement = try database.statement("SELECT class FROM data_keys WHERE call = ?1 ORDER BY class")
+            .bind(.text(call))
+        defer { statement.rewind() }
+        var classes: [String] = []
+        while try statement.step() { classes.append(statement.text(0)) }
+        return classes
+    }
+}

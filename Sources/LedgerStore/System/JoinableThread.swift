@@ -1,7 +1,10 @@
 // A thread that can be joined. Foundation's `Thread` cannot: its object, and the closure it runs, live on until
 // the thread has exited, after the caller may have been told the work is done. Code that hands a thread a closure
 // built inside `withoutActuallyEscaping` must know that the closure was released before it returns (else the
-// runtime traps with SIGILL), so it runs the work here and joins.
+// runtime traps with SIGILL), so it runs the work here and joins. `performOnThreads` runs work on several such
+// threads: `DispatchQueue.concurrentPerform` gives no second core to a caller on one of Swift concurrency's
+// threads (the CLI's commands run on one) once the dispatch pool is as busy as the machine has cores, and then
+// runs every iteration on one thread.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,11 +21,11 @@ private final class ThreadBody {
 }
 
 /// A POSIX thread running one closure; `join()` returns once the closure returned and was released.
-final class JoinableThread {
+package final class JoinableThread {
     private let handle: pthread_t
 
     /// Starts a thread running `body`; throws when the system cannot create one.
-    init(_ body: @escaping @Sendable () -> Void) throws(LedgerError) {
+    package init(_ body: @escaping @Sendable () -> Void) throws(LedgerError) {
         let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var handle = pthread_t()
         let status = pthread_create(
@@ -40,7 +43,38 @@ final class JoinableThread {
     }
 
     /// Waits until the thread finished, everything its closure captured released.
-    func join() {
+    package func join() {
         pthread_join(handle, nil)
+    }
+}
+
+/// A value handed to worker threads under a rule the compiler cannot check: each worker touches only what it owns,
+/// and the caller reads the results only after joining every worker.
+private struct ThreadShared<Value>: @unchecked Sendable {
+    let value: Value
+}
+
+/// Calls `body(worker)` for every `worker` in `0..<count` and returns when all returned: worker 0 on the calling
+/// thread, each other on a thread of its own (or, should the system refuse a thread, after worker 0 on the calling
+/// thread), so that `count` workers run side by side whatever else holds the dispatch pool.
+package func performOnThreads(_ count: Int, _ body: (Int) -> Void) {
+    guard count > 1 else {
+        if count == 1 { body(0) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let shared = ThreadShared(value: body)
+        var threads: [JoinableThread] = []
+        var refused: [Int] = []
+        for worker in 1..<count {
+            if let thread = try? JoinableThread({ shared.value(worker) }) {
+                threads.append(thread)
+            } else {
+                refused.append(worker)
+            }
+        }
+        body(0)
+        for worker in refused { body(worker) }
+        for thread in threads { thread.join() }
     }
 }
