@@ -27,8 +27,8 @@ public struct RetentionPlanOperation: Sendable {
     public func run() throws -> [RetentionItem] {
         let reader = try ledger.reader()
         let engine = ProjectionEngine(reader: reader)
-        return try engine.retentionPlan(policies: policies, now: now)
-            .filter { all || $0.status == .due || $0.status == .held }
+        return try engine.retentionPlan(
+            policies: policies, now: now, statuses: all ? Set(RetentionItem.Status.allCases) : [.due, .held])
     }
 }
 

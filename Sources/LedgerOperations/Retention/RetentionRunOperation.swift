@@ -72,8 +72,7 @@ public struct RetentionRunOperation: Sendable {
         }
         let reader = try ledger.reader()
         let engine = ProjectionEngine(reader: reader)
-        let due = try engine.retentionPlan(policies: policies, now: now)
-            .filter { $0.status == .due }
+        let due = try engine.retentionPlan(policies: policies, now: now, statuses: [.due])
         var changed: [DefinitionChangedEvent] = []
         for policy in policies {
             guard let first = due.first(where: { $0.policy == policy.name }),

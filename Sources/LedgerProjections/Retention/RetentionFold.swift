@@ -263,17 +263,32 @@ struct RetentionState {
     /// their attributes, which `attributes` gives as stored (JSON), for `parseAttributes` to read on whatever
     /// thread uses them.
     func governedFacts() throws(LedgerError) -> [(facts: RetentionCallFacts, attributes: String)] {
-        let statement = try database.statement(
-            """
-            SELECT \(Self.columns) FROM calls
-            WHERE call IN (SELECT target FROM assignments WHERE scope = 'call')
-               OR tenant IN (SELECT target FROM assignments WHERE scope = 'tenant')
-            ORDER BY first_seq
-            """)
         var result: [(facts: RetentionCallFacts, attributes: String)] = []
-        while try statement.step() {
-            result.append((try Self.facts(from: statement, parsingAttributes: false), statement.text(4)))
+        /// Appends the rows `statement` selects.
+        func collect(_ statement: SQLiteStatement) throws(LedgerError) {
+            while try statement.step() {
+                result.append((try Self.facts(from: statement, parsingAttributes: false), statement.text(4)))
+            }
         }
+        // Calls assigned a policy themselves: one key lookup each, where a single query with the tenants' test
+        // would scan every call of the ledger.
+        try collect(
+            try database.statement(
+                "SELECT \(Self.columns) FROM calls WHERE call IN (SELECT target FROM assignments WHERE scope = 'call')"
+            ))
+        let tenants = try database.statement("SELECT 1 FROM assignments WHERE scope = 'tenant' LIMIT 1")
+        let anyTenant = try tenants.step()
+        tenants.rewind()
+        if anyTenant {
+            try collect(
+                try database.statement(
+                    """
+                    SELECT \(Self.columns) FROM calls
+                    WHERE tenant IN (SELECT target FROM assignments WHERE scope = 'tenant')
+                      AND call NOT IN (SELECT target FROM assignments WHERE scope = 'call')
+                    """))
+        }
+        result.sort { $0.facts.firstSeq < $1.facts.firstSeq }
         return result
     }
 

@@ -7,7 +7,7 @@ public import LedgerStore
 /// One (call, data class) that a policy governs, and what is to be done about it at the plan's time.
 public struct RetentionItem: Sendable, Equatable, Encodable {
     /// What is to be done.
-    public enum Status: String, Sendable, Encodable {
+    public enum Status: String, Sendable, Encodable, CaseIterable {
         /// The period is over and no hold applies: erase now.
         case due
         /// The period is over but a legal hold suspends erasure.
@@ -73,9 +73,13 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
 extension ProjectionEngine {
     /// The retention plan at `now` (UTC µs): every (call, class) with a data key in the reader's key store that a
     /// policy in `policies` governs through an assignment in the log. Of several policies governing a class, the
-    /// one whose period ends first decides. Items are ordered by due time. Only the calls an assignment names, or
-    /// whose tenant it names, are read, so the plan costs what is assigned, not the whole ledger.
-    public func retentionPlan(policies: [RetentionPolicy], now: Int64) throws(LedgerError) -> [RetentionItem] {
+    /// one whose period ends first decides. Only items whose status is in `statuses` are listed, ordered by due
+    /// time. Only the calls an assignment names, or whose tenant it names, are read, so the plan costs what is
+    /// assigned, not the whole ledger.
+    public func retentionPlan(
+        policies: [RetentionPolicy], now: Int64,
+        statuses: Set<RetentionItem.Status> = Set(RetentionItem.Status.allCases)
+    ) throws(LedgerError) -> [RetentionItem] {
         let state = RetentionState(file: try current(RetentionFold.self))
         let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let governed = try state.governedFacts()
@@ -88,6 +92,8 @@ extension ProjectionEngine {
             else { break }
             contexts.append((RetentionState(file: file), try reader.keyedClassLookup()))
         }
+        // Each worker reads one snapshot of the state (and of the key store: see `keyedClassLookup`).
+        for context in contexts { try context.state.database.beginReading() }
         var items: [RetentionItem] = []
         try forEachInOrder(governed, contexts: contexts) { (context, call) throws(LedgerError) -> [RetentionItem] in
             let classes = try context.keys.classes(of: call.facts.call)
@@ -95,10 +101,12 @@ extension ProjectionEngine {
             var facts = call.facts
             facts.attributes = RetentionState.parseAttributes(call.attributes)
             return try Self.retentionItems(
-                of: facts, classes: classes, state: context.state, policies: byName, now: now)
+                of: facts, classes: classes, state: context.state, policies: byName, now: now
+            ).filter { statuses.contains($0.status) }
         } consume: { (_, callItems) throws(LedgerError) in
             items.append(contentsOf: callItems)
         }
+        for context in contexts { try context.state.database.endReading() }
         // The items are large values: their indices are sorted, and each item is copied once into place.
         let order = sortedInParallel(Array(items.indices), workers: contexts.count) {
             (items[$0].dueMicros ?? .max, items[$0].call, items[$0].dataClass)

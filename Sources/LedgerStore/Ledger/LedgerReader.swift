@@ -217,11 +217,13 @@ public final class LedgerReader: RecordSource {
     }
 
     /// A lookup of the data classes one call still has keys for, on a key-store connection of its own (open one
-    /// per thread): each lookup reads that call's rows only, so the cost follows the calls asked about, not the
-    /// ledger.
+    /// per thread) that reads one snapshot of the key store for as long as the lookup lives: each lookup reads
+    /// that call's rows only, so the cost follows the calls asked about, not the ledger.
     public func keyedClassLookup() throws(LedgerError) -> KeyedClassLookup {
         guard FileSystem.exists(layout.keys) else { return KeyedClassLookup(database: nil) }
-        return KeyedClassLookup(database: try SQLiteDatabase.openForReading(path: layout.keys))
+        let database = try SQLiteDatabase.openForReading(path: layout.keys)
+        try database.beginReading()
+        return KeyedClassLookup(database: database)
     }
 
     /// Calls `body` with the record at `seq`, if the log holds it.

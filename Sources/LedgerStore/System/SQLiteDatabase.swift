@@ -22,8 +22,16 @@ package final class SQLiteDatabase {
         try self.init(path: path, location: path, flags: flags, privateCopy: nil)
     }
 
+    /// SQLite configured for this process before its first connection: without memory statistics (see
+    /// `call_ledger_sqlite3_disable_memory_statistics`); a setting of speed, not of results, so a refusal (SQLite
+    /// already initialised) is ignored.
+    private static let configured: Void = {
+        _ = call_ledger_sqlite3_disable_memory_statistics()
+    }()
+
     /// Opens `location` (a path or a `file:` URI) with `flags`, reporting errors against `path`.
     private init(path: String, location: String, flags: Int32, privateCopy: String?) throws(LedgerError) {
+        Self.configured
         var db: OpaquePointer?
         let status = sqlite3_open_v2(location, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard status == SQLITE_OK, let db else {
@@ -118,6 +126,19 @@ package final class SQLiteDatabase {
             sqlite3_free(message)
             throw .sqlite(path: path, code: status, message: text, sql: sql)
         }
+    }
+
+    /// Starts a read transaction that lasts until `endReading()`: the statements in between read one snapshot, and
+    /// the connection takes its locks once instead of once per statement (per-statement locking checks the
+    /// files and takes SQLite's process-wide lock table each time, which serialises connections that several
+    /// threads of one process use side by side).
+    package func beginReading() throws(LedgerError) {
+        try execute("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
+    }
+
+    /// Ends the read transaction `beginReading()` started.
+    package func endReading() throws(LedgerError) {
+        try execute("COMMIT")
     }
 
     /// A cached prepared statement for `sql`, reset and with bindings cleared.
