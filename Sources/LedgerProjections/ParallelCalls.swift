@@ -5,7 +5,7 @@
 // to whatever folds them. That fold sees exactly what a sequential run would see, so the output is the same byte
 // for byte, and its own work (storing results) runs beside the workers' instead of after them.
 import Foundation
-import LedgerStore
+package import LedgerStore
 
 /// How many threads per-call projection work uses.
 public enum ProjectionWorkers {
@@ -82,7 +82,7 @@ private struct Wave<Output> {
 /// then `consume` with each item and its result in the items' order on the calling thread, one wave of `wave`
 /// items per worker at a time, consuming a wave while the next one is computed (so `consume` must not touch the
 /// contexts). The first error in item order is thrown, after the items before it were consumed.
-func forEachInOrder<Item, Context, Output>(
+package func forEachInOrder<Item, Context, Output>(
     _ items: [Item], contexts: [Context], wave: Int = 128,
     work: (Context, Item) throws(LedgerError) -> Output,
     consume: (Item, Output) throws(LedgerError) -> Void
@@ -165,7 +165,7 @@ func forEachInOrder<Item, Context, Output>(
 
 /// `transform` of `slices` consecutive slices of `items` of near-equal size, each on a thread of its own, the
 /// outputs in slice order. With one slice (or fewer than two items) it runs on the calling thread.
-func mapSlices<Item, Output>(
+package func mapSlices<Item, Output>(
     _ items: [Item], slices: Int, _ transform: (ArraySlice<Item>) -> Output
 ) -> [Output] {
     let count = max(1, min(slices, items.count))
@@ -185,7 +185,7 @@ func mapSlices<Item, Output>(
 
 /// `items` sorted by `areInIncreasingOrder` on up to `workers` threads: slices sorted side by side, then merged,
 /// the left run first on ties. For a strict total order (no two items tie) the result is `items.sorted(by:)`'s.
-func sortedInParallel<Item>(
+package func sortedInParallel<Item>(
     _ items: [Item], workers: Int, by areInIncreasingOrder: (Item, Item) -> Bool
 ) -> [Item] {
     var runs = mapSlices(items, slices: workers) { $0.sorted(by: areInIncreasingOrder) }
@@ -203,8 +203,7 @@ func sortedInParallel<Item>(
 }
 
 /// The sorted runs `left` and `right` merged into one sorted run, `left`'s item first on ties.
-private func merge<Item>(_ left: [Item], _ right: [Item], by areInIncreasingOrder: (Item, Item) -> Bool) -> [Item]
-{
+private func merge<Item>(_ left: [Item], _ right: [Item], by areInIncreasingOrder: (Item, Item) -> Bool) -> [Item] {
     var merged: [Item] = []
     merged.reserveCapacity(left.count + right.count)
     var leftIndex = 0

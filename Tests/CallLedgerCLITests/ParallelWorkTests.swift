@@ -118,12 +118,30 @@ import Testing
         let assigned = try ledger.callLedger(
             "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--tenant", "acme-bank")
         try #require(assigned.status == 0, "\(assigned.stderr)")
+        // Calls assigned the policy themselves as well: one of the tenant's (governed twice) and one of another
+        // tenant that the policy's rule selects.
+        let calls = try objects(try ledger.callLedger("calls", "--json").stdout)
+        func firstCall(ofTenant tenant: String) -> String? {
+            calls.first { $0["tenant"] as? String == tenant && $0["channel"] as? String == "VOICE" }?["call"]
+                as? String
+        }
+        let chosen = [firstCall(ofTenant: "acme-bank"), firstCall(ofTenant: "globex-telco")].compactMap { $0 }
+        try #require(chosen.count == 2, "\(calls)")
+        let byCall = try ledger.callLedger(
+            arguments: ["retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml"]
+                + chosen.flatMap { ["--call", $0] })
+        try #require(byCall.status == 0, "\(byCall.stderr)")
         for arguments in [["--json"], ["--all", "--json"]] {
             let command = ["retention", "plan", "--policies", policies, "--now", "2030-01-01T00:00:00Z"] + arguments
             let single = try callLedger(command, ledger: ledger.directory, workers: 1).stdout
             let parallel = try callLedger(command, ledger: ledger.directory, workers: 2).stdout
-            #expect(try objects(single).count > 20, "\(arguments)")
+            let items = try objects(single)
+            #expect(items.count > 20, "\(arguments)")
             #expect(parallel == single, "\(arguments)")
+            // Each (call, class) once, however many assignments govern it, and the calls assigned alone listed.
+            let keys = items.map { "\($0["call"] as? String ?? "")/\($0["data_class"] as? String ?? "")" }
+            #expect(Set(keys).count == keys.count, "\(arguments)")
+            for call in chosen { #expect(items.contains { $0["call"] as? String == call }, "\(call) \(arguments)") }
         }
     }
 }

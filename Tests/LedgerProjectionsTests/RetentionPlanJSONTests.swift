@@ -38,4 +38,14 @@ import Testing
         #expect(RetentionItem.jsonArray([]) == (try encoderBytes([])))
         for item in Self.items { #expect(RetentionItem.jsonArray([item]) == (try encoderBytes([item]))) }
     }
+
+    @Test func planJSONEncodedInSlicesOnSeveralWorkersEqualsWhatJSONEncoderWrites() throws {
+        // Enough items that the slices run on worker threads (a slice holds at least 256 items).
+        let many = (0..<2_000).map { Self.items[$0 % Self.items.count] }
+        let expected = try encoderBytes(many)
+        for workers in [1, 2, 3, 8] {
+            #expect(RetentionItem.jsonArray(many, workers: workers) == expected, "\(workers) workers")
+        }
+        #expect(RetentionItem.jsonArray(many, terminator: [0x0A], workers: 3) == expected + [0x0A])
+    }
 }
