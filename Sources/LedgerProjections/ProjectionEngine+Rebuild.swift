@@ -1,5 +1,5 @@
 // Rebuilding several projections in one pass over the log: every fold gets a new generation of its state file,
-// the log is read and decompressed once for all of them (`LedgerReader.scan(_:folds:threads:)`), the folds apply
+// the log is read and decompressed once for all of them (`LedgerReader.scan(_:folds:threads:readers:)`), the folds apply
 // side by side on their own threads when there is more than one worker, and each generation is published once
 // every fold finished. Each fold sees the same records in the same order as alone, so the files do not depend
 // on the number of workers.
@@ -76,7 +76,7 @@ extension ProjectionEngine {
                     }
                 }
                 let scanFolds = passes.enumerated().map { $0.element.scanFold(progress: $0.offset == 0 ? report : nil) }
-                return try reader.scan(0..<end, folds: scanFolds, threads: workers > 1)
+                return try reader.scan(0..<end, folds: scanFolds, threads: workers > 1, readers: workers)
             }
             for pass in passes {
                 try pass.finish(checkpoint: end)

@@ -17,9 +17,11 @@ private final class WeakSentinel {
     weak var value: Sentinel?
 }
 
-/// Runs a threaded shared scan of two folds over the ledger `reader` reads; the second fold's closure holds a
-/// sentinel. Returns the seqs each fold saw and a weak reference to that sentinel.
-private func scanTwoFolds(_ reader: LedgerReader) throws -> (first: [UInt64], second: [UInt64], held: WeakSentinel) {
+/// Runs a threaded shared scan of two folds with `readers` reading threads over the ledger `reader` reads; the
+/// second fold's closure holds a sentinel. Returns the seqs each fold saw and a weak reference to that sentinel.
+private func scanTwoFolds(
+    _ reader: LedgerReader, readers: Int
+) throws -> (first: [UInt64], second: [UInt64], held: WeakSentinel) {
     let sentinel = Sentinel()
     let held = WeakSentinel()
     held.value = sentinel
@@ -28,28 +30,58 @@ private func scanTwoFolds(_ reader: LedgerReader) throws -> (first: [UInt64], se
         SharedScanFold(wants: { $0.seq % 2 == 0 }, apply: { first.append($0.seq) }),
         SharedScanFold(wants: { _ in true }, apply: { [sentinel] in sentinel.seqs.append($0.seq) }),
     ]
-    _ = try reader.scan(0..<reader.size, folds: folds, threads: true)
+    _ = try reader.scan(0..<reader.size, folds: folds, threads: true, readers: readers)
     return (first, sentinel.seqs, held)
 }
 
+/// A ledger of two simulated calls in frames of at most 16 events, and a reader of it.
+private func smallFramesLedger(_ scratch: ScratchDirectory) throws -> LedgerReader {
+    var options = LedgerCreationOptions()
+    options.origin = "test.example/ledger"
+    options.maximumBatchEvents = 16
+    let directory = scratch.file("ledger")
+    try LedgerWriter.create(directory: directory, options: options)
+    let writer = try LedgerWriter(directory: directory)
+    _ = try writer.append(try decodeLines(simulatedLines(calls: 2, seed: 5)))
+    try writer.close()
+    return try LedgerReader(directory: directory)
+}
+
 @Suite struct SharedScanTests {
-    @Test func threadedSharedScanReleasesEveryFoldBeforeReturning() throws {
+    @Test(arguments: [1, 2, 3, 8])
+    func threadedSharedScanGivesEveryFoldItsRecordsInLogOrderAndReleasesThem(readers: Int) throws {
         let scratch = ScratchDirectory()
-        var options = LedgerCreationOptions()
-        options.origin = "test.example/ledger"
-        options.maximumBatchEvents = 16
-        let directory = scratch.file("ledger")
-        try LedgerWriter.create(directory: directory, options: options)
-        let writer = try LedgerWriter(directory: directory)
-        _ = try writer.append(try decodeLines(simulatedLines(calls: 2, seed: 5)))
-        try writer.close()
-        let reader = try LedgerReader(directory: directory)
+        let reader = try smallFramesLedger(scratch)
         let all = Array(0..<reader.size)
         for _ in 0..<40 {
-            let (first, second, held) = try scanTwoFolds(reader)
+            let (first, second, held) = try scanTwoFolds(reader, readers: readers)
             #expect(first == all.filter { $0 % 2 == 0 })
             #expect(second == all)
             #expect(held.value == nil, "a scan thread still held its fold after the scan returned")
         }
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func aFoldFailingStopsEveryReadingThreadAndTheScanThrowsItsError(readers: Int) throws {
+        let scratch = ScratchDirectory()
+        let reader = try smallFramesLedger(scratch)
+        let failAt = reader.size / 2
+        var applied: [UInt64] = []
+        let folds = [
+            SharedScanFold(wants: { _ in true }, apply: { applied.append($0.seq) }),
+            SharedScanFold(
+                wants: { _ in true },
+                apply: { record throws(LedgerError) in
+                    if record.seq == failAt { throw .invalidRequest("stop at \(failAt)") }
+                }),
+        ]
+        do {
+            _ = try reader.scan(0..<reader.size, folds: folds, threads: true, readers: readers)
+            Issue.record("the scan went past a failing fold")
+        } catch {
+            #expect("\(error)".contains("stop at \(failAt)"), "\(error)")
+        }
+        // The first fold saw a prefix of the log, in order.
+        #expect(applied == Array(0..<UInt64(applied.count)))
     }
 }

@@ -1,7 +1,8 @@
 // One pass over the log for several folds at once (a rebuild of every projection): each frame is read and
 // decompressed once, its records parsed once and offered to every fold's filter, and each fold applies the
-// records it wants in seq order. With threads, a reading thread works ahead while every fold applies on a thread
-// of its own, so the folds run side by side on the machine's cores; without, it all runs on the calling thread.
+// records it wants in seq order. With threads, reading threads work ahead (each decompresses every n-th frame,
+// and they hand the frames on in log order) while every fold applies on a thread of its own, so the reading and
+// the folds run side by side on the machine's cores; without, it all runs on the calling thread.
 // Either way each fold sees the same records in the same order, so what it builds does not depend on the mode.
 import Dispatch
 import Foundation
@@ -36,7 +37,7 @@ private final class SharedFrameQueue: @unchecked Sendable {
     static let reader = 0
     static let folds = 1
     /// Frames read ahead of the slowest fold, at most.
-    static let depth = 8
+    static let depth = 16
     let lock = ConditionLock(conditions: 2)
     var frames: [SharedFrame] = []
     /// Buffers of dropped frames, for the reading thread to decompress into again.
@@ -71,12 +72,13 @@ private struct ThreadHandoff<Value>: @unchecked Sendable {
 
 extension LedgerReader {
     /// Calls, for each of `folds`, its `apply` with every record whose seq is in `range` and that its `wants`
-    /// accepts, in seq order, reading and decompressing every frame once for all of them. With `threads`, a
-    /// reading thread works ahead and each fold applies on a thread of its own (the first on the calling
-    /// thread); otherwise everything runs on the calling thread. Returns each fold's timings (the reading
-    /// thread's times are shared). The first failure (reading, or any fold's) is thrown once every thread stopped.
+    /// accepts, in seq order, reading and decompressing every frame once for all of them. With `threads`,
+    /// `readers` reading threads (at least one, at most `SharedFrameQueue.depth`) work ahead and each fold applies
+    /// on a thread of its own (the first on the calling thread); otherwise everything runs on the calling thread.
+    /// Returns each fold's timings (the reading threads' times, summed, are shared). The first failure (reading,
+    /// or any fold's) is thrown once every thread stopped.
     public func scan(
-        _ range: Range<UInt64>, folds: [SharedScanFold], threads: Bool
+        _ range: Range<UInt64>, folds: [SharedScanFold], threads: Bool, readers: Int = 1
     ) throws(LedgerError) -> [ScanTimings] {
         var timings = Array(repeating: ScanTimings(), count: folds.count)
         let upper = min(range.upperBound, storage.size)
@@ -90,15 +92,21 @@ extension LedgerReader {
         let queue = SharedFrameQueue(folds: folds.count)
         let layout = self.layout
         var results = Array(repeating: ScanTimings(), count: folds.count)
+        let readers = max(1, min(readers, SharedFrameQueue.depth))
         var foldThreads: [JoinableThread] = []
-        var reading: JoinableThread?
+        var reading: [JoinableThread] = []
         results.withUnsafeMutableBufferPointer { slots in
             // Each thread gets its own fold only: the first fold's closures (which may capture the caller's
             // non-escaping closures) stay on the calling thread.
             let shared = ThreadHandoff(value: slots)
             do throws(LedgerError) {
-                reading = try JoinableThread {
-                    Self.readSharedFrames(locations, range: bounded, wants: wants, layout: layout, into: queue)
+                for reader in 0..<readers {
+                    reading.append(
+                        try JoinableThread {
+                            Self.readSharedFrames(
+                                locations, reader: reader, of: readers, range: bounded, wants: wants, layout: layout,
+                                into: queue)
+                        })
                 }
                 for index in folds.indices.dropFirst() {
                     let fold = ThreadHandoff(value: folds[index])
@@ -118,7 +126,7 @@ extension LedgerReader {
             slots[0] = Self.applySharedFrames(fold: folds[0], index: 0, frames: locations.count, queue: queue)
             for thread in foldThreads { thread.join() }
         }
-        // Every fold stopped; stop the reading thread too (it waits for room that a failed fold will not make).
+        // Every fold stopped; stop the reading threads too (they wait for room that a failed fold will not make).
         let failure = queue.lock.withLock { () -> LedgerError? in
             if queue.failure == nil && queue.next.contains(where: { $0 < locations.count }) {
                 queue.failure = .invalidRequest("the shared scan stopped early")
@@ -132,7 +140,7 @@ extension LedgerReader {
             }
             return queue.failure
         }
-        reading?.join()
+        for thread in reading { thread.join() }
         if let failure { throw failure }
         timings = results
         return timings
@@ -245,12 +253,13 @@ extension LedgerReader {
         }
     }
 
-    /// The reading thread of a shared scan: maps each segment once, decompresses its frames in order and picks
-    /// out each fold's wanted records of `range`, staying at most `SharedFrameQueue.depth` frames ahead of the
-    /// slowest fold.
+    /// Reading thread `reader` of `readers` of a shared scan: maps each segment once, decompresses every
+    /// `readers`-th frame from its `reader`-th and picks out each fold's wanted records of `range`, staying at most
+    /// `SharedFrameQueue.depth` frames ahead of the slowest fold, and queues each frame once every frame before it
+    /// is queued, so the folds take them in log order.
     private static func readSharedFrames(
-        _ locations: [FrameLocation], range: Range<UInt64>, wants: [@Sendable (RecordView) -> Bool],
-        layout: LedgerLayout, into queue: SharedFrameQueue
+        _ locations: [FrameLocation], reader: Int, of readers: Int, range: Range<UInt64>,
+        wants: [@Sendable (RecordView) -> Bool], layout: LedgerLayout, into queue: SharedFrameQueue
     ) {
         let decompressor: ZstdDecompressor
         do { decompressor = try ZstdDecompressor() } catch {
@@ -262,7 +271,8 @@ extension LedgerReader {
         }
         var mapped: (segment: UInt64, file: MappedFile)?
         var scratch: [UInt8] = []
-        for (position, location) in locations.enumerated() {
+        for position in stride(from: reader, to: locations.count, by: readers) {
+            let location = locations[position]
             let buffer = queue.lock.withLock { () -> [UInt8]? in
                 while queue.failure == nil && position - (queue.next.min() ?? 0) >= SharedFrameQueue.depth {
                     queue.lock.wait(SharedFrameQueue.reader)
@@ -323,15 +333,20 @@ extension LedgerReader {
             }
             let end = DispatchTime.now().uptimeNanoseconds
             queue.lock.withLock {
+                // The frame's turn: every earlier frame queued (by this or another reading thread).
+                while queue.failure == nil && queue.dropped + queue.frames.count < position {
+                    queue.lock.wait(SharedFrameQueue.reader)
+                }
                 queue.readNanos += filterStart - start
                 queue.filterNanos += end - filterStart
                 queue.records += records
                 if let problem {
                     if queue.failure == nil { queue.failure = problem }
-                } else {
+                } else if queue.failure == nil {
                     queue.frames.append(SharedFrame(location: location, content: content, kept: kept))
                 }
                 queue.lock.broadcast(SharedFrameQueue.folds)
+                queue.lock.broadcast(SharedFrameQueue.reader)
             }
             if problem != nil { return }
         }
