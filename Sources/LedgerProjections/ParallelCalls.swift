@@ -3,7 +3,9 @@
 // the workers claim small runs of a wave's items as they go (a worker slowed down by another thread claims
 // fewer), and while they compute one wave the calling thread hands the previous wave's results, in item order,
 // to whatever folds them. That fold sees exactly what a sequential run would see, so the output is the same byte
-// for byte, and its own work (storing results) runs beside the workers' instead of after them.
+// for byte, and its own work (storing results) runs beside the workers' instead of after them. Slices of an
+// array (to sort or encode) are spread the same way. Every worker is a thread of its own (`performOnThreads`,
+// `JoinableThread`), never Dispatch's pool, which lends a caller on a Swift concurrency thread no second one.
 import Foundation
 package import LedgerStore
 

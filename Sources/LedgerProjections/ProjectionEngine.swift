@@ -20,9 +20,9 @@ public struct ProjectionRun: Sendable, Equatable, Codable {
     public var calls: Int
     /// Wall-clock time.
     public var seconds: Double
-    /// Time the reading thread spent reading and decompressing frames (it overlaps the rest).
+    /// Time the reading threads spent reading and decompressing frames, summed over them (it overlaps the rest).
     public var readSeconds: Double
-    /// Time spent parsing records (on the reading thread, to pick the ones the fold wants) and decoding the
+    /// Time spent parsing records (on the reading threads, to pick the ones the fold wants) and decoding the
     /// bodies the fold uses.
     public var decodeSeconds: Double
     /// Time spent updating state: copying records, writing SQLite, committing.

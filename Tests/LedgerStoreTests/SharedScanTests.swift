@@ -36,14 +36,10 @@ private func scanTwoFolds(
 
 /// A ledger of two simulated calls in frames of at most 16 events, and a reader of it.
 private func smallFramesLedger(_ scratch: ScratchDirectory) throws -> LedgerReader {
-    var options = LedgerCreationOptions()
-    options.origin = "test.example/ledger"
-    options.maximumBatchEvents = 16
     let directory = scratch.file("ledger")
-    try LedgerWriter.create(directory: directory, options: options)
-    let writer = try LedgerWriter(directory: directory)
-    _ = try writer.append(try decodeLines(simulatedLines(calls: 2, seed: 5)))
-    try writer.close()
+    try createLedger(
+        at: directory, origin: "test.example/ledger", batch: 16,
+        appending: try decodeLines(simulatedLines(calls: 2, seed: 5)))
     return try LedgerReader(directory: directory)
 }
 

@@ -9,16 +9,11 @@ import Testing
 @Suite struct SideCarLayoutTests {
     /// A ledger of 1,000 simulated events in frames of 100, its only segment's path and bytes.
     private func ledger(_ scratch: ScratchDirectory) throws -> (directory: String, segment: String, bytes: [UInt8]) {
-        var options = LedgerCreationOptions()
-        options.origin = "test.example/side-car"
-        options.maximumBatchEvents = 100
         let directory = scratch.file("ledger")
-        try LedgerWriter.create(directory: directory, options: options)
-        let writer = try LedgerWriter(directory: directory)
         let events = try decodeLines(simulatedLines(calls: 4, seed: 4))
         try #require(events.count >= 1000)
-        _ = try writer.append(Array(events.prefix(1000)))
-        try writer.close()
+        try createLedger(
+            at: directory, origin: "test.example/side-car", batch: 100, appending: Array(events.prefix(1000)))
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/segments").sorted()
         let segment = directory + "/segments/" + (try #require(names.last))
         return (directory, segment, Array(try Data(contentsOf: URL(fileURLWithPath: segment))))

@@ -68,6 +68,18 @@ public func ledger(in scratch: ScratchDirectory, origin: String, batch: Int? = n
     return directory
 }
 
+/// Creates a ledger at `directory` with `origin` and frames of at most `batch` events, and appends `events` in
+/// one call of a writer it then closes.
+public func createLedger(at directory: String, origin: String, batch: Int, appending events: [DecodedEvent]) throws {
+    var options = LedgerCreationOptions()
+    options.origin = origin
+    options.maximumBatchEvents = batch
+    try LedgerWriter.create(directory: directory, options: options)
+    let writer = try LedgerWriter(directory: directory)
+    _ = try writer.append(events)
+    try writer.close()
+}
+
 /// Decodes interchange lines (which must be valid).
 public func decodeLines(_ lines: [String]) throws -> [DecodedEvent] {
     var decoder = EventDecoder()
