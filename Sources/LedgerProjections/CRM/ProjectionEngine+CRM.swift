@@ -108,9 +108,6 @@ extension ProjectionEngine {
                     qa: isOwn ? qa : try QAState.open(in: directory)))
         }
         let summaries = try transcripts.summaries().filter { only?.contains($0.call) ?? true }
-        // Each worker reads one snapshot of each state rather than locking it per statement.
-        let snapshots = contexts.flatMap { [$0.base.state.database, $0.written.database, $0.qa.database] }
-        for database in snapshots { try database.beginReading() }
         try forEachInOrder(summaries, contexts: contexts) {
             (worker, summary) throws(LedgerError) -> [PlannedOutcome]? in
             try worker.base.engine.outcomes(
@@ -129,7 +126,6 @@ extension ProjectionEngine {
                 }
             }
         }
-        for database in snapshots { try database.endReading() }
         plan.unanswered = unanswered.values.filter { only?.contains($0.call) ?? true }.sorted { $0.seq < $1.seq }
         plan.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return plan

@@ -42,10 +42,7 @@ extension ProjectionEngine {
             var applyNanos: UInt64 = 0
             var done = 0
             let scorecards = scorecards
-            let contexts = try workerContexts(transcripts)
-            // Each worker reads one snapshot of the transcript state rather than locking it per statement.
-            for context in contexts { try context.state.database.beginReading() }
-            try forEachInOrder(due, contexts: contexts) {
+            try forEachInOrder(due, contexts: try workerContexts(transcripts)) {
                 (worker, summary) throws(LedgerError) -> Scored in
                 let readStart = DispatchTime.now().uptimeNanoseconds
                 let transcript = try worker.engine.transcript(call: summary.call, bound: end, state: worker.state)
@@ -68,7 +65,6 @@ extension ProjectionEngine {
                 done += 1
                 if done % 1024 == 0 { progress(QAState.projection, UInt64(done), UInt64(due.count)) }
             }
-            for context in contexts { try context.state.database.endReading() }
             for scorecard in scorecards { try qa.setScoredThrough(end, digest: scorecard.digest.hex) }
             progress(QAState.projection, UInt64(due.count), UInt64(due.count))
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
