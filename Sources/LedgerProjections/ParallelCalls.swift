@@ -25,12 +25,6 @@ public enum ProjectionWorkers {
     }
 }
 
-/// Values handed to worker threads under a rule the compiler cannot check: each worker touches only its own
-/// context and the output slots it claimed, and the caller reads them only after every worker finished.
-private struct WorkerShared<Value>: @unchecked Sendable {
-    let value: Value
-}
-
 /// The items of one wave still to be computed, handed out in runs in item order; after a failure none are.
 private final class WaveClaims: @unchecked Sendable {
     private let lock = NSLock()
@@ -103,7 +97,7 @@ package func forEachInOrder<Item, Context, Output>(
         var running: [JoinableThread] = []
         /// Computes `wave` on worker threads of their own (see `performOnThreads`), in the background.
         func launch(_ wave: Wave<Output>) {
-            let shared = WorkerShared(value: (items: items, contexts: contexts, work: work, wave: wave))
+            let shared = ThreadShared(value: (items: items, contexts: contexts, work: work, wave: wave))
             /// Worker `worker`'s part: runs of the wave's items until none is left.
             @Sendable func compute(_ worker: Int) {
                 let (items, contexts, work, wave) = shared.value
@@ -175,7 +169,7 @@ package func mapSlices<Item, Output>(
     let bounds = (0...count).map { items.count * $0 / count }
     var outputs = [Output?](repeating: nil, count: count)
     outputs.withUnsafeMutableBufferPointer { slots in
-        let shared = WorkerShared(value: (items: items, bounds: bounds, slots: slots))
+        let shared = ThreadShared(value: (items: items, bounds: bounds, slots: slots))
         performOnThreads(count) { slice in
             let (items, bounds, slots) = shared.value
             slots[slice] = transform(items[bounds[slice]..<bounds[slice + 1]])

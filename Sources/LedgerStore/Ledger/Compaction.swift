@@ -95,12 +95,6 @@ enum FrameCompaction: Sendable {
     case doesNotFit
 }
 
-/// Values handed to worker threads under a rule the compiler cannot check: each worker writes only its own
-/// output slots, and the caller reads them only after every worker finished.
-private struct CompactionShared<Value>: @unchecked Sendable {
-    let value: Value
-}
-
 extension LedgerWriter {
     /// Frames compacted, journalled and overwritten together: bounds the memory and the journal's size.
     static let compactionChunk = 64
@@ -223,7 +217,7 @@ extension LedgerWriter {
         let layout = self.layout
         var outputs = [Result<FrameCompaction, LedgerError>?](repeating: nil, count: chunk.count)
         outputs.withUnsafeMutableBufferPointer { slots in
-            let shared = CompactionShared(value: slots)
+            let shared = ThreadShared(value: slots)
             performOnThreads(max(workers, 1)) { worker in
                 let slots = shared.value
                 let contexts = Result { () throws(LedgerError) in

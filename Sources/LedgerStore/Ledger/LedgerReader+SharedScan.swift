@@ -64,12 +64,6 @@ private final class SharedFrameQueue: @unchecked Sendable {
     }
 }
 
-/// A value handed to another thread under a rule the compiler cannot check: only that thread uses it, and the
-/// caller joins the thread before it uses the value again.
-private struct ThreadHandoff<Value>: @unchecked Sendable {
-    let value: Value
-}
-
 extension LedgerReader {
     /// Calls, for each of `folds`, its `apply` with every record whose seq is in `range` and that its `wants`
     /// accepts, in seq order, reading and decompressing every frame once for all of them. With `threads`,
@@ -98,7 +92,7 @@ extension LedgerReader {
         results.withUnsafeMutableBufferPointer { slots in
             // Each thread gets its own fold only: the first fold's closures (which may capture the caller's
             // non-escaping closures) stay on the calling thread.
-            let shared = ThreadHandoff(value: slots)
+            let shared = ThreadShared(value: slots)
             do throws(LedgerError) {
                 for reader in 0..<readers {
                     reading.append(
@@ -109,7 +103,7 @@ extension LedgerReader {
                         })
                 }
                 for index in folds.indices.dropFirst() {
-                    let fold = ThreadHandoff(value: folds[index])
+                    let fold = ThreadShared(value: folds[index])
                     foldThreads.append(
                         try JoinableThread {
                             shared.value[index] = Self.applySharedFrames(

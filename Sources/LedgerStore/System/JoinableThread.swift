@@ -48,10 +48,17 @@ package final class JoinableThread {
     }
 }
 
-/// A value handed to worker threads under a rule the compiler cannot check: each worker touches only what it owns,
-/// and the caller reads the results only after joining every worker.
-private struct ThreadShared<Value>: @unchecked Sendable {
-    let value: Value
+/// A value handed to worker threads under a rule the compiler cannot check: each worker touches only what it owns
+/// (its context, the output slots it claimed), and the caller uses the value again only after every worker
+/// finished and was joined.
+package struct ThreadShared<Value>: @unchecked Sendable {
+    /// The value handed over.
+    package let value: Value
+
+    /// Hands `value` over under that rule.
+    package init(value: Value) {
+        self.value = value
+    }
 }
 
 /// Calls `body(worker)` for every `worker` in `0..<count` and returns when all returned: worker 0 on the calling
