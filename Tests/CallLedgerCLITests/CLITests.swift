@@ -21,14 +21,15 @@ struct CLILedger {
         try callLedger(arguments: arguments, input: input)
     }
 
-    /// Runs the CLI with an argument array, `--ledger`, `input` on standard input and `environment` added.
+    /// Runs the CLI with an argument array, `--ledger`, `input` on standard input and `environment` added; killed if
+    /// still running `killAfter` after it started.
     @discardableResult
     func callLedger(
-        arguments: [String], input: String? = nil, environment: [String: String] = [:]
+        arguments: [String], input: String? = nil, environment: [String: String] = [:], killAfter: Duration? = nil
     ) throws -> ProcessResult {
         try LedgerTestSupport.callLedger(
             arguments: arguments + ["--ledger", directory], input: input.map { Data($0.utf8) },
-            environment: environment)
+            environment: environment, killAfter: killAfter)
     }
 
     /// Events and root from `verify --json`.
@@ -300,5 +301,19 @@ struct CLILedger {
         try body.replacingOccurrences(of: "\n1\n", with: "\n2\n").write(
             toFile: ledger.scratch.file("forged.txt"), atomically: true, encoding: .utf8)
         #expect(try verify(ledger.scratch.file("forged.txt")).status != 0)
+    }
+}
+
+/// The test runner's guard against a hung process: one still running at its deadline is killed.
+@Suite struct ProcessDeadlineTests {
+    @Test func aProcessStillRunningAtItsDeadlineIsKilled() throws {
+        let started = ContinuousClock.now
+        let result = try run("/bin/sleep", ["20"], killAfter: .seconds(1))
+        #expect(result.status == 128 + SIGKILL)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func aProcessThatEndsBeforeItsDeadlineKeepsItsStatus() throws {
+        #expect(try run("/bin/sh", ["-c", "exit 3"], killAfter: .seconds(5)).status == 3)
     }
 }

@@ -101,10 +101,12 @@ public struct ProcessResult: Sendable {
     public var stderr: String
 }
 
-/// Runs `executable` with `arguments`, feeding `input` to standard input.
+/// Runs `executable` with `arguments`, feeding `input` to standard input; a process still running `killAfter` after
+/// it started is killed (SIGKILL: the result's status is 137), so a hang fails its test instead of stalling the run.
 @discardableResult
 public func run(
-    _ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:]
+    _ executable: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:],
+    killAfter: Duration? = nil
 ) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
@@ -119,6 +121,12 @@ public func run(
     process.standardError = errPipe
     process.standardInput = inPipe
     try process.run()
+    let pid = process.processIdentifier
+    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+    if let killAfter {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(killAfter.components.seconds)), execute: killer)
+    }
+    defer { killer.cancel() }
     let writer = Thread {
         if let input { inPipe.fileHandleForWriting.write(input) }
         try? inPipe.fileHandleForWriting.close()
@@ -127,6 +135,7 @@ public func run(
     let errorData = ReadAll(errPipe.fileHandleForReading)
     let output = outPipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    killer.cancel()
     return ProcessResult(
         status: process.terminationReason == .uncaughtSignal
             ? 128 + process.terminationStatus : process.terminationStatus,
@@ -157,12 +166,12 @@ public func callLedger(_ arguments: String..., input: Data? = nil) throws -> Pro
     try run(Repository.executable, arguments, input: input)
 }
 
-/// Runs the `call-ledger` CLI with an argument array.
+/// Runs the `call-ledger` CLI with an argument array, killed if still running `killAfter` after it started.
 @discardableResult
 public func callLedger(
-    arguments: [String], input: Data? = nil, environment: [String: String] = [:]
+    arguments: [String], input: Data? = nil, environment: [String: String] = [:], killAfter: Duration? = nil
 ) throws -> ProcessResult {
-    try run(Repository.executable, arguments, input: input, environment: environment)
+    try run(Repository.executable, arguments, input: input, environment: environment, killAfter: killAfter)
 }
 
 /// Parses one JSON object.
