@@ -124,7 +124,8 @@ public func run(
     let pid = process.processIdentifier
     let killer = DispatchWorkItem { kill(pid, SIGKILL) }
     if let killAfter {
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(Int(killAfter.components.seconds)), execute: killer)
+        let seconds = Int(killAfter.components.seconds)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: killer)
     }
     defer { killer.cancel() }
     let writer = Thread {
