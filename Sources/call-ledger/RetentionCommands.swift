@@ -250,7 +250,7 @@ struct RetentionCommand: ParsableCommand {
                     now: at, all: all
                 ).run()
                 if json {
-                    Output.write(RetentionItem.jsonArray(plan, terminator: [0x0A]))
+                    for piece in RetentionItem.jsonArrayPieces(plan, terminator: [0x0A]) { Output.write(piece) }
                     return
                 }
                 var lines = ["CALL\tCLASS\tSTATUS\tDUE\tPOLICY\tRULE\tRETAIN\tFROM"]

@@ -11,17 +11,21 @@ import Testing
         RetentionItem(
             call: "call-1", tenant: "acme-bank", dataClass: "transcript", policy: "gdpr", policyVersion: "2",
             policyDigest: String(repeating: "ab", count: 32), rule: "eu-customers", retain: "P30D",
-            trigger: "call.ended", triggerAt: "2026-11-26T10:00:00Z", dueAt: "2026-12-26T10:00:00Z", status: .due,
-            holds: [], dueMicros: 1_798_279_200_000_000),
+            trigger: "call.ended", triggerMicros: 1_795_687_200_000_000, dueMicros: 1_798_279_200_000_000,
+            status: .due, holds: []),
         RetentionItem(
             call: "a/b \"quoted\" back\\slash", tenant: "tab\there", dataClass: "line\nbreak\r\u{0008}\u{000C}",
             policy: "ctl\u{0001}\u{001F}\u{007F}", policyVersion: "é—日本", policyDigest: "", rule: "😀 emoji",
-            retain: "zero", trigger: "crm.write", triggerAt: nil, dueAt: nil, status: .waiting,
-            holds: ["case-114", "hold/with\"quote"], dueMicros: nil),
+            retain: "zero", trigger: "crm.write", triggerMicros: nil, dueMicros: nil, status: .waiting,
+            holds: ["case-114", "hold/with\"quote"]),
         RetentionItem(
             call: "call-3", tenant: "t", dataClass: "audio", policy: "p", policyVersion: "1", policyDigest: "00",
-            rule: "r", retain: "P7Y", trigger: "call.started", triggerAt: "2020-01-01T00:00:00Z", dueAt: nil,
-            status: .held, holds: ["only"], dueMicros: -5),
+            rule: "r", retain: "P7Y", trigger: "call.started", triggerMicros: 1_577_836_800_123_456, dueMicros: nil,
+            status: .held, holds: ["only"]),
+        RetentionItem(
+            call: "call-4", tenant: "t", dataClass: "audio", policy: "p", policyVersion: "1", policyDigest: "00",
+            rule: "r", retain: "P1D", trigger: "call.started", triggerMicros: -62_135_596_800_000_001, dueMicros: -5,
+            status: .due, holds: []),
     ]
 
     private func encoderBytes(_ items: [RetentionItem]) throws -> [UInt8] {

@@ -12,6 +12,19 @@ extension RetentionItem {
     public static func jsonArray(
         _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = ProjectionWorkers.defaultCount
     ) -> [UInt8] {
+        let pieces = jsonArrayPieces(items, terminator: terminator, workers: workers)
+        var out: [UInt8] = []
+        out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+        for piece in pieces { out.append(contentsOf: piece) }
+        return out
+    }
+
+    /// The bytes of `jsonArray(items, terminator:workers:)` in pieces whose concatenation they are, for a caller
+    /// that writes them out in turn: joining a large plan into one buffer cost a copy of every byte and the page
+    /// faults of a buffer as large as the output, on one thread.
+    public static func jsonArrayPieces(
+        _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = ProjectionWorkers.defaultCount
+    ) -> [[UInt8]] {
         // Slices of at least a few hundred items, so that a small plan is encoded on the calling thread alone.
         let parts = mapSlices(items, slices: min(workers, items.count / 256)) { slice in
             var part: [UInt8] = []
@@ -22,16 +35,13 @@ extension RetentionItem {
             }
             return part
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(parts.reduce(2 + terminator.count + parts.count) { $0 + $1.count })
-        out.append(UInt8(ascii: "["))
+        var pieces: [[UInt8]] = [[UInt8(ascii: "[")]]
         for (index, part) in parts.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: part)
+            if index > 0 { pieces.append([UInt8(ascii: ",")]) }
+            pieces.append(part)
         }
-        out.append(UInt8(ascii: "]"))
-        out.append(contentsOf: terminator)
-        return out
+        pieces.append([UInt8(ascii: "]")] + terminator)
+        return pieces
     }
 
     /// Appends this item as a JSON object, its keys in sorted order and absent optionals left out.
@@ -40,9 +50,9 @@ extension RetentionItem {
         out.appendJSONString(call)
         out.appendASCII(",\"data_class\":")
         out.appendJSONString(dataClass)
-        if let dueAt {
+        if let dueMicros {
             out.appendASCII(",\"due_at\":")
-            out.appendJSONString(dueAt)
+            Self.appendInstant(dueMicros, to: &out)
         }
         if let dueMicros {
             out.appendASCII(",\"due_micros\":")
@@ -69,10 +79,17 @@ extension RetentionItem {
         out.appendJSONString(tenant)
         out.appendASCII(",\"trigger\":")
         out.appendJSONString(trigger)
-        if let triggerAt {
+        if let triggerMicros {
             out.appendASCII(",\"trigger_at\":")
-            out.appendJSONString(triggerAt)
+            Self.appendInstant(triggerMicros, to: &out)
         }
         out.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends an instant as a JSON string, as `triggerAt` and `dueAt` give it (RFC 3339 text needs no escaping).
+    private static func appendInstant(_ micros: Int64, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        Timestamp(micros: micros).append(to: &out)
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -36,22 +36,26 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
     public var retain: String
     /// What the period counts from.
     public var trigger: String
-    /// When the trigger happened (RFC 3339), if it has.
-    public var triggerAt: String?
-    /// When the period ends (RFC 3339), if the trigger happened.
-    public var dueAt: String?
+    /// When the trigger happened (RFC 3339, six fraction digits), if it has.
+    public var triggerAt: String? { triggerMicros.map(Timestamp.format(micros:)) }
+    /// When the period ends (RFC 3339, six fraction digits), if the trigger happened.
+    public var dueAt: String? { dueMicros.map(Timestamp.format(micros:)) }
     /// The plan's verdict.
     public var status: Status
     /// The active legal holds.
     public var holds: [String]
-    /// The period's end in UTC µs, for ordering.
-    var dueMicros: Int64?
+    /// When the trigger happened, UTC µs. The instants are kept as numbers and written as text only on output: a
+    /// large plan holds tens of thousands of items, and two strings of their own each made every copy and release
+    /// of an item cost two more reference counts and every item two more allocations.
+    public var triggerMicros: Int64?
+    /// When the period ends, UTC µs; the plan is ordered by it.
+    public var dueMicros: Int64?
 
-    /// An item with every field given (`dueMicros`: the period's end in UTC µs, if the trigger happened).
+    /// An item with every field given (`triggerMicros` and `dueMicros` in UTC µs, when the trigger happened).
     public init(
         call: String, tenant: String, dataClass: String, policy: String, policyVersion: String, policyDigest: String,
-        rule: String, retain: String, trigger: String, triggerAt: String?, dueAt: String?, status: Status,
-        holds: [String], dueMicros: Int64?
+        rule: String, retain: String, trigger: String, triggerMicros: Int64?, dueMicros: Int64?, status: Status,
+        holds: [String]
     ) {
         self.call = call
         self.tenant = tenant
@@ -62,11 +66,35 @@ public struct RetentionItem: Sendable, Equatable, Encodable {
         self.rule = rule
         self.retain = retain
         self.trigger = trigger
-        self.triggerAt = triggerAt
-        self.dueAt = dueAt
+        self.triggerMicros = triggerMicros
+        self.dueMicros = dueMicros
         self.status = status
         self.holds = holds
-        self.dueMicros = dueMicros
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case call, tenant, dataClass, policy, policyVersion, policyDigest, rule, retain, trigger, triggerAt, dueAt
+        case status, holds, dueMicros
+    }
+
+    /// Encodes the item's fields with the instants as RFC 3339 text (`trigger_at`, `due_at`) and the period's end
+    /// also in µs (`due_micros`); absent optionals are left out.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(call, forKey: .call)
+        try container.encode(tenant, forKey: .tenant)
+        try container.encode(dataClass, forKey: .dataClass)
+        try container.encode(policy, forKey: .policy)
+        try container.encode(policyVersion, forKey: .policyVersion)
+        try container.encode(policyDigest, forKey: .policyDigest)
+        try container.encode(rule, forKey: .rule)
+        try container.encode(retain, forKey: .retain)
+        try container.encode(trigger, forKey: .trigger)
+        try container.encodeIfPresent(triggerAt, forKey: .triggerAt)
+        try container.encodeIfPresent(dueAt, forKey: .dueAt)
+        try container.encode(status, forKey: .status)
+        try container.encode(holds, forKey: .holds)
+        try container.encodeIfPresent(dueMicros, forKey: .dueMicros)
     }
 }
 
@@ -81,7 +109,9 @@ extension ProjectionEngine {
         statuses: Set<RetentionItem.Status> = Set(RetentionItem.Status.allCases)
     ) throws(LedgerError) -> [RetentionItem] {
         let state = RetentionState(file: try current(RetentionFold.self))
-        let byName = Dictionary(policies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        // Each policy with its digest in hex, made once: the items of a policy share that string.
+        let byName = Dictionary(
+            policies.map { ($0.name, (policy: $0, digest: $0.digest.hex)) }, uniquingKeysWith: { first, _ in first })
         let governed = try state.governedFacts()
         // One connection to the (now caught-up) retention state and one to the key store per worker thread; the
         // calling thread lists the governed calls, and the workers read their attributes and keyed classes.
@@ -118,14 +148,14 @@ extension ProjectionEngine {
     /// The plan's items of one call with data keys of `classes`, read through `state`.
     private static func retentionItems(
         of facts: RetentionCallFacts, classes: [String], state: RetentionState,
-        policies byName: [String: RetentionPolicy],
+        policies byName: [String: (policy: RetentionPolicy, digest: String)],
         now: Int64
     ) throws(LedgerError) -> [RetentionItem] {
         let assigned = try state.assignments(call: facts.call, tenant: facts.tenant)
         guard !assigned.isEmpty else { return [] }
-        var governing: [(policy: RetentionPolicy, rule: RetentionPolicy.Rule)] = []
+        var governing: [(policy: RetentionPolicy, digest: String, rule: RetentionPolicy.Rule)] = []
         for name in assigned.keys.sorted() {
-            guard let policy = byName[name] else {
+            guard let (policy, digest) = byName[name] else {
                 throw .invalidRequest(
                     "policy '\(name)' is assigned to call \(facts.call) but no policy file defines it; pass the directory that holds it with --policies"
                 )
@@ -133,14 +163,14 @@ extension ProjectionEngine {
             if let rule = policy.rule(
                 tenant: facts.tenant, queue: facts.queue, channel: facts.channel, attributes: facts.attributes)
             {
-                governing.append((policy, rule))
+                governing.append((policy, digest, rule))
             }
         }
         let holds = try state.activeHolds(call: facts.call)
         var items: [RetentionItem] = []
         for dataClass in classes.sorted() {
             var best: RetentionItem?
-            for (policy, rule) in governing {
+            for (policy, digest, rule) in governing {
                 guard let retention = rule.retention(of: dataClass), retention.period != .forever else { continue }
                 let start = facts.time(of: retention.trigger)
                 let due = start.flatMap { retention.period.end(after: $0) }
@@ -152,10 +182,9 @@ extension ProjectionEngine {
                 }
                 let item = RetentionItem(
                     call: facts.call, tenant: facts.tenant, dataClass: dataClass, policy: policy.name,
-                    policyVersion: policy.version, policyDigest: policy.digest.hex, rule: rule.name,
+                    policyVersion: policy.version, policyDigest: digest, rule: rule.name,
                     retain: retention.period.description, trigger: retention.trigger.rawValue,
-                    triggerAt: start.map(Timestamp.format(micros:)), dueAt: due.map(Timestamp.format(micros:)),
-                    status: status, holds: holds, dueMicros: due)
+                    triggerMicros: start, dueMicros: due, status: status, holds: holds)
                 if let current = best, (current.dueMicros ?? .max) <= (due ?? .max) { continue }
                 best = item
             }
