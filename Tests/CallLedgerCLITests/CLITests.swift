@@ -124,7 +124,11 @@ struct CLILedger {
         #expect(opened.contains("4111 1111 1111 1111"))
         try FileManager.default.moveItem(atPath: ledger.directory + ".key", toPath: ledger.scratch.file("moved.key"))
         let locked = try ledger.callLedger("cat").stdout
-        #expect(!locked.contains("4111") && !locked.contains("Jane Roe"))
+        // The sealed values themselves, not their first digits: "4111" alone also turns up, now and then, in an
+        // acceptance time's microseconds or a digest's hex (a CI run failed on it).
+        for sealed in ["4111 1111 1111 1111", #""word":"4111""#, "Jane Roe"] {
+            #expect(!locked.contains(sealed), "\(sealed) shows without the key file")
+        }
         #expect(locked.contains(#"{"redacted":"pii.credit_card_number","digest":""#))
         #expect(locked.contains(#""state":"locked""#))
     }

@@ -212,7 +212,7 @@ extension LedgerWriter {
     private func compactFrames(
         _ chunk: [FrameLocation], gone: Set<String>, targets: [UInt64: ErasureTargets]
     ) throws(LedgerError) -> [FrameCompaction] {
-        let workers = min(chunk.count, Self.compactionWorkers)
+        let workers = min(chunk.count, WorkerThreads.count)
         let level = Int32(configuration.compressionLevel)
         let layout = self.layout
         var outputs = [Result<FrameCompaction, LedgerError>?](repeating: nil, count: chunk.count)
@@ -248,17 +248,6 @@ extension LedgerWriter {
             outcomes.append(try output.get())
         }
         return outcomes
-    }
-
-    /// Threads compaction uses: `CALL_LEDGER_WORKERS` when it is a whole number from 1 to 64, else the number
-    /// of active cores.
-    static var compactionWorkers: Int {
-        if let text = ProcessInfo.processInfo.environment["CALL_LEDGER_WORKERS"], let count = Int(text),
-            (1...64).contains(count)
-        {
-            return count
-        }
-        return min(64, max(1, ProcessInfo.processInfo.activeProcessorCount))
     }
 
     /// Reads, strips and re-encodes one frame: the frame's records with the sealed parts of `gone` compacted,
