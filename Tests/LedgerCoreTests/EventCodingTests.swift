@@ -103,7 +103,8 @@ private func roundTrip(_ event: DecodedEvent, keys: inout InMemoryKeys, redacted
         var keys = InMemoryKeys()
         let final = Self.examples.first { $0.contains("\"final\":true") }!
         let text = String(decoding: try roundTrip(try decode(final), keys: &keys, redacted: true), as: UTF8.self)
-        #expect(!text.contains("4111") && !text.contains("Jane"))
+        // The sealed values themselves: "4111" alone can turn up in a digest's hex (the digests are of ciphertext).
+        #expect(!text.contains("4111 1111") && !text.contains("Jane"))
         #expect(text.contains("{\"redacted\":\"pii.credit_card_number\",\"digest\":\""))
         #expect(text.contains("\"sealed\":[{\"class\":\"content\""))
     }
