@@ -121,13 +121,17 @@ public func run(
     process.standardError = errPipe
     process.standardInput = inPipe
     try process.run()
+    // The deadline is kept by a thread of its own: a Dispatch timer can fire late, or not until the run ends, when
+    // the tests keep Dispatch's threads busy.
     let pid = process.processIdentifier
-    let killer = DispatchWorkItem { kill(pid, SIGKILL) }
+    let exited = DispatchSemaphore(value: 0)
     if let killAfter {
         let seconds = Int(killAfter.components.seconds)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds), execute: killer)
+        Thread {
+            if exited.wait(timeout: .now() + .seconds(seconds)) == .timedOut { kill(pid, SIGKILL) }
+        }.start()
     }
-    defer { killer.cancel() }
+    defer { exited.signal() }
     let writer = Thread {
         if let input { inPipe.fileHandleForWriting.write(input) }
         try? inPipe.fileHandleForWriting.close()
@@ -136,7 +140,6 @@ public func run(
     let errorData = ReadAll(errPipe.fileHandleForReading)
     let output = outPipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    killer.cancel()
     return ProcessResult(
         status: process.terminationReason == .uncaughtSignal
             ? 128 + process.terminationStatus : process.terminationStatus,
