@@ -9,15 +9,6 @@
 import Foundation
 package import LedgerStore
 
-/// How many threads per-call projection work uses.
-public enum ProjectionWorkers {
-    /// The most workers a run uses.
-    public static let maximum = WorkerThreads.maximum
-
-    /// `CALL_LEDGER_WORKERS` when it is a whole number from 1 to `maximum`, else the number of active cores.
-    public static var defaultCount: Int { WorkerThreads.count }
-}
-
 /// The items of one wave still to be computed, handed out in runs in item order; after a failure none are.
 private final class WaveClaims: @unchecked Sendable {
     private let lock = NSLock()

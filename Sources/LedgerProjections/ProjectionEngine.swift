@@ -54,7 +54,7 @@ public final class ProjectionEngine {
     public var scorecards: [QAScorecard] = []
 
     /// How many threads per-call work (QA scoring, CRM plans) uses; the results do not depend on it.
-    public var workers = ProjectionWorkers.defaultCount
+    public var workers = WorkerThreads.count
 
     /// An engine over `reader`'s ledger.
     public init(reader: LedgerReader) {

@@ -35,12 +35,17 @@ import Testing
         return Array(try encoder.encode(items))
     }
 
+    /// The plan writer's pieces joined, as the CLI writes them out.
+    private func joined(_ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = 2) -> [UInt8] {
+        RetentionItem.jsonArrayPieces(items, terminator: terminator, workers: workers).flatMap { $0 }
+    }
+
     @Test func planJSONEqualsWhatJSONEncoderWrites() throws {
         #expect(
-            String(decoding: RetentionItem.jsonArray(Self.items), as: UTF8.self)
+            String(decoding: joined(Self.items), as: UTF8.self)
                 == String(decoding: try encoderBytes(Self.items), as: UTF8.self))
-        #expect(RetentionItem.jsonArray([]) == (try encoderBytes([])))
-        for item in Self.items { #expect(RetentionItem.jsonArray([item]) == (try encoderBytes([item]))) }
+        #expect(joined([]) == (try encoderBytes([])))
+        for item in Self.items { #expect(joined([item]) == (try encoderBytes([item]))) }
     }
 
     @Test func planJSONEncodedInSlicesOnSeveralWorkersEqualsWhatJSONEncoderWrites() throws {
@@ -48,8 +53,8 @@ import Testing
         let many = (0..<2_000).map { Self.items[$0 % Self.items.count] }
         let expected = try encoderBytes(many)
         for workers in [1, 2, 3, 8] {
-            #expect(RetentionItem.jsonArray(many, workers: workers) == expected, "\(workers) workers")
+            #expect(joined(many, workers: workers) == expected, "\(workers) workers")
         }
-        #expect(RetentionItem.jsonArray(many, terminator: [0x0A], workers: 3) == expected + [0x0A])
+        #expect(joined(many, terminator: [0x0A], workers: 3) == expected + [0x0A])
     }
 }

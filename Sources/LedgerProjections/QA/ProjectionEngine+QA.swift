@@ -77,7 +77,7 @@ extension ProjectionEngine {
     }
 
     /// One reader and transcript state per worker thread: this engine's own for the first, fresh ones for the
-    /// rest (`ProjectionWorkers.defaultCount` in all).
+    /// rest (`WorkerThreads.count` in all).
     func workerContexts(_ transcripts: TranscriptState) throws(LedgerError) -> [WorkerContext] {
         var contexts = [
             WorkerContext(engine: self, state: transcripts, compressor: try QAEncodedEvaluation.compressor())

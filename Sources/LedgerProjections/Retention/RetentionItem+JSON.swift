@@ -3,27 +3,17 @@
 // fraction of its cost. On a large plan the encoder was the larger half of `retention plan --json` and ran on one
 // core after the plan itself had used both.
 import LedgerCore
+public import LedgerStore
 
 extension RetentionItem {
     /// `items` as a JSON array, byte for byte what `JSONEncoder` with `.sortedKeys`, `.withoutEscapingSlashes`
-    /// and `.convertToSnakeCase` writes for them, followed by `terminator`. Consecutive slices of the items are
-    /// encoded on up to `workers` threads (by default `CALL_LEDGER_WORKERS`) and joined: the bytes do not depend on
-    /// the number of workers.
-    public static func jsonArray(
-        _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = ProjectionWorkers.defaultCount
-    ) -> [UInt8] {
-        let pieces = jsonArrayPieces(items, terminator: terminator, workers: workers)
-        var out: [UInt8] = []
-        out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
-        for piece in pieces { out.append(contentsOf: piece) }
-        return out
-    }
-
-    /// The bytes of `jsonArray(items, terminator:workers:)` in pieces whose concatenation they are, for a caller
-    /// that writes them out in turn: joining a large plan into one buffer cost a copy of every byte and the page
-    /// faults of a buffer as large as the output, on one thread.
+    /// and `.convertToSnakeCase` writes for them, followed by `terminator`, in pieces whose concatenation it is.
+    /// Consecutive slices of the items are encoded on up to `workers` threads (by default `CALL_LEDGER_WORKERS`):
+    /// the bytes do not depend on the number of workers. The caller writes the pieces out in turn: joining a large
+    /// plan into one buffer cost a copy of every byte and the page faults of a buffer as large as the output, on
+    /// one thread.
     public static func jsonArrayPieces(
-        _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = ProjectionWorkers.defaultCount
+        _ items: [RetentionItem], terminator: [UInt8] = [], workers: Int = WorkerThreads.count
     ) -> [[UInt8]] {
         // Slices of at least a few hundred items, so that a small plan is encoded on the calling thread alone.
         let parts = mapSlices(items, slices: min(workers, items.count / 256)) { slice in

@@ -134,9 +134,9 @@ package final class SQLiteDatabase {
     /// threads of one process use side by side). The snapshot's pages are read through a memory map of the file
     /// (`mmap_size`) rather than copied in by `pread` into each connection's own page cache: a plan's workers each
     /// read the same pages (the workers' part of a 10,000-call retention plan: 156 instead of 183 ms on one worker,
-    /// 107 instead of 132 ms on two). No file is mapped that SQLite
-    /// could truncate under the map: the ledger's databases are never vacuumed (erasure overwrites freed pages in
-    /// place, `secure_delete`), and the write-ahead log is read as before.
+    /// 107 instead of 132 ms on two). No file is mapped that SQLite could truncate under the map: the ledger's
+    /// databases are never vacuumed (erasure overwrites freed pages in place, `secure_delete`), and the write-ahead
+    /// log is read as before.
     package func beginReading() throws(LedgerError) {
         try execute("PRAGMA mmap_size = 1073741824; BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")
     }
