@@ -240,11 +240,12 @@ public final class ProjectionEngine {
         return result
     }
 
-    /// What `call-ledger calls` shows of every call with an event below `asOf`, in order of first event: read
-    /// from the stored summaries' columns it needs when `asOf` is the whole log, else from `calls(asOf:)`.
-    public func listings(asOf: UInt64? = nil) throws(LedgerError) -> [CallListing] {
-        guard bound(asOf: asOf) < reader.size else { return try currentState().listings() }
-        return try calls(asOf: asOf).map(CallListing.init)
+    /// The table `call-ledger calls` prints (`TranscriptRenderer.callTable`) of every call as known once every
+    /// event below `asOf` was appended. Read from the caught-up projection's stored rows when `asOf` is the whole
+    /// log, else rendered from the summaries folded up to it.
+    public func callTable(asOf: UInt64? = nil) throws(LedgerError) -> [UInt8] {
+        guard bound(asOf: asOf) < reader.size else { return try currentState().callTable() }
+        return TranscriptRenderer.callTable(try calls(asOf: asOf))
     }
 
     /// The summary of `call` as known now (nil for a call the log does not name): one lookup in the caught-up

@@ -67,36 +67,66 @@ public enum TranscriptRenderer {
         out.appendDecimal(value % 1000, minimumDigits: 3)
     }
 
+    /// The first line of the table `call-ledger calls` prints.
+    public static let callTableHeader = Array("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n".utf8)
+
     /// The table `call-ledger calls` prints: a header line, then per call its id, start (RFC 3339), shown
     /// duration (`hh:mm:ss.mmm`), agent, queue and final segment count, tab-separated, `-` where unknown; each
-    /// line ends with a newline.
-    public static func callTable(_ listings: [CallListing]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + listings.count * 96)
-        out.appendASCII("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n")
-        for listing in listings {
-            out.appendUTF8(listing.call)
-            out.append(0x09)
-            if let startedAt = listing.startedAt {
-                Timestamp(micros: startedAt).append(to: &out)
-            } else {
-                out.append(UInt8(ascii: "-"))
+    /// line ends with a newline. The lines follow the order of `summaries`.
+    public static func callTable(_ summaries: [CallSummary]) -> [UInt8] {
+        var out = callTableHeader
+        out.reserveCapacity(64 + summaries.count * 96)
+        for summary in summaries {
+            appendCallLine(
+                startedAt: summary.startedAt, shownDurationMs: summary.shownDurationMs,
+                finalSegments: summary.finalSegments, to: &out
+            ) { column, out in
+                let text: String?
+                switch column {
+                case .call: text = summary.call
+                case .agent: text = summary.agent
+                case .queue: text = summary.queue
+                }
+                guard let text else { return false }
+                out.appendUTF8(text)
+                return true
             }
-            out.append(0x09)
-            if let duration = listing.shownDurationMs {
-                appendClock(duration, hours: true, to: &out)
-            } else {
-                out.append(UInt8(ascii: "-"))
-            }
-            out.append(0x09)
-            out.appendUTF8(listing.agent ?? "-")
-            out.append(0x09)
-            out.appendUTF8(listing.queue ?? "-")
-            out.append(0x09)
-            out.appendDecimal(listing.finalSegments, minimumDigits: 1)
-            out.append(0x0A)
         }
         return out
+    }
+
+    /// The text columns of the call table.
+    enum CallTableColumn {
+        case call, agent, queue
+    }
+
+    /// Appends one line of the call table. `appendText` appends a text column's bytes and returns true, or
+    /// returns false for an unknown value (written `-`); the stored-row reader (`TranscriptState.callTable()`)
+    /// passes the columns' bytes straight from SQLite, `callTable(_:)` a summary's strings.
+    static func appendCallLine(
+        startedAt: Int64?, shownDurationMs: Int64?, finalSegments: Int, to out: inout [UInt8],
+        appendingText appendText: (CallTableColumn, inout [UInt8]) -> Bool
+    ) {
+        if !appendText(.call, &out) { out.append(UInt8(ascii: "-")) }
+        out.append(0x09)
+        if let startedAt {
+            Timestamp(micros: startedAt).append(to: &out)
+        } else {
+            out.append(UInt8(ascii: "-"))
+        }
+        out.append(0x09)
+        if let shownDurationMs {
+            appendClock(shownDurationMs, hours: true, to: &out)
+        } else {
+            out.append(UInt8(ascii: "-"))
+        }
+        out.append(0x09)
+        if !appendText(.agent, &out) { out.append(UInt8(ascii: "-")) }
+        out.append(0x09)
+        if !appendText(.queue, &out) { out.append(UInt8(ascii: "-")) }
+        out.append(0x09)
+        out.appendDecimal(finalSegments, minimumDigits: 1)
+        out.append(0x0A)
     }
 
     private static func describe(_ note: EnrichmentNote, redacted: Bool) -> String {

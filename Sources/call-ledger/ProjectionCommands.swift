@@ -184,7 +184,7 @@ struct CallsCommand: ParsableCommand {
             if json {
                 Output.write(TranscriptJSON.summaries(try engine.calls(asOf: bound)) + [0x0A])
             } else {
-                Output.write(TranscriptRenderer.callTable(try engine.listings(asOf: bound)))
+                Output.write(try engine.callTable(asOf: bound))
             }
         }
     }

@@ -1,7 +1,7 @@
-// `TranscriptRenderer.callTable` (what `call-ledger calls` prints) writes digits and padding by hand from listings
-// read with only the columns it needs; these tests compare the listings with the full summaries, and the table
-// with a rendering built from Foundation's calendar and `String(format:)`, on generated calls whose start times,
-// fractions, durations, agents and queues reach every padding width and the `-` cases.
+// The call table (what `call-ledger calls` prints) is written with digits and padding by hand, from the projection's
+// stored rows (only the columns it needs, text bytes straight from SQLite) or from folded summaries; these tests
+// compare both with a rendering built from Foundation's calendar and `String(format:)`, on generated calls whose
+// start times, fractions, durations, agents and queues reach every padding width, non-ASCII text and the `-` cases.
 import Foundation
 import LedgerCore
 import LedgerProjections
@@ -71,7 +71,10 @@ import Testing
                 var body: [String: Any] = [
                     "channel": "VOICE", "initiated_at": starts[Int(generator.next() % UInt64(starts.count))],
                 ]
-                if generator.next() % 3 != 0 { body["agent"] = ["id": "agent-\(generator.next() % 1000)"] }
+                // Agents with non-ASCII names (call 1 has one): the stored rows' text bytes are copied into the
+                // table as they are.
+                let agents = ["agent-\(generator.next() % 1000)", "Zoë Ångström-\(index)", "代理 \(index)"]
+                if generator.next() % 3 != 0 || index == 1 { body["agent"] = ["id": agents[index % 3]] }
                 if generator.next() % 3 != 0 { body["queue"] = ["name": "queue \(generator.next() % 5)"] }
                 try event("call.started", body)
             }
@@ -94,17 +97,19 @@ import Testing
         let directory = try ledger(in: scratch, origin: "call-table.test/ledger", lines: lines)
         let engine = ProjectionEngine(reader: try LedgerReader(directory: directory))
         let summaries = try engine.calls()
-        let listings = try engine.listings()
-        #expect(listings == summaries.map(CallListing.init))
-        let middle = UInt64(lines.count / 2)
-        #expect(try engine.listings(asOf: middle) == engine.calls(asOf: middle).map(CallListing.init))
         #expect(summaries.count == 60)
         #expect(summaries.contains { $0.startedAt == nil } && summaries.contains { $0.shownDurationMs == nil })
         #expect(summaries.contains { ($0.shownDurationMs ?? 0) >= 100 * 3_600_000 })
-        let table = String(decoding: TranscriptRenderer.callTable(listings), as: UTF8.self)
+        #expect(summaries.contains { ($0.agent ?? "").contains("ë") })
         let expected = Self.reference(summaries)
+        // Rendered from the stored rows (the whole log) and from folded summaries (an earlier bound).
+        let table = String(decoding: try engine.callTable(), as: UTF8.self)
         let difference = zip(table.split(separator: "\n"), expected.split(separator: "\n")).first { $0 != $1 }
         #expect(table == expected, "seed \(seed): \(String(describing: difference))")
+        let middle = UInt64(lines.count / 2)
+        #expect(
+            String(decoding: try engine.callTable(asOf: middle), as: UTF8.self)
+                == Self.reference(try engine.calls(asOf: middle)))
         #expect(TranscriptRenderer.callTable([]) == Array("CALL\tSTARTED\tDURATION\tAGENT\tQUEUE\tSEGMENTS\n".utf8))
     }
 }

@@ -141,7 +141,7 @@ extension LedgerReader {
     ) throws(LedgerError)
         -> AuditBundle
     {
-        guard let signer else {
+        guard let signer = try checkpointSigner() else {
             throw .invalidRequest(
                 "audit export needs the key file: it opens sealed parts with the data keys and signs the bundle's "
                     + "list of events with the checkpoint signer; pass --key-file or set CALL_LEDGER_KEY_FILE")

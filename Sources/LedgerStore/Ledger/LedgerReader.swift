@@ -68,11 +68,12 @@ public final class LedgerReader: RecordSource {
     /// it) or, when opened with `allowingCorruptTail`, corruption.
     public var tail: LogTail? { storage.tail }
     let storage: LedgerStorage
-    private let opener: SealedPartOpener
-    /// The checkpoint signer of the key file, when there is one.
-    let signer: NoteSignerKey?
     /// The key file this reader was opened with, and whether it had to exist, for `reopened()`.
     private let keyFileRequest: (path: String?, required: Bool)
+    /// The part opener, once the first read that needs it loaded the key file (`opener()`).
+    private var loadedOpener: SealedPartOpener?
+    /// The checkpoint signer of the key file, when there is one, loaded with the opener.
+    private var loadedSigner: NoteSignerKey?
 
     /// Opens the ledger in `directory`. Sealed parts are opened with the key file at `keyFilePath`
     /// (default `<directory>.key`) when it exists; without it they are shown as locked. A log that ends in
@@ -87,16 +88,30 @@ public final class LedgerReader: RecordSource {
         if let tail = storage.tail, !tail.torn, !allowingCorruptTail {
             throw .corrupt(segment: tail.segment, offset: tail.offset, seq: tail.seq, reason: tail.reason)
         }
-        let keyPath = keyFilePath ?? layout.defaultKeyFile
-        var keys: KeyStore?
-        var signer: NoteSignerKey?
-        if FileSystem.exists(keyPath) || requireKeys {
+        if requireKeys { _ = try opener() }
+    }
+
+    /// The part opener with the key file's keys, loaded on first use: reads that open no sealed part (`calls`,
+    /// proofs, checkpoints) never read the key file, open the key store or start OpenSSL's key handling (2.2 ms of
+    /// a `call-ledger calls` process). A reader opened with `requireKeys` loads it when it opens.
+    private func opener() throws(LedgerError) -> SealedPartOpener {
+        if let loadedOpener { return loadedOpener }
+        let keyPath = keyFileRequest.path ?? layout.defaultKeyFile
+        var store: KeyStore?
+        if FileSystem.exists(keyPath) || keyFileRequest.required {
             let keyFile = try KeyFile.load(from: keyPath)
-            keys = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey, readOnly: true)
-            signer = keyFile.signer
+            store = try KeyStore(path: layout.keys, masterKey: keyFile.masterKey, readOnly: true)
+            loadedSigner = keyFile.signer
         }
-        self.signer = signer
-        opener = try SealedPartOpener(keys: keys)
+        let opener = try SealedPartOpener(keys: store)
+        loadedOpener = opener
+        return opener
+    }
+
+    /// The checkpoint signer of the key file, when there is one.
+    func checkpointSigner() throws(LedgerError) -> NoteSignerKey? {
+        _ = try opener()
+        return loadedSigner
     }
 
     /// Another reader of the same ledger with the same key file: readers are not shared between threads, so a
@@ -187,7 +202,7 @@ public final class LedgerReader: RecordSource {
     /// elsewhere): opened with this reader's keys where they allow, reading earlier parts from the log when a
     /// part is stored as a delta of one.
     public func openParts(of record: RecordView) throws(LedgerError) -> [EventRenderer.PartContent] {
-        try opener.open(record, lookup: storage)
+        try opener().open(record, lookup: storage)
     }
 
     /// Like `openParts(of:)`, looking for the earlier parts delta parts refer to in `lookup` first.
@@ -196,13 +211,13 @@ public final class LedgerReader: RecordSource {
     ) throws(LedgerError)
         -> [EventRenderer.PartContent]
     {
-        try opener.open(record, lookup: FallbackSource(first: lookup, then: storage))
+        try opener().open(record, lookup: FallbackSource(first: lookup, then: storage))
     }
 
     /// The data key of (call, class) with this reader's key file: nil when there is no key file, or the key was
     /// destroyed or never made.
     func dataKey(call: String, dataClass: String) throws(LedgerError) -> SymmetricKey? {
-        try opener.dataKey(call: call, dataClass: dataClass)
+        try opener().dataKey(call: call, dataClass: dataClass)
     }
 
     /// The data classes that still have a data key, by call: what crypto-shredding can still erase. Needs no key
