@@ -93,6 +93,25 @@ struct CLILedger {
         }
     }
 
+    /// Reads that open no sealed part (`calls`, `prove`) never read the key file, which costs a process about
+    /// 2 ms: a damaged one does not stop them, and a read that opens sealed parts still names it.
+    @Test func readsThatOpenNoSealedPartDoNotReadTheKeyFile() throws {
+        let ledger = try CLILedger()
+        let simulated = try LedgerTestSupport.callLedger("simulate", "--calls", "2", "--seed", "3")
+        try ledger.callLedger("append", "-", input: simulated.stdout)
+        let listed = try ledger.callLedger("calls")
+        let call = try #require(listed.stdout.split(separator: "\n").dropFirst().first?.split(separator: "\t").first)
+        #expect(try ledger.callLedger("transcript", String(call)).status == 0)
+        #expect(try ledger.callLedger("checkpoint").status == 0)
+        try Data("not a key file\n".utf8).write(to: URL(fileURLWithPath: ledger.directory + ".key"))
+        let again = try ledger.callLedger("calls")
+        #expect(again.status == 0 && again.stdout == listed.stdout, "\(again.stderr)")
+        let proved = try ledger.callLedger("prove", "inclusion", "--seq", "0")
+        #expect(proved.status == 0, "\(proved.stderr)")
+        let transcript = try ledger.callLedger("transcript", String(call))
+        #expect(transcript.status != 0 && transcript.stderr.contains("ledger.key"), "\(transcript.stderr)")
+    }
+
     @Test func reappendingTheSameInputAppendsNothing() throws {
         let ledger = try CLILedger()
         let input = simulatedLines(calls: 1, seed: 22).joined(separator: "\n")
