@@ -143,6 +143,43 @@ package func forEachInOrder<Item, Context, Output>(
     }
 }
 
+/// `work` of every index in `0..<count` on up to `contexts.count` threads, context `w` used by one thread only,
+/// the outputs in index order. The threads claim indices one at a time as they go, so a thread slowed down by
+/// another claims fewer; after a failure no index is claimed, and the first failure in index order is thrown.
+/// With one context (or fewer than two indices) it runs on the calling thread.
+package func mapClaimed<Context, Output>(
+    count: Int, contexts: [Context], _ work: (Context, Int) throws(LedgerError) -> Output
+) throws(LedgerError) -> [Output] {
+    guard let first = contexts.first else { return [] }
+    guard contexts.count > 1, count > 1 else {
+        var outputs: [Output] = []
+        for index in 0..<count { outputs.append(try work(first, index)) }
+        return outputs
+    }
+    var slots = [Result<Output, LedgerError>?](repeating: nil, count: count)
+    slots.withUnsafeMutableBufferPointer { slots in
+        let shared = ThreadShared(value: (contexts: contexts, claims: WaveClaims(count: count), slots: slots))
+        performOnThreads(min(contexts.count, count)) { worker in
+            let (contexts, claims, slots) = shared.value
+            while let claimed = claims.claim(1) {
+                for index in claimed {
+                    let result = Result { () throws(LedgerError) in try work(contexts[worker], index) }
+                    slots[index] = result
+                    if case .failure = result { claims.stop() }
+                }
+            }
+        }
+    }
+    // Indices are claimed in order and every claimed one is computed, so an empty slot follows a failure.
+    var outputs: [Output] = []
+    outputs.reserveCapacity(count)
+    for slot in slots {
+        guard let slot else { break }
+        outputs.append(try slot.get())
+    }
+    return outputs
+}
+
 /// `transform` of `slices` consecutive slices of `items` of near-equal size, each on a thread of its own, the
 /// outputs in slice order. With one slice (or fewer than two items) it runs on the calling thread.
 package func mapSlices<Item, Output>(

@@ -258,24 +258,69 @@ struct RetentionState {
         return try statement.step() ? Self.facts(from: statement) : nil
     }
 
+    /// Call ids that cut the calls an assignment can govern into about `chunks` runs of about equal size, in key
+    /// order (empty for one run): quantiles of the calls assigned a policy themselves, or of every call when only
+    /// tenants are assigned one. Each quantile is one index seek past an offset; no call's row is read.
+    func governedChunkBounds(chunks: Int) throws(LedgerError) -> [String] {
+        guard chunks > 1 else { return [] }
+        let assigned = try database.statement("SELECT count(*) FROM assignments WHERE scope = 'call'")
+        let callTargets = try assigned.step() ? assigned.integer(0) : 0
+        assigned.rewind()
+        var count = callTargets
+        var quantile = "SELECT target FROM assignments WHERE scope = 'call' ORDER BY target LIMIT 1 OFFSET ?1"
+        if callTargets == 0 {
+            let all = try database.statement("SELECT count(*) FROM calls")
+            count = try all.step() ? all.integer(0) : 0
+            all.rewind()
+            quantile = "SELECT call FROM calls ORDER BY call LIMIT 1 OFFSET ?1"
+        }
+        var bounds: [String] = []
+        for chunk in 1..<Int64(chunks) {
+            let statement = try database.statement(quantile).bind(.integer(count * chunk / Int64(chunks)))
+            if try statement.step() {
+                let bound = statement.text(0)
+                if bound != bounds.last { bounds.append(bound) }
+            }
+            statement.rewind()
+        }
+        return bounds
+    }
+
     /// The facts of the calls an assignment can govern (those assigned a policy themselves and those of a tenant
-    /// assigned one), by first seq: what a plan needs, without reading the other calls. The facts come without
-    /// their attributes, which `attributes` gives as stored (JSON), for `parseAttributes` to read on whatever
-    /// thread uses them.
-    func governedFacts() throws(LedgerError) -> [(facts: RetentionCallFacts, attributes: String)] {
+    /// assigned one) whose id is at least `lower` and below `upper` (nil: no bound), in no particular order: what
+    /// a plan needs, without reading the other calls. Disjoint ranges give disjoint calls, so the plan's workers
+    /// each read a range of their own. The facts come without their attributes, which `attributes` gives as
+    /// stored (JSON), for `parseAttributes` to read on whatever thread uses them.
+    func governedFacts(
+        from lower: String?, to upper: String?
+    ) throws(LedgerError) -> [(facts: RetentionCallFacts, attributes: String)] {
         var result: [(facts: RetentionCallFacts, attributes: String)] = []
         /// Appends the rows `statement` selects.
         func collect(_ statement: SQLiteStatement) throws(LedgerError) {
             while try statement.step() {
                 result.append((try Self.facts(from: statement, parsingAttributes: false), statement.text(4)))
             }
+            statement.rewind()
+        }
+        let bounds = [lower.map(SQLiteValue.text), upper.map(SQLiteValue.text)].compactMap { $0 }
+        /// `column` in the range, as SQL with ?1 and ?2 for the bounds given.
+        func inRange(_ column: String) -> String {
+            switch (lower, upper) {
+            case (nil, nil): ""
+            case (_?, nil): " AND \(column) >= ?1"
+            case (nil, _?): " AND \(column) < ?1"
+            case (_?, _?): " AND \(column) >= ?1 AND \(column) < ?2"
+            }
         }
         // Calls assigned a policy themselves: one key lookup each, where a single query with the tenants' test
         // would scan every call of the ledger.
         try collect(
             try database.statement(
-                "SELECT \(Self.columns) FROM calls WHERE call IN (SELECT target FROM assignments WHERE scope = 'call')"
-            ))
+                """
+                SELECT \(Self.columns) FROM calls
+                WHERE call IN (SELECT target FROM assignments WHERE scope = 'call'\(inRange("target")))
+                """
+            ).bind(bounds))
         let tenants = try database.statement("SELECT 1 FROM assignments WHERE scope = 'tenant' LIMIT 1")
         let anyTenant = try tenants.step()
         tenants.rewind()
@@ -285,10 +330,10 @@ struct RetentionState {
                     """
                     SELECT \(Self.columns) FROM calls
                     WHERE tenant IN (SELECT target FROM assignments WHERE scope = 'tenant')
-                      AND call NOT IN (SELECT target FROM assignments WHERE scope = 'call')
-                    """))
+                      AND call NOT IN (SELECT target FROM assignments WHERE scope = 'call')\(inRange("call"))
+                    """
+                ).bind(bounds))
         }
-        result.sort { $0.facts.firstSeq < $1.facts.firstSeq }
         return result
     }
 
