@@ -118,7 +118,12 @@ import Testing
         let assigned = try ledger.callLedger(
             "retention", "assign", "--policy", policies + "/gdpr-storage-limitation.yaml", "--tenant", "acme-bank")
         try #require(assigned.status == 0, "\(assigned.stderr)")
-        // Calls assigned the policy themselves as well: one of the tenant's (governed twice) and one of another
+        // With a tenant assigned only, the workers' key ranges are cut at quantiles of all calls.
+        let tenantOnly = ["retention", "plan", "--policies", policies, "--now", "2030-01-01T00:00:00Z", "--json"]
+        let tenantPlan = try callLedger(tenantOnly, ledger: ledger.directory, workers: 1).stdout
+        #expect(try objects(tenantPlan).count > 20)
+        #expect(try callLedger(tenantOnly, ledger: ledger.directory, workers: 2).stdout == tenantPlan)
+        // Calls assigned the policy themselves as well (the ranges then cut at quantiles of those calls): one of the tenant's (governed twice) and one of another
         // tenant that the policy's rule selects.
         let calls = try objects(try ledger.callLedger("calls", "--json").stdout)
         func firstCall(ofTenant tenant: String) -> String? {
