@@ -143,13 +143,16 @@ extension ProjectionEngine {
             return items
         }
         for context in contexts { try context.state.database.endReading() }
-        let items = Array(chunks.joined())
-        // The items are large values: their indices are sorted, and each item is copied once into place.
-        let order = sortedInParallel(Array(items.indices), workers: contexts.count) {
-            (items[$0].dueMicros ?? .max, items[$0].call, items[$0].dataClass)
-                < (items[$1].dueMicros ?? .max, items[$1].call, items[$1].dataClass)
+        // The items are large values: their places in the workers' arrays are sorted, and each item is copied
+        // once, into place (joining the arrays first was one more copy and release of every item, on one thread).
+        let places = chunks.indices.flatMap { chunk in chunks[chunk].indices.map { (chunk: chunk, index: $0) } }
+        let order = sortedInParallel(places, workers: contexts.count) { first, second in
+            let (one, other) = (chunks[first.chunk][first.index], chunks[second.chunk][second.index])
+            return (one.dueMicros ?? .max, one.call, one.dataClass) < (
+                other.dueMicros ?? .max, other.call, other.dataClass
+            )
         }
-        return order.map { items[$0] }
+        return order.map { chunks[$0.chunk][$0.index] }
     }
 
     /// The plan's items of one call with data keys of `classes`, read through `state`.
