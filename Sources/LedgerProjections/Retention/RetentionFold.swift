@@ -260,7 +260,8 @@ struct RetentionState {
 
     /// Call ids that cut the calls an assignment can govern into about `chunks` runs of about equal size, in key
     /// order (empty for one run): quantiles of the calls assigned a policy themselves, or of every call when only
-    /// tenants are assigned one. Each quantile is one index seek past an offset; no call's row is read.
+    /// tenants are assigned one (none when nothing is assigned). Each quantile steps along an index to an offset;
+    /// no call's row is read.
     func governedChunkBounds(chunks: Int) throws(LedgerError) -> [String] {
         guard chunks > 1 else { return [] }
         let assigned = try database.statement("SELECT count(*) FROM assignments WHERE scope = 'call'")
@@ -269,6 +270,11 @@ struct RetentionState {
         var count = callTargets
         var quantile = "SELECT target FROM assignments WHERE scope = 'call' ORDER BY target LIMIT 1 OFFSET ?1"
         if callTargets == 0 {
+            // No call is assigned a policy itself: the ranges cut every call, when a tenant is assigned one.
+            let tenants = try database.statement("SELECT 1 FROM assignments WHERE scope = 'tenant' LIMIT 1")
+            let anyTenant = try tenants.step()
+            tenants.rewind()
+            guard anyTenant else { return [] }
             let all = try database.statement("SELECT count(*) FROM calls")
             count = try all.step() ? all.integer(0) : 0
             all.rewind()
