@@ -36,6 +36,44 @@ func keyRows(_ ledger: CLILedger) throws -> Set<String> {
         return (ledger, try objects(try ledger.callLedger("calls", "--json").stdout))
     }
 
+    /// A rule matching a member of `call.started` (`initiation_method`) selects through the attributes the
+    /// retention projection stores as JSON and the plan's workers parse: the simulated calls are all inbound, so
+    /// a rule for inbound calls governs every call of the tenant and one for outbound calls none.
+    @Test func rulesMatchingAttributesSelectTheCallsThatStartedWithThem() throws {
+        let ledger = try CLILedger()
+        let day = simulatedLines(calls: 6, seed: 3).joined(separator: "\n") + "\n"
+        try #require(try ledger.callLedger("append", input: day).status == 0)
+        let directory = ledger.scratch.file("attribute-policies")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for method in ["INBOUND", "OUTBOUND"] {
+            let path = directory + "/by-\(method.lowercased()).yaml"
+            try """
+            format: 1
+            name: by-\(method.lowercased())
+            version: "1"
+            rules:
+              - name: \(method.lowercased())
+                match: { attributes: { initiation_method: [\(method)] } }
+                classes: { content: { retain: P1D, from: call_end } }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+            let assigned = try ledger.callLedger("retention", "assign", "--policy", path, "--tenant", "acme-bank")
+            try #require(assigned.status == 0, "\(assigned.stderr)")
+        }
+        let acme = Set(
+            try objects(try ledger.callLedger("calls", "--json").stdout)
+                .filter { $0["tenant"] as? String == "acme-bank" }.compactMap { $0["call"] as? String })
+        try #require(!acme.isEmpty)
+        for workers in ["1", "2"] {
+            let result = try ledger.callLedger(
+                arguments: [
+                    "retention", "plan", "--policies", directory, "--now", "2030-01-01T00:00:00Z", "--all", "--json",
+                ], environment: ["CALL_LEDGER_WORKERS": workers])
+            let plan = try objects(result.stdout)
+            #expect(Set(plan.compactMap { $0["call"] as? String }) == acme, "\(workers) workers")
+            #expect(plan.allSatisfy { $0["policy"] as? String == "by-inbound" }, "\(workers) workers")
+        }
+    }
+
     @Test func planListsDueClassesWithPolicyRuleAndTrigger() throws {
         let (ledger, calls) = try ledger()
         let acme = calls.filter { $0["tenant"] as? String == "acme-bank" }
