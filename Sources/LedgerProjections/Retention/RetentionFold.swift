@@ -296,7 +296,7 @@ struct RetentionState {
     /// assigned one) whose id is at least `lower` and below `upper` (nil: no bound), in no particular order: what
     /// a plan needs, without reading the other calls. Disjoint ranges give disjoint calls, so the plan's workers
     /// each read a range of their own. The facts come without their attributes, which `attributes` gives as
-    /// stored (JSON), for `parseAttributes` to read on whatever thread uses them.
+    /// stored (JSON), for `RetentionAttributes.parse` to read on whatever thread uses them.
     func governedFacts(
         from lower: String?, to upper: String?
     ) throws(LedgerError) -> [(facts: RetentionCallFacts, attributes: String)] {
@@ -343,27 +343,6 @@ struct RetentionState {
         return result
     }
 
-    /// A call's attributes as `store` writes them (a JSON object of strings), or none when they do not parse or a
-    /// value is not a string. Read with the ledger's own JSON tape: `JSONSerialization` builds Foundation objects
-    /// for every member and was a tenth of a retention plan's CPU, on the workers.
-    static func parseAttributes(_ json: String) -> [String: String] {
-        var text = json
-        return text.withUTF8 { bytes in
-            var tape = JSONTape()
-            do { try tape.parse(UnsafeRawBufferPointer(bytes)) } catch { return [:] }
-            guard let root = tape.tokens.first, root.kind == .object else { return [:] }
-            var attributes: [String: String] = [:]
-            var index = 1
-            for _ in 0..<root.count {
-                let value = tape[index + 1]
-                guard value.kind == .string else { return [:] }
-                attributes[tape.string(at: index)] = tape.string(at: index + 1)
-                index = Int(value.next)
-            }
-            return attributes
-        }
-    }
-
     private static func facts(
         from row: SQLiteStatement, parsingAttributes: Bool = true
     ) throws(LedgerError) -> RetentionCallFacts {
@@ -372,7 +351,7 @@ struct RetentionState {
         var facts = try RetentionCallFacts(call: row.text(0), tenant: row.text(1), firstSeq: row.unsignedInteger(8))
         facts.queue = optionalText(2)
         facts.channel = optionalText(3)
-        if parsingAttributes { facts.attributes = parseAttributes(row.text(4)) }
+        if parsingAttributes { facts.attributes = RetentionAttributes.parse(row.text(4)) }
         facts.endedAt = optionalInteger(5)
         facts.crmConfirmedAt = optionalInteger(6)
         facts.authorizedAt = optionalInteger(7)
@@ -482,4 +461,28 @@ public struct PolicyAssignment: Sendable, Equatable {
     public var scope: String
     /// The assigning event.
     public var seq: UInt64
+}
+
+/// The attributes of a call as the retention projection stores them: a JSON object of strings.
+package enum RetentionAttributes {
+    /// The attributes of `json`, or none when it does not parse or a value is not a string. Read with the
+    /// ledger's own JSON tape: `JSONSerialization` builds Foundation objects for every member and was a tenth of
+    /// a retention plan's CPU, on the workers.
+    package static func parse(_ json: String) -> [String: String] {
+        var text = json
+        return text.withUTF8 { bytes in
+            var tape = JSONTape()
+            do { try tape.parse(UnsafeRawBufferPointer(bytes)) } catch { return [:] }
+            guard let root = tape.tokens.first, root.kind == .object else { return [:] }
+            var attributes: [String: String] = [:]
+            var index = 1
+            for _ in 0..<root.count {
+                let value = tape[index + 1]
+                guard value.kind == .string else { return [:] }
+                attributes[tape.string(at: index)] = tape.string(at: index + 1)
+                index = Int(value.next)
+            }
+            return attributes
+        }
+    }
 }

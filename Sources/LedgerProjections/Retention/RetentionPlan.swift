@@ -135,7 +135,7 @@ extension ProjectionEngine {
                 let classes = try context.keys.classes(of: call.facts.call)
                 guard !classes.isEmpty else { continue }
                 var facts = call.facts
-                facts.attributes = RetentionState.parseAttributes(call.attributes)
+                facts.attributes = RetentionAttributes.parse(call.attributes)
                 items += try Self.retentionItems(
                     of: facts, classes: classes, state: context.state, policies: byName, now: now
                 ).filter { statuses.contains($0.status) }
